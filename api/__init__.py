@@ -1,0 +1,30 @@
+"""The Flask app factory: configuration is read here, at the edge, and handed down."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask
+
+from api import engine_holder
+from api.errors import register_error_handlers
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. test_config may carry SETTINGS (a Settings) and/or ENGINE (an Engine)."""
+    from search_engine.factory import open_engine
+    from search_engine.settings import load_settings
+
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    test_config = dict(test_config or {})
+    settings = test_config.pop("SETTINGS", None) or load_settings()
+    engine = test_config.pop("ENGINE", None) or open_engine(settings)
+    app.config.from_mapping(SETTINGS=settings, **test_config)
+    engine_holder.init_app(app, engine)
+    register_error_handlers(app)
+
+    from api import health, products, search
+
+    for module in (search, products, health):
+        app.register_blueprint(module.bp)
+    return app

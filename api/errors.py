@@ -1,0 +1,30 @@
+"""Every error leaves the API as JSON: {"error": {"status", "message", "parameter"?}}."""
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, status: int = 400, parameter: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.parameter = parameter
+
+
+def _body(status: int, message: str, parameter: str | None = None):
+    error = {"status": status, "message": message}
+    if parameter:
+        error["parameter"] = parameter
+    return jsonify({"error": error}), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError):
+        return _body(error.status, error.message, error.parameter)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return _body(error.code or 500, error.description or error.name)

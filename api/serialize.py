@@ -1,0 +1,50 @@
+"""SearchResult and Hits to JSON-ready dicts."""
+from __future__ import annotations
+
+from indexer.schema import Product
+from search_engine.types import Hit, SearchResult
+
+
+def product_json(product: Product) -> dict:
+    return product.to_dict()
+
+
+def hit_json(hit: Hit, rank: int, explain: bool) -> dict:
+    product = hit.product
+    body = {
+        "rank": rank,
+        "id": product.id,
+        "title": product.title,
+        "brand": product.brand,
+        "category": product.category,
+        "price": product.price,
+        "score": round(hit.score, 6),
+    }
+    if explain:
+        c = hit.candidate
+        body["explain"] = {
+            "dense": {"score": c.dense_score, "rank": c.dense_rank},
+            "keyword": {"score": c.keyword_score, "rank": c.keyword_rank},
+            "fused": {"score": c.fused_score},
+        }
+    return body
+
+
+def result_json(result: SearchResult, fusion: dict) -> dict:
+    query = result.query
+    body = {
+        "query": query.text,
+        "mode": query.mode,
+        "k": query.k,
+        "offset": query.offset,
+        "total": result.candidates,
+        "index_version": result.index_version,
+        "results": [hit_json(h, query.offset + i, query.explain) for i, h in enumerate(result.hits, start=1)],
+    }
+    f = query.filters
+    body["filters"] = {"brand": list(f.brands), "category": list(f.categories),
+                       "price_min": f.price_min, "price_max": f.price_max}
+    if query.explain:
+        body["explain"] = {"fusion": fusion if query.mode == "hybrid" else None,
+                           "timings_ms": {k: round(v, 3) for k, v in result.timings_ms.items()}}
+    return body

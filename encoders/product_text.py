@@ -1,0 +1,71 @@
+"""How a product becomes the text the product tower reads.
+
+MiniLM reads at most 256 word pieces and encodes short texts faster, so the text keeps what
+a shopper's words match: title, brand, category, the start of the description and the
+attributes that describe the product itself (colour, type, compatibility, technology,
+connectors, capacity). Logistics attributes (package sizes, pallets, temperatures,
+certifications, EANs) describe shipping, not the product a shopper asks for, and only
+crowd out the useful words, so they are left out.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+# Attributes that most often carry the words shoppers search with, checked first.
+PREFERRED_ATTRIBUTES = (
+    "model", "type", "product_type", "product_colour", "colour", "color", "compatibility",
+    "brand_compatibility", "print_technology", "printing_colours", "connector_1",
+    "connector_2", "connectivity_technology", "form_factor", "material", "capacity",
+    "internal_memory", "processor_family", "display_diagonal", "size",
+)
+# Substrings of attribute names about shipping and compliance, not the product.
+LOGISTICS_WORDS = (
+    "package", "pallet", "master", "weight", "temperature", "humidity", "certification",
+    "country", "ean", "dimensions", "depth", "height", "width", "quantity_per", "rohs",
+    "code",
+)
+MAX_DESCRIPTION_WORDS = 30
+MAX_ATTRIBUTES = 8
+MAX_VALUE_WORDS = 12  # long value lists ("Bond paper,Card stock,...") cost time, add little
+
+
+class ProductLike(Protocol):
+    title: str
+    description: str
+    brand: str
+    category: str
+    attributes: dict[str, Any]
+
+
+def selected_attributes(attributes: dict[str, Any], already_said: str = "",
+                        limit: int = MAX_ATTRIBUTES) -> list[tuple[str, str]]:
+    """Attributes worth reading, preferred ones first; skips values the title already says."""
+    said = already_said.lower()
+    preferred = [k for k in PREFERRED_ATTRIBUTES if k in attributes]
+    others = [k for k in attributes if k not in preferred and not any(w in k for w in LOGISTICS_WORDS)]
+    chosen = []
+    for key in preferred + others:
+        value = attributes[key]
+        # Text values name features; bare numbers and yes/no flags rarely match a query.
+        if not isinstance(value, str) or value.lower() in said:
+            continue
+        words = value.replace("\\n", ", ").split()[:MAX_VALUE_WORDS]  # Icecat stores literal \n
+        chosen.append((" ".join(key.replace("_", " ").split()), " ".join(words)))
+        if len(chosen) == limit:
+            break
+    return chosen
+
+
+def product_text(product: ProductLike) -> str:
+    parts = [product.title]
+    if product.brand and product.brand.lower() not in product.title.lower():
+        parts.append(f"Brand: {product.brand}")
+    if product.category and product.category.lower() not in product.title.lower():
+        parts.append(f"Category: {product.category}")
+    description = " ".join(product.description.split()[:MAX_DESCRIPTION_WORDS])
+    if description and description.lower() not in product.title.lower():
+        parts.append(description)
+    attributes = selected_attributes(product.attributes, already_said=product.title)
+    if attributes:
+        parts.append("; ".join(f"{name}: {value}" for name, value in attributes))
+    return ". ".join(parts)

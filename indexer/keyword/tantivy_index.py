@@ -1,0 +1,123 @@
+"""BM25 keyword search with tantivy, embedded in the process (no server)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import tantivy
+
+from indexer.filters import Filters, filter_key
+from indexer.keyword.base import KeywordConfig, attribute_text, query_terms
+from indexer.schema import Product
+
+TEXT_FIELDS = ("title", "model", "brand", "category", "description", "attributes")
+# Fuzzy matching compares the shopper's misspelt word with indexed words, so it runs on
+# unstemmed copies: "subwofer" is one edit from "subwoofer", two from its stem "subwoof".
+FUZZY_FIELDS = ("title_plain", "brand_plain", "model")
+WRITER_HEAP = 128_000_000
+
+
+def _schema() -> "tantivy.Schema":
+    builder = tantivy.SchemaBuilder()
+    # Integer, not unsigned: unsigned ids fail on Python ints in tantivy 0.27.
+    builder.add_integer_field("doc", stored=True, indexed=True, fast=True)
+    for name in TEXT_FIELDS:
+        # Model codes keep their exact spelling; everything else is stemmed English.
+        builder.add_text_field(name, tokenizer_name="default" if name == "model" else "en_stem")
+    builder.add_text_field("title_plain", tokenizer_name="default")
+    builder.add_text_field("brand_plain", tokenizer_name="default")
+    builder.add_text_field("brand_key", tokenizer_name="raw")
+    builder.add_text_field("category_key", tokenizer_name="raw")
+    builder.add_float_field("price", indexed=True, fast=True)
+    return builder.build()
+
+
+class TantivyKeywordIndex:
+    def __init__(self, index: "tantivy.Index", config: KeywordConfig):
+        self.index = index
+        self.config = config
+        self.schema = index.schema
+        self.fields = [f for f in TEXT_FIELDS if config.boosts.get(f, 0) > 0]
+
+    @classmethod
+    def create(cls, directory: Path, config: KeywordConfig | None = None) -> "TantivyKeywordIndex":
+        directory = Path(directory)
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        return cls(tantivy.Index(_schema(), path=str(directory)), config or KeywordConfig())
+
+    @classmethod
+    def open(cls, directory: Path, config: KeywordConfig | None = None) -> "TantivyKeywordIndex":
+        return cls(tantivy.Index.open(str(directory)), config or KeywordConfig())
+
+    def add(self, docs: Sequence[int], products: Sequence[Product]) -> None:
+        writer = self.index.writer(heap_size=WRITER_HEAP)
+        for doc, product in zip(docs, products):
+            fields = {
+                "doc": [doc],
+                "title": [product.title],
+                "model": [str(product.attributes.get("model", ""))],
+                "brand": [product.brand],
+                "category": [product.category],
+                "description": [product.description],
+                "attributes": [attribute_text(product.attributes)],
+                "title_plain": [product.title],
+                "brand_plain": [product.brand],
+                "brand_key": [filter_key(product.brand)],
+                "category_key": [filter_key(product.category)],
+            }
+            if product.price is not None:
+                fields["price"] = [float(product.price)]
+            writer.add_document(tantivy.Document(**fields))
+        writer.commit()
+        writer.wait_merging_threads()
+        self.index.reload()
+
+    def _filter_clauses(self, filters: Filters) -> list:
+        clauses = []
+        Occur = tantivy.Occur
+        if filters.brands:
+            clauses.append((Occur.Must, tantivy.Query.term_set_query(self.schema, "brand_key", list(filters.brands))))
+        if filters.categories:
+            clauses.append((Occur.Must, tantivy.Query.term_set_query(self.schema, "category_key", list(filters.categories))))
+        if filters.has_price_range:
+            clauses.append((Occur.Must, tantivy.Query.range_query(
+                self.schema, "price", tantivy.FieldType.Float, filters.price_min, filters.price_max)))
+        return clauses
+
+    def _run(self, text_query, filters: Filters | None, k: int) -> list[tuple[int, float]]:
+        clauses = [(tantivy.Occur.Must, text_query)] + (self._filter_clauses(filters) if filters else [])
+        query = tantivy.Query.boolean_query(clauses) if len(clauses) > 1 else text_query
+        searcher = self.index.searcher()
+        hits = searcher.search(query, limit=k, count=False).hits
+        docs = searcher.fast_field_values("doc", [address for _, address in hits])
+        return [(int(doc), float(score)) for (score, _), doc in zip(hits, docs)]
+
+    def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        terms = query_terms(text)
+        if not terms or k <= 0:
+            return []
+        parsed = self.index.parse_query(" ".join(terms), self.fields, field_boosts=self.config.boosts)
+        hits = self._run(parsed, filters, k)
+        if len(hits) >= min(k, self.config.fuzzy_below):
+            return hits
+        return hits + self._fuzzy_hits(terms, filters, k, hits)
+
+    def _fuzzy_hits(self, terms, filters, k, exact_hits) -> list[tuple[int, float]]:
+        """Hits within one edit (two for terms of 8+ letters) of the query terms, ranked below every exact hit."""
+        long_terms = [t for t in terms if len(t) >= self.config.fuzzy_min_term_length]
+        if not long_terms:
+            return []
+        fuzzy = tantivy.Query.boolean_query([
+            (tantivy.Occur.Should, tantivy.Query.fuzzy_term_query(
+                self.schema, field, term, distance=1 if len(term) < 8 else 2, transposition_cost_one=True))
+            for term in long_terms for field in FUZZY_FIELDS
+        ])
+        seen = {doc for doc, _ in exact_hits}
+        floor = min((score for _, score in exact_hits), default=1.0)
+        # Fuzzy hits all score alike; keep their order but squeeze them under the exact ones.
+        fuzzy_hits = [(d, s) for d, s in self._run(fuzzy, filters, k + len(seen)) if d not in seen]
+        top = max((s for _, s in fuzzy_hits), default=1.0) or 1.0
+        return [(d, floor * 0.5 * s / top) for d, s in fuzzy_hits][: k - len(exact_hits)]

@@ -1,0 +1,148 @@
+"""Turn raw catalog records into Products, reporting every bad row by number and reason.
+
+Nothing is dropped silently: a load either fails with the full report or, when the
+caller opts in to skipping, returns the report alongside the good products.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from indexer.schema import Product
+
+KNOWN_FIELDS = ("id", "title", "description", "brand", "category", "price", "attributes")
+MAX_ERRORS_IN_MESSAGE = 20
+
+
+@dataclass
+class RowError:
+    row: int  # 1-based record number in the source (data rows for CSV, lines for JSONL)
+    field: str
+    reason: str
+    product_id: str | None = None
+
+    def __str__(self) -> str:
+        who = f" (id {self.product_id!r})" if self.product_id else ""
+        return f"row {self.row}{who}: {self.field}: {self.reason}"
+
+
+@dataclass
+class CatalogReport:
+    source: str
+    rows_read: int = 0
+    products: list[Product] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def rows_skipped(self) -> int:
+        return len({e.row for e in self.errors})
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.source}: {self.rows_read} rows read, {len(self.products)} valid, "
+            f"{self.rows_skipped} invalid"
+        ]
+        lines += [f"  {e}" for e in self.errors[:MAX_ERRORS_IN_MESSAGE]]
+        if len(self.errors) > MAX_ERRORS_IN_MESSAGE:
+            lines.append(f"  ... and {len(self.errors) - MAX_ERRORS_IN_MESSAGE} more")
+        return "\n".join(lines)
+
+
+class CatalogValidationError(ValueError):
+    def __init__(self, report: CatalogReport):
+        self.report = report
+        super().__init__(
+            "catalog has invalid rows (pass skip_invalid / --skip-invalid to skip them):\n"
+            + report.summary()
+        )
+
+
+def parse_price(value: Any) -> float | None:
+    """A price as a non-negative float; None when absent. Raises ValueError when unparseable."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        price = float(value)
+    else:
+        text = str(value).strip().lstrip("$€£").replace(" ", "")
+        try:
+            price = float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+    if math.isnan(price) or math.isinf(price):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    if price < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    return price
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):  # empty cells from Parquet/pandas
+        return ""
+    return str(value).strip()
+
+
+def record_to_product(record: dict[str, Any]) -> tuple[Product | None, list[tuple[str, str]]]:
+    """One record to a Product, or the list of (field, reason) problems that stop it."""
+    problems: list[tuple[str, str]] = []
+    product_id = _text(record.get("id"))
+    if not product_id:
+        problems.append(("id", "missing"))
+    title = _text(record.get("title"))
+    if not title:
+        problems.append(("title", "missing"))
+    price = None
+    try:
+        price = parse_price(record.get("price"))
+    except ValueError as exc:
+        problems.append(("price", str(exc)))
+    attributes = record.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        problems.append(("attributes", f"expected an object, got {type(attributes).__name__}"))
+        attributes = {}
+    if problems:
+        return None, problems
+    attributes = {str(k): v for k, v in attributes.items() if _text(v) != ""}
+    return (
+        Product(
+            id=product_id,
+            title=title,
+            description=_text(record.get("description")),
+            brand=_text(record.get("brand")),
+            category=_text(record.get("category")),
+            price=price,
+            attributes=attributes,
+        ),
+        [],
+    )
+
+
+def validate_records(source: str, records: Iterable[tuple[int, dict[str, Any]]]) -> CatalogReport:
+    """Validate numbered records; duplicates are reported on their second occurrence."""
+    report = CatalogReport(source=source)
+    first_row_of: dict[str, int] = {}
+    for row, record in records:
+        report.rows_read += 1
+        product, problems = record_to_product(record)
+        raw_id = _text(record.get("id")) or None
+        if product is not None and product.id in first_row_of:
+            problems = [("id", f"duplicate of row {first_row_of[product.id]}")]
+            product = None
+        if product is None:
+            report.errors += [RowError(row, f, reason, raw_id) for f, reason in problems]
+            continue
+        first_row_of[product.id] = row
+        report.products.append(product)
+    return report
+
+
+def finish(report: CatalogReport, skip_invalid: bool) -> CatalogReport:
+    """Fail with the whole report unless the caller opted in to skipping bad rows."""
+    if report.errors and not skip_invalid:
+        raise CatalogValidationError(report)
+    return report

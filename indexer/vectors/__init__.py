@@ -1,0 +1,3 @@
+from indexer.vectors.faiss_index import VectorIndex, VectorIndexConfig
+
+__all__ = ["VectorIndex", "VectorIndexConfig"]

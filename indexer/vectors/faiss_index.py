@@ -1,0 +1,138 @@
+"""The FAISS vector index: inner product over unit vectors, addressed by doc number.
+
+Exact ("flat") by default; "hnsw" and "ivfpq" trade a little recall for speed and memory on
+large catalogs. The raw vectors are kept beside the index (memory-mapped), which serves
+three needs exactly: filtered searches on small allowed sets, approximate searches that a
+filter starved of results, and "similar products" lookups by product.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from indexer.vectors.gpu import to_gpu_if_available
+
+INDEX_FILE = "vectors.faiss"
+VECTORS_FILE = "vectors.npy"
+CONFIG_FILE = "vectors.json"
+KINDS = ("flat", "hnsw", "ivfpq")
+# Below this many allowed products a filtered search scans their vectors directly: exact,
+# and cheaper than asking an approximate index to skip everything else.
+EXACT_FILTER_LIMIT = 50_000
+
+
+@dataclass
+class VectorIndexConfig:
+    kind: str = "flat"
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 128
+    ivf_nlist: int = 0  # 0: about 4 * sqrt(n), the usual rule of thumb
+    ivf_nprobe: int = 32
+    pq_m: int = 48  # sub-quantizers; must divide the dimension (384 = 48 * 8)
+    pq_nbits: int = 8
+    use_gpu: bool = True  # only takes effect when FAISS itself sees a GPU
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown vector index kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def _build_base(config: VectorIndexConfig, dimension: int, n: int) -> "faiss.Index":
+    metric = faiss.METRIC_INNER_PRODUCT
+    if config.kind == "flat":
+        return faiss.IndexFlatIP(dimension)
+    if config.kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dimension, config.hnsw_m, metric)
+        index.hnsw.efConstruction = config.hnsw_ef_construction
+        return index
+    if dimension % config.pq_m:
+        raise ValueError(f"pq_m={config.pq_m} must divide the vector dimension {dimension}")
+    nlist = config.ivf_nlist or max(1, int(4 * math.sqrt(max(n, 1))))
+    quantizer = faiss.IndexFlatIP(dimension)
+    return faiss.IndexIVFPQ(quantizer, dimension, nlist, config.pq_m, config.pq_nbits, metric)
+
+
+class VectorIndex:
+    def __init__(self, config: VectorIndexConfig, index: "faiss.Index", vectors: np.ndarray):
+        self.config = config
+        self.cpu_index = index
+        self.index, self.on_gpu = to_gpu_if_available(index) if config.use_gpu else (index, False)
+        self.vectors = vectors
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, config: VectorIndexConfig | None = None) -> "VectorIndex":
+        """Index vectors whose row number is the doc number."""
+        config = config or VectorIndexConfig()
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n, dimension = vectors.shape
+        index = faiss.IndexIDMap2(_build_base(config, dimension, n))
+        if not index.is_trained:
+            index.train(vectors)
+        index.add_with_ids(vectors, np.arange(n, dtype=np.int64))
+        return cls(config, index, vectors)
+
+    def __len__(self) -> int:
+        return int(self.cpu_index.ntotal)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.cpu_index.d)
+
+    def _params(self, selector=None):
+        if self.config.kind == "hnsw":
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.config.hnsw_ef_search, 1))
+        if self.config.kind == "ivfpq":
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self.config.ivf_nprobe)
+        return faiss.SearchParameters(sel=selector) if selector is not None else None
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-k (doc, score) for one query vector; only docs in `allowed` when given."""
+        if k <= 0 or len(self) == 0:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        if allowed is not None:
+            if len(allowed) == 0:
+                return []
+            if len(allowed) <= EXACT_FILTER_LIMIT:
+                return self._exact(query[0], k, allowed)
+            hits = self._search(query, k, faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+            if len(hits) < min(k, len(allowed)):  # the approximate index ran dry under the filter
+                return self._exact(query[0], k, allowed)
+            return hits
+        return self._search(query, k)
+
+    def _search(self, query: np.ndarray, k: int, selector=None) -> list[tuple[int, float]]:
+        params = self._params(selector)
+        scores, docs = self.index.search(query, min(k, len(self)), params=params) if params else \
+            self.index.search(query, min(k, len(self)))
+        return [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if d >= 0]
+
+    def _exact(self, query: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]]:
+        allowed = np.asarray(allowed, dtype=np.int64)
+        scores = self.vectors[allowed] @ query
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(allowed[i]), float(scores[i])) for i in top]
+
+    def vector(self, doc: int) -> np.ndarray:
+        return np.asarray(self.vectors[doc], dtype=np.float32)
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        faiss.write_index(self.cpu_index, str(directory / INDEX_FILE))
+        np.save(directory / VECTORS_FILE, np.asarray(self.vectors, dtype=np.float32))
+        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2))
+
+    @classmethod
+    def load(cls, directory: Path, use_gpu: bool = True) -> "VectorIndex":
+        directory = Path(directory)
+        config = VectorIndexConfig(**json.loads((directory / CONFIG_FILE).read_text()))
+        config.use_gpu = use_gpu
+        index = faiss.read_index(str(directory / INDEX_FILE))
+        vectors = np.load(directory / VECTORS_FILE, mmap_mode="r")
+        return cls(config, index, vectors)

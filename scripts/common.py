@@ -1,0 +1,40 @@
+"""Shared bits of the command-line edges: repo paths, catalog loading, logging."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ICECAT_DIR = REPO_ROOT / "data" / "icecat"
+ICECAT_JUDGMENTS = ICECAT_DIR / "Broad_Query_Set_rated.csv"
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def load_products(catalog: str | None, icecat: str | None, skip_invalid: bool, limit: int | None = None):
+    """Products from --catalog FILE or --icecat DIR, with the validation report printed."""
+    from indexer.icecat import load_icecat
+    from indexer.loaders import load_catalog
+
+    if catalog:
+        report = load_catalog(catalog, skip_invalid=skip_invalid)
+    else:
+        report = load_icecat(icecat or ICECAT_DIR, skip_invalid=skip_invalid)
+    if report.errors:
+        print(f"skipped {report.rows_skipped} invalid rows:\n{report.summary()}", file=sys.stderr)
+    products = report.products[:limit] if limit else report.products
+    return products
+
+
+def add_catalog_arguments(parser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--catalog", help="catalog file: .jsonl, .csv or .parquet (optionally .gz)")
+    source.add_argument("--icecat", help=f"an Icecat folder of *.json.zip files (default: {ICECAT_DIR} "
+                                         "when --catalog is not given)")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="skip invalid rows (they are still listed) instead of failing")
+    parser.add_argument("--limit", type=int, help="index only the first N products (quick trials)")

@@ -1,0 +1,60 @@
+"""Run named configurations over a judgment list and print one table (nDCG@10, Recall@100, MRR).
+
+Configurations: keyword, dense, hybrid-rrf, hybrid-linear[:dense_weight].
+Metrics (search_engine/metrics.py): gain = the 0-3 rating, unjudged products count 0, ideal
+order from the judged products; Recall@100 and MRR count ratings >= 2 as relevant.
+
+Example:
+  search-evaluate --index var/index --judgments data/icecat/Broad_Query_Set_rated.csv
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from scripts.common import ICECAT_JUDGMENTS, setup_logging
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="search-evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", default="var/index", help="index root folder (default: var/index)")
+    parser.add_argument("--judgments", default=str(ICECAT_JUDGMENTS),
+                        help="CSV with query,docid,rating (default: the bundled Icecat judgments)")
+    parser.add_argument("--config", action="append", dest="configurations", metavar="NAME",
+                        help="a configuration to run (repeatable; default: keyword, dense, hybrid-rrf, "
+                             "hybrid-linear at 0.3-0.6)")
+    parser.add_argument("--model", default=None, help="query tower (default: the packaged MiniLM)")
+    parser.add_argument("--per-query", metavar="FILE", help="also write per-query scores as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    from search_engine.evaluation import DEFAULT_CONFIGURATIONS, Configuration, evaluate, format_table
+    from search_engine.factory import open_engine
+    from search_engine.judgments import load_judgments
+    from search_engine.settings import load_settings
+
+    try:
+        configurations = ([Configuration.parse(c) for c in args.configurations]
+                          if args.configurations else DEFAULT_CONFIGURATIONS)
+        judgments = load_judgments(args.judgments)
+        engine = open_engine(load_settings(index_root=args.index, model=args.model))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"search-evaluate: {exc}", file=sys.stderr)
+        return 2
+    results = evaluate(engine, judgments, configurations)
+    print(f"{len(judgments)} queries, index {engine.index.version} ({len(engine.index.products)} products)")
+    print(format_table(results))
+    if args.per_query:
+        with open(args.per_query, "w") as out:
+            json.dump({r.configuration.name: r.per_query for r in results}, out, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

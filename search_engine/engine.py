@@ -1,0 +1,112 @@
+"""The Engine runs one search: retrieve with each leg, fuse, page, and say why."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from encoders.towers import Towers
+from indexer.search_index import SearchIndex
+from search_engine.fusion import DEFAULT_RRF_K, linear_fusion, reciprocal_rank_fusion
+from search_engine.retrievers import DenseRetriever, KeywordRetriever, QueryVectorCache
+from search_engine.types import Candidate, Hit, Query, SearchResult
+
+FUSION_METHODS = ("rrf", "linear")
+MAX_DEPTH = 1000
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    fusion: str = "linear"
+    dense_weight: float = 0.5  # linear fusion: weight of the dense leg, the keyword leg gets the rest
+    rrf_k: int = DEFAULT_RRF_K
+    candidates: int = 100  # how deep each leg retrieves before fusion
+
+    def __post_init__(self):
+        if self.fusion not in FUSION_METHODS:
+            raise ValueError(f"unknown fusion {self.fusion!r}; expected one of {', '.join(FUSION_METHODS)}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError(f"dense_weight must be within [0, 1], got {self.dense_weight}")
+
+
+class TowerMismatchError(RuntimeError):
+    pass
+
+
+class Engine:
+    def __init__(self, index: SearchIndex, towers: Towers, config: EngineConfig | None = None,
+                 query_vectors: QueryVectorCache | None = None):
+        expected = index.manifest["encoder"]["fingerprint"]
+        if towers.product.fingerprint != expected:
+            raise TowerMismatchError(
+                f"index {index.version} was built with product tower {index.manifest['encoder']['model']} "
+                f"(fingerprint {expected}) but the engine loaded {towers.product.name} "
+                f"(fingerprint {towers.product.fingerprint}); load that model or reindex"
+            )
+        self.index = index
+        self.towers = towers
+        self.config = config or EngineConfig()
+        self.query_vectors = query_vectors or QueryVectorCache(towers.query)
+        self.dense = DenseRetriever(index, self.query_vectors)
+        self.keyword = KeywordRetriever(index)
+
+    def with_config(self, **changes) -> "Engine":
+        """The same index and towers (and query-vector cache) with other fusion settings."""
+        return Engine(self.index, self.towers, replace(self.config, **changes), self.query_vectors)
+
+    def search(self, query: Query) -> SearchResult:
+        timings: dict[str, float] = {}
+        depth = min(max(self.config.candidates, query.offset + query.k), MAX_DEPTH)
+        dense, keyword = [], []
+        if query.mode in ("dense", "hybrid"):
+            started = time.perf_counter()
+            dense = self.dense.retrieve(query, depth)
+            timings["dense"] = (time.perf_counter() - started) * 1000
+        if query.mode in ("keyword", "hybrid"):
+            started = time.perf_counter()
+            keyword = self.keyword.retrieve(query, depth)
+            timings["keyword"] = (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        fused = self._fuse(query.mode, dense, keyword)
+        candidates = _candidates(fused, dense, keyword)
+        timings["fusion"] = (time.perf_counter() - started) * 1000
+
+        page = candidates[query.offset: query.offset + query.k]
+        products = self.index.products.products
+        hits = [Hit(products[c.doc], c.fused_score, c) for c in page]
+        return SearchResult(query, hits, len(candidates), self.index.version, timings)
+
+    def _fuse(self, mode, dense, keyword) -> list[tuple[int, float]]:
+        if mode == "dense":
+            return list(dense)
+        if mode == "keyword":
+            return list(keyword)
+        if self.config.fusion == "rrf":
+            return reciprocal_rank_fusion([dense, keyword], self.config.rrf_k)
+        return linear_fusion(dense, keyword, self.config.dense_weight)
+
+    def similar(self, product_id: str, k: int = 10) -> list[Hit]:
+        """Nearest products to one product by the product tower's vectors."""
+        doc = self.index.products.doc_of.get(product_id)
+        if doc is None:
+            raise KeyError(product_id)
+        neighbours = self.index.vectors.search(self.index.vectors.vector(doc), k + 1)
+        products = self.index.products.products
+        return [
+            Hit(products[d], score, Candidate(doc=d, dense_score=score, dense_rank=rank, fused_score=score))
+            for rank, (d, score) in enumerate((n for n in neighbours if n[0] != doc), start=1)
+        ][:k]
+
+
+def _candidates(fused, dense, keyword) -> list[Candidate]:
+    dense_at = {doc: (rank, score) for rank, (doc, score) in enumerate(dense, start=1)}
+    keyword_at = {doc: (rank, score) for rank, (doc, score) in enumerate(keyword, start=1)}
+    candidates = []
+    for doc, score in fused:
+        candidate = Candidate(doc=doc, fused_score=score)
+        if doc in dense_at:
+            candidate.dense_rank, candidate.dense_score = dense_at[doc]
+        if doc in keyword_at:
+            candidate.keyword_rank, candidate.keyword_score = keyword_at[doc]
+        candidates.append(candidate)
+    return candidates

@@ -1,0 +1,80 @@
+"""Run named engine configurations over one judgment list and compare them in one table.
+
+Like PyTerrier's Experiment: each configuration is a mode plus fusion settings, all run on
+the same queries, scored with the same metrics (see metrics.py for the formulas).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from search_engine.engine import Engine
+from search_engine.judgments import Judgments
+from search_engine.metrics import mean, ndcg_at_k, recall_at_k, reciprocal_rank
+from search_engine.types import Query
+
+DEPTH = 100
+
+
+@dataclass(frozen=True)
+class Configuration:
+    name: str
+    mode: str = "hybrid"
+    fusion: str = "linear"
+    dense_weight: float = 0.5
+
+    @classmethod
+    def parse(cls, spec: str) -> "Configuration":
+        """'keyword', 'dense', 'hybrid-rrf' or 'hybrid-linear[:weight]'."""
+        name, _, weight = spec.partition(":")
+        if name in ("keyword", "dense"):
+            return cls(spec, mode=name)
+        if name == "hybrid-rrf":
+            return cls(spec, fusion="rrf")
+        if name == "hybrid-linear":
+            return cls(spec, fusion="linear", dense_weight=float(weight) if weight else 0.5)
+        raise ValueError(f"unknown configuration {spec!r}; use keyword, dense, hybrid-rrf or hybrid-linear[:weight]")
+
+
+DEFAULT_CONFIGURATIONS = tuple(
+    Configuration.parse(s) for s in
+    ("keyword", "dense", "hybrid-rrf", "hybrid-linear:0.3", "hybrid-linear:0.4", "hybrid-linear:0.5",
+     "hybrid-linear:0.6")
+)
+
+
+@dataclass
+class ConfigurationScores:
+    configuration: Configuration
+    per_query: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, float | None]:
+        return {m: mean(q[m] for q in self.per_query.values()) for m in ("ndcg@10", "recall@100", "mrr")}
+
+
+def evaluate(engine: Engine, judgments: Judgments, configurations=DEFAULT_CONFIGURATIONS) -> list[ConfigurationScores]:
+    results = []
+    for configuration in configurations:
+        configured = engine.with_config(fusion=configuration.fusion, dense_weight=configuration.dense_weight)
+        scores = ConfigurationScores(configuration)
+        for text, grades in judgments.items():
+            found = configured.search(Query(text, k=DEPTH, mode=configuration.mode))
+            ranked = [hit.product.id for hit in found.hits]
+            scores.per_query[text] = {
+                "ndcg@10": ndcg_at_k(ranked, grades, 10),
+                "recall@100": recall_at_k(ranked, grades, 100),
+                "mrr": reciprocal_rank(ranked, grades),
+            }
+        results.append(scores)
+    return results
+
+
+def format_table(results: list[ConfigurationScores]) -> str:
+    rows = [("configuration", "nDCG@10", "Recall@100", "MRR")]
+    for result in results:
+        summary = result.summary()
+        rows.append((result.configuration.name, *(
+            "-" if summary[m] is None else f"{summary[m]:.4f}" for m in ("ndcg@10", "recall@100", "mrr"))))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)

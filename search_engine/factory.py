@@ -1,0 +1,27 @@
+"""Open a ready Engine from Settings: towers, the serving index version, thread settings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from encoders.towers import Towers
+from indexer.search_index import SearchIndex
+from search_engine.engine import Engine
+from search_engine.settings import Settings
+
+
+def apply_thread_settings(settings: Settings) -> None:
+    import faiss
+    import torch
+
+    faiss.omp_set_num_threads(settings.faiss_threads)
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+
+
+def open_engine(settings: Settings, towers: Towers | None = None) -> Engine:
+    apply_thread_settings(settings)
+    towers = towers or Towers.load(settings.model, settings.product_model, device=settings.device)
+    index = SearchIndex.open_current(Path(settings.index_root), use_gpu=settings.use_gpu)
+    engine = Engine(index, towers, settings.engine_config())
+    engine.query_vectors("warm up")  # the first transformer call is slow; pay it before traffic
+    return engine

@@ -1,0 +1,70 @@
+"""One source of truth for settings: defaults here, overridden by a TOML file, then by
+environment variables (SEARCH_<FIELD>, e.g. SEARCH_INDEX_ROOT). Read at the edges only."""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from search_engine.engine import EngineConfig
+
+ENV_PREFIX = "SEARCH_"
+
+
+@dataclass
+class Settings:
+    index_root: str = "var/index"
+    model: str = "all-MiniLM-L6-v2"  # query tower (and product tower unless product_model is set)
+    product_model: str | None = None
+    device: str | None = None  # None: CUDA when torch sees a GPU, else CPU
+    fusion: str = "linear"
+    dense_weight: float = 0.5
+    rrf_k: int = 60
+    candidates: int = 100
+    faiss_threads: int = 1  # one OpenMP thread answers single queries fastest
+    torch_threads: int | None = None
+    use_gpu: bool = True  # FAISS on GPU when FAISS sees one
+    admin_token: str | None = None
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(fusion=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k,
+                            candidates=self.candidates)
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    text = str(kind)
+    if value is None or (isinstance(value, str) and value == "" and "None" in text):
+        return None
+    try:
+        if "bool" in text:
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        if "int" in text:
+            return int(value)
+        if "float" in text:
+            return float(value)
+    except ValueError:
+        raise ValueError(f"setting {name}: {value!r} is not a valid {text}") from None
+    return str(value)
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = path or env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        with open(path, "rb") as handle:
+            values.update(tomllib.load(handle))
+    known = {f.name: f.type for f in fields(Settings)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+    for name in known:
+        if ENV_PREFIX + name.upper() in env:
+            values[name] = env[ENV_PREFIX + name.upper()]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = Settings(**{k: _coerce(k, v, known[k]) for k, v in values.items()})
+    settings.engine_config()  # fail early on a bad fusion method or weight
+    return settings

@@ -1,0 +1,80 @@
+"""Shared fixtures. The real model and a real index over a small Icecat slice are built once
+per test run (encoding the whole catalog takes minutes on CI's 2 cores)."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ICECAT_DIR = REPO_ROOT / "data" / "icecat"
+JUDGMENTS_CSV = ICECAT_DIR / "Broad_Query_Set_rated.csv"
+# Real judged queries whose judged products go into the slice: descriptive queries, a
+# brand+type query, and a model-code query.
+SLICE_QUERIES = ("wireless mouse", "hdmi cable", "backpack", "aa battery", "usb hub",
+                 "chromebook", "brother tn-2110 toner")
+SLICE_FILLER = 300  # unjudged products, so the judged ones must be found among distractors
+
+
+@pytest.fixture(scope="session")
+def icecat_products():
+    from indexer.icecat import load_icecat
+
+    return load_icecat(ICECAT_DIR).products
+
+
+@pytest.fixture(scope="session")
+def judgments():
+    from search_engine.judgments import load_judgments
+
+    return load_judgments(JUDGMENTS_CSV)
+
+
+@pytest.fixture(scope="session")
+def slice_products(icecat_products, judgments):
+    judged = {doc for q in SLICE_QUERIES for doc in judgments[q]}
+    all_judged = {doc for grades in judgments.values() for doc in grades}
+    chosen = [p for p in icecat_products if p.id in judged]
+    others = [p for p in icecat_products if p.id not in all_judged]
+    chosen += random.Random(7).sample(others, SLICE_FILLER)
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def towers():
+    from encoders.towers import Towers
+
+    return Towers.load()
+
+
+@pytest.fixture(scope="session")
+def slice_index_root(tmp_path_factory, slice_products, towers):
+    from indexer.build import build_version
+
+    root = tmp_path_factory.mktemp("slice-index")
+    build_version(slice_products, towers.product, root,
+                  embedding_cache=tmp_path_factory.mktemp("embedding-cache"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def engine(slice_index_root, towers):
+    from indexer.search_index import SearchIndex
+    from search_engine.engine import Engine
+
+    return Engine(SearchIndex.open_current(slice_index_root), towers)
+
+
+@pytest.fixture
+def app(engine, slice_index_root):
+    from api import create_app
+    from search_engine.settings import Settings
+
+    return create_app({"SETTINGS": Settings(index_root=str(slice_index_root)), "ENGINE": engine,
+                       "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

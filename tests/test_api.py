@@ -1,0 +1,96 @@
+"""The HTTP API through Flask's test client, over the real slice index."""
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_search_returns_ranked_products(client):
+    response = client.get("/search?q=wireless+mouse&k=5")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["query"] == "wireless mouse" and body["mode"] == "hybrid"
+    assert len(body["results"]) == 5
+    assert [r["rank"] for r in body["results"]] == [1, 2, 3, 4, 5]
+    assert {"id", "title", "brand", "category", "price", "score"} <= set(body["results"][0])
+    assert "explain" not in body["results"][0]
+
+
+def test_explain_shows_every_stage(client):
+    body = client.get("/search?q=usb+hub&explain=true").get_json()
+    first = body["results"][0]["explain"]
+    assert set(first) == {"dense", "keyword", "fused"}
+    assert first["fused"]["score"] == pytest.approx(body["results"][0]["score"], abs=1e-6)
+    assert body["explain"]["fusion"]["method"] in ("linear", "rrf")
+    assert any(r["explain"]["dense"]["rank"] for r in body["results"])
+    assert any(r["explain"]["keyword"]["rank"] for r in body["results"])
+
+
+@pytest.mark.parametrize("mode", ["keyword", "dense", "hybrid"])
+def test_modes(client, mode):
+    body = client.get(f"/search?q=backpack&mode={mode}&explain=1").get_json()
+    assert body["mode"] == mode and body["results"]
+    first = body["results"][0]["explain"]
+    if mode == "keyword":
+        assert first["dense"]["rank"] is None
+    if mode == "dense":
+        assert first["keyword"]["rank"] is None
+
+
+def test_filters_and_paging(client, engine):
+    brand = engine.index.products.brands()[0][0]
+    body = client.get("/search", query_string={"q": "cable", "brand": brand, "price_max": 100,
+                                                "k": 3, "offset": 2}).get_json()
+    assert body["offset"] == 2 and [r["rank"] for r in body["results"]] == [3, 4, 5]
+    assert all(r["brand"] == brand and r["price"] <= 100 for r in body["results"])
+    assert body["filters"]["brand"] == [brand.lower()]
+
+
+@pytest.mark.parametrize("query,parameter,fragment", [
+    ("", "q", "required"),
+    ("q=+++", "q", "required"),
+    ("q=mouse&k=0", "k", "between 1 and 100"),
+    ("q=mouse&k=101", "k", "between 1 and 100"),
+    ("q=mouse&k=ten", "k", "integer"),
+    ("q=mouse&offset=-1", "offset", "between"),
+    ("q=mouse&mode=semantic", "mode", "keyword, dense, hybrid"),
+    ("q=mouse&price_min=-5", "price_min", "negative"),
+    ("q=mouse&price_max=abc", "price_max", "number"),
+    ("q=mouse&price_min=50&price_max=10", "price_min", "above price_max"),
+    ("q=mouse&explain=maybe", "explain", "true or false"),
+])
+def test_bad_input_is_a_400_naming_the_parameter(client, query, parameter, fragment):
+    response = client.get(f"/search?{query}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["parameter"] == parameter and fragment in error["message"]
+
+
+def test_product_and_unknown_product(client, slice_products):
+    product = slice_products[0]
+    body = client.get(f"/products/{product.id}").get_json()
+    assert body["id"] == product.id and body["title"] == product.title
+    assert body["attributes"] == product.attributes
+    missing = client.get("/products/does-not-exist")
+    assert missing.status_code == 404
+    assert "does-not-exist" in missing.get_json()["error"]["message"]
+    assert client.get("/products/does-not-exist/similar").status_code == 404
+
+
+def test_similar(client, slice_products):
+    product = slice_products[0]
+    body = client.get(f"/products/{product.id}/similar?k=4").get_json()
+    assert len(body["results"]) == 4 and product.id not in [r["id"] for r in body["results"]]
+    assert client.get(f"/products/{product.id}/similar?k=0").status_code == 400
+
+
+def test_health(client, engine, slice_products):
+    body = client.get("/health").get_json()
+    assert body["status"] == "ok"
+    assert body["product_count"] == len(slice_products)
+    assert body["index_version"] == engine.index.version
+    assert body["model"]["product_tower_fingerprint"] == engine.towers.product.fingerprint
+
+
+def test_unknown_route_is_json_404(client):
+    response = client.get("/nope")
+    assert response.status_code == 404 and "error" in response.get_json()

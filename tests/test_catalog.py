@@ -1,0 +1,146 @@
+import csv
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from indexer.icecat import icecat_category, icecat_record, load_icecat
+from indexer.loaders import load_catalog
+from indexer.validation import CatalogValidationError, parse_price
+
+GOOD = {"id": "p1", "title": "Logitech M185 wireless mouse", "brand": "Logitech", "price": "19.99",
+        "category": "mouse", "description": "Compact mouse", "attributes": {"colour": "Grey"}}
+BAD_ROWS = [
+    {"id": "", "title": "no id"},                      # row 2: missing id
+    {"id": "p3", "title": "  "},                       # row 3: missing title
+    {"id": "p1", "title": "duplicate of row 1"},       # row 4: duplicate id
+    {"id": "p5", "title": "bad price", "price": "twelve"},  # row 5: unparseable price
+    {"id": "p6", "title": "negative", "price": -3},    # row 6: negative price
+]
+GOOD_LAST = {"id": "p7", "title": "Anker USB hub", "price": 25}
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def write_csv(path, rows):
+    columns = ["id", "title", "brand", "price", "category", "description", "colour"]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        for r in rows:
+            flat = {k: v for k, v in r.items() if k != "attributes"}
+            flat.update(r.get("attributes", {}))
+            writer.writerow(flat)
+    return path
+
+
+def write_parquet(path, rows):
+    columns = ["id", "title", "brand", "price", "category", "description", "colour"]
+    table = {c: [] for c in columns}
+    for r in rows:
+        flat = {k: v for k, v in r.items() if k != "attributes"}
+        flat.update(r.get("attributes", {}))
+        for c in columns:
+            value = flat.get(c)
+            table[c].append(None if value is None else str(value))
+    pq.write_table(pa.table(table), path)
+    return path
+
+
+WRITERS = {"jsonl": write_jsonl, "csv": write_csv, "parquet": write_parquet}
+
+
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
+def test_bad_rows_fail_the_load_with_row_numbers_and_reasons(tmp_path, fmt):
+    path = WRITERS[fmt](tmp_path / f"catalog.{fmt}", [GOOD, *BAD_ROWS, GOOD_LAST])
+    with pytest.raises(CatalogValidationError) as caught:
+        load_catalog(path)
+    message = str(caught.value)
+    assert "row 2: id: missing" in message
+    assert "row 3 (id 'p3'): title: missing" in message
+    assert "row 4 (id 'p1'): id: duplicate of row 1" in message
+    assert "row 5 (id 'p5'): price: expected a number, got 'twelve'" in message
+    assert "row 6 (id 'p6'): price: must not be negative" in message
+    assert caught.value.report.rows_skipped == 5
+
+
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
+def test_skip_invalid_keeps_good_rows_and_reports_the_rest(tmp_path, fmt):
+    path = WRITERS[fmt](tmp_path / f"catalog.{fmt}", [GOOD, *BAD_ROWS, GOOD_LAST])
+    report = load_catalog(path, skip_invalid=True)
+    assert [p.id for p in report.products] == ["p1", "p7"]
+    assert report.rows_read == 7 and report.rows_skipped == 5
+    assert "7 rows read, 2 valid, 5 invalid" in report.summary()
+    first = report.products[0]
+    assert (first.title, first.brand, first.price, first.category) == \
+        ("Logitech M185 wireless mouse", "Logitech", 19.99, "mouse")
+    assert first.attributes == {"colour": "Grey"}
+
+
+def test_gzipped_jsonl_and_unparseable_json_line(tmp_path):
+    import gzip
+
+    path = tmp_path / "catalog.jsonl.gz"
+    with gzip.open(path, "wt") as out:
+        out.write(json.dumps(GOOD) + "\n{not json\n")
+    with pytest.raises(CatalogValidationError, match="row 2: id: missing"):
+        load_catalog(path)
+
+
+def test_unknown_format_and_missing_file_are_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown catalog format 'xml'"):
+        load_catalog(tmp_path / "catalog.xml")
+    with pytest.raises(FileNotFoundError, match="catalog file not found"):
+        load_catalog(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize("raw,expected", [("12.50", 12.5), (7, 7.0), ("$3", 3.0), ("", None), (None, None)])
+def test_parse_price_accepts(raw, expected):
+    assert parse_price(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["abc", "nan", "-1", True, "inf"])
+def test_parse_price_rejects(raw):
+    with pytest.raises(ValueError):
+        parse_price(raw)
+
+
+RAW_ICECAT = {
+    "id": "3920564", "name": "006R90321", "supplier": "Xerox", "price": 4995,
+    "title": "Xerox 006R90321 toner cartridge Original Black 6 pc(s)",
+    "short_description": "Toner (6 Per Box)", "ean": ["0095205603217"],
+    "img_high": "http://images.icecat.biz/x.jpg",
+    "attr_t_printing_colours": "Black", "attr_n_quantity_per_pack": 6.0, "attr_b_colour": True,
+}
+
+
+def test_icecat_record_mapping():
+    record = icecat_record(RAW_ICECAT)
+    assert record["brand"] == "Xerox"
+    assert record["price"] == pytest.approx(49.95)
+    assert record["description"] == "Toner (6 Per Box)"
+    assert record["category"] == "toner cartridge"
+    assert record["attributes"] == {"model": "006R90321", "ean": "0095205603217", "printing_colours": "Black",
+                                    "quantity_per_pack": 6.0, "colour": True}
+
+
+def test_icecat_category_falls_back_to_product_type_or_nothing():
+    assert icecat_category({"title": "C2G Cable", "name": "Cable", "attr_t_product_type": "Patch"}) == "patch"
+    assert icecat_category({"title": "StarTech.com 3 ft Cat5e Patch Cable", "name": "3 ft Cat5e Patch Cable"}) == ""
+
+
+def test_bundled_icecat_catalog_loads_completely(icecat_products):
+    assert len(icecat_products) == 19406
+    assert len({p.id for p in icecat_products}) == 19406
+    assert all(p.title and p.brand for p in icecat_products)
+
+
+def test_icecat_bad_price_is_reported(tmp_path):
+    bad = dict(RAW_ICECAT, price="n/a")
+    (tmp_path / "1.json").write_text(json.dumps([RAW_ICECAT, dict(bad, id="2")]))
+    with pytest.raises(CatalogValidationError, match="row 2 \\(id '2'\\): price"):
+        load_icecat(tmp_path)

@@ -1,0 +1,50 @@
+import pytest
+
+from search_engine.fusion import linear_fusion, min_max, reciprocal_rank_fusion
+
+
+def test_rrf_sums_reciprocal_ranks_by_hand():
+    dense = [(1, 0.9), (2, 0.8), (3, 0.7)]
+    keyword = [(3, 12.0), (4, 9.0)]
+    fused = dict(reciprocal_rank_fusion([dense, keyword], rrf_k=60))
+    assert fused[1] == pytest.approx(1 / 61)
+    assert fused[2] == pytest.approx(1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused[4] == pytest.approx(1 / 62)
+    order = [doc for doc, _ in reciprocal_rank_fusion([dense, keyword], rrf_k=60)]
+    assert order == [3, 1, 2, 4]  # 2 and 4 tie at 1/62: the lower doc number comes first
+
+
+def test_rrf_ignores_raw_score_scale():
+    a = reciprocal_rank_fusion([[(1, 1000.0), (2, 1.0)]])
+    b = reciprocal_rank_fusion([[(1, 0.51), (2, 0.50)]])
+    assert a == b
+
+
+def test_min_max_maps_to_unit_interval_and_handles_equal_scores():
+    assert min_max([(1, 4.0), (2, 2.0), (3, 3.0)]) == {1: 1.0, 2: 0.0, 3: 0.5}
+    assert min_max([(1, 2.0), (2, 2.0)]) == {1: 1.0, 2: 1.0}
+    assert min_max([]) == {}
+
+
+def test_linear_fusion_by_hand():
+    dense = [(1, 0.9), (2, 0.5), (3, 0.1)]   # normalised: 1.0, 0.5, 0.0
+    keyword = [(2, 10.0), (4, 5.0)]          # normalised: 1.0, 0.0
+    fused = dict(linear_fusion(dense, keyword, dense_weight=0.4))
+    assert fused[1] == pytest.approx(0.4 * 1.0)
+    assert fused[2] == pytest.approx(0.4 * 0.5 + 0.6 * 1.0)
+    assert fused[3] == pytest.approx(0.0)
+    assert fused[4] == pytest.approx(0.0)
+    assert [d for d, _ in linear_fusion(dense, keyword, 0.4)][:2] == [2, 1]
+
+
+def test_linear_fusion_weight_extremes_reproduce_each_leg():
+    dense = [(1, 0.9), (2, 0.5)]
+    keyword = [(2, 10.0), (1, 5.0)]
+    assert [d for d, _ in linear_fusion(dense, keyword, 1.0)] == [1, 2]
+    assert [d for d, _ in linear_fusion(dense, keyword, 0.0)] == [2, 1]
+
+
+def test_linear_fusion_rejects_weight_outside_unit_interval():
+    with pytest.raises(ValueError, match="dense_weight"):
+        linear_fusion([], [], 1.5)

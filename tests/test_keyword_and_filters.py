@@ -1,0 +1,95 @@
+"""The keyword leg (tantivy) and the shared filter semantics, on hand-made products."""
+import pytest
+
+from indexer.filters import Filters
+from indexer.keyword.tantivy_index import TantivyKeywordIndex
+from indexer.product_store import ProductStore
+from indexer.schema import Product
+
+PRODUCTS = [
+    Product("a", "Logitech M185 Wireless Mouse", "Compact cordless mouse", "Logitech", "mouse", 19.99,
+            {"model": "M185", "product_colour": "Grey"}),
+    Product("b", "Logitech K120 Keyboard", "Wired USB keyboard", "Logitech", "keyboard", 12.0, {"model": "K120"}),
+    Product("c", "HP X3000 Wireless Mouse", "Mouse with nano receiver", "HP", "mouse", 29.5, {"model": "X3000"}),
+    Product("d", "Brother TN-2110 toner cartridge Black", "Toner for HL-2140", "Brother", "toner cartridge", 45.0,
+            {"model": "TN-2110"}),
+    Product("e", "Generic wireless mouse", "No-name mouse", "NoName", "Mouse", None, {}),
+    Product("f", "Speaker set with subwoofer", "Desk speakers", "Creative", "speakers", 60.0, {}),
+]
+
+
+@pytest.fixture(scope="module")
+def keyword(tmp_path_factory):
+    index = TantivyKeywordIndex.create(tmp_path_factory.mktemp("kw") / "keyword")
+    index.add(range(len(PRODUCTS)), PRODUCTS)
+    return index
+
+
+def ids(hits):
+    return [PRODUCTS[doc].id for doc, _ in hits]
+
+
+def test_bm25_ranks_matching_products_and_stems(keyword):
+    hits = keyword.search("wireless mice", 10)  # "mice" does not stem to mouse, "wireless" matches
+    assert set(ids(hits)) >= {"a", "c", "e"}
+    assert "b" not in ids(hits)
+    assert ids(keyword.search("keyboards", 10))[0] == "b"  # stemming: keyboards -> keyboard
+
+
+def test_model_code_query_finds_the_product(keyword):
+    assert ids(keyword.search("brother tn-2110 toner", 10))[0] == "d"
+
+
+def test_query_syntax_in_user_text_is_harmless(keyword):
+    assert ids(keyword.search('mouse AND "logitech" OR title:(', 10))  # no parse error
+    assert keyword.search("   ", 10) == [] and keyword.search("!!!", 10) == []
+
+
+def test_typo_falls_back_to_fuzzy_matching(keyword):
+    assert keyword.search("logitec", 10) != []
+    assert set(ids(keyword.search("logitec", 10))) == {"a", "b"}
+    assert set(ids(keyword.search("logitexh", 10))) == {"a", "b"}  # two edits in a long word
+    assert ids(keyword.search("subwofer", 10)) == ["f"]
+
+
+def test_fuzzy_hits_rank_below_exact_hits(keyword):
+    hits = keyword.search("speaker subwofer", 10)
+    assert ids(hits)[0] == "f"
+
+
+FILTER_CASES = [
+    Filters(brands=("logitech",)),
+    Filters(brands=("HP", "NoName")),
+    Filters(categories=("MOUSE",)),
+    Filters(price_min=15, price_max=30),
+    Filters(price_max=19.99),
+    Filters(price_min=20),
+    Filters(brands=("Logitech",), categories=("mouse",), price_max=100),
+]
+
+
+@pytest.mark.parametrize("filters", FILTER_CASES)
+def test_both_legs_apply_filters_identically(keyword, filters):
+    """The keyword leg's matches under a filter are exactly the store's allowed set among matches."""
+    store = ProductStore(PRODUCTS)
+    allowed = set(store.allowed_docs(filters).tolist())
+    unfiltered = {doc for doc, _ in keyword.search("mouse keyboard toner speaker wireless", 10)}
+    filtered = {doc for doc, _ in keyword.search("mouse keyboard toner speaker wireless", 10, filters)}
+    assert filtered == unfiltered & allowed
+
+
+def test_filter_semantics_by_hand():
+    store = ProductStore(PRODUCTS)
+    docs = lambda f: [PRODUCTS[d].id for d in store.allowed_docs(f)]  # noqa: E731
+    assert docs(Filters(brands=(" logitech ",))) == ["a", "b"]
+    assert docs(Filters(categories=("mouse",))) == ["a", "c", "e"]  # case-insensitive
+    assert docs(Filters(price_min=19.99, price_max=29.5)) == ["a", "c"]  # inclusive
+    assert "e" not in docs(Filters(price_min=0))  # no price never passes a price filter
+    assert docs(Filters()) == list("abcdef")
+
+
+def test_invalid_filters_are_named():
+    with pytest.raises(ValueError, match="price_min .* is above price_max"):
+        Filters(price_min=10, price_max=5)
+    with pytest.raises(ValueError, match="price_max must not be negative"):
+        Filters(price_max=-1)

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from indexer.vectors import VectorIndex, VectorIndexConfig
+
+
+def unit_vectors(n, d=48, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def exact_top(vectors, query, k, allowed=None):
+    docs = np.arange(len(vectors)) if allowed is None else np.asarray(allowed)
+    scores = vectors[docs] @ query
+    return [int(docs[i]) for i in np.argsort(-scores)[:k]]
+
+
+def test_flat_is_exact_and_returns_doc_numbers():
+    vectors = unit_vectors(500)
+    index = VectorIndex.build(vectors)
+    hits = index.search(vectors[42], 5)
+    assert hits[0][0] == 42 and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert [d for d, _ in hits] == exact_top(vectors, vectors[42], 5)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_save_load_round_trip(tmp_path, kind):
+    vectors = unit_vectors(2000)
+    config = VectorIndexConfig(kind=kind, pq_m=8, ivf_nlist=16, ivf_nprobe=16)
+    index = VectorIndex.build(vectors, config)
+    before = index.search(vectors[7], 10)
+    index.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path)
+    assert loaded.config.kind == kind and len(loaded) == 2000
+    assert loaded.search(vectors[7], 10) == before
+    # Approximate indexes still find the query's own vector first.
+    assert before[0][0] == 7
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_filtered_search_returns_k_from_the_allowed_set(kind):
+    vectors = unit_vectors(3000, seed=1)
+    index = VectorIndex.build(vectors, VectorIndexConfig(kind=kind, pq_m=8, ivf_nlist=32, ivf_nprobe=4))
+    allowed = np.arange(0, 3000, 97)  # 31 scattered docs, mostly far from the query
+    hits = index.search(vectors[5], 10, allowed=allowed)
+    assert len(hits) == 10
+    assert {d for d, _ in hits} <= set(allowed.tolist())
+    assert [d for d, _ in hits] == exact_top(vectors, vectors[5], 10, allowed)
+
+
+def test_filter_with_fewer_than_k_allowed_returns_all_of_them():
+    vectors = unit_vectors(100)
+    index = VectorIndex.build(vectors)
+    assert sorted(d for d, _ in index.search(vectors[0], 10, allowed=np.array([3, 9]))) == [3, 9]
+    assert index.search(vectors[0], 10, allowed=np.array([], dtype=np.int64)) == []
+
+
+def test_unknown_kind_and_bad_pq_are_named():
+    with pytest.raises(ValueError, match="unknown vector index kind 'annoy'"):
+        VectorIndexConfig(kind="annoy")
+    with pytest.raises(ValueError, match="pq_m=7 must divide"):
+        VectorIndex.build(unit_vectors(300), VectorIndexConfig(kind="ivfpq", pq_m=7))
