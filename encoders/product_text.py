@@ -1,11 +1,14 @@
 """How a product becomes the text the product tower reads.
 
-MiniLM reads at most 256 word pieces and encodes short texts faster, so the text keeps what
-a shopper's words match: title, brand, category, the start of the description and the
-attributes that describe the product itself (colour, type, compatibility, technology,
-connectors, capacity). Logistics attributes (package sizes, pallets, temperatures,
-certifications, EANs) describe shipping, not the product a shopper asks for, and only
-crowd out the useful words, so they are left out.
+The text is the title, then the brand and category when the title does not already say them,
+then the start of the description: the words a shopper's query is most likely to share with
+the product. Attributes are left out by default because, measured on the Icecat judgments
+with zero-shot MiniLM, adding the eight most descriptive text attributes lowered dense
+nDCG@10 from 0.592 to 0.556: long spec lists (paper types, OS lists, voltages) pull a short
+text's embedding away from what the product is. A fine-tuned tower may use them well, so
+`max_attributes` adds them: the preferred ones (colour, type, compatibility, technology,
+connectors, capacity) first, never logistics (package sizes, pallets, temperatures,
+certifications, EANs), which describe shipping, not the product.
 """
 from __future__ import annotations
 
@@ -56,7 +59,7 @@ def selected_attributes(attributes: dict[str, Any], already_said: str = "",
     return chosen
 
 
-def product_text(product: ProductLike) -> str:
+def product_text(product: ProductLike, max_attributes: int = 0) -> str:
     parts = [product.title]
     if product.brand and product.brand.lower() not in product.title.lower():
         parts.append(f"Brand: {product.brand}")
@@ -65,7 +68,7 @@ def product_text(product: ProductLike) -> str:
     description = " ".join(product.description.split()[:MAX_DESCRIPTION_WORDS])
     if description and description.lower() not in product.title.lower():
         parts.append(description)
-    attributes = selected_attributes(product.attributes, already_said=product.title)
+    attributes = selected_attributes(product.attributes, product.title, max_attributes) if max_attributes else []
     if attributes:
         parts.append("; ".join(f"{name}: {value}" for name, value in attributes))
     return ". ".join(parts)

@@ -17,7 +17,7 @@ MAX_DEPTH = 1000
 @dataclass(frozen=True)
 class EngineConfig:
     fusion: str = "linear"
-    dense_weight: float = 0.5  # linear fusion: weight of the dense leg, the keyword leg gets the rest
+    dense_weight: float = 0.4  # linear fusion: weight of the dense leg, the keyword leg gets the rest
     rrf_k: int = DEFAULT_RRF_K
     candidates: int = 100  # how deep each leg retrieves before fusion
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from search_engine.engine import Engine
+from search_engine.engine import Engine, EngineConfig
 from search_engine.judgments import Judgments
 from search_engine.metrics import mean, ndcg_at_k, recall_at_k, reciprocal_rank
 from search_engine.types import Query
@@ -20,7 +20,7 @@ class Configuration:
     name: str
     mode: str = "hybrid"
     fusion: str = "linear"
-    dense_weight: float = 0.5
+    dense_weight: float = EngineConfig.dense_weight
 
     @classmethod
     def parse(cls, spec: str) -> "Configuration":
@@ -31,7 +31,7 @@ class Configuration:
         if name == "hybrid-rrf":
             return cls(spec, fusion="rrf")
         if name == "hybrid-linear":
-            return cls(spec, fusion="linear", dense_weight=float(weight) if weight else 0.5)
+            return cls(spec, fusion="linear", dense_weight=float(weight) if weight else EngineConfig.dense_weight)
         raise ValueError(f"unknown configuration {spec!r}; use keyword, dense, hybrid-rrf or hybrid-linear[:weight]")
 
 

@@ -19,13 +19,14 @@ class QueryVectorCache:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def __call__(self, text: str) -> np.ndarray:
-        key = " ".join(text.lower().split())
+        key = " ".join(text.split())  # not lower-cased: a cased model would embed differently
         vector = self._vectors.get(key)
         if vector is None:
             vector = self.encoder.encode([key])[0]
-            self._vectors[key] = vector
-            if len(self._vectors) > self.size:
-                self._vectors.popitem(last=False)
+            if self.size > 0:
+                self._vectors[key] = vector
+                if len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
         else:
             self._vectors.move_to_end(key)
         return vector

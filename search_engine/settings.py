@@ -20,9 +20,10 @@ class Settings:
     product_model: str | None = None
     device: str | None = None  # None: CUDA when torch sees a GPU, else CPU
     fusion: str = "linear"
-    dense_weight: float = 0.5
+    dense_weight: float = 0.4
     rrf_k: int = 60
     candidates: int = 100
+    query_cache_size: int = 10_000  # query vectors kept for repeated queries; 0 turns it off
     faiss_threads: int = 1  # one OpenMP thread answers single queries fastest
     torch_threads: int | None = None
     use_gpu: bool = True  # FAISS on GPU when FAISS sees one
