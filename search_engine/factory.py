@@ -1,6 +1,7 @@
 """Open a ready Engine from Settings: towers, the serving index version, thread settings."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from encoders.towers import Towers
@@ -15,8 +16,9 @@ def apply_thread_settings(settings: Settings) -> None:
     import torch
 
     faiss.omp_set_num_threads(settings.faiss_threads)
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
+    # FAISS and torch share the OpenMP runtime, so FAISS's one thread would also leave torch
+    # with one; the transformer wants every core.
+    torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
 
 
 def open_engine(settings: Settings, towers: Towers | None = None) -> Engine:
