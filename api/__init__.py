@@ -7,6 +7,7 @@ from flask import Flask
 
 from api import engine_holder
 from api.errors import register_error_handlers
+from search_engine.live import LiveEngine
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -20,11 +21,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = test_config.pop("SETTINGS", None) or load_settings()
     engine = test_config.pop("ENGINE", None) or open_engine(settings)
     app.config.from_mapping(SETTINGS=settings, **test_config)
-    engine_holder.init_app(app, engine)
+    engine_holder.init_app(app, LiveEngine(engine, settings.index_root, settings.reload_interval_s,
+                                           use_gpu=settings.use_gpu))
     register_error_handlers(app)
 
-    from api import health, products, search
+    from api import admin, health, products, search
 
-    for module in (search, products, health):
+    for module in (search, products, health, admin):
         app.register_blueprint(module.bp)
     return app

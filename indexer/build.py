@@ -1,26 +1,42 @@
-"""Build a complete index version from a catalog: product store, vectors, keyword index."""
+"""Build a complete index version from a catalog and switch to it safely.
+
+Steps: take the build lock, clear leftovers of interrupted builds, write store, vectors and
+keyword index into a hidden staging folder, write the manifest, verify, carry over the
+incremental updates the serving version logged since this build started (holding its write
+lock, so none slips past), switch CURRENT atomically, prune old versions. A build killed at
+any point leaves the serving version untouched.
+"""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from encoders.embedding_cache import encode_cached
 from encoders.product_text import product_text
 from encoders.towers import TextEncoder
-from indexer import versions
+from indexer import update_log, versions
+from indexer.incremental import apply_updates
 from indexer.keyword import KeywordConfig
 from indexer.keyword.tantivy_index import TantivyKeywordIndex
 from indexer.product_store import ProductStore
 from indexer.schema import Product
+from indexer.search_index import KEYWORD_DIR, SearchIndex
 from indexer.vectors import VectorIndex, VectorIndexConfig
+from indexer.verify import verify_version
 
 log = logging.getLogger(__name__)
-KEYWORD_DIR = "keyword"
+BUILD_LOCK_FILE = ".build.lock"
+
+
+class BuildInProgressError(RuntimeError):
+    pass
 
 
 @dataclass
@@ -36,22 +52,57 @@ def catalog_checksum(products: Sequence[Product]) -> str:
     return digest.hexdigest()[:16]
 
 
+@contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / BUILD_LOCK_FILE, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildInProgressError(f"another full reindex is running on {root}") from None
+        yield
+
+
+def _serving_dir(root: Path) -> Path | None:
+    try:
+        return versions.current_dir(root)
+    except versions.NoIndexError:
+        return None
+
+
 def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
                   config: IndexConfig | None = None, embedding_cache: Path | None = None,
-                  show_progress: bool = False) -> Path:
+                  show_progress: bool = False, keep: int = versions.DEFAULT_KEEP) -> Path:
     """Write a new index version under root and make it the serving one; returns its folder."""
     if not products:
         raise ValueError("cannot build an index from an empty catalog")
     config = config or IndexConfig()
     root = Path(root)
-    versions.remove_abandoned_builds(root)
-    version = versions.new_version_name()
-    staging = versions.staging_dir(root, version)
-    timings = {}
+    with build_lock(root):
+        versions.remove_abandoned_builds(root)
+        serving = _serving_dir(root)
+        carried_from_seq = update_log.last_seq(serving) if serving else 0
+        version = versions.new_version_name()
+        staging = versions.staging_dir(root, version)
+        manifest = _write_version(products, encoder, staging, version, config, embedding_cache, show_progress)
+        verify_version(staging, len(products))
+        if serving is None:
+            final = versions.publish(root, staging, version)
+        else:
+            with update_log.write_lock(serving):
+                _carry_over(serving, carried_from_seq, staging, encoder, manifest)
+                final = versions.publish(root, staging, version)
+        pruned = versions.prune(root, keep)
+    log.info("built index %s: %d products in %s; pruned %s", version, len(products),
+             manifest["build_timings"], pruned or "nothing")
+    return final
 
+
+def _write_version(products, encoder, staging: Path, version: str, config: IndexConfig,
+                   embedding_cache, show_progress) -> dict:
+    timings = {}
     started = time.perf_counter()
-    store = ProductStore(products)
-    store.save(staging)
+    ProductStore(products).save(staging)
     timings["store_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -63,8 +114,7 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
     timings["vector_index_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    keyword = TantivyKeywordIndex.create(staging / KEYWORD_DIR, config.keyword)
-    keyword.add(range(len(products)), products)
+    TantivyKeywordIndex.create(staging / KEYWORD_DIR, config.keyword).add(range(len(products)), products)
     timings["keyword_index_s"] = time.perf_counter() - started
 
     manifest = {
@@ -77,8 +127,34 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
         "keyword": asdict(config.keyword),
         "build_timings": {k: round(v, 3) for k, v in timings.items()},
     }
-    # The manifest is written last: a version folder without one is never switched to.
-    (staging / versions.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-    final = versions.publish(root, staging, version)
-    log.info("built index %s: %d products in %s", version, len(products), manifest["build_timings"])
-    return final
+    _write_manifest(staging, manifest)  # written last: a folder without one is never switched to
+    return manifest
+
+
+def _write_manifest(directory: Path, manifest: dict) -> None:
+    partial = directory / (versions.MANIFEST_FILE + ".tmp")
+    partial.write_text(json.dumps(manifest, indent=2))
+    partial.replace(directory / versions.MANIFEST_FILE)
+
+
+def _carry_over(serving: Path, after_seq: int, staging: Path, encoder: TextEncoder, manifest: dict) -> None:
+    """Replay onto the new version the updates the serving one logged after this build began.
+
+    Only each product's last change matters, so they are applied as one batch: the new
+    version ends in the same state as the serving one for every product they touched.
+    """
+    changes, _ = update_log.read(serving)
+    final_state: dict[str, Product | None] = {}
+    for change in changes:
+        if change.seq > after_seq:
+            final_state[change.product_id] = Product.from_dict(change.product) if change.op == "upsert" else None
+    if not final_state:
+        return
+    summary = apply_updates(
+        SearchIndex.open(staging, use_gpu=False), encoder,
+        upserts=[p for p in final_state.values() if p is not None],
+        deletes=[pid for pid, p in final_state.items() if p is None])
+    manifest["carried_updates"] = {"from_version": serving.name, "after_seq": after_seq,
+                                   "through_seq": changes[-1].seq, "products": len(final_state),
+                                   "deleted_not_found": summary.not_found}
+    _write_manifest(staging, manifest)

@@ -15,19 +15,22 @@ def setup_logging(verbose: bool = False) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-def load_products(catalog: str | None, icecat: str | None, skip_invalid: bool, limit: int | None = None):
-    """Products from --catalog FILE or --icecat DIR, with the validation report printed."""
+def load_report(catalog: str | None, icecat: str | None, skip_invalid: bool):
+    """The validation report of --catalog FILE or --icecat DIR (the bundled Icecat by default)."""
     from indexer.icecat import load_icecat
     from indexer.loaders import load_catalog
 
     if catalog:
-        report = load_catalog(catalog, skip_invalid=skip_invalid)
-    else:
-        report = load_icecat(icecat or ICECAT_DIR, skip_invalid=skip_invalid)
+        return load_catalog(catalog, skip_invalid=skip_invalid)
+    return load_icecat(icecat or ICECAT_DIR, skip_invalid=skip_invalid)
+
+
+def load_products(catalog: str | None, icecat: str | None, skip_invalid: bool, limit: int | None = None):
+    """Products from --catalog FILE or --icecat DIR, with skipped rows printed."""
+    report = load_report(catalog, icecat, skip_invalid)
     if report.errors:
         print(f"skipped {report.rows_skipped} invalid rows:\n{report.summary()}", file=sys.stderr)
-    products = report.products[:limit] if limit else report.products
-    return products
+    return report.products[:limit] if limit else report.products
 
 
 def add_catalog_arguments(parser) -> None:

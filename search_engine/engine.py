@@ -49,6 +49,10 @@ class Engine:
         self.dense = DenseRetriever(index, self.query_vectors)
         self.keyword = KeywordRetriever(index)
 
+    def on_index(self, index: SearchIndex) -> "Engine":
+        """The same towers, settings and query-vector cache over another index version."""
+        return Engine(index, self.towers, self.config, self.query_vectors)
+
     def with_config(self, **changes) -> "Engine":
         """The same index and towers (and query-vector cache) with other fusion settings."""
         return Engine(self.index, self.towers, replace(self.config, **changes), self.query_vectors)
@@ -71,8 +75,10 @@ class Engine:
         candidates = _candidates(fused, dense, keyword)
         timings["fusion"] = (time.perf_counter() - started) * 1000
 
-        page = candidates[query.offset: query.offset + query.k]
         products = self.index.products.products
+        # A doc retired by an update that raced this search has no product any more: skip it.
+        candidates = [c for c in candidates if c.doc < len(products) and products[c.doc] is not None]
+        page = candidates[query.offset: query.offset + query.k]
         hits = [Hit(products[c.doc], c.fused_score, c) for c in page]
         return SearchResult(query, hits, len(candidates), self.index.version, timings)
 

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from encoders.towers import Towers
+from indexer.incremental import recover_keyword
 from indexer.search_index import SearchIndex
 from search_engine.engine import Engine
 from search_engine.retrievers import QueryVectorCache
@@ -25,6 +26,7 @@ def open_engine(settings: Settings, towers: Towers | None = None) -> Engine:
     apply_thread_settings(settings)
     towers = towers or Towers.load(settings.model, settings.product_model, device=settings.device)
     index = SearchIndex.open_current(Path(settings.index_root), use_gpu=settings.use_gpu)
+    recover_keyword(index)
     engine = Engine(index, towers, settings.engine_config(),
                     QueryVectorCache(towers.query, size=settings.query_cache_size))
     engine.query_vectors("warm up")  # the first transformer call is slow; pay it before traffic

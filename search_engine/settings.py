@@ -27,7 +27,8 @@ class Settings:
     faiss_threads: int = 1  # one OpenMP thread answers single queries fastest
     torch_threads: int | None = None
     use_gpu: bool = True  # FAISS on GPU when FAISS sees one
-    admin_token: str | None = None
+    admin_token: str | None = None  # unset: the admin endpoints are disabled
+    reload_interval_s: float = 1.0  # how often a server looks for a new version or logged updates
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(fusion=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k,

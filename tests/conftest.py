@@ -78,3 +78,19 @@ def app(engine, slice_index_root):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def small_catalog(slice_products):
+    """60 real products: enough for versions and updates, quick to encode."""
+    return slice_products[:60]
+
+
+@pytest.fixture
+def small_root(tmp_path, small_catalog, towers):
+    """A fresh index root with one version of the small catalog."""
+    from indexer.build import build_version
+
+    root = tmp_path / "index"
+    build_version(small_catalog, towers.product, root, embedding_cache=tmp_path.parent / "small-cache")
+    return root

@@ -59,4 +59,4 @@ def test_serve_without_an_index_says_how_to_build_one(tmp_path):
     result = subprocess.run([sys.executable, "-m", "scripts.serve", "--index", str(tmp_path / "none")],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert "no index at" in result.stderr and "search-index" in result.stderr
+    assert "no index at" in result.stderr and "search-reindex full" in result.stderr

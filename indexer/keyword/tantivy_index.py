@@ -53,27 +53,44 @@ class TantivyKeywordIndex:
         return cls(tantivy.Index.open(str(directory)), config or KeywordConfig())
 
     def add(self, docs: Sequence[int], products: Sequence[Product]) -> None:
+        self.update([], docs, products)
+
+    def update(self, remove_docs: Sequence[int], add_docs: Sequence[int], products: Sequence[Product]) -> None:
+        """Delete and add documents in one commit. Idempotent: a doc is deleted before it is added."""
         writer = self.index.writer(heap_size=WRITER_HEAP)
-        for doc, product in zip(docs, products):
-            fields = {
-                "doc": [doc],
-                "title": [product.title],
-                "model": [str(product.attributes.get("model", ""))],
-                "brand": [product.brand],
-                "category": [product.category],
-                "description": [product.description],
-                "attributes": [attribute_text(product.attributes)],
-                "title_plain": [product.title],
-                "brand_plain": [product.brand],
-                "brand_key": [filter_key(product.brand)],
-                "category_key": [filter_key(product.category)],
-            }
-            if product.price is not None:
-                fields["price"] = [float(product.price)]
-            writer.add_document(tantivy.Document(**fields))
+        for doc in list(remove_docs) + list(add_docs):
+            writer.delete_documents_by_term("doc", int(doc))
+        for doc, product in zip(add_docs, products):
+            writer.add_document(self._document(doc, product))
         writer.commit()
         writer.wait_merging_threads()
         self.index.reload()
+
+    def reload(self) -> None:
+        """See commits made by another process (or another index object)."""
+        self.index.reload()
+
+    def num_docs(self) -> int:
+        return self.index.searcher().num_docs
+
+    @staticmethod
+    def _document(doc: int, product: Product) -> "tantivy.Document":
+        fields = {
+            "doc": [int(doc)],
+            "title": [product.title],
+            "model": [str(product.attributes.get("model", ""))],
+            "brand": [product.brand],
+            "category": [product.category],
+            "description": [product.description],
+            "attributes": [attribute_text(product.attributes)],
+            "title_plain": [product.title],
+            "brand_plain": [product.brand],
+            "brand_key": [filter_key(product.brand)],
+            "category_key": [filter_key(product.category)],
+        }
+        if product.price is not None:
+            fields["price"] = [float(product.price)]
+        return tantivy.Document(**fields)
 
     def _filter_clauses(self, filters: Filters) -> list:
         clauses = []

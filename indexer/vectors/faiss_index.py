@@ -64,6 +64,8 @@ class VectorIndex:
         self.cpu_index = index
         self.index, self.on_gpu = to_gpu_if_available(index) if config.use_gpu else (index, False)
         self.vectors = vectors
+        # HNSW cannot delete: its removed docs stay in the graph and are skipped at search time.
+        self.skipped: set[int] = set()
 
     @classmethod
     def build(cls, vectors: np.ndarray, config: VectorIndexConfig | None = None) -> "VectorIndex":
@@ -78,7 +80,7 @@ class VectorIndex:
         return cls(config, index, vectors)
 
     def __len__(self) -> int:
-        return int(self.cpu_index.ntotal)
+        return int(self.cpu_index.ntotal) - len(self.skipped)
 
     @property
     def dimension(self) -> int:
@@ -109,9 +111,35 @@ class VectorIndex:
 
     def _search(self, query: np.ndarray, k: int, selector=None) -> list[tuple[int, float]]:
         params = self._params(selector)
-        scores, docs = self.index.search(query, min(k, len(self)), params=params) if params else \
-            self.index.search(query, min(k, len(self)))
-        return [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if d >= 0]
+        fetch = min(k + len(self.skipped), int(self.cpu_index.ntotal))
+        scores, docs = self.index.search(query, fetch, params=params) if params else \
+            self.index.search(query, fetch)
+        hits = [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if d >= 0 and int(d) not in self.skipped]
+        return hits[:k]
+
+    def add(self, docs: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors under new doc numbers, which must continue the existing sequence."""
+        docs = np.asarray(docs, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(docs), -1)
+        if len(docs) == 0:
+            return
+        if docs[0] != len(self.vectors) or np.any(np.diff(docs) != 1):
+            raise ValueError(f"new docs must continue from {len(self.vectors)}, got {docs[:3].tolist()}...")
+        self.vectors = np.concatenate([np.asarray(self.vectors), vectors])  # leaves the read-only memmap
+        self.cpu_index.add_with_ids(vectors, docs)
+        if self.index is not self.cpu_index:
+            self.index.add_with_ids(vectors, docs)
+
+    def remove(self, docs: np.ndarray) -> None:
+        docs = np.asarray(docs, dtype=np.int64)
+        if len(docs) == 0:
+            return
+        if self.config.kind == "hnsw":
+            self.skipped.update(int(d) for d in docs)
+            return
+        self.cpu_index.remove_ids(faiss.IDSelectorBatch(docs))
+        if self.index is not self.cpu_index:
+            self.index, self.on_gpu = to_gpu_if_available(self.cpu_index)
 
     def _exact(self, query: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]]:
         allowed = np.asarray(allowed, dtype=np.int64)

@@ -1,0 +1,110 @@
+"""Admin endpoints for the catalog team: reload, upsert, delete, status.
+
+They need `Authorization: Bearer <admin_token>`, compared in constant time; with no token
+configured they are disabled (403), never open.
+"""
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, jsonify, request
+
+from api.engine_holder import live_engine
+from api.errors import ApiError
+from indexer import update_log, versions
+from indexer.incremental import EncoderMismatchError, VersionSwitchedError, apply_updates
+from indexer.validation import validate_records
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+MAX_BATCH = 10_000
+
+
+@bp.before_request
+def require_token():
+    token = current_app.config["SETTINGS"].admin_token
+    if not token:
+        raise ApiError("admin endpoints are disabled: no admin token is configured (SEARCH_ADMIN_TOKEN)",
+                       status=403)
+    given = request.headers.get("Authorization", "")
+    scheme, _, credentials = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.encode(), token.encode()):
+        raise ApiError("a valid 'Authorization: Bearer <token>' header is required", status=401,
+                       parameter="Authorization")
+
+
+def _json_list(name: str) -> list:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get(name), list):
+        raise ApiError(f"the JSON body must be an object with a list {name!r}", parameter=name)
+    if not body[name]:
+        raise ApiError(f"{name!r} must not be empty", parameter=name)
+    if len(body[name]) > MAX_BATCH:
+        raise ApiError(f"at most {MAX_BATCH} {name} per request, got {len(body[name])}", parameter=name)
+    return body[name]
+
+
+def _write(upserts=(), deletes=()):
+    live = live_engine()
+    for attempt in range(2):
+        engine = live.get()
+        try:
+            return apply_updates(engine.index, engine.towers.product, upserts, deletes, root=live.root)
+        except VersionSwitchedError:
+            live.reload_now()  # a full reindex switched meanwhile: write to the new version
+        except EncoderMismatchError as exc:
+            raise ApiError(str(exc), status=409) from None
+    raise ApiError("the index version kept changing; try again", status=503)
+
+
+@bp.post("/products")
+def upsert_products():
+    """Body: {"products": [{"id", "title", ...}, ...]}; every row is validated first."""
+    rows = _json_list("products")
+    report = validate_records("request", ((i, r if isinstance(r, dict) else {}) for i, r in enumerate(rows, 1)))
+    if report.errors:
+        raise ApiError("invalid products, nothing was changed: " + "; ".join(map(str, report.errors[:20])),
+                       parameter="products")
+    return jsonify(_write(upserts=report.products).to_dict())
+
+
+@bp.post("/products/delete")
+def delete_products():
+    """Body: {"ids": ["...", ...]}; ids the index does not have are listed under not_found."""
+    ids = _json_list("ids")
+    if not all(isinstance(i, (str, int)) and str(i).strip() for i in ids):
+        raise ApiError("ids must be non-empty strings", parameter="ids")
+    return jsonify(_write(deletes=[str(i).strip() for i in ids]).to_dict())
+
+
+@bp.delete("/products/<product_id>")
+def delete_product(product_id: str):
+    summary = _write(deletes=[product_id])
+    if summary.not_found:
+        raise ApiError(f"no product with id {product_id!r}", status=404, parameter="id")
+    return jsonify(summary.to_dict())
+
+
+@bp.post("/reload")
+def reload():
+    try:
+        engine = live_engine().reload_now()
+    except (RuntimeError, OSError) as exc:
+        raise ApiError(str(exc), status=409) from None
+    return jsonify({"version": engine.index.version, "product_count": len(engine.index.products)})
+
+
+@bp.get("/status")
+def status():
+    live = live_engine()
+    index = live.get().index
+    root = live.root
+    return jsonify({
+        "serving_version": index.version,
+        "current_pointer": versions.current_version(root),
+        "product_count": len(index.products),
+        "applied_changes": index.applied_seq,
+        "logged_changes": update_log.last_seq(index.directory),
+        "versions": versions.list_versions(root),
+        "interrupted_builds": [p.name for p in versions.abandoned_builds(root)],
+        "last_error": live.last_error,
+    })

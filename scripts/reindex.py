@@ -1,0 +1,215 @@
+"""Reindex the catalog: full rebuilds, incremental updates, rollback, status and dry runs.
+
+Every full build writes a new index version beside the serving one and switches to it only
+when it is complete and verified; a running API picks it up without a restart. Killing a
+build at any point leaves the serving version as it was, and the next build cleans up.
+
+Commands:
+  full         build a new version from a catalog file and switch to it
+  incremental  upsert products from a catalog file and/or delete ids, in the serving version
+  rollback     switch back to the previous version (or --to VERSION)
+  status       the serving version, the versions on disk and leftovers of interrupted builds
+  validate     dry run: the catalog's validation report and what a full build would change
+
+Examples:
+  search-reindex full --catalog products.jsonl --index var/index
+  search-reindex full --index var/index                  (the bundled Icecat catalog)
+  search-reindex incremental --upsert changed.jsonl --delete-ids gone.txt --index var/index
+  search-reindex validate --catalog products.csv --index var/index
+  search-reindex rollback --index var/index
+
+Exit codes: 0 done, 1 the operation failed (nothing was switched), 2 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from scripts.common import add_catalog_arguments, load_products, load_report, setup_logging
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="search-reindex", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_text):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--index", default="var/index", help="index root folder (default: var/index)")
+        return sub
+
+    full = command("full", "build a new version from a catalog file and switch to it")
+    add_catalog_arguments(full)
+    full.add_argument("--model", default=None,
+                      help="product tower: a sentence-transformers name or path (default: packaged all-MiniLM-L6-v2)")
+    full.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    full.add_argument("--embedding-cache", default="var/embedding-cache",
+                      help="reuse product vectors across builds (default: var/embedding-cache; '' to disable)")
+    full.add_argument("--keep", type=int, default=3, help="versions kept on disk, the serving one included (default 3)")
+    vector = full.add_argument_group("vector index")
+    vector.add_argument("--vector-index", choices=("flat", "hnsw", "ivfpq"), default="flat")
+    vector.add_argument("--hnsw-m", type=int, default=32)
+    vector.add_argument("--hnsw-ef-construction", type=int, default=200)
+    vector.add_argument("--hnsw-ef-search", type=int, default=128)
+    vector.add_argument("--ivf-nlist", type=int, default=0, help="0: about 4*sqrt(n)")
+    vector.add_argument("--ivf-nprobe", type=int, default=32)
+    vector.add_argument("--pq-m", type=int, default=48)
+
+    incremental = command("incremental", "upsert products and/or delete ids in the serving version")
+    incremental.add_argument("--upsert", metavar="FILE", help="catalog file (.jsonl/.csv/.parquet) of products to add or replace")
+    incremental.add_argument("--delete-ids", metavar="FILE", help="text file with one product id per line to delete")
+    incremental.add_argument("--skip-invalid", action="store_true", help="skip invalid rows of --upsert instead of failing")
+    incremental.add_argument("--model", default=None, help="product tower; must be the one the index was built with")
+
+    rollback = command("rollback", "switch back to the previous version")
+    rollback.add_argument("--to", metavar="VERSION", help="a specific version (see status)")
+
+    command("status", "show the serving version and the versions on disk")
+
+    validate = command("validate", "dry run: validation report and what a full build would change")
+    add_catalog_arguments(validate)
+    return parser.parse_args(argv)
+
+
+def run_full(args) -> int:
+    from encoders.towers import TextEncoder
+    from indexer.build import IndexConfig, build_version
+    from indexer.vectors import VectorIndexConfig
+
+    started = time.perf_counter()
+    products = load_products(args.catalog, args.icecat, args.skip_invalid, args.limit)
+    vector_config = VectorIndexConfig(
+        kind=args.vector_index, hnsw_m=args.hnsw_m, hnsw_ef_construction=args.hnsw_ef_construction,
+        hnsw_ef_search=args.hnsw_ef_search, ivf_nlist=args.ivf_nlist, ivf_nprobe=args.ivf_nprobe, pq_m=args.pq_m)
+    print(f"loaded {len(products)} products; encoding with the product tower...", file=sys.stderr)
+    encoder = TextEncoder(args.model, device=args.device)
+    version_dir = build_version(products, encoder, Path(args.index), IndexConfig(vector=vector_config),
+                                embedding_cache=args.embedding_cache or None, show_progress=True, keep=args.keep)
+    from indexer.versions import read_manifest
+
+    manifest = read_manifest(version_dir)
+    carried = manifest.get("carried_updates", {}).get("products", 0)
+    print(f"built {version_dir.name}: {len(products)} products in {time.perf_counter() - started:.1f}s "
+          f"({', '.join(f'{k[:-2]} {v:.1f}s' for k, v in manifest['build_timings'].items())}); "
+          f"carried over {carried} incremental updates; now serving")
+    return 0
+
+
+def read_ids(path: str) -> list[str]:
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def run_incremental(args) -> int:
+    from encoders.towers import TextEncoder
+    from indexer.incremental import apply_updates_to_current
+    from indexer.loaders import load_catalog
+
+    if not args.upsert and not args.delete_ids:
+        raise ValueError("give --upsert FILE and/or --delete-ids FILE")
+    upserts = []
+    if args.upsert:
+        report = load_catalog(args.upsert, skip_invalid=args.skip_invalid)
+        if report.errors:
+            print(f"skipped {report.rows_skipped} invalid rows:\n{report.summary()}", file=sys.stderr)
+        upserts = report.products
+    deletes = read_ids(args.delete_ids) if args.delete_ids else []
+    summary = apply_updates_to_current(Path(args.index), TextEncoder(args.model), upserts, deletes)
+    print(f"{summary.version}: {len(summary.added)} added, {len(summary.updated)} updated, "
+          f"{len(summary.deleted)} deleted" + (f", {len(summary.not_found)} ids to delete not found: "
+                                               f"{', '.join(summary.not_found[:20])}" if summary.not_found else ""))
+    return 0
+
+
+def run_rollback(args) -> int:
+    from indexer import versions
+
+    before = versions.current_version(args.index)
+    target = args.to or versions.previous_version(args.index)
+    versions.switch(args.index, target)
+    print(f"rolled back from {before} to {target}; now serving {target}")
+    return 0
+
+
+def run_status(args) -> int:
+    from indexer import update_log, versions
+
+    current = versions.current_version(args.index)
+    print(f"index root: {args.index}")
+    for version in versions.list_versions(args.index):
+        directory = versions.version_dir(args.index, version)
+        manifest = versions.read_manifest(directory)
+        marker = "*" if version == current else " "
+        print(f"{marker} {version}  created {manifest['created']}  {manifest['product_count']} products  "
+              f"{update_log.last_seq(directory)} incremental changes  model {manifest['encoder']['model']} "
+              f"({manifest['encoder']['fingerprint']})  vectors {manifest['vector_index']['kind']}")
+    leftovers = versions.abandoned_builds(args.index)
+    if leftovers:
+        print(f"leftovers of interrupted builds (removed by the next full build): {', '.join(p.name for p in leftovers)}")
+    print("* serving")
+    return 0
+
+
+def catalog_diff(old_products, new_products) -> dict[str, list[str]]:
+    old = {p.id: p.to_dict() for p in old_products}
+    new = {p.id: p.to_dict() for p in new_products}
+    return {
+        "added": sorted(new.keys() - old.keys()),
+        "updated": sorted(pid for pid in new.keys() & old.keys() if new[pid] != old[pid]),
+        "removed": sorted(old.keys() - new.keys()),
+    }
+
+
+def run_validate(args) -> int:
+    from indexer import versions
+    from indexer.product_store import ProductStore
+
+    report = load_report(args.catalog, args.icecat, skip_invalid=True)  # report every row, fail below
+    products = report.products[: args.limit] if args.limit else report.products
+    print(report.summary())
+    try:
+        serving = ProductStore.load(versions.current_dir(args.index)).live_products()
+    except versions.NoIndexError:
+        serving = []
+        print(f"no serving index at {args.index}: every product would be added")
+    diff = catalog_diff(serving, products)
+    print(json.dumps({k: len(v) for k, v in diff.items()}))
+    for change, ids in diff.items():
+        if ids:
+            print(f"{change}: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
+    if report.errors and not args.skip_invalid:
+        print("the catalog has invalid rows: a full build would fail (or skip them with --skip-invalid)",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+COMMANDS = {"full": run_full, "incremental": run_incremental, "rollback": run_rollback,
+            "status": run_status, "validate": run_validate}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    from indexer.build import BuildInProgressError
+    from indexer.incremental import EncoderMismatchError
+    from indexer.validation import CatalogValidationError
+    from indexer.verify import VerificationError
+    from indexer.versions import NoIndexError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (CatalogValidationError, NoIndexError, EncoderMismatchError, ValueError, FileNotFoundError) as exc:
+        print(f"search-reindex {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (BuildInProgressError, VerificationError) as exc:
+        print(f"search-reindex {args.command}: {exc}; the serving version is unchanged", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Admin endpoints and zero-downtime version switches, through the Flask app."""
+import threading
+import time
+
+import pytest
+
+from api import create_app
+from indexer.build import build_version
+from indexer.search_index import SearchIndex
+from search_engine.engine import Engine
+from search_engine.settings import Settings
+
+pytestmark = pytest.mark.slow
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def make_app(root, towers, **settings):
+    engine = Engine(SearchIndex.open_current(root), towers)
+    return create_app({"SETTINGS": Settings(index_root=str(root), **settings), "ENGINE": engine})
+
+
+def test_admin_is_disabled_without_a_token_and_closed_without_the_right_one(small_root, towers):
+    disabled = make_app(small_root, towers).test_client()
+    response = disabled.get("/admin/status", headers=AUTH)
+    assert response.status_code == 403 and "disabled" in response.get_json()["error"]["message"]
+    client = make_app(small_root, towers, admin_token=TOKEN).test_client()
+    assert client.get("/admin/status").status_code == 401
+    assert client.get("/admin/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/admin/status", headers={"Authorization": TOKEN}).status_code == 401
+    assert client.get("/admin/status", headers=AUTH).status_code == 200
+
+
+def test_admin_upsert_delete_and_status(small_root, towers, small_catalog):
+    client = make_app(small_root, towers, admin_token=TOKEN).test_client()
+    new = {"id": "new-1", "title": "Zorbix quantum espresso grinder", "brand": "Zorbix", "price": 89}
+    response = client.post("/admin/products", json={"products": [new]}, headers=AUTH)
+    assert response.status_code == 200 and response.get_json()["added"] == ["new-1"]
+    hits = client.get("/search?q=zorbix+grinder&k=3").get_json()["results"]
+    assert hits[0]["id"] == "new-1"
+    assert client.get("/products/new-1").get_json()["brand"] == "Zorbix"
+
+    victim = small_catalog[2].id
+    assert client.delete(f"/admin/products/{victim}", headers=AUTH).get_json()["deleted"] == [victim]
+    assert client.get(f"/products/{victim}").status_code == 404
+    assert client.delete("/admin/products/nope", headers=AUTH).status_code == 404
+    body = client.post("/admin/products/delete", json={"ids": ["new-1", "nope"]}, headers=AUTH).get_json()
+    assert body["deleted"] == ["new-1"] and body["not_found"] == ["nope"]
+
+    status = client.get("/admin/status", headers=AUTH).get_json()
+    assert status["product_count"] == len(small_catalog) - 1
+    assert status["logged_changes"] == status["applied_changes"] == 3
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ({"products": [{"id": "x"}]}, "row 1 (id 'x'): title: missing"),
+    ({"products": [{"id": "x", "title": "t", "price": "cheap"}]}, "price"),
+    ({"products": []}, "must not be empty"),
+    ({"items": []}, "list 'products'"),
+])
+def test_admin_upsert_rejects_bad_rows_and_changes_nothing(small_root, towers, body, fragment):
+    client = make_app(small_root, towers, admin_token=TOKEN).test_client()
+    before = client.get("/admin/status", headers=AUTH).get_json()["logged_changes"]
+    response = client.post("/admin/products", json=body, headers=AUTH)
+    assert response.status_code == 400 and fragment in response.get_json()["error"]["message"]
+    assert client.get("/admin/status", headers=AUTH).get_json()["logged_changes"] == before
+
+
+def test_searches_never_fail_while_a_new_version_is_switched_in(small_root, towers, small_catalog):
+    app = make_app(small_root, towers, reload_interval_s=0)
+    old_version = SearchIndex.open_current(small_root).version
+    errors, seen = [], []
+    stop = threading.Event()
+
+    def shop():
+        client = app.test_client()
+        while not stop.is_set():
+            response = client.get("/search?q=usb+hub&k=5")
+            if response.status_code != 200:
+                errors.append(response.status_code)
+            else:
+                seen.append(response.get_json()["index_version"])
+
+    shopper = threading.Thread(target=shop)
+    shopper.start()
+    try:
+        new_version = build_version(small_catalog[:45], towers.product, small_root).name
+        deadline = time.monotonic() + 60
+        while (not seen or seen[-1] != new_version) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        switched_at = len(seen)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        shopper.join()
+    assert errors == []
+    assert seen[0] == old_version and seen[-1] == new_version
+    assert all(v == new_version for v in seen[switched_at:])
+    assert app.test_client().get("/health").get_json()["product_count"] == 45
+
+
+def test_admin_reload_switches_at_once(small_root, towers, small_catalog):
+    client = make_app(small_root, towers, admin_token=TOKEN, reload_interval_s=3600).test_client()
+    new_version = build_version(small_catalog[:50], towers.product, small_root).name
+    assert client.get("/health").get_json()["index_version"] != new_version
+    assert client.post("/admin/reload", headers=AUTH).get_json() == {"version": new_version, "product_count": 50}
+    assert client.get("/health").get_json()["index_version"] == new_version
+
+
+def test_a_version_built_with_another_product_tower_is_refused_and_the_old_keeps_serving(
+        small_root, towers, small_catalog, monkeypatch):
+    client = make_app(small_root, towers, admin_token=TOKEN, reload_interval_s=3600).test_client()
+    serving = client.get("/health").get_json()["index_version"]
+    with monkeypatch.context() as patched:
+        patched.setattr(type(towers.product), "fingerprint", property(lambda self: "f" * 16))
+        build_version(small_catalog[:50], towers.product, small_root)
+    response = client.post("/admin/reload", headers=AUTH)
+    assert response.status_code == 409
+    assert "product tower" in response.get_json()["error"]["message"]
+    assert client.get("/health").get_json()["index_version"] == serving
+    assert client.get("/search?q=usb").status_code == 200

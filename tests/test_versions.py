@@ -1,0 +1,60 @@
+"""Index versions: manifest, verified atomic switch, rollback, pruning, tower checks."""
+import pytest
+
+from indexer import versions
+from indexer.build import build_version
+from indexer.keyword.tantivy_index import TantivyKeywordIndex
+from indexer.search_index import SearchIndex
+from indexer.verify import VerificationError
+
+pytestmark = pytest.mark.slow
+
+
+def test_manifest_records_what_the_version_was_built_from(small_root, small_catalog, towers):
+    manifest = versions.read_manifest(versions.current_dir(small_root))
+    assert manifest["product_count"] == len(small_catalog)
+    assert len(manifest["catalog_checksum"]) == 16
+    assert manifest["encoder"] == {"model": "all-MiniLM-L6-v2", "fingerprint": towers.product.fingerprint,
+                                   "dimension": 384}
+    assert manifest["vector_index"]["kind"] == "flat" and "hnsw_m" in manifest["vector_index"]
+    assert manifest["keyword"]["backend"] == "tantivy" and manifest["keyword"]["boosts"]["title"] > 0
+    assert set(manifest["build_timings"]) == {"store_s", "encode_s", "vector_index_s", "keyword_index_s"}
+
+
+def test_new_build_switches_and_rollback_returns(small_root, small_catalog, towers):
+    first = versions.current_version(small_root)
+    build_version(small_catalog[:40], towers.product, small_root)
+    second = versions.current_version(small_root)
+    assert second > first and versions.list_versions(small_root) == [first, second]
+    assert SearchIndex.open_current(small_root).product_count == 40
+    assert versions.previous_version(small_root) == first
+    versions.switch(small_root, versions.previous_version(small_root))
+    assert versions.current_version(small_root) == first
+    with pytest.raises(versions.NoIndexError, match="no version older"):
+        versions.previous_version(small_root)
+
+
+def test_old_versions_are_pruned_to_keep(small_root, small_catalog, towers):
+    for size in (50, 45, 40):
+        build_version(small_catalog[:size], towers.product, small_root, keep=2)
+    kept = versions.list_versions(small_root)
+    assert len(kept) == 2 and kept[-1] == versions.current_version(small_root)
+
+
+def test_a_version_that_fails_verification_is_never_switched_in(small_root, small_catalog, towers, monkeypatch):
+    before = versions.current_version(small_root)
+    real_add = TantivyKeywordIndex.add
+    monkeypatch.setattr(TantivyKeywordIndex, "add", lambda self, docs, products: real_add(
+        self, list(docs)[:10], list(products)[:10]))  # a keyword index missing products
+    with pytest.raises(VerificationError, match="counts disagree"):
+        build_version(small_catalog, towers.product, small_root)
+    assert versions.current_version(small_root) == before
+    assert len(versions.abandoned_builds(small_root)) == 1
+    monkeypatch.undo()
+    build_version(small_catalog, towers.product, small_root)  # the next build cleans up
+    assert versions.abandoned_builds(small_root) == []
+
+
+def test_switch_refuses_an_incomplete_version(small_root):
+    with pytest.raises(versions.NoIndexError, match="no complete index version"):
+        versions.switch(small_root, "v-missing")
