@@ -7,6 +7,7 @@ from flask import Flask
 
 from api import engine_holder
 from api.errors import register_error_handlers
+from indexer.search_index import SearchIndex
 from search_engine.live import LiveEngine
 
 
@@ -21,8 +22,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = test_config.pop("SETTINGS", None) or load_settings()
     engine = test_config.pop("ENGINE", None) or open_engine(settings)
     app.config.from_mapping(SETTINGS=settings, **test_config)
-    engine_holder.init_app(app, LiveEngine(engine, settings.index_root, settings.reload_interval_s,
-                                           use_gpu=settings.use_gpu))
+    elasticsearch = settings.elasticsearch_config()
+    engine_holder.init_app(app, LiveEngine(
+        engine, settings.index_root, settings.reload_interval_s,
+        open_index=lambda directory: SearchIndex.open(directory, settings.use_gpu, elasticsearch)))
     register_error_handlers(app)
 
     from api import admin, health, products, search

@@ -24,10 +24,10 @@ from encoders.towers import TextEncoder
 from indexer import update_log, versions
 from indexer.incremental import apply_updates
 from indexer.keyword import KeywordConfig
-from indexer.keyword.tantivy_index import TantivyKeywordIndex
+from indexer.keyword.factory import create_keyword_index, keyword_manifest
 from indexer.product_store import ProductStore
 from indexer.schema import Product
-from indexer.search_index import KEYWORD_DIR, SearchIndex
+from indexer.search_index import SearchIndex
 from indexer.vectors import VectorIndex, VectorIndexConfig
 from indexer.verify import verify_version
 
@@ -72,8 +72,11 @@ def _serving_dir(root: Path) -> Path | None:
 
 def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
                   config: IndexConfig | None = None, embedding_cache: Path | None = None,
-                  show_progress: bool = False, keep: int = versions.DEFAULT_KEEP) -> Path:
-    """Write a new index version under root and make it the serving one; returns its folder."""
+                  show_progress: bool = False, keep: int = versions.DEFAULT_KEEP,
+                  elasticsearch=None) -> Path:
+    """Write a new index version under root and make it the serving one; returns its folder.
+
+    elasticsearch: an ElasticsearchConfig, for the elasticsearch keyword backend."""
     if not products:
         raise ValueError("cannot build an index from an empty catalog")
     config = config or IndexConfig()
@@ -84,14 +87,17 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
         carried_from_seq = update_log.last_seq(serving) if serving else 0
         version = versions.new_version_name()
         staging = versions.staging_dir(root, version)
-        manifest = _write_version(products, encoder, staging, version, config, embedding_cache, show_progress)
-        verify_version(staging, len(products))
+        manifest = _write_version(products, encoder, staging, version, config, embedding_cache,
+                                  show_progress, elasticsearch)
+        new_index = verify_version(staging, len(products), elasticsearch)
         if serving is None:
             final = versions.publish(root, staging, version)
         else:
             with update_log.write_lock(serving):
-                _carry_over(serving, carried_from_seq, staging, encoder, manifest)
+                _carry_over(serving, carried_from_seq, staging, encoder, manifest, elasticsearch)
                 final = versions.publish(root, staging, version)
+        if hasattr(new_index.keyword, "switch_alias"):  # Elasticsearch mirrors the switch
+            new_index.keyword.switch_alias(elasticsearch.index_prefix)
         pruned = versions.prune(root, keep)
     log.info("built index %s: %d products in %s; pruned %s", version, len(products),
              manifest["build_timings"], pruned or "nothing")
@@ -99,7 +105,7 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
 
 
 def _write_version(products, encoder, staging: Path, version: str, config: IndexConfig,
-                   embedding_cache, show_progress) -> dict:
+                   embedding_cache, show_progress, elasticsearch=None) -> dict:
     timings = {}
     started = time.perf_counter()
     ProductStore(products).save(staging)
@@ -109,12 +115,21 @@ def _write_version(products, encoder, staging: Path, version: str, config: Index
     vectors = encode_cached(encoder, [product_text(p) for p in products], embedding_cache, show_progress)
     timings["encode_s"] = time.perf_counter() - started
 
+    vectors_on_cluster = config.vector.kind == "elasticsearch"
+    if vectors_on_cluster and config.keyword.backend != "elasticsearch":
+        raise ValueError("vectors on Elasticsearch need the elasticsearch keyword backend too")
     started = time.perf_counter()
-    VectorIndex.build(vectors, config.vector).save(staging)
+    if not vectors_on_cluster:
+        VectorIndex.build(vectors, config.vector).save(staging)
     timings["vector_index_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    TantivyKeywordIndex.create(staging / KEYWORD_DIR, config.keyword).add(range(len(products)), products)
+    keyword = create_keyword_index(staging, version, config.keyword, elasticsearch,
+                                   encoder.dimension if vectors_on_cluster else None)
+    if vectors_on_cluster:
+        keyword.add(range(len(products)), products, vectors)
+    else:
+        keyword.add(range(len(products)), products)
     timings["keyword_index_s"] = time.perf_counter() - started
 
     manifest = {
@@ -124,7 +139,7 @@ def _write_version(products, encoder, staging: Path, version: str, config: Index
         "catalog_checksum": catalog_checksum(products),
         "encoder": {"model": encoder.name, "fingerprint": encoder.fingerprint, "dimension": encoder.dimension},
         "vector_index": asdict(config.vector),
-        "keyword": asdict(config.keyword),
+        "keyword": keyword_manifest(config.keyword, keyword),
         "build_timings": {k: round(v, 3) for k, v in timings.items()},
     }
     _write_manifest(staging, manifest)  # written last: a folder without one is never switched to
@@ -137,7 +152,8 @@ def _write_manifest(directory: Path, manifest: dict) -> None:
     partial.replace(directory / versions.MANIFEST_FILE)
 
 
-def _carry_over(serving: Path, after_seq: int, staging: Path, encoder: TextEncoder, manifest: dict) -> None:
+def _carry_over(serving: Path, after_seq: int, staging: Path, encoder: TextEncoder, manifest: dict,
+                elasticsearch=None) -> None:
     """Replay onto the new version the updates the serving one logged after this build began.
 
     Only each product's last change matters, so they are applied as one batch: the new
@@ -151,7 +167,7 @@ def _carry_over(serving: Path, after_seq: int, staging: Path, encoder: TextEncod
     if not final_state:
         return
     summary = apply_updates(
-        SearchIndex.open(staging, use_gpu=False), encoder,
+        SearchIndex.open(staging, use_gpu=False, elasticsearch=elasticsearch), encoder,
         upserts=[p for p in final_state.values() if p is not None],
         deletes=[pid for pid, p in final_state.items() if p is None])
     manifest["carried_updates"] = {"from_version": serving.name, "after_seq": after_seq,

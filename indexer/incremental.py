@@ -67,7 +67,11 @@ def recover_keyword(index: SearchIndex) -> None:
 def apply_to_keyword(index: SearchIndex, changes: list[update_log.Change]) -> None:
     removed = [c.replaced_doc for c in changes if c.replaced_doc is not None]
     upserts = [c for c in changes if c.op == "upsert"]
-    index.keyword.update(removed, [c.doc for c in upserts], [Product.from_dict(c.product) for c in upserts])
+    products = [Product.from_dict(c.product) for c in upserts]
+    if getattr(index.vectors, "filters_natively", False):  # vectors live in the keyword documents
+        index.keyword.update(removed, [c.doc for c in upserts], products, [c.vector for c in upserts])
+    else:
+        index.keyword.update(removed, [c.doc for c in upserts], products)
     update_log.set_keyword_applied(index.directory, changes[-1].seq)
 
 
@@ -115,10 +119,10 @@ def apply_updates(index: SearchIndex, encoder: TextEncoder, upserts: Sequence[Pr
 
 
 def apply_updates_to_current(root: Path, encoder: TextEncoder, upserts: Sequence[Product] = (),
-                             deletes: Sequence[str] = ()) -> UpdateSummary:
+                             deletes: Sequence[str] = (), elasticsearch=None) -> UpdateSummary:
     """Apply to whatever version is serving, following a switch made meanwhile."""
     while True:
-        index = SearchIndex.open(versions.current_dir(root))
+        index = SearchIndex.open(versions.current_dir(root), elasticsearch=elasticsearch)
         try:
             return apply_updates(index, encoder, upserts, deletes, root=root)
         except VersionSwitchedError:

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from indexer import update_log, versions
-from indexer.keyword import KeywordConfig
-from indexer.keyword.tantivy_index import TantivyKeywordIndex
+from indexer.keyword.factory import KEYWORD_DIR, open_keyword_index
 from indexer.product_store import ProductStore
 from indexer.schema import Product
 from indexer.vectors import VectorIndex
 
-KEYWORD_DIR = "keyword"
+__all__ = ["KEYWORD_DIR", "SearchIndex"]
 
 
 @dataclass
@@ -23,8 +22,8 @@ class SearchIndex:
     directory: Path
     manifest: dict
     products: ProductStore
-    vectors: VectorIndex
-    keyword: TantivyKeywordIndex
+    vectors: VectorIndex  # or ElasticsearchVectors when the vectors live on the cluster
+    keyword: object  # TantivyKeywordIndex or ElasticsearchKeywordIndex: the same methods
     log_offset: int = 0
     applied_seq: int = 0
     _sync_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -34,23 +33,25 @@ class SearchIndex:
         return self.manifest["version"]
 
     @classmethod
-    def open(cls, directory: Path, use_gpu: bool = True) -> "SearchIndex":
+    def open(cls, directory: Path, use_gpu: bool = True, elasticsearch=None) -> "SearchIndex":
+        """elasticsearch: an ElasticsearchConfig, needed for versions whose keywords live there."""
         directory = Path(directory)
         manifest = versions.read_manifest(directory)
-        keyword_config = KeywordConfig(**manifest.get("keyword", {}))
-        index = cls(
-            directory=directory,
-            manifest=manifest,
-            products=ProductStore.load(directory),
-            vectors=VectorIndex.load(directory, use_gpu=use_gpu),
-            keyword=TantivyKeywordIndex.open(directory / KEYWORD_DIR, keyword_config),
-        )
+        keyword = open_keyword_index(directory, manifest, elasticsearch)
+        if manifest["vector_index"]["kind"] == "elasticsearch":
+            from indexer.keyword.elasticsearch_index import ElasticsearchVectors
+
+            vectors = ElasticsearchVectors(keyword)
+        else:
+            vectors = VectorIndex.load(directory, use_gpu=use_gpu)
+        index = cls(directory=directory, manifest=manifest, products=ProductStore.load(directory),
+                    vectors=vectors, keyword=keyword)
         index.sync()
         return index
 
     @classmethod
-    def open_current(cls, root: Path, use_gpu: bool = True) -> "SearchIndex":
-        return cls.open(versions.current_dir(root), use_gpu=use_gpu)
+    def open_current(cls, root: Path, use_gpu: bool = True, elasticsearch=None) -> "SearchIndex":
+        return cls.open(versions.current_dir(root), use_gpu=use_gpu, elasticsearch=elasticsearch)
 
     def sync(self) -> int:
         """Apply changes other writers logged since the last sync; returns how many."""

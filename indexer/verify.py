@@ -10,9 +10,9 @@ class VerificationError(RuntimeError):
     pass
 
 
-def verify_version(directory: Path, expected_products: int) -> SearchIndex:
+def verify_version(directory: Path, expected_products: int, elasticsearch=None) -> SearchIndex:
     """Counts agree across the product store, vectors and keyword index, and a probe answers."""
-    index = SearchIndex.open(directory, use_gpu=False)
+    index = SearchIndex.open(directory, use_gpu=False, elasticsearch=elasticsearch)
     counts = {"products": len(index.products), "vectors": len(index.vectors), "keyword": index.keyword.num_docs()}
     if set(counts.values()) != {expected_products}:
         raise VerificationError(f"{directory.name}: counts disagree, expected {expected_products}: {counts}")

@@ -35,6 +35,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="search-reindex", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--config", help="TOML settings file (Elasticsearch connection); SEARCH_* "
+                                         "environment variables work too")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help_text):
@@ -49,9 +51,12 @@ def parse_args(argv=None):
     full.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     full.add_argument("--embedding-cache", default="var/embedding-cache",
                       help="reuse product vectors across builds (default: var/embedding-cache; '' to disable)")
+    full.add_argument("--keyword-backend", choices=("tantivy", "elasticsearch"), default="tantivy",
+                      help="elasticsearch needs SEARCH_ELASTICSEARCH_URL (or --config)")
     full.add_argument("--keep", type=int, default=3, help="versions kept on disk, the serving one included (default 3)")
     vector = full.add_argument_group("vector index")
-    vector.add_argument("--vector-index", choices=("flat", "hnsw", "ivfpq"), default="flat")
+    vector.add_argument("--vector-index", choices=("flat", "hnsw", "ivfpq", "elasticsearch"), default="flat",
+                        help="elasticsearch: keep the vectors in the Elasticsearch index (kNN), not FAISS")
     vector.add_argument("--hnsw-m", type=int, default=32)
     vector.add_argument("--hnsw-ef-construction", type=int, default=200)
     vector.add_argument("--hnsw-ef-search", type=int, default=128)
@@ -75,9 +80,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def elasticsearch_connection(args):
+    from search_engine.settings import load_settings
+
+    return load_settings(args.config).elasticsearch_config()
+
+
 def run_full(args) -> int:
     from encoders.towers import TextEncoder
     from indexer.build import IndexConfig, build_version
+    from indexer.keyword import KeywordConfig
     from indexer.vectors import VectorIndexConfig
 
     started = time.perf_counter()
@@ -87,8 +99,10 @@ def run_full(args) -> int:
         hnsw_ef_search=args.hnsw_ef_search, ivf_nlist=args.ivf_nlist, ivf_nprobe=args.ivf_nprobe, pq_m=args.pq_m)
     print(f"loaded {len(products)} products; encoding with the product tower...", file=sys.stderr)
     encoder = TextEncoder(args.model, device=args.device)
-    version_dir = build_version(products, encoder, Path(args.index), IndexConfig(vector=vector_config),
-                                embedding_cache=args.embedding_cache or None, show_progress=True, keep=args.keep)
+    config = IndexConfig(vector=vector_config, keyword=KeywordConfig(backend=args.keyword_backend))
+    version_dir = build_version(products, encoder, Path(args.index), config,
+                                embedding_cache=args.embedding_cache or None, show_progress=True, keep=args.keep,
+                                elasticsearch=elasticsearch_connection(args))
     from indexer.versions import read_manifest
 
     manifest = read_manifest(version_dir)
@@ -118,7 +132,8 @@ def run_incremental(args) -> int:
             print(f"skipped {report.rows_skipped} invalid rows:\n{report.summary()}", file=sys.stderr)
         upserts = report.products
     deletes = read_ids(args.delete_ids) if args.delete_ids else []
-    summary = apply_updates_to_current(Path(args.index), TextEncoder(args.model), upserts, deletes)
+    summary = apply_updates_to_current(Path(args.index), TextEncoder(args.model), upserts, deletes,
+                                       elasticsearch=elasticsearch_connection(args))
     print(f"{summary.version}: {len(summary.added)} added, {len(summary.updated)} updated, "
           f"{len(summary.deleted)} deleted" + (f", {len(summary.not_found)} ids to delete not found: "
                                                f"{', '.join(summary.not_found[:20])}" if summary.not_found else ""))
@@ -197,6 +212,7 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     from indexer.build import BuildInProgressError
     from indexer.incremental import EncoderMismatchError
+    from indexer.keyword.elasticsearch_index import ElasticsearchError
     from indexer.validation import CatalogValidationError
     from indexer.verify import VerificationError
     from indexer.versions import NoIndexError
@@ -206,7 +222,7 @@ def main(argv=None) -> int:
     except (CatalogValidationError, NoIndexError, EncoderMismatchError, ValueError, FileNotFoundError) as exc:
         print(f"search-reindex {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (BuildInProgressError, VerificationError) as exc:
+    except (BuildInProgressError, VerificationError, ElasticsearchError) as exc:
         print(f"search-reindex {args.command}: {exc}; the serving version is unchanged", file=sys.stderr)
         return 1
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from indexer import versions
 from indexer.search_index import SearchIndex
@@ -20,11 +21,12 @@ log = logging.getLogger(__name__)
 
 
 class LiveEngine:
-    def __init__(self, engine: Engine, root: Path | None, check_interval_s: float = 1.0, use_gpu: bool = True):
+    def __init__(self, engine: Engine, root: Path | None, check_interval_s: float = 1.0,
+                 open_index: Callable[[Path], SearchIndex] = SearchIndex.open):
         self._engine = engine
         self.root = Path(root) if root else None
         self.check_interval_s = check_interval_s
-        self.use_gpu = use_gpu
+        self.open_index = open_index
         self.last_error: str | None = None
         self._checked = time.monotonic()
         self._loading: threading.Thread | None = None
@@ -51,7 +53,7 @@ class LiveEngine:
 
     def _load(self, version: str) -> Engine | None:
         try:
-            index = SearchIndex.open(versions.version_dir(self.root, version), use_gpu=self.use_gpu)
+            index = self.open_index(versions.version_dir(self.root, version))
             engine = self._engine.on_index(index)
         except Exception as exc:  # keep serving the old version, and say why
             self.last_error = f"not switching to {version}: {exc}"

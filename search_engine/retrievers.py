@@ -38,8 +38,11 @@ class DenseRetriever:
         self.query_vector = query_vector
 
     def retrieve(self, query: Query, k: int) -> list[tuple[int, float]]:
+        vectors = self.index.vectors
+        if getattr(vectors, "filters_natively", False):  # Elasticsearch kNN filters on the cluster
+            return vectors.search_filtered(self.query_vector(query.text), k, query.filters)
         allowed = None if query.filters.is_empty else self.index.products.allowed_docs(query.filters)
-        return self.index.vectors.search(self.query_vector(query.text), k, allowed)
+        return vectors.search(self.query_vector(query.text), k, allowed)
 
 
 class KeywordRetriever:

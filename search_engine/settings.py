@@ -29,6 +29,31 @@ class Settings:
     use_gpu: bool = True  # FAISS on GPU when FAISS sees one
     admin_token: str | None = None  # unset: the admin endpoints are disabled
     reload_interval_s: float = 1.0  # how often a server looks for a new version or logged updates
+    # Elasticsearch (keyword backend "elasticsearch", and optionally the vectors): connection
+    # settings live here, never in index manifests.
+    elasticsearch_url: str | None = None
+    elasticsearch_api_key: str | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: str | None = None
+    elasticsearch_ca_certs: str | None = None
+    elasticsearch_index_prefix: str = "products"
+    elasticsearch_synonyms_file: str | None = None  # Solr-format rules, one per line
+
+    def elasticsearch_config(self):
+        """The cluster connection, or None when no URL is set."""
+        if not self.elasticsearch_url:
+            return None
+        from indexer.keyword.elasticsearch_index import ElasticsearchConfig
+
+        synonyms: tuple[str, ...] = ()
+        if self.elasticsearch_synonyms_file:
+            lines = Path(self.elasticsearch_synonyms_file).read_text(encoding="utf-8").splitlines()
+            synonyms = tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+        return ElasticsearchConfig(
+            url=self.elasticsearch_url, api_key=self.elasticsearch_api_key,
+            username=self.elasticsearch_username, password=self.elasticsearch_password,
+            ca_certs=self.elasticsearch_ca_certs, index_prefix=self.elasticsearch_index_prefix,
+            synonyms=synonyms)
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(fusion=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k,

@@ -1,4 +1,11 @@
-"""The keyword leg (tantivy) and the shared filter semantics, on hand-made products."""
+"""The keyword leg and the shared filter semantics, on hand-made products.
+
+These are the keyword backends' contract: every test runs against tantivy, and against a
+live Elasticsearch cluster when ELASTICSEARCH_URL is set (skipped otherwise).
+"""
+import os
+import uuid
+
 import pytest
 
 from indexer.filters import Filters
@@ -18,11 +25,28 @@ PRODUCTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def keyword(tmp_path_factory):
-    index = TantivyKeywordIndex.create(tmp_path_factory.mktemp("kw") / "keyword")
+@pytest.fixture(scope="module", params=["tantivy", "elasticsearch"])
+def keyword(request, tmp_path_factory):
+    if request.param == "tantivy":
+        index = TantivyKeywordIndex.create(tmp_path_factory.mktemp("kw") / "keyword")
+        index.add(range(len(PRODUCTS)), PRODUCTS)
+        yield index
+        return
+    url = os.environ.get("ELASTICSEARCH_URL")
+    if not url:
+        pytest.skip("ELASTICSEARCH_URL is not set: no live Elasticsearch cluster to run the contract against "
+                    "(docker compose -f docker-compose.elasticsearch.yml up -d, then "
+                    "ELASTICSEARCH_URL=http://localhost:9200)")
+    from indexer.keyword import KeywordConfig
+    from indexer.keyword.elasticsearch_index import ElasticsearchConfig, ElasticsearchKeywordIndex, connect
+
+    config = ElasticsearchConfig(url=url, api_key=os.environ.get("ELASTICSEARCH_API_KEY"))
+    client = connect(config)
+    index = ElasticsearchKeywordIndex.create(client, f"test-products-{uuid.uuid4().hex[:8]}", config,
+                                             KeywordConfig())
     index.add(range(len(PRODUCTS)), PRODUCTS)
-    return index
+    yield index
+    client.indices.delete(index=index.name, ignore_unavailable=True)
 
 
 def ids(hits):
@@ -86,6 +110,17 @@ def test_filter_semantics_by_hand():
     assert docs(Filters(price_min=19.99, price_max=29.5)) == ["a", "c"]  # inclusive
     assert "e" not in docs(Filters(price_min=0))  # no price never passes a price filter
     assert docs(Filters()) == list("abcdef")
+
+
+def test_update_deletes_and_adds_in_one_step(keyword):
+    renamed = Product("b", "Logitech K120 Zorbix edition", "", "Logitech", "keyboard", 12.0, {})
+    keyword.update([1], [len(PRODUCTS)], [renamed])
+    try:
+        assert [doc for doc, _ in keyword.search("zorbix", 10)] == [len(PRODUCTS)]
+        assert 1 not in [doc for doc, _ in keyword.search("keyboard", 10)]
+        assert keyword.num_docs() == len(PRODUCTS)
+    finally:  # the module's other tests share this index
+        keyword.update([len(PRODUCTS)], [1], [PRODUCTS[1]])
 
 
 def test_invalid_filters_are_named():

@@ -21,6 +21,9 @@ INDEX_FILE = "vectors.faiss"
 VECTORS_FILE = "vectors.npy"
 CONFIG_FILE = "vectors.json"
 KINDS = ("flat", "hnsw", "ivfpq")
+# "elasticsearch": the vectors live in the Elasticsearch keyword index (dense_vector + kNN)
+# instead of FAISS; see indexer/keyword/elasticsearch_index.py.
+ALL_KINDS = KINDS + ("elasticsearch",)
 # Below this many allowed products a filtered search scans their vectors directly: exact,
 # and cheaper than asking an approximate index to skip everything else.
 EXACT_FILTER_LIMIT = 50_000
@@ -39,8 +42,8 @@ class VectorIndexConfig:
     use_gpu: bool = True  # only takes effect when FAISS itself sees a GPU
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown vector index kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if self.kind not in ALL_KINDS:
+            raise ValueError(f"unknown vector index kind {self.kind!r}; expected one of {', '.join(ALL_KINDS)}")
 
 
 def _build_base(config: VectorIndexConfig, dimension: int, n: int) -> "faiss.Index":

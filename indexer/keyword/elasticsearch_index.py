@@ -1,0 +1,298 @@
+"""BM25 keyword search (and optionally kNN vectors) on an Elasticsearch cluster.
+
+The same interface and the same meaning as the tantivy backend: English stemming on the
+text fields, the same field boosts (a multi_match of type most_fields sums each field's
+boosted BM25, as tantivy's multi-field query does), the same fuzzy fallback on unstemmed
+title, brand and model, and the same filters (exact lower-case brand and category keys,
+inclusive price range). Each index version gets its own Elasticsearch index
+`<prefix>-<version>`; the alias `<prefix>` is swapped to it atomically when the version is
+switched in, mirroring the local CURRENT pointer.
+
+The request bodies are built by pure functions (index_body, bulk_actions, search_body,
+knn_body) so they can be tested without a cluster.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Sequence
+
+from indexer.filters import Filters, filter_key
+from indexer.keyword.base import KeywordConfig, attribute_text, query_terms
+from indexer.schema import Product
+
+log = logging.getLogger(__name__)
+TEXT_FIELDS = ("title", "model", "brand", "category", "description", "attributes")
+FUZZY_FIELDS = ("title_plain", "brand_plain", "model")
+
+
+class ElasticsearchError(RuntimeError):
+    """The cluster is unreachable, refuses us, or is a version this client cannot talk to."""
+
+
+class BulkIndexingError(ElasticsearchError):
+    def __init__(self, failures: list[dict]):
+        self.failures = failures
+        shown = "; ".join(f"doc {f['doc']}: {f['reason']}" for f in failures[:20])
+        super().__init__(f"{len(failures)} documents failed to index: {shown}")
+
+
+@dataclass
+class ElasticsearchConfig:
+    url: str
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_certs: str | None = None
+    index_prefix: str = "products"
+    synonyms: tuple[str, ...] = ()  # Solr-format rules, e.g. "laptop, notebook"
+    request_timeout_s: float = 30.0
+
+
+def connect(config: ElasticsearchConfig):
+    """A client for the cluster, after checking it answers and speaks our version."""
+    import elasticsearch
+    from elasticsearch import Elasticsearch
+
+    auth: dict[str, Any] = {}
+    if config.api_key:
+        auth["api_key"] = config.api_key
+    elif config.username:
+        auth["basic_auth"] = (config.username, config.password or "")
+    client = Elasticsearch(config.url, ca_certs=config.ca_certs, request_timeout=config.request_timeout_s, **auth)
+    try:
+        info = client.info()
+    except elasticsearch.AuthenticationException as exc:
+        raise ElasticsearchError(f"Elasticsearch at {config.url} refused our credentials: {exc}") from None
+    except elasticsearch.ConnectionError as exc:
+        raise ElasticsearchError(f"cannot reach Elasticsearch at {config.url}: {exc}") from None
+    server = str(info["version"]["number"])
+    supported = elasticsearch.__versionstr__.split(".")[0]
+    if server.split(".")[0] != supported:
+        raise ElasticsearchError(
+            f"Elasticsearch {server} at {config.url} is not supported by this client "
+            f"(elasticsearch {elasticsearch.__versionstr__}, which talks to {supported}.x clusters): "
+            f"install elasticsearch=={server.split('.')[0]}.*")
+    return client
+
+
+def index_body(config: ElasticsearchConfig, dimension: int | None = None) -> dict:
+    """Settings and mappings: English analysis like tantivy's en_stem, keys for filters."""
+    filters = {
+        "english_possessive": {"type": "stemmer", "language": "possessive_english"},
+        "english_stemmer": {"type": "stemmer", "language": "english"},
+    }
+    search_chain = ["lowercase", "english_possessive", "english_stemmer"]
+    if config.synonyms:
+        # Synonyms at search time only, so changing them needs no reindex.
+        filters["product_synonyms"] = {"type": "synonym_graph", "synonyms": list(config.synonyms),
+                                       "updateable": False}
+        search_chain = ["lowercase", "product_synonyms", "english_possessive", "english_stemmer"]
+    analysis = {
+        "filter": filters,
+        "analyzer": {
+            "product_english": {"type": "custom", "tokenizer": "standard",
+                                "filter": ["lowercase", "english_possessive", "english_stemmer"]},
+            "product_english_search": {"type": "custom", "tokenizer": "standard", "filter": search_chain},
+        },
+    }
+    english = {"type": "text", "analyzer": "product_english", "search_analyzer": "product_english_search"}
+    properties: dict[str, Any] = {
+        "doc": {"type": "integer"},
+        "product_id": {"type": "keyword"},
+        "title": english, "brand": english, "category": english, "description": english,
+        "attributes": english,
+        "model": {"type": "text", "analyzer": "standard"},  # codes keep their spelling, like tantivy
+        "title_plain": {"type": "text", "analyzer": "standard"},
+        "brand_plain": {"type": "text", "analyzer": "standard"},
+        "brand_key": {"type": "keyword"},
+        "category_key": {"type": "keyword"},
+        "price": {"type": "double"},
+    }
+    if dimension:
+        properties["vector"] = {"type": "dense_vector", "dims": dimension, "index": True,
+                                "similarity": "dot_product"}  # our vectors are unit length
+    return {"settings": {"analysis": analysis}, "mappings": {"dynamic": "strict", "properties": properties}}
+
+
+def document(doc: int, product: Product, vector: Sequence[float] | None = None) -> dict:
+    source = {
+        "doc": int(doc), "product_id": product.id, "title": product.title,
+        "model": str(product.attributes.get("model", "")), "brand": product.brand,
+        "category": product.category, "description": product.description,
+        "attributes": attribute_text(product.attributes), "title_plain": product.title,
+        "brand_plain": product.brand, "brand_key": filter_key(product.brand),
+        "category_key": filter_key(product.category),
+    }
+    if product.price is not None:
+        source["price"] = float(product.price)
+    if vector is not None:
+        source["vector"] = [float(x) for x in vector]
+    return source
+
+
+def bulk_actions(index_name: str, remove_docs: Iterable[int], add_docs: Iterable[int],
+                 products: Iterable[Product], vectors: Iterable[Sequence[float]] | None = None) -> Iterator[dict]:
+    """Deletes, then index actions; a document's _id is its doc number, so re-runs are idempotent."""
+    for doc in remove_docs:
+        yield {"_op_type": "delete", "_index": index_name, "_id": str(doc)}
+    vectors = iter(vectors) if vectors is not None else None
+    for doc, product in zip(add_docs, products):
+        vector = next(vectors) if vectors is not None else None
+        yield {"_op_type": "index", "_index": index_name, "_id": str(doc), "_source": document(doc, product, vector)}
+
+
+def filter_clauses(filters: Filters | None) -> list[dict]:
+    if filters is None:
+        return []
+    clauses: list[dict] = []
+    if filters.brands:
+        clauses.append({"terms": {"brand_key": list(filters.brands)}})
+    if filters.categories:
+        clauses.append({"terms": {"category_key": list(filters.categories)}})
+    if filters.has_price_range:
+        bounds = {}
+        if filters.price_min is not None:
+            bounds["gte"] = filters.price_min
+        if filters.price_max is not None:
+            bounds["lte"] = filters.price_max
+        clauses.append({"range": {"price": bounds}})
+    return clauses
+
+
+def search_body(text: str, k: int, filters: Filters | None, config: KeywordConfig) -> dict | None:
+    terms = query_terms(text)
+    if not terms:
+        return None
+    fields = [f"{name}^{config.boosts[name]:g}" for name in TEXT_FIELDS if config.boosts.get(name, 0) > 0]
+    match = {"multi_match": {"query": " ".join(terms), "type": "most_fields", "fields": fields}}
+    return {"size": k, "_source": False, "fields": ["doc"],
+            "query": {"bool": {"must": [match], "filter": filter_clauses(filters)}}}
+
+
+def fuzzy_body(text: str, k: int, filters: Filters | None, config: KeywordConfig) -> dict | None:
+    terms = [t for t in query_terms(text) if len(t) >= config.fuzzy_min_term_length]
+    if not terms:
+        return None
+    should = [{"fuzzy": {field: {"value": term, "fuzziness": 1 if len(term) < 8 else 2, "transpositions": True}}}
+              for term in terms for field in FUZZY_FIELDS]
+    return {"size": k, "_source": False, "fields": ["doc"],
+            "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filter_clauses(filters)}}}
+
+
+def knn_body(vector: Sequence[float], k: int, filters: Filters | None) -> dict:
+    knn: dict[str, Any] = {"field": "vector", "query_vector": [float(x) for x in vector], "k": k,
+                           "num_candidates": max(100, 2 * k)}
+    clauses = filter_clauses(filters)
+    if clauses:
+        knn["filter"] = clauses
+    return {"size": k, "_source": False, "fields": ["doc"], "knn": knn}
+
+
+def _hits(response) -> list[tuple[int, float]]:
+    return [(int(hit["_id"]), float(hit["_score"])) for hit in response["hits"]["hits"]]
+
+
+class ElasticsearchKeywordIndex:
+    """One index version's Elasticsearch index; same methods as TantivyKeywordIndex."""
+
+    def __init__(self, client, name: str, config: KeywordConfig):
+        self.client = client
+        self.name = name
+        self.config = config
+
+    @classmethod
+    def create(cls, client, name: str, es_config: ElasticsearchConfig, config: KeywordConfig,
+               dimension: int | None = None) -> "ElasticsearchKeywordIndex":
+        client.indices.delete(index=name, ignore_unavailable=True)  # a leftover of a killed build
+        client.indices.create(index=name, **index_body(es_config, dimension))
+        return cls(client, name, config)
+
+    def add(self, docs: Sequence[int], products: Sequence[Product], vectors=None) -> None:
+        self.update([], docs, products, vectors)
+
+    def update(self, remove_docs, add_docs, products, vectors=None) -> None:
+        from elasticsearch import helpers
+
+        failures = []
+        actions = bulk_actions(self.name, remove_docs, add_docs, products, vectors)
+        for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False,
+                                               raise_on_exception=False, max_retries=3):
+            if not ok:
+                (op, result), = item.items()
+                if op == "delete" and result.get("status") == 404:
+                    continue  # deleting what is not there is the idempotent case
+                failures.append({"doc": result.get("_id"), "reason": result.get("error")})
+        self.client.indices.refresh(index=self.name)
+        if failures:
+            raise BulkIndexingError(failures)
+
+    def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        body = search_body(text, k, filters, self.config)
+        if body is None or k <= 0:
+            return []
+        hits = _hits(self.client.search(index=self.name, **body))
+        if len(hits) >= min(k, self.config.fuzzy_below):
+            return hits
+        fuzzy = fuzzy_body(text, k + len(hits), filters, self.config)
+        if fuzzy is None:
+            return hits
+        seen = {doc for doc, _ in hits}
+        floor = min((s for _, s in hits), default=1.0)
+        extra = [(d, s) for d, s in _hits(self.client.search(index=self.name, **fuzzy)) if d not in seen]
+        top = max((s for _, s in extra), default=1.0) or 1.0
+        return hits + [(d, floor * 0.5 * s / top) for d, s in extra][: k - len(hits)]
+
+    def knn(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        return _hits(self.client.search(index=self.name, **knn_body(vector, k, filters)))
+
+    def num_docs(self) -> int:
+        return int(self.client.count(index=self.name)["count"])
+
+    def reload(self) -> None:
+        """Nothing to do: every update is refreshed before update() returns."""
+
+    def switch_alias(self, alias: str) -> None:
+        """Point the alias at this index, atomically, removing it from any other."""
+        actions = [{"remove": {"index": f"{alias}-*", "alias": alias}}] if self.client.indices.exists_alias(
+            name=alias) else []
+        actions.append({"add": {"index": self.name, "alias": alias}})
+        self.client.indices.update_aliases(actions=actions)
+
+
+class ElasticsearchVectors:
+    """The dense leg on the cluster: kNN over the same index's dense_vector field.
+
+    Filters are passed to Elasticsearch's kNN filter, so they apply before the top k is cut
+    (a filtered query still returns k results when k exist).
+    """
+
+    filters_natively = True
+
+    def __init__(self, keyword: ElasticsearchKeywordIndex):
+        self.keyword = keyword
+        self.on_gpu = False
+        self.config = type("VectorConfig", (), {"kind": "elasticsearch"})()
+
+    def search_filtered(self, query, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        return self.keyword.knn(query, k, None if filters is None or filters.is_empty else filters)
+
+    def search(self, query, k: int, allowed=None) -> list[tuple[int, float]]:
+        if allowed is not None:
+            raise ValueError("Elasticsearch vectors take Filters (search_filtered), not doc lists")
+        return self.search_filtered(query, k)
+
+    def vector(self, doc: int):
+        import numpy as np
+
+        source = self.keyword.client.get(index=self.keyword.name, id=str(doc), source_includes=["vector"])
+        return np.asarray(source["_source"]["vector"], dtype=np.float32)
+
+    def add(self, docs, vectors) -> None:
+        """Vectors travel with the keyword documents (see ElasticsearchKeywordIndex.update)."""
+
+    def remove(self, docs) -> None:
+        """Removed with the keyword documents."""
+
+    def __len__(self) -> int:
+        return self.keyword.num_docs()

@@ -1,0 +1,48 @@
+"""Create or open an index version's keyword index with the backend its settings name."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from indexer.keyword.base import KeywordConfig
+from indexer.keyword.tantivy_index import TantivyKeywordIndex
+
+KEYWORD_DIR = "keyword"
+BACKENDS = ("tantivy", "elasticsearch")
+
+
+def create_keyword_index(version_dir: Path, version: str, config: KeywordConfig, elasticsearch=None,
+                         vector_dimension: int | None = None):
+    """A new, empty keyword index for this version."""
+    if config.backend == "tantivy":
+        return TantivyKeywordIndex.create(Path(version_dir) / KEYWORD_DIR, config)
+    if config.backend == "elasticsearch":
+        from indexer.keyword.elasticsearch_index import ElasticsearchKeywordIndex, connect
+
+        if elasticsearch is None:
+            raise ValueError("the elasticsearch keyword backend needs a connection (SEARCH_ELASTICSEARCH_URL)")
+        name = f"{elasticsearch.index_prefix}-{version}"
+        return ElasticsearchKeywordIndex.create(connect(elasticsearch), name, elasticsearch, config,
+                                                vector_dimension)
+    raise ValueError(f"unknown keyword backend {config.backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def open_keyword_index(version_dir: Path, manifest: dict, elasticsearch=None):
+    settings = dict(manifest.get("keyword", {}))
+    es_index = settings.pop("elasticsearch_index", None)
+    config = KeywordConfig(**settings)
+    if config.backend == "tantivy":
+        return TantivyKeywordIndex.open(Path(version_dir) / KEYWORD_DIR, config)
+    from indexer.keyword.elasticsearch_index import ElasticsearchKeywordIndex, connect
+
+    if elasticsearch is None:
+        raise ValueError(f"index {manifest['version']} keeps its keywords on Elasticsearch: "
+                         "set SEARCH_ELASTICSEARCH_URL to serve it")
+    return ElasticsearchKeywordIndex(connect(elasticsearch), es_index, config)
+
+
+def keyword_manifest(config: KeywordConfig, index) -> dict:
+    manifest = asdict(config)
+    if config.backend == "elasticsearch":
+        manifest["elasticsearch_index"] = index.name
+    return manifest
