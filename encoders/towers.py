@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,15 +10,20 @@ from typing import Sequence
 
 import numpy as np
 
-from encoders.model_resolution import resolve_model
+from encoders.model_resolution import default_cache_dir, resolve_model
 from encoders.product_text import ProductLike, product_text
 
+log = logging.getLogger(__name__)
 
 class TextEncoder:
     """One tower. Vectors are L2-normalised float32, so inner product is cosine similarity."""
 
     def __init__(self, model: str | None = None, device: str | None = None,
-                 batch_size: int = 64, cache_dir: Path | None = None):
+                 batch_size: int = 64, cache_dir: Path | None = None, backend: str = "torch"):
+        """backend: "torch", or "onnx" (ONNX Runtime on the CPU, falling back to torch when
+        onnxruntime is missing or the model's pipeline cannot be exported)."""
+        if backend not in ("torch", "onnx"):
+            raise ValueError(f"unknown encoder backend {backend!r}; expected torch or onnx")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub we do not have
         from sentence_transformers import SentenceTransformer
 
@@ -31,6 +37,11 @@ class TextEncoder:
         self.batch_size = batch_size
         self.model = SentenceTransformer(self.path, device=device)
         self._fingerprint: str | None = None
+        self.backend = "torch"
+        self._onnx = None
+        if backend == "onnx" and device == "cpu":
+            self._onnx = _onnx_or_none(self.model, cache_dir or default_cache_dir(), self.fingerprint)
+            self.backend = "onnx" if self._onnx else "torch"
 
     @property
     def dimension(self) -> int:
@@ -51,12 +62,27 @@ class TextEncoder:
                batch_size: int | None = None) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._onnx is not None:
+            return self._onnx.encode(list(texts), batch_size or self.batch_size, show_progress)
         # sentence-transformers sorts each call's texts by length before batching.
         vectors = self.model.encode(
             list(texts), batch_size=batch_size or self.batch_size, show_progress_bar=show_progress,
             convert_to_numpy=True, normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _onnx_or_none(model, cache_dir: Path, fingerprint: str):
+    try:
+        from encoders.onnx_backend import OnnxTransformer, UnsupportedForOnnx
+    except ImportError:
+        log.warning("onnxruntime is not installed; the tower runs on torch")
+        return None
+    try:
+        return OnnxTransformer(model, cache_dir, fingerprint)
+    except (ImportError, UnsupportedForOnnx) as exc:
+        log.warning("the tower runs on torch: %s", exc)
+        return None
 
 
 @dataclass
@@ -68,11 +94,11 @@ class Towers:
 
     @classmethod
     def load(cls, query_model: str | None = None, product_model: str | None = None,
-             device: str | None = None) -> "Towers":
-        query = TextEncoder(query_model, device=device)
+             device: str | None = None, backend: str = "torch") -> "Towers":
+        query = TextEncoder(query_model, device=device, backend=backend)
         if product_model is None or product_model == query_model:
             return cls(query=query, product=query)
-        return cls(query=query, product=TextEncoder(product_model, device=device))
+        return cls(query=query, product=TextEncoder(product_model, device=device, backend=backend))
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.query.encode([text])[0]

@@ -66,7 +66,7 @@ def ensure_index(root: str, encode_sample: int) -> dict:
 def start_server(root: str, port: int, query_cache: bool) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "SEARCH_QUERY_CACHE_SIZE": "10000" if query_cache else "0"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.serve", "--index", root, "--port", str(port), "--threads", "1"],
+        [sys.executable, "-m", "scripts.serve", "--index", root, "--port", str(port)],
         cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import requests
 
@@ -84,23 +84,33 @@ def start_server(root: str, port: int, query_cache: bool) -> subprocess.Popen:
 
 
 def measure(port: int, queries: list[str], requests_per_mode: int) -> dict:
-    import requests
+    """Sequential requests over one keep-alive connection (http.client: a lean client, so the
+    figures are the server's, not the client library's)."""
+    import http.client
+    from urllib.parse import urlencode
 
-    session = requests.Session()
-    url = f"http://127.0.0.1:{port}/search"
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def get(params) -> int:
+        connection.request("GET", "/search?" + urlencode(params))
+        response = connection.getresponse()
+        response.read()
+        return response.status
+
     results = {}
     for mode in MODES:
         for q in queries[:10]:  # warm-up: first calls pay for lazy initialisation
-            session.get(url, params={"q": q, "mode": mode}, timeout=30)
+            get({"q": q, "mode": mode})
         latencies, errors = [], 0
         for i in range(requests_per_mode):
             started = time.perf_counter()
-            response = session.get(url, params={"q": queries[i % len(queries)], "mode": mode, "k": 10}, timeout=30)
+            status = get({"q": queries[i % len(queries)], "mode": mode, "k": 10})
             latencies.append((time.perf_counter() - started) * 1000)
-            errors += response.status_code != 200
+            errors += status != 200
         ms = np.array(latencies)
         results[mode] = {"requests": len(ms), "errors": errors,
                          **{f"p{p}_ms": round(float(np.percentile(ms, p)), 2) for p in (50, 95, 99)}}
+    connection.close()
     return results
 
 

@@ -24,7 +24,8 @@ def apply_thread_settings(settings: Settings) -> None:
 
 def open_engine(settings: Settings, towers: Towers | None = None) -> Engine:
     apply_thread_settings(settings)
-    towers = towers or Towers.load(settings.model, settings.product_model, device=settings.device)
+    towers = towers or Towers.load(settings.model, settings.product_model, device=settings.device,
+                                   backend=settings.encoder_backend)
     index = SearchIndex.open_current(Path(settings.index_root), use_gpu=settings.use_gpu,
                                      elasticsearch=settings.elasticsearch_config())
     recover_keyword(index)

@@ -45,3 +45,32 @@ def test_product_text_keeps_what_shoppers_match_and_drops_logistics():
 def test_product_text_adds_brand_and_category_missing_from_the_title():
     text = product_text(Product("2", "M185", "", "Logitech", "mouse"))
     assert "Brand: Logitech" in text and "Category: mouse" in text
+
+
+@pytest.mark.slow
+def test_onnx_backend_embeds_like_torch(towers):
+    from encoders.towers import TextEncoder
+
+    onnx = TextEncoder(backend="onnx")
+    assert onnx.backend == "onnx" and onnx.fingerprint == towers.query.fingerprint
+    texts = ["wireless mouse", "Brother TN-2110 toner cartridge Original Black 1 pc(s)", "aa", ""]
+    np.testing.assert_allclose(onnx.encode(texts), towers.query.encode(texts), atol=1e-4)
+    assert onnx.encode([]).shape == (0, 384)
+
+
+def test_onnx_export_refuses_pipelines_it_cannot_reproduce():
+    from sentence_transformers import SentenceTransformer, models
+
+    from encoders.onnx_backend import UnsupportedForOnnx, _pipeline
+
+    transformer = models.Transformer(str(packaged_minilm_path()))
+    cls_pooling = models.Pooling(transformer.get_embedding_dimension(), pooling_mode="cls")
+    with pytest.raises(UnsupportedForOnnx, match="mean pooling only"):
+        _pipeline(SentenceTransformer(modules=[transformer, cls_pooling], device="cpu"))
+
+
+def test_unknown_encoder_backend_is_named():
+    from encoders.towers import TextEncoder
+
+    with pytest.raises(ValueError, match="unknown encoder backend 'tensorrt'"):
+        TextEncoder(backend="tensorrt", device="cpu")

@@ -48,3 +48,13 @@ def test_linear_fusion_weight_extremes_reproduce_each_leg():
 def test_linear_fusion_rejects_weight_outside_unit_interval():
     with pytest.raises(ValueError, match="dense_weight"):
         linear_fusion([], [], 1.5)
+
+
+def test_fuzzy_hits_go_below_every_exact_hit_by_hand():
+    from indexer.keyword.base import append_fuzzy_hits
+
+    exact = [(1, 8.0), (2, 4.0)]
+    fuzzy = [(2, 1.0), (3, 1.0), (4, 0.5)]  # doc 2 is already an exact hit
+    assert append_fuzzy_hits(exact, fuzzy, k=10) == [(1, 8.0), (2, 4.0), (3, 2.0), (4, 1.0)]
+    assert append_fuzzy_hits(exact, fuzzy, k=3) == [(1, 8.0), (2, 4.0), (3, 2.0)]
+    assert append_fuzzy_hits([], [(5, 1.0)], k=2) == [(5, 0.5)]

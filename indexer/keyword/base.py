@@ -37,6 +37,18 @@ def attribute_text(attributes: dict[str, Any]) -> str:
     return " ".join(str(v) for k, v in attributes.items() if k not in ("model", "ean") and isinstance(v, str))
 
 
+def append_fuzzy_hits(exact: list[tuple[int, float]], fuzzy: list[tuple[int, float]],
+                      k: int) -> list[tuple[int, float]]:
+    """Exact hits first, then the fuzzy ones not already there, up to k. Fuzzy scores say
+    little (tantivy gives them all the same), so they keep their order but are scaled to at
+    most half the lowest exact score: a typo match never outranks an exact one."""
+    seen = {doc for doc, _ in exact}
+    floor = min((score for _, score in exact), default=1.0)
+    extra = [(doc, score) for doc, score in fuzzy if doc not in seen]
+    top = max((score for _, score in extra), default=1.0) or 1.0
+    return exact + [(doc, floor * 0.5 * score / top) for doc, score in extra][: k - len(exact)]
+
+
 class KeywordIndex(Protocol):
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """Top-k (doc number, BM25 score), best first, only products passing the filters."""

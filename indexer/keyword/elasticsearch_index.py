@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
 
 from indexer.filters import Filters, filter_key
-from indexer.keyword.base import KeywordConfig, attribute_text, query_terms
+from indexer.keyword.base import KeywordConfig, append_fuzzy_hits, attribute_text, query_terms
 from indexer.schema import Product
 
 log = logging.getLogger(__name__)
@@ -237,11 +237,7 @@ class ElasticsearchKeywordIndex:
         fuzzy = fuzzy_body(text, k + len(hits), filters, self.config)
         if fuzzy is None:
             return hits
-        seen = {doc for doc, _ in hits}
-        floor = min((s for _, s in hits), default=1.0)
-        extra = [(d, s) for d, s in _hits(self.client.search(index=self.name, **fuzzy)) if d not in seen]
-        top = max((s for _, s in extra), default=1.0) or 1.0
-        return hits + [(d, floor * 0.5 * s / top) for d, s in extra][: k - len(hits)]
+        return append_fuzzy_hits(hits, _hits(self.client.search(index=self.name, **fuzzy)), k)
 
     def knn(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         return _hits(self.client.search(index=self.name, **knn_body(vector, k, filters)))

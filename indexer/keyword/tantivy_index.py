@@ -8,7 +8,7 @@ from typing import Sequence
 import tantivy
 
 from indexer.filters import Filters, filter_key
-from indexer.keyword.base import KeywordConfig, attribute_text, query_terms
+from indexer.keyword.base import KeywordConfig, append_fuzzy_hits, attribute_text, query_terms
 from indexer.schema import Product
 
 TEXT_FIELDS = ("title", "model", "brand", "category", "description", "attributes")
@@ -120,10 +120,10 @@ class TantivyKeywordIndex:
         hits = self._run(parsed, filters, k)
         if len(hits) >= min(k, self.config.fuzzy_below):
             return hits
-        return hits + self._fuzzy_hits(terms, filters, k, hits)
+        return append_fuzzy_hits(hits, self._fuzzy_hits(terms, filters, k + len(hits)), k)
 
-    def _fuzzy_hits(self, terms, filters, k, exact_hits) -> list[tuple[int, float]]:
-        """Hits within one edit (two for terms of 8+ letters) of the query terms, ranked below every exact hit."""
+    def _fuzzy_hits(self, terms, filters, k) -> list[tuple[int, float]]:
+        """Hits within one edit (two for terms of 8+ letters) of the query terms."""
         long_terms = [t for t in terms if len(t) >= self.config.fuzzy_min_term_length]
         if not long_terms:
             return []
@@ -132,9 +132,4 @@ class TantivyKeywordIndex:
                 self.schema, field, term, distance=1 if len(term) < 8 else 2, transposition_cost_one=True))
             for term in long_terms for field in FUZZY_FIELDS
         ])
-        seen = {doc for doc, _ in exact_hits}
-        floor = min((score for _, score in exact_hits), default=1.0)
-        # Fuzzy hits all score alike; keep their order but squeeze them under the exact ones.
-        fuzzy_hits = [(d, s) for d, s in self._run(fuzzy, filters, k + len(seen)) if d not in seen]
-        top = max((s for _, s in fuzzy_hits), default=1.0) or 1.0
-        return [(d, floor * 0.5 * s / top) for d, s in fuzzy_hits][: k - len(exact_hits)]
+        return self._run(fuzzy, filters, k)
