@@ -1,0 +1,173 @@
+"""Fine-tune the query and product towers on the shop's judgments (and clicks), and measure it.
+
+  search-train train   train on all judged queries and save a sentence-transformers folder
+  search-train cv      k-fold cross-validation over queries: zero-shot vs fine-tuned, dense
+                       and hybrid, on held-out queries only (each fold re-encodes the catalog)
+
+Hard negatives are mined from the serving index given with --index (built with the tower you
+start from). Reindexing with the trained tower is one command:
+  search-reindex full --model var/towers/icecat --index var/index
+
+Examples:
+  search-train train --index var/icecat-index --output var/towers/icecat --synthetic 2000
+  search-train cv --index var/icecat-index --folds 3 --synthetic 2000 --work var/cv
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from scripts.common import ICECAT_DIR, ICECAT_JUDGMENTS, setup_logging
+
+LOSS = "MultipleNegativesRankingLoss (scale 20) with one mined hard negative per pair"
+CONFIGS = ("dense", "hybrid-rrf", "hybrid-linear:0.3", "hybrid-linear:0.4", "hybrid-linear:0.5",
+           "hybrid-linear:0.6")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="search-train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (("train", "train on all judged queries"), ("cv", "k-fold cross-validation")):
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--index", default="var/index", help="serving index to mine hard negatives from")
+        sub.add_argument("--judgments", default=str(ICECAT_JUDGMENTS), help="query,docid,rating CSV")
+        sub.add_argument("--events", help="JSONL click log: clicks, carts and purchases become positives")
+        sub.add_argument("--base-model", default=None, help="tower to start from (default: packaged MiniLM)")
+        sub.add_argument("--synthetic", type=int, default=0,
+                         help="add about N queries generated from the catalog (default 0)")
+        sub.add_argument("--epochs", type=int, default=1)
+        sub.add_argument("--batch-size", type=int, default=32)
+        sub.add_argument("--learning-rate", type=float, default=2e-5)
+    commands.choices["train"].add_argument("--output", required=True, help="folder for the trained tower")
+    cv = commands.choices["cv"]
+    cv.add_argument("--folds", type=int, default=3)
+    cv.add_argument("--work", default="var/cv", help="folder for each fold's tower and index")
+    cv.add_argument("--json", help="write per-fold figures here")
+    return parser.parse_args(argv)
+
+
+def training_pairs(args, engine, judgments, queries, exclude=()):
+    from search_engine.training_data import event_pairs, judged_pairs, mine_hard_negatives, synthetic_pairs
+
+    store = engine.index.products
+    negatives = mine_hard_negatives(engine, judgments, queries)
+    pairs = judged_pairs(judgments, queries, store, negatives)
+    if args.events:
+        pairs += event_pairs(args.events, store, exclude_queries=set(exclude))
+    if args.synthetic:
+        pairs += synthetic_pairs(store.live_products(), args.synthetic, exclude_queries=exclude)
+    return pairs
+
+
+def train_one(args, engine, judgments, queries, output: Path, exclude=()) -> dict:
+    from encoders.towers import TextEncoder
+    from encoders.training import TrainingConfig, fine_tune, save_tower
+
+    pairs = training_pairs(args, engine, judgments, queries, exclude)
+    tower = TextEncoder(args.base_model, device=None)
+    config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate)
+    print(f"training on {len(pairs)} pairs from {len(queries)} queries"
+          f"{f' + ~{args.synthetic} synthetic' if args.synthetic else ''}...", file=sys.stderr)
+    report = fine_tune(tower.model, pairs, config, show_progress=True)
+    card = {
+        "name": f"Product search tower fine-tuned from {tower.name}",
+        "base_model": f"{tower.name} (fingerprint {tower.fingerprint})",
+        "data": f"{len(queries)} judged queries from {args.judgments}"
+                + (f", click log {args.events}" if args.events else "")
+                + (f", ~{args.synthetic} catalog-generated queries" if args.synthetic else "")
+                + f"; {len(pairs)} pairs",
+        "loss": LOSS,
+        "training": f"{config.epochs} epoch(s), batch {config.batch_size}, lr {config.learning_rate}, "
+                    f"{report.steps} steps in {report.seconds}s on {tower.device}; mean loss per epoch "
+                    f"{[round(x, 4) for x in report.losses]}",
+        "product_text": "encoders/product_text.py: title, brand and category when missing from it, description",
+        "queries": sorted(queries),
+    }
+    save_tower(tower.model, output, card)
+    return {"pairs": len(pairs), "train_seconds": report.seconds, "losses": report.losses}
+
+
+def run_train(args) -> int:
+    from search_engine.factory import open_engine
+    from search_engine.judgments import load_judgments
+    from search_engine.settings import load_settings
+
+    judgments = load_judgments(args.judgments)
+    engine = open_engine(load_settings(index_root=args.index, model=args.base_model))
+    figures = train_one(args, engine, judgments, sorted(judgments), Path(args.output))
+    print(json.dumps(figures))
+    print(f"saved {args.output}; reindex with: search-reindex full --model {args.output} --index {args.index}")
+    return 0
+
+
+def run_cv(args) -> int:
+    from encoders.towers import TextEncoder, Towers
+    from indexer.build import build_version
+    from indexer.icecat import load_icecat
+    from search_engine.engine import Engine
+    from search_engine.evaluation import Configuration, evaluate
+    from search_engine.factory import open_engine
+    from search_engine.judgments import load_judgments
+    from search_engine.settings import load_settings
+    from search_engine.splits import k_fold
+    from indexer.search_index import SearchIndex
+
+    judgments = load_judgments(args.judgments)
+    base = open_engine(load_settings(index_root=args.index, model=args.base_model, encoder_backend="torch"))
+    products = base.index.products.live_products()
+    configurations = [Configuration.parse(c) for c in CONFIGS]
+    work = Path(args.work)
+    folds = []
+    for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
+        print(f"fold {fold}/{args.folds}: {len(train)} training queries, {len(held_out)} held out", file=sys.stderr)
+        tower_dir = work / f"fold{fold}-tower"
+        figures = train_one(args, base, judgments, train, tower_dir, exclude=held_out)
+        tuned = TextEncoder(str(tower_dir))
+        started = time.perf_counter()
+        build_version(products, tuned, work / f"fold{fold}-index", keep=1)
+        figures["encode_seconds"] = round(time.perf_counter() - started, 1)
+        engine = Engine(SearchIndex.open_current(work / f"fold{fold}-index"), Towers(tuned, tuned))
+        held = {q: judgments[q] for q in held_out}
+        figures["zero_shot"] = {r.configuration.name: r.summary() for r in evaluate(base, held, configurations)}
+        figures["fine_tuned"] = {r.configuration.name: r.summary() for r in evaluate(engine, held, configurations)}
+        figures["held_out"] = held_out
+        folds.append(figures)
+        print(json.dumps({k: v for k, v in figures.items() if k != "held_out"}), file=sys.stderr)
+    print(cv_table(folds))
+    if args.json:
+        Path(args.json).write_text(json.dumps(folds, indent=1))
+    return 0
+
+
+def cv_table(folds: list[dict]) -> str:
+    lines = ["configuration     | tower      | nDCG@10 mean (sd)  | Recall@100 mean (sd)",
+             "------------------+------------+--------------------+---------------------"]
+    for name in CONFIGS:
+        for tower in ("zero_shot", "fine_tuned"):
+            cells = []
+            for metric in ("ndcg@10", "recall@100"):
+                values = [f[tower][name][metric] for f in folds]
+                spread = statistics.stdev(values) if len(values) > 1 else 0.0
+                cells.append(f"{statistics.mean(values):.4f} ({spread:.4f})")
+            lines.append(f"{name:17} | {tower:10} | {cells[0]:18} | {cells[1]}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return {"train": run_train, "cv": run_cv}[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"search-train {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
