@@ -12,15 +12,17 @@ from search_engine.live import LiveEngine
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app. test_config may carry SETTINGS (a Settings) and/or ENGINE (an Engine)."""
-    from search_engine.factory import open_engine
+    """Build the app. test_config may carry SETTINGS (a Settings), ENGINE (an Engine) and
+    EVENTS (an EventStore)."""
+    from search_engine.factory import open_engine, open_event_store
     from search_engine.settings import load_settings
 
     app = Flask(__name__)
     app.json.sort_keys = False
     test_config = dict(test_config or {})
     settings = test_config.pop("SETTINGS", None) or load_settings()
-    engine = test_config.pop("ENGINE", None) or open_engine(settings)
+    store = test_config.pop("EVENTS", None) or open_event_store(settings)
+    engine = test_config.pop("ENGINE", None) or open_engine(settings, events=store)
     app.config.from_mapping(SETTINGS=settings, **test_config)
     elasticsearch = settings.elasticsearch_config()
     engine_holder.init_app(app, LiveEngine(
@@ -28,8 +30,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         open_index=lambda directory: SearchIndex.open(directory, settings.use_gpu, elasticsearch)))
     register_error_handlers(app)
 
-    from api import admin, health, products, search
+    from api import admin, events, health, products, search
 
-    for module in (search, products, health, admin):
+    events.init_app(app, store)
+    for module in (search, products, events, health, admin):
         app.register_blueprint(module.bp)
     return app

@@ -75,6 +75,8 @@ def query_from(args: MultiDict) -> Query:
     if mode not in MODES:
         raise ApiError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", parameter="mode")
     user = (args.get("user") or "").strip() or None
+    if user and len(user) > 200:
+        raise ApiError(f"user must be at most 200 characters, got {len(user)}", parameter="user")
     return Query(
         text=text,
         k=int_param(args, "k", 10, 1, MAX_K),

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import time
+import uuid
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from api.engine_holder import current_engine
+from api.events import event_store
 from api.params import query_from
 from api.serialize import result_json
+from search_engine.types import Event
 
 bp = Blueprint("search", __name__)
 
@@ -21,4 +24,11 @@ def search():
     body = result_json(result, {"method": engine.config.fusion, "dense_weight": engine.config.dense_weight,
                                 "rrf_k": engine.config.rrf_k})
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    if query.user and current_app.config["SETTINGS"].log_searches:
+        # What a known shopper was shown is what the preference model learns from.
+        body["search_id"] = uuid.uuid4().hex
+        session = (request.args.get("session") or "").strip()[:200] or query.user
+        event_store().add([Event(user_id=query.user, session_id=session, timestamp=time.time(), type="search",
+                                 query=query.text, search_id=body["search_id"], position=query.offset + 1,
+                                 shown=tuple(hit.product.id for hit in result.hits))], durable=False)
     return jsonify(body)

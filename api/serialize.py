@@ -25,8 +25,10 @@ def hit_json(hit: Hit, rank: int, explain: bool) -> dict:
         body["explain"] = {
             "dense": {"score": c.dense_score, "rank": c.dense_rank},
             "keyword": {"score": c.keyword_score, "rank": c.keyword_rank},
-            "fused": {"score": c.fused_score},
+            "fused": {"score": c.fused_score, "rank": c.fused_rank},
         }
+        if c.personal_score is not None:
+            body["explain"]["personalization"] = {"score": c.personal_score, "contributions": c.contributions}
     return body
 
 
@@ -39,6 +41,8 @@ def result_json(result: SearchResult, fusion: dict) -> dict:
         "offset": query.offset,
         "total": result.candidates,
         "index_version": result.index_version,
+        "user": query.user,
+        "personalized_by": result.personalized_by,
         "results": [hit_json(h, query.offset + i, query.explain) for i, h in enumerate(result.hits, start=1)],
     }
     f = query.filters

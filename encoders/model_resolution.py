@@ -50,5 +50,8 @@ def packaged_minilm_path(cache_dir: Path | None = None) -> Path:
 def resolve_model(name_or_path: str | None, cache_dir: Path | None = None) -> str:
     """What to pass to SentenceTransformer(): a local folder, or a name for the hub."""
     if not name_or_path or name_or_path.lower() in PACKAGED_NAMES:
-        return str(packaged_minilm_path(cache_dir))
+        name_or_path = str(packaged_minilm_path(cache_dir))
+    if Path(name_or_path).exists():
+        # A local model needs no hub; without this, loading it still tries to reach one.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return name_or_path

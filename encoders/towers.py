@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -19,23 +18,32 @@ class TextEncoder:
     """One tower. Vectors are L2-normalised float32, so inner product is cosine similarity."""
 
     def __init__(self, model: str | None = None, device: str | None = None,
-                 batch_size: int = 64, cache_dir: Path | None = None, backend: str = "torch"):
+                 batch_size: int = 64, cache_dir: Path | None = None, backend: str = "torch",
+                 task: str = "document"):
         """backend: "torch", or "onnx" (ONNX Runtime on the CPU, falling back to torch when
-        onnxruntime is missing or the model's pipeline cannot be exported)."""
+        onnxruntime is missing or the model's pipeline cannot be exported).
+        task: "query" or "document"; it picks the route of an asymmetric model (one whose first
+        module is a sentence-transformers Router) and means nothing to a shared-weights model."""
         if backend not in ("torch", "onnx"):
             raise ValueError(f"unknown encoder backend {backend!r}; expected torch or onnx")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub we do not have
-        from sentence_transformers import SentenceTransformer
-
+        if task not in TASKS:
+            raise ValueError(f"unknown tower task {task!r}; expected query or document")
         self.name = model or "all-MiniLM-L6-v2"
         self.path = resolve_model(model, cache_dir)
+        from sentence_transformers import SentenceTransformer
+
         if device is None:
             import torch
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
         self.batch_size = batch_size
-        self.model = SentenceTransformer(self.path, device=device)
+        full_model = SentenceTransformer(self.path, device=device)
+        self.asymmetric = is_asymmetric(full_model)
+        self.task = task
+        self.model = route_view(full_model, task) if self.asymmetric else full_model
+        if self.asymmetric:
+            self.name = f"{self.name} [{task} tower]"
         self._fingerprint: str | None = None
         self.backend = "torch"
         self._onnx = None
@@ -51,11 +59,7 @@ class TextEncoder:
     def fingerprint(self) -> str:
         """A hash of the weights: two towers with the same fingerprint embed identically."""
         if self._fingerprint is None:
-            digest = hashlib.sha256()
-            for key, tensor in sorted(self.model.state_dict().items()):
-                digest.update(key.encode())
-                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-            self._fingerprint = digest.hexdigest()[:16]
+            self._fingerprint = weights_fingerprint(self.model)
         return self._fingerprint
 
     def encode(self, texts: Sequence[str], show_progress: bool = False,
@@ -70,6 +74,34 @@ class TextEncoder:
             convert_to_numpy=True, normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+TASKS = ("query", "document")
+
+
+def weights_fingerprint(model) -> str:
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def is_asymmetric(model) -> bool:
+    return type(model[0]).__name__ == "Router"
+
+
+def route_view(model, task: str):
+    """The plain Transformer -> Pooling -> Normalize model one route of a Router model runs.
+
+    Serving one tower needs only its route, and a plain pipeline exports to ONNX and
+    fingerprints exactly the weights that shape that tower's vectors.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    router = model[0]
+    modules = [*router.sub_modules[router._resolve_route(task=task)], *list(model)[1:]]
+    return SentenceTransformer(modules=modules, device=str(model.device))
 
 
 def _onnx_or_none(model, cache_dir: Path, fingerprint: str):
@@ -87,7 +119,11 @@ def _onnx_or_none(model, cache_dir: Path, fingerprint: str):
 
 @dataclass
 class Towers:
-    """Query and product towers; by default one shared model serves as both."""
+    """Query and product towers; by default one shared model serves as both.
+
+    A model saved with a Router (search-train --asymmetric) holds both towers in one folder:
+    its query route becomes the query tower and its document route the product tower.
+    """
 
     query: TextEncoder
     product: TextEncoder
@@ -95,9 +131,11 @@ class Towers:
     @classmethod
     def load(cls, query_model: str | None = None, product_model: str | None = None,
              device: str | None = None, backend: str = "torch") -> "Towers":
-        query = TextEncoder(query_model, device=device, backend=backend)
+        query = TextEncoder(query_model, device=device, backend=backend, task="query")
         if product_model is None or product_model == query_model:
-            return cls(query=query, product=query)
+            if not query.asymmetric:
+                return cls(query=query, product=query)
+            product_model = query_model
         return cls(query=query, product=TextEncoder(product_model, device=device, backend=backend))
 
     def encode_query(self, text: str) -> np.ndarray:

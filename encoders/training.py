@@ -5,8 +5,12 @@ pair is scored against every other product in the batch, plus one mined hard neg
 pair: it needs only positive pairs, which is what judgments and clicks give, and the hard
 negatives teach the fine distinctions (the toner for another printer) that random in-batch
 products do not. Batches never hold the same query twice, so another relevant product of
-the same query is never counted as a negative. The towers share weights; the result is a
-plain sentence-transformers folder.
+the same query is never counted as a negative.
+
+The towers share weights by default. `asymmetric()` splits them into two copies behind a
+sentence-transformers Router (query route, document route), so each tower can specialise:
+short keyword-ish queries on one side, long product texts on the other. Either way the
+result is a plain sentence-transformers folder (`encode_query` / `encode_document`).
 """
 from __future__ import annotations
 
@@ -68,6 +72,22 @@ def batches(pairs: Sequence[TrainingPair], batch_size: int, rng: random.Random) 
     return [b for b in result if len(b) > 1]  # a lone pair has no in-batch negatives
 
 
+def asymmetric(model):
+    """Separate query and product towers, both starting from model's weights."""
+    import copy
+
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Router
+
+    modules = list(model)
+    if type(modules[0]).__name__ == "Router":
+        return model
+    core = [m for m in modules if type(m).__name__ != "Normalize"]
+    tail = modules[len(core):]
+    router = Router.for_query_document(query_modules=copy.deepcopy(core), document_modules=copy.deepcopy(core))
+    return SentenceTransformer(modules=[router, *tail], device=str(model.device))
+
+
 def fine_tune(model, pairs: Sequence[TrainingPair], config: TrainingConfig | None = None,
               show_progress: bool = False) -> TrainingReport:
     """Train a SentenceTransformer in place with MultipleNegativesRankingLoss."""
@@ -82,6 +102,8 @@ def fine_tune(model, pairs: Sequence[TrainingPair], config: TrainingConfig | Non
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     planned = [batches(pairs, config.batch_size, rng) for _ in range(config.epochs)]
     total = sum(len(b) for b in planned)
+    if total == 0:
+        raise ValueError("no training batch: in-batch negatives need pairs from at least two different queries")
     warmup = max(1, int(total * config.warmup_ratio))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / warmup) * max(0.0, (total - step) / max(1, total - warmup)))
@@ -94,7 +116,10 @@ def fine_tune(model, pairs: Sequence[TrainingPair], config: TrainingConfig | Non
                 columns = [[p.query for p in batch], [p.positive for p in batch]]
                 if all(p.negative for p in batch):
                     columns.append([p.negative for p in batch])
-                features = [_to_device(model.tokenize(column), model.device) for column in columns]
+                # The task routes each column through its tower in an asymmetric model.
+                tasks = ["query"] + ["document"] * (len(columns) - 1)
+                features = [_to_device(model.preprocess(column, task=task), model.device)
+                            for column, task in zip(columns, tasks)]
                 loss = loss_fn(features, torch.zeros(len(batch), device=model.device))
                 optimizer.zero_grad()
                 loss.backward()
@@ -126,8 +151,11 @@ def model_card(card: dict) -> str:
     lines = [
         f"# {card.get('name', 'Fine-tuned product search tower')}",
         "",
-        "A sentence-transformers model fine-tuned for product search (query tower and product tower share",
-        "these weights). Load it anywhere with `SentenceTransformer(\"<this folder>\")`.",
+        "A sentence-transformers model fine-tuned for product search. "
+        + ("Asymmetric: a Router holds a separate query tower and product tower; encode with "
+           "`model.encode_query(...)` and `model.encode_document(...)`."
+           if card.get("asymmetric") else "The query tower and the product tower share these weights."),
+        "Load it anywhere with `SentenceTransformer(\"<this folder>\")`.",
         "",
         f"- Base model: {card.get('base_model')}",
         f"- Training data: {card.get('data')}",

@@ -3,6 +3,8 @@
   search-train train   train on all judged queries and save a sentence-transformers folder
   search-train cv      k-fold cross-validation over queries: zero-shot vs fine-tuned, dense
                        and hybrid, on held-out queries only (each fold re-encodes the catalog)
+  search-train fusion  fit the hybrid weight (one global, or one per kind of query) on each
+                       fold's training queries and score it on the held-out ones
 
 Hard negatives are mined from the serving index given with --index (built with the tower you
 start from). Reindexing with the trained tower is one command:
@@ -11,6 +13,9 @@ start from). Reindexing with the trained tower is one command:
 Examples:
   search-train train --index var/icecat-index --output var/towers/icecat --synthetic 2000
   search-train cv --index var/icecat-index --folds 3 --synthetic 2000 --work var/cv
+  search-train cv --index var/icecat-index --folds 3 --asymmetric --work var/cv-asym
+  search-train fusion --index var/icecat-index --folds 3            (zero-shot legs)
+  search-train fusion --work var/cv --folds 3                       (each fold's fine-tuned legs)
 """
 from __future__ import annotations
 
@@ -41,6 +46,8 @@ def parse_args(argv=None):
         sub.add_argument("--base-model", default=None, help="tower to start from (default: packaged MiniLM)")
         sub.add_argument("--synthetic", type=int, default=0,
                          help="add about N queries generated from the catalog (default 0)")
+        sub.add_argument("--asymmetric", action="store_true",
+                         help="separate query and product towers (a Router model) instead of shared weights")
         sub.add_argument("--epochs", type=int, default=1)
         sub.add_argument("--batch-size", type=int, default=32)
         sub.add_argument("--learning-rate", type=float, default=2e-5)
@@ -49,6 +56,12 @@ def parse_args(argv=None):
     cv.add_argument("--folds", type=int, default=3)
     cv.add_argument("--work", default="var/cv", help="folder for each fold's tower and index")
     cv.add_argument("--json", help="write per-fold figures here")
+    fusion = commands.add_parser("fusion", help="fit fusion weights with cross-validation",
+                                 description="fit fusion weights with cross-validation")
+    fusion.add_argument("--index", default="var/index", help="index whose legs to fuse")
+    fusion.add_argument("--work", help="a cv --work folder: fold i uses fold i's fine-tuned tower and index")
+    fusion.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
+    fusion.add_argument("--folds", type=int, default=3)
     return parser.parse_args(argv)
 
 
@@ -66,30 +79,42 @@ def training_pairs(args, engine, judgments, queries, exclude=()):
 
 
 def train_one(args, engine, judgments, queries, output: Path, exclude=()) -> dict:
-    from encoders.towers import TextEncoder
-    from encoders.training import TrainingConfig, fine_tune, save_tower
+    import torch
+
+    from encoders.model_resolution import resolve_model
+    from encoders.towers import weights_fingerprint
+    from encoders.training import TrainingConfig, asymmetric, fine_tune, save_tower
 
     pairs = training_pairs(args, engine, judgments, queries, exclude)
-    tower = TextEncoder(args.base_model, device=None)
+    base_name = args.base_model or "all-MiniLM-L6-v2"
+    base_path = resolve_model(args.base_model)
+    from sentence_transformers import SentenceTransformer
+
+    # The whole model, not a tower's view: an asymmetric base keeps training both routes.
+    model = SentenceTransformer(base_path, device="cuda" if torch.cuda.is_available() else "cpu")
+    base_fingerprint = weights_fingerprint(model)
+    if args.asymmetric:
+        model = asymmetric(model)
     config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate)
-    print(f"training on {len(pairs)} pairs from {len(queries)} queries"
-          f"{f' + ~{args.synthetic} synthetic' if args.synthetic else ''}...", file=sys.stderr)
-    report = fine_tune(tower.model, pairs, config, show_progress=True)
+    print(f"training {'asymmetric' if args.asymmetric else 'shared'} towers on {len(pairs)} pairs from "
+          f"{len(queries)} queries{f' + ~{args.synthetic} synthetic' if args.synthetic else ''}...", file=sys.stderr)
+    report = fine_tune(model, pairs, config, show_progress=True)
     card = {
-        "name": f"Product search tower fine-tuned from {tower.name}",
-        "base_model": f"{tower.name} (fingerprint {tower.fingerprint})",
+        "name": f"Product search {'towers' if args.asymmetric else 'tower'} fine-tuned from {base_name}",
+        "asymmetric": args.asymmetric,
+        "base_model": f"{base_name} (fingerprint {base_fingerprint})",
         "data": f"{len(queries)} judged queries from {args.judgments}"
                 + (f", click log {args.events}" if args.events else "")
                 + (f", ~{args.synthetic} catalog-generated queries" if args.synthetic else "")
                 + f"; {len(pairs)} pairs",
         "loss": LOSS,
         "training": f"{config.epochs} epoch(s), batch {config.batch_size}, lr {config.learning_rate}, "
-                    f"{report.steps} steps in {report.seconds}s on {tower.device}; mean loss per epoch "
+                    f"{report.steps} steps in {report.seconds}s on {model.device}; mean loss per epoch "
                     f"{[round(x, 4) for x in report.losses]}",
         "product_text": "encoders/product_text.py: title, brand and category when missing from it, description",
         "queries": sorted(queries),
     }
-    save_tower(tower.model, output, card)
+    save_tower(model, output, card)
     return {"pairs": len(pairs), "train_seconds": report.seconds, "losses": report.losses}
 
 
@@ -107,7 +132,7 @@ def run_train(args) -> int:
 
 
 def run_cv(args) -> int:
-    from encoders.towers import TextEncoder, Towers
+    from encoders.towers import Towers
     from indexer.build import build_version
     from indexer.icecat import load_icecat
     from search_engine.engine import Engine
@@ -128,11 +153,11 @@ def run_cv(args) -> int:
         print(f"fold {fold}/{args.folds}: {len(train)} training queries, {len(held_out)} held out", file=sys.stderr)
         tower_dir = work / f"fold{fold}-tower"
         figures = train_one(args, base, judgments, train, tower_dir, exclude=held_out)
-        tuned = TextEncoder(str(tower_dir))
+        tuned = Towers.load(str(tower_dir))
         started = time.perf_counter()
-        build_version(products, tuned, work / f"fold{fold}-index", keep=1)
+        build_version(products, tuned.product, work / f"fold{fold}-index", keep=1)
         figures["encode_seconds"] = round(time.perf_counter() - started, 1)
-        engine = Engine(SearchIndex.open_current(work / f"fold{fold}-index"), Towers(tuned, tuned))
+        engine = Engine(SearchIndex.open_current(work / f"fold{fold}-index"), tuned)
         held = {q: judgments[q] for q in held_out}
         figures["zero_shot"] = {r.configuration.name: r.summary() for r in evaluate(base, held, configurations)}
         figures["fine_tuned"] = {r.configuration.name: r.summary() for r in evaluate(engine, held, configurations)}
@@ -142,6 +167,44 @@ def run_cv(args) -> int:
     print(cv_table(folds))
     if args.json:
         Path(args.json).write_text(json.dumps(folds, indent=1))
+    return 0
+
+
+def run_fusion(args) -> int:
+    from encoders.towers import Towers
+    from indexer.search_index import SearchIndex
+    from search_engine.engine import Engine, EngineConfig
+    from search_engine.factory import open_engine
+    from search_engine.fusion_tuning import fit_weight, fit_weights_by_kind, fused_ndcg, query_kind
+    from search_engine.judgments import load_judgments
+    from search_engine.settings import load_settings
+    from search_engine.splits import k_fold
+    from search_engine.types import Query
+
+    judgments = load_judgments(args.judgments)
+    shared = None if args.work else open_engine(load_settings(index_root=args.index, encoder_backend="torch"))
+    rows = {"default weight": [], "fitted global weight": [], "fitted weight per query kind": []}
+    for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
+        engine = shared
+        if args.work:
+            towers = Towers.load(str(Path(args.work) / f"fold{fold}-tower"))
+            engine = Engine(SearchIndex.open_current(Path(args.work) / f"fold{fold}-index"), towers)
+        doc_ids = [p.id if p else "" for p in engine.index.products.products]
+        legs = {q: (engine.dense.retrieve(Query(q), 100), engine.keyword.retrieve(Query(q), 100)) for q in judgments}
+        train_legs = {q: legs[q] for q in train}
+        held_legs = {q: legs[q] for q in held_out}
+        weight = fit_weight(train_legs, judgments, doc_ids)
+        by_kind = fit_weights_by_kind(train_legs, judgments, doc_ids)
+        rows["default weight"].append(fused_ndcg(held_legs, judgments, doc_ids, lambda q: EngineConfig.dense_weight))
+        rows["fitted global weight"].append(fused_ndcg(held_legs, judgments, doc_ids, lambda q: weight))
+        rows["fitted weight per query kind"].append(
+            fused_ndcg(held_legs, judgments, doc_ids, lambda q: by_kind[query_kind(q)]))
+        print(f"fold {fold}: global weight {weight}, per kind {by_kind}; held-out nDCG@10 "
+              + ", ".join(f"{k} {v[-1]:.4f}" for k, v in rows.items()), file=sys.stderr)
+    print("hybrid-linear on held-out queries | nDCG@10 mean (sd)")
+    for name, values in rows.items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"{name:33} | {statistics.mean(values):.4f} ({spread:.4f})")
     return 0
 
 
@@ -163,7 +226,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     try:
-        return {"train": run_train, "cv": run_cv}[args.command](args)
+        return {"train": run_train, "cv": run_cv, "fusion": run_fusion}[args.command](args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"search-train {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""The Engine runs one search: retrieve with each leg, fuse, page, and say why."""
+"""The Engine runs one search: retrieve with each leg, fuse, personalize, page, and say why."""
 from __future__ import annotations
 
 import time
@@ -34,7 +34,8 @@ class TowerMismatchError(RuntimeError):
 
 class Engine:
     def __init__(self, index: SearchIndex, towers: Towers, config: EngineConfig | None = None,
-                 query_vectors: QueryVectorCache | None = None):
+                 query_vectors: QueryVectorCache | None = None, reranker=None):
+        """reranker: a personalization.PreferenceReranker, used for queries with a user."""
         expected = index.manifest["encoder"]["fingerprint"]
         if towers.product.fingerprint != expected:
             raise TowerMismatchError(
@@ -48,14 +49,18 @@ class Engine:
         self.query_vectors = query_vectors or QueryVectorCache(towers.query)
         self.dense = DenseRetriever(index, self.query_vectors)
         self.keyword = KeywordRetriever(index)
+        self.reranker = reranker
 
     def on_index(self, index: SearchIndex) -> "Engine":
         """The same towers, settings and query-vector cache over another index version."""
-        return Engine(index, self.towers, self.config, self.query_vectors)
+        return Engine(index, self.towers, self.config, self.query_vectors, self.reranker)
 
     def with_config(self, **changes) -> "Engine":
         """The same index and towers (and query-vector cache) with other fusion settings."""
-        return Engine(self.index, self.towers, replace(self.config, **changes), self.query_vectors)
+        return Engine(self.index, self.towers, replace(self.config, **changes), self.query_vectors, self.reranker)
+
+    def with_reranker(self, reranker) -> "Engine":
+        return Engine(self.index, self.towers, self.config, self.query_vectors, reranker)
 
     def search(self, query: Query) -> SearchResult:
         timings: dict[str, float] = {}
@@ -78,9 +83,20 @@ class Engine:
         products = self.index.products.products
         # A doc retired by an update that raced this search has no product any more: skip it.
         candidates = [c for c in candidates if c.doc < len(products) and products[c.doc] is not None]
+        for rank, candidate in enumerate(candidates, start=1):
+            candidate.fused_rank = rank
+        personalized = None
+        if query.user and self.reranker is not None:
+            started = time.perf_counter()
+            profile = self.reranker.profile(query.user, self.index.products.get)
+            if not profile.empty:  # an unknown shopper keeps exactly the unpersonalized order
+                candidates = self.reranker.rerank(query.text, profile, candidates, products.__getitem__, query.explain)
+                personalized = self.reranker.model.version
+            timings["personalize"] = (time.perf_counter() - started) * 1000
         page = candidates[query.offset: query.offset + query.k]
-        hits = [Hit(products[c.doc], c.fused_score, c) for c in page]
-        return SearchResult(query, hits, len(candidates), self.index.version, timings)
+        hits = [Hit(products[c.doc], c.fused_score if c.personal_score is None else c.personal_score, c)
+                for c in page]
+        return SearchResult(query, hits, len(candidates), self.index.version, timings, personalized)
 
     def _fuse(self, mode, dense, keyword) -> list[tuple[int, float]]:
         if mode == "dense":
@@ -98,10 +114,11 @@ class Engine:
             raise KeyError(product_id)
         neighbours = self.index.vectors.search(self.index.vectors.vector(doc), k + 1)
         products = self.index.products.products
+        live = [(d, score) for d, score in neighbours if d != doc and d < len(products) and products[d] is not None]
         return [
             Hit(products[d], score, Candidate(doc=d, dense_score=score, dense_rank=rank, fused_score=score))
-            for rank, (d, score) in enumerate((n for n in neighbours if n[0] != doc), start=1)
-        ][:k]
+            for rank, (d, score) in enumerate(live[:k], start=1)
+        ]
 
 
 def _candidates(fused, dense, keyword) -> list[Candidate]:

@@ -22,7 +22,25 @@ def apply_thread_settings(settings: Settings) -> None:
     torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
 
 
-def open_engine(settings: Settings, towers: Towers | None = None) -> Engine:
+def open_event_store(settings: Settings):
+    from search_engine.event_store import EventStore
+
+    return EventStore(settings.events_path)
+
+
+def open_reranker(settings: Settings, events=None):
+    """The preference reranker when a model is configured, else None."""
+    if not settings.reranker_path:
+        return None
+    from search_engine.personalization.model import load_model
+    from search_engine.personalization.reranker import PreferenceReranker
+
+    events = events or open_event_store(settings)
+    return PreferenceReranker(load_model(settings.reranker_path), events.for_user, depth=settings.rerank_depth)
+
+
+def open_engine(settings: Settings, towers: Towers | None = None, events=None) -> Engine:
+    """events: the EventStore the reranker reads shoppers' histories from (opened from settings if None)."""
     apply_thread_settings(settings)
     towers = towers or Towers.load(settings.model, settings.product_model, device=settings.device,
                                    backend=settings.encoder_backend)
@@ -30,6 +48,6 @@ def open_engine(settings: Settings, towers: Towers | None = None) -> Engine:
                                      elasticsearch=settings.elasticsearch_config())
     recover_keyword(index)
     engine = Engine(index, towers, settings.engine_config(),
-                    QueryVectorCache(towers.query, size=settings.query_cache_size))
+                    QueryVectorCache(towers.query, size=settings.query_cache_size), open_reranker(settings, events))
     engine.query_vectors("warm up")  # the first transformer call is slow; pay it before traffic
     return engine

@@ -30,6 +30,12 @@ class Settings:
     faiss_threads: int = 1  # one OpenMP thread answers single queries fastest
     torch_threads: int | None = None
     use_gpu: bool = True  # FAISS on GPU when FAISS sees one
+    # Personalization: events are stored here; with a model at reranker_path (a folder of
+    # versions from search-personalize train, or one version), queries with a user are reranked.
+    events_path: str = "var/events.sqlite3"
+    reranker_path: str | None = None
+    rerank_depth: int = 100
+    log_searches: bool = True  # record what each known shopper was shown (training data)
     admin_token: str | None = None  # unset: the admin endpoints are disabled
     reload_interval_s: float = 1.0  # how often a server looks for a new version or logged updates
     # Elasticsearch (keyword backend "elasticsearch", and optionally the vectors): connection

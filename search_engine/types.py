@@ -40,6 +40,27 @@ class Candidate:
     keyword_score: float | None = None
     keyword_rank: int | None = None
     fused_score: float = 0.0
+    fused_rank: int | None = None  # position after fusion and filters, before personalization
+    personal_score: float | None = None  # the preference model's score, when it reranked
+    contributions: dict[str, float] | None = None  # each feature's share of personal_score
+
+
+EVENT_TYPES = ("search", "view", "click", "add_to_cart", "purchase")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a shopper did. A search event records what the shopper was shown."""
+
+    user_id: str
+    session_id: str
+    timestamp: float  # seconds since the epoch, UTC
+    type: str  # one of EVENT_TYPES
+    product_id: str | None = None  # every type but search
+    query: str | None = None  # search events, and clicks etc. that came from a search
+    position: int | None = None  # 1-based position the product was shown at (search: of shown[0])
+    search_id: str | None = None  # ties a click to the search that showed it
+    shown: tuple[str, ...] = ()  # search events: product ids in the order shown
 
 
 @dataclass
@@ -56,3 +77,4 @@ class SearchResult:
     candidates: int  # how many products the stages considered before paging
     index_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    personalized_by: str | None = None  # the preference model's version when it reranked

@@ -67,12 +67,12 @@ def engine(slice_index_root, towers):
 
 
 @pytest.fixture
-def app(engine, slice_index_root):
+def app(engine, slice_index_root, tmp_path):
     from api import create_app
     from search_engine.settings import Settings
 
-    return create_app({"SETTINGS": Settings(index_root=str(slice_index_root)), "ENGINE": engine,
-                       "TESTING": True})
+    settings = Settings(index_root=str(slice_index_root), events_path=str(tmp_path / "events.sqlite3"))
+    return create_app({"SETTINGS": settings, "ENGINE": engine, "TESTING": True})
 
 
 @pytest.fixture

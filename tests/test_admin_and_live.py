@@ -2,6 +2,8 @@
 import threading
 import time
 
+from pathlib import Path
+
 import pytest
 
 from api import create_app
@@ -17,6 +19,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 def make_app(root, towers, **settings):
     engine = Engine(SearchIndex.open_current(root), towers)
+    settings.setdefault("events_path", str(Path(root).parent / "events.sqlite3"))
     return create_app({"SETTINGS": Settings(index_root=str(root), **settings), "ENGINE": engine})
 
 

@@ -20,12 +20,18 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(slice_index_root, towers):
+def events_path(tmp_path):
+    return tmp_path / "events.sqlite3"
+
+
+@pytest.fixture
+def server_process(slice_index_root, towers, events_path):
+    """(base URL, the gunicorn process, started in its own process group)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "scripts.serve", "--index", str(slice_index_root), "--port", str(port)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "SEARCH_EVENTS_PATH": str(events_path)},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -40,10 +46,16 @@ def server(slice_index_root, towers):
                 time.sleep(0.5)
         else:
             pytest.fail("server did not answer /health within 120 s")
-        yield base
+        yield base, process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def server(server_process):
+    return server_process[0]
 
 
 def test_real_server_answers_searches_and_errors(server):
@@ -60,3 +72,23 @@ def test_serve_without_an_index_says_how_to_build_one(tmp_path):
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "no index at" in result.stderr and "search-reindex full" in result.stderr
+
+
+def test_acknowledged_events_survive_kill_9_right_after_the_response(server_process, events_path, slice_products):
+    import signal
+
+    from search_engine.event_store import EventStore
+
+    base, process = server_process
+    product = slice_products[0].id
+    acknowledged = 0
+    for batch in range(5):
+        events = [{"user_id": f"u{batch}", "session_id": f"s{batch}", "timestamp": 1788220800 + i,
+                   "type": "click", "product_id": product, "query": "hdmi cable", "position": 1}
+                  for i in range(20)]
+        response = requests.post(f"{base}/events", json={"events": events}, timeout=30)
+        assert response.status_code == 201, response.text
+        acknowledged += response.json()["stored"]
+    os.killpg(process.pid, signal.SIGKILL)  # master and workers, no chance to flush anything
+    process.wait(timeout=30)
+    assert EventStore(events_path).count() == acknowledged == 100

@@ -74,3 +74,37 @@ def test_synthetic_queries_avoid_held_out_queries_and_their_twins(slice_products
     held_out = [product.category + "s"]  # a plural twin of the category query
     pairs = synthetic_pairs([product], 1, exclude_queries=held_out)
     assert all(query_group_key(p.query) != query_group_key(held_out[0]) for p in pairs)
+
+
+@pytest.mark.slow
+def test_asymmetric_towers_train_apart_and_load_as_two_towers(tmp_path, engine, judgments):
+    from encoders.towers import TextEncoder, Towers
+    from encoders.training import TrainingConfig, asymmetric, fine_tune, save_tower
+    from search_engine.training_data import judged_pairs
+
+    queries = ["wireless mouse", "hdmi cable", "backpack", "usb hub"]
+    pairs = [p for q in queries for p in judged_pairs(judgments, [q], engine.index.products, {})[:8]]
+    base = TextEncoder(device="cpu")
+    model = asymmetric(base.model)
+    texts = ["wireless mouse", pairs[0].positive]
+    # Both routes start as copies of the shared model.
+    np.testing.assert_allclose(model.encode_query(texts, normalize_embeddings=True), base.encode(texts), atol=1e-5)
+    report = fine_tune(model, pairs, TrainingConfig(epochs=2, batch_size=4, learning_rate=5e-5))
+    assert report.steps > 0 and report.losses[-1] < report.losses[0]
+    with pytest.raises(ValueError, match="two different queries"):
+        fine_tune(model, pairs[:1], TrainingConfig())
+    save_tower(model, tmp_path / "towers", {"asymmetric": True, "loss": "MNRL"})
+    assert "encode_query" in (tmp_path / "towers" / "README.md").read_text()
+
+    towers = Towers.load(str(tmp_path / "towers"), device="cpu")
+    assert towers.query is not towers.product and towers.query.asymmetric
+    assert towers.query.fingerprint != towers.product.fingerprint  # each route trained on its own side
+    np.testing.assert_allclose(towers.query.encode(texts), model.encode_query(texts), atol=1e-5)
+    np.testing.assert_allclose(towers.product.encode(texts), model.encode_document(texts), atol=1e-5)
+    # The reindex script's product tower is the document route.
+    assert TextEncoder(str(tmp_path / "towers"), device="cpu").fingerprint == towers.product.fingerprint
+    # The ONNX backend runs one route like any plain model.
+    onnx_query = TextEncoder(str(tmp_path / "towers"), device="cpu", backend="onnx", task="query",
+                             cache_dir=tmp_path / "cache")
+    assert onnx_query.backend == "onnx"
+    np.testing.assert_allclose(onnx_query.encode(texts), towers.query.encode(texts), atol=1e-4)

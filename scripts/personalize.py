@@ -1,0 +1,205 @@
+"""Personalization: import shoppers' events, train the preference model, measure it.
+
+  search-personalize import    load a JSONL event log into the event store (validated)
+  search-personalize train     build training lists from logged searches, train the LightGBM
+                               LambdaMART preference model, save a new model version
+  search-personalize simulate  write SIMULATED shoppers' event logs over the Icecat catalog
+                               (there are no real logs here; see search_engine/personalization/simulator.py)
+  search-personalize evaluate  held-out sessions: nDCG@10 of what shoppers clicked or bought,
+                               unpersonalized vs personalized; and the judgment nDCG@10 for
+                               anonymous and unknown shoppers, which must not change
+
+Serve a trained model with SEARCH_RERANKER_PATH=var/reranker search-serve ...; queries with
+?user=ID are then reranked for that shopper.
+
+Example (the figures in docs/personalization.md):
+  search-personalize simulate --index var/icecat-index --output var/sim
+  search-personalize train --index var/icecat-index --log var/sim/train-events.jsonl --output var/reranker
+  search-personalize evaluate --index var/icecat-index --model var/reranker \\
+      --history var/sim/heldout-history.jsonl --sessions var/sim/heldout-sessions.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from scripts.common import ICECAT_JUDGMENTS, setup_logging
+
+T0 = 1788220800.0  # 2026-09-01T00:00:00Z: simulated logs start here
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="search-personalize", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    imp = commands.add_parser("import", help="load a JSONL event log into the event store")
+    imp.add_argument("log", help="JSONL, one event per line (the POST /events fields)")
+    imp.add_argument("--events-db", default="var/events.sqlite3")
+    imp.add_argument("--index", help="check product ids against this index; unknown ones fail the import")
+
+    train = commands.add_parser("train", help="train a preference model version")
+    train.add_argument("--index", default="var/index", help="index whose candidates are replayed for logged queries")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--log", help="a JSONL event log")
+    source.add_argument("--events-db", default="var/events.sqlite3", help="the event store (default)")
+    train.add_argument("--output", default="var/reranker", help="folder of model versions")
+    train.add_argument("--rounds", type=int, default=200)
+
+    sim = commands.add_parser("simulate", help="write SIMULATED event logs (training and held-out)")
+    sim.add_argument("--index", default="var/index")
+    sim.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
+    sim.add_argument("--output", default="var/sim")
+    sim.add_argument("--train-shoppers", type=int, default=5000)
+    sim.add_argument("--heldout-shoppers", type=int, default=300)
+    sim.add_argument("--sessions", type=int, default=8, help="history sessions per shopper")
+    sim.add_argument("--measure-sessions", type=int, default=2, help="held-out measurement sessions per held-out shopper")
+    sim.add_argument("--seed", type=int, default=7)
+
+    ev = commands.add_parser("evaluate", help="measure a model on held-out sessions")
+    ev.add_argument("--index", default="var/index")
+    ev.add_argument("--model", default="var/reranker")
+    ev.add_argument("--history", required=True, help="JSONL: held-out shoppers' earlier events")
+    ev.add_argument("--sessions", required=True, help="JSONL: held-out measurement sessions")
+    ev.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
+    return parser.parse_args(argv)
+
+
+def _engine(index: str):
+    from search_engine.factory import open_engine
+    from search_engine.settings import load_settings
+
+    return open_engine(load_settings(index_root=index, reranker_path=""))
+
+
+def write_jsonl(path: Path, events) -> int:
+    from search_engine.events import event_json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for event in sorted(events, key=lambda e: e.timestamp):
+            handle.write(json.dumps(event_json(event)) + "\n")
+    return len(events)
+
+
+def run_import(args) -> int:
+    from search_engine.event_store import EventStore
+    from search_engine.events import read_jsonl_events, unknown_products
+
+    events = list(read_jsonl_events(args.log))  # a bad line stops the import before anything is stored
+    if args.index:
+        products = _engine(args.index).index.products
+        missing = unknown_products(events, lambda pid: products.get(pid) is not None)
+        if missing:
+            raise ValueError(f"{len(missing)} events name unknown products, first: event {missing[0][0] + 1} "
+                             f"(line order), product {missing[0][1]!r}; nothing was imported")
+    store = EventStore(args.events_db)
+    for start in range(0, len(events), 5000):
+        store.add(events[start:start + 5000])
+    print(f"imported {len(events)} events into {args.events_db} (now {store.count()} in all)")
+    return 0
+
+
+def run_train(args) -> int:
+    from search_engine.event_store import EventStore
+    from search_engine.events import read_jsonl_events
+    from search_engine.personalization.training import train_from_events
+
+    if args.log:
+        events = list(read_jsonl_events(args.log))
+    else:
+        if not Path(args.events_db).exists():
+            raise FileNotFoundError(f"no event store at {args.events_db}; give --log FILE or --events-db PATH")
+        events = list(EventStore(args.events_db).all())
+    engine = _engine(args.index)
+    model, report = train_from_events(events, engine, engine.index.products.live_products(), rounds=args.rounds,
+                                      show_progress=True)
+    model.meta["source"] = args.log or args.events_db
+    path = model.save(args.output)
+    print(json.dumps(report, indent=1))
+    print(f"saved {path}; serve it with SEARCH_RERANKER_PATH={args.output}")
+    return 0
+
+
+def run_simulate(args) -> int:
+    import random
+    from collections import defaultdict
+
+    from search_engine.judgments import load_judgments
+    from search_engine.personalization.profiles import PriceBands
+    from search_engine.personalization.simulator import DAY, MEASURE_DEPTH, ShopperSimulator
+    from search_engine.types import Query
+
+    engine = _engine(args.index)
+    products = engine.index.products.live_products()
+    cache: dict = {}
+
+    def results_of(query: str):
+        if query not in cache:
+            cache[query] = [h.product for h in engine.search(Query(query, k=MEASURE_DEPTH)).hits]
+        return cache[query]
+
+    simulator = ShopperSimulator(load_judgments(args.judgments), results_of, PriceBands.fit(products), args.seed)
+    by_brand = defaultdict(list)
+    for product in products:
+        by_brand[product.brand].append(product)
+    started = time.perf_counter()
+    train_events, history, measure = [], [], []
+    for i in range(args.train_shoppers):
+        train_events += simulator.history(simulator.shopper(f"sim-train-{i}"), T0, args.sessions, by_brand)
+    for i in range(args.heldout_shoppers):
+        shopper = simulator.shopper(f"sim-heldout-{i}")
+        history += simulator.history(shopper, T0, args.sessions, by_brand)
+        for j in range(args.measure_sessions):
+            measure += simulator.session(shopper, T0 + 61 * DAY + j * 3600 + random.Random(i).uniform(0, 600),
+                                         measure=True)
+    output = Path(args.output)
+    counts = {name: write_jsonl(output / f"{name}.jsonl", events) for name, events in
+              (("train-events", train_events), ("heldout-history", history), ("heldout-sessions", measure))}
+    print(json.dumps({"events": counts, "distinct_queries": len(cache),
+                      "seconds": round(time.perf_counter() - started, 1)}, indent=1))
+    print(f"wrote SIMULATED logs to {output}/")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from search_engine.evaluation import Configuration, evaluate
+    from search_engine.events import read_jsonl_events
+    from search_engine.judgments import load_judgments
+    from search_engine.personalization.evaluation import session_ndcg
+    from search_engine.personalization.model import load_model
+    from search_engine.personalization.reranker import PreferenceReranker
+
+    engine = _engine(args.index)
+    reranker = PreferenceReranker(load_model(args.model), lambda user: [])
+    figures = session_ndcg(engine, reranker, list(read_jsonl_events(args.history)),
+                           list(read_jsonl_events(args.sessions)))
+    plain, personal = figures["unpersonalized_ndcg@10"], figures["personalized_ndcg@10"]
+    figures["relative_change"] = (personal - plain) / plain if plain else None
+    # Anonymous and unknown shoppers: the judgment nDCG@10 with the reranker switched on.
+    judgments = load_judgments(args.judgments)
+    personalized_engine = engine.with_reranker(reranker)
+    default = Configuration("hybrid (default)")
+    figures["judgments_ndcg@10_without_reranker"] = evaluate(engine, judgments, [default])[0].summary()["ndcg@10"]
+    figures["judgments_ndcg@10_anonymous_with_reranker"] = evaluate(personalized_engine, judgments, [default])[0].summary()["ndcg@10"]
+    print(json.dumps({"model": reranker.model.version, **figures}, indent=1))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return {"import": run_import, "train": run_train, "simulate": run_simulate,
+                "evaluate": run_evaluate}[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"search-personalize {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

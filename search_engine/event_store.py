@@ -1,0 +1,101 @@
+"""Shoppers' events in one SQLite file (WAL mode): no server, durable once acknowledged.
+
+`add()` commits with synchronous=FULL, so an event the API acknowledged survives a kill -9
+(and a power cut) right after the response. Searches the engine logs itself (what a shopper
+was shown) go through `add(..., durable=False)`: still safe from a process crash, but without
+an fsync on the search path.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from search_engine.types import Event
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    type TEXT NOT NULL,
+    product_id TEXT,
+    query TEXT,
+    position INTEGER,
+    search_id TEXT,
+    shown TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, timestamp);
+"""
+COLUMNS = ("user_id", "session_id", "timestamp", "type", "product_id", "query", "position", "search_id", "shown")
+
+
+class EventStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()  # one writer at a time in this process; SQLite locks across processes
+        self._durable = self._connect("FULL")
+        self._fast = self._connect("NORMAL")
+        with self._lock:
+            self._durable.executescript(SCHEMA)
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(f"PRAGMA synchronous={synchronous}")
+        return connection
+
+    def add(self, events: Iterable[Event], durable: bool = True) -> int:
+        rows = [_row(e) for e in events]
+        connection = self._durable if durable else self._fast
+        with self._lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(
+                    f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    def for_user(self, user_id: str, limit: int = 500) -> list[Event]:
+        """The user's most recent events, oldest first."""
+        rows = self._query(f"SELECT {', '.join(COLUMNS)} FROM events WHERE user_id = ? "
+                           "ORDER BY timestamp DESC, id DESC LIMIT ?", (user_id, limit))
+        return [_event(r) for r in reversed(rows)]
+
+    def all(self) -> Iterator[Event]:
+        """Every event in time order (its own connection: a long read never holds the lock)."""
+        connection = sqlite3.connect(self.path)
+        try:
+            for row in connection.execute(f"SELECT {', '.join(COLUMNS)} FROM events ORDER BY timestamp, id"):
+                yield _event(row)
+        finally:
+            connection.close()
+
+    def count(self) -> int:
+        return self._query("SELECT COUNT(*) FROM events", ())[0][0]
+
+    def _query(self, sql: str, params: tuple) -> list[tuple]:
+        with self._lock:
+            return self._fast.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        self._durable.close()
+        self._fast.close()
+
+
+def _row(event: Event) -> tuple:
+    return (event.user_id, event.session_id, event.timestamp, event.type, event.product_id, event.query,
+            event.position, event.search_id, json.dumps(list(event.shown)) if event.shown else None)
+
+
+def _event(row: tuple) -> Event:
+    values = dict(zip(COLUMNS, row))
+    values["shown"] = tuple(json.loads(values["shown"])) if values["shown"] else ()
+    return Event(**values)

@@ -1,0 +1,47 @@
+"""Fit the hybrid fusion weight from judgments, globally or per kind of query.
+
+Pure functions over precomputed leg results, so a weight grid costs no retrieval.
+Kinds: a query with a digit ("brother tn-2110 toner", "rtx 2060", "ps4") names a model or
+part and should lean on exact keywords; the rest are descriptive.
+"""
+from __future__ import annotations
+
+import re
+from typing import Mapping, Sequence
+
+from search_engine.fusion import Ranking, linear_fusion
+from search_engine.metrics import mean, ndcg_at_k
+
+WEIGHTS = tuple(round(w * 0.05, 2) for w in range(21))  # 0.00 .. 1.00
+Legs = tuple[Ranking, Ranking]  # (dense, keyword) results of one query
+
+
+def query_kind(query: str) -> str:
+    return "code" if re.search(r"\d", query) else "descriptive"
+
+
+def fused_ndcg(legs: Mapping[str, Legs], judgments: Mapping[str, Mapping[str, float]],
+               doc_ids: Sequence[str], weight_of) -> float | None:
+    """Mean nDCG@10 when each query is fused with weight_of(query)."""
+    scores = []
+    for query, (dense, keyword) in legs.items():
+        fused = linear_fusion(dense, keyword, weight_of(query))
+        scores.append(ndcg_at_k([doc_ids[doc] for doc, _ in fused[:10]], judgments[query], 10))
+    return mean(scores)
+
+
+def fit_weight(legs: Mapping[str, Legs], judgments, doc_ids: Sequence[str],
+               weights: Sequence[float] = WEIGHTS) -> float:
+    """The weight with the best mean nDCG@10; ties go to the weight nearest 0.5."""
+    scored = [(fused_ndcg(legs, judgments, doc_ids, lambda q, w=w: w) or 0.0, -abs(w - 0.5), w) for w in weights]
+    return max(scored)[2]
+
+
+def fit_weights_by_kind(legs: Mapping[str, Legs], judgments, doc_ids: Sequence[str],
+                        weights: Sequence[float] = WEIGHTS) -> dict[str, float]:
+    fallback = fit_weight(legs, judgments, doc_ids, weights)
+    by_kind = {}
+    for kind in ("code", "descriptive"):
+        subset = {q: l for q, l in legs.items() if query_kind(q) == kind}
+        by_kind[kind] = fit_weight(subset, judgments, doc_ids, weights) if subset else fallback
+    return by_kind

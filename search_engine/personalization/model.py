@@ -1,0 +1,86 @@
+"""The preference model on disk: a versioned folder per training run.
+
+  <root>/<version>/model.txt     the LightGBM booster
+  <root>/<version>/meta.json     feature list, parameters, training data summary, metrics
+  <root>/<version>/stats.json    product popularity and click-through counts it was trained with
+  <root>/<version>/catalog.json  price bands and brand/category priors
+Loading <root> takes the newest version; loading <root>/<version> pins one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from search_engine.personalization.features import FEATURES, CatalogPriors
+from search_engine.personalization.product_stats import ProductStats
+from search_engine.personalization.profiles import PriceBands
+
+
+@dataclass
+class PreferenceModel:
+    booster: object  # lightgbm.Booster
+    stats: ProductStats
+    bands: PriceBands
+    priors: CatalogPriors
+    meta: dict = field(default_factory=dict)
+    version: str = ""
+
+    def __post_init__(self):
+        features = tuple(self.meta.get("features", FEATURES))
+        if features != FEATURES:
+            raise ValueError(f"model {self.version or '(unsaved)'} was trained on features {list(features)}, "
+                             f"this engine computes {list(FEATURES)}; retrain it")
+
+    def score(self, rows: np.ndarray) -> np.ndarray:
+        return self.booster.predict(rows, num_threads=1)
+
+    def contributions(self, rows: np.ndarray) -> np.ndarray:
+        """Per-feature contributions (SHAP values); the last column is the model's bias."""
+        return self.booster.predict(rows, pred_contrib=True, num_threads=1)
+
+    def save(self, root: str | Path) -> Path:
+        root = Path(root)
+        version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        while (root / version).exists():
+            version += "a"
+        staging = root / f".building-{version}"
+        staging.mkdir(parents=True)
+        self.booster.save_model(str(staging / "model.txt"))
+        meta = {**self.meta, "features": list(FEATURES), "version": version}
+        (staging / "meta.json").write_text(json.dumps(meta, indent=2))
+        (staging / "stats.json").write_text(json.dumps(self.stats.to_dict()))
+        (staging / "catalog.json").write_text(json.dumps(
+            {"bands": self.bands.to_dict(), "brands": dict(self.priors.brands), "categories": dict(self.priors.categories)}))
+        os.replace(staging, root / version)  # a half-written model is never a version
+        self.version = version
+        return root / version
+
+
+def model_versions(root: str | Path) -> list[Path]:
+    root = Path(root)
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "model.txt").exists()) if root.is_dir() else []
+
+
+def load_model(path: str | Path) -> PreferenceModel:
+    import lightgbm
+
+    path = Path(path)
+    if not (path / "model.txt").exists():
+        versions = model_versions(path)
+        if not versions:
+            raise FileNotFoundError(f"no preference model at {path} (train one with search-personalize train)")
+        path = versions[-1]
+    catalog = json.loads((path / "catalog.json").read_text())
+    return PreferenceModel(
+        booster=lightgbm.Booster(model_file=str(path / "model.txt")),
+        stats=ProductStats.from_dict(json.loads((path / "stats.json").read_text())),
+        bands=PriceBands.from_dict(catalog["bands"]),
+        priors=CatalogPriors(catalog["brands"], catalog["categories"]),
+        meta=json.loads((path / "meta.json").read_text()),
+        version=path.name,
+    )

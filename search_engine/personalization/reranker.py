@@ -1,0 +1,48 @@
+"""Rerank a known shopper's top candidates with the preference model.
+
+Cold start is a guarantee, not a heuristic: a shopper with no usable events gets the
+candidates back untouched, in exactly the unpersonalized order.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+from indexer.schema import Product
+from search_engine.personalization.features import FEATURES, feature_matrix
+from search_engine.personalization.model import PreferenceModel
+from search_engine.personalization.profiles import UserProfile, build_profile
+from search_engine.types import Candidate, Event
+
+
+class PreferenceReranker:
+    def __init__(self, model: PreferenceModel, events_of: Callable[[str], Sequence[Event]],
+                 depth: int = 100, half_life_days: float = 30.0):
+        """events_of(user_id): that shopper's recent events, e.g. EventStore.for_user."""
+        self.model = model
+        self.events_of = events_of
+        self.depth = depth
+        self.half_life_days = half_life_days
+
+    def profile(self, user_id: str, product_of: Callable[[str], Product | None], now: float | None = None) -> UserProfile:
+        return build_profile(self.events_of(user_id), product_of, self.model.bands,
+                             now=time.time() if now is None else now, half_life_days=self.half_life_days)
+
+    def rerank(self, query: str, profile: UserProfile, candidates: list[Candidate],
+               product_at: Callable[[int], Product], explain: bool = False) -> list[Candidate]:
+        """The top `depth` candidates in the model's order, then the rest as they were."""
+        if profile.empty or not candidates:
+            return candidates
+        head, tail = candidates[: self.depth], candidates[self.depth:]
+        rows = feature_matrix(query, [product_at(c.doc) for c in head], head, profile,
+                              self.model.stats, self.model.bands, self.model.priors)
+        scores = self.model.score(rows)
+        contributions = self.model.contributions(rows) if explain else None
+        for i, candidate in enumerate(head):
+            candidate.personal_score = float(scores[i])
+            if contributions is not None:
+                candidate.contributions = {name: round(float(v), 6) for name, v in zip(FEATURES, contributions[i])}
+                candidate.contributions["bias"] = round(float(contributions[i][-1]), 6)
+        # Stable sort: equal scores keep the unpersonalized order.
+        order = sorted(range(len(head)), key=lambda i: -scores[i])
+        return [head[i] for i in order] + tail

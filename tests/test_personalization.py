@@ -1,0 +1,286 @@
+"""Personalization: events in (validated, durable), training lists from logs, the model, cold start."""
+import json
+
+import numpy as np
+import pytest
+
+from search_engine.events import EventError, parse_event, read_jsonl_events
+from search_engine.types import Event
+
+T = 1788220800.0  # 2026-09-01T00:00:00Z
+
+
+def ev(**fields):
+    base = {"user_id": "u1", "session_id": "s1", "timestamp": T, "type": "click", "product_id": "p1"}
+    return {**base, **fields}
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"type": "like"}, "type"),
+    ({"user_id": ""}, "user_id"),
+    ({"session_id": None}, "session_id"),
+    ({"timestamp": "yesterday"}, "timestamp"),
+    ({"timestamp": "2026-09-01T10:00:00"}, "timestamp"),  # no zone
+    ({"timestamp": 1788220800000}, "timestamp"),  # milliseconds
+    ({"product_id": None}, "product_id"),
+    ({"position": 0}, "position"),
+    ({"shown": ["p1"]}, "shown"),
+    ({"type": "search", "product_id": None, "query": "mouse", "shown": "p1,p2"}, "shown"),
+    ({"type": "search", "product_id": None, "shown": ["p1"]}, "query"),
+])
+def test_bad_events_name_the_field(fields, field):
+    with pytest.raises(EventError) as error:
+        parse_event(ev(**fields), index=3)
+    assert error.value.field == field and str(error.value).startswith("event 3: ")
+
+
+def test_good_events_parse_with_iso_or_epoch_times():
+    click = parse_event(ev(timestamp="2026-09-01T00:00:00Z", position=2, search_id="abc"))
+    assert click == Event("u1", "s1", T, "click", "p1", None, 2, "abc")
+    search = parse_event({"user_id": "u1", "session_id": "s1", "timestamp": T, "type": "search",
+                          "query": "mouse", "shown": ["p1", "p2"]})
+    assert search.shown == ("p1", "p2") and search.product_id is None
+
+
+def test_jsonl_errors_name_the_line(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps(ev()) + "\n\n" + json.dumps(ev(type="wink")) + "\n")
+    with pytest.raises(ValueError, match=r"line 3: type: must be one of"):
+        list(read_jsonl_events(log))
+
+
+def test_event_store_keeps_events_per_user_in_time_order(tmp_path):
+    from search_engine.event_store import EventStore
+
+    store = EventStore(tmp_path / "events.sqlite3")
+    store.add([Event("u1", "s", T + 5, "click", "b"), Event("u2", "s", T, "view", "x"),
+               Event("u1", "s", T, "search", query="q", shown=("a", "b"))])
+    reopened = EventStore(tmp_path / "events.sqlite3")
+    assert [e.type for e in reopened.for_user("u1")] == ["search", "click"]
+    assert reopened.for_user("u1")[0].shown == ("a", "b")
+    assert [e.user_id for e in reopened.all()] == ["u2", "u1", "u1"] and reopened.count() == 3
+    assert reopened.for_user("nobody") == []
+
+
+def test_logged_lists_attribute_outcomes_by_hand():
+    from search_engine.personalization.training import logged_lists
+
+    search = Event("u1", "s1", T, "search", query="mouse", search_id="q1", position=1, shown=("A", "B", "C"))
+    later = Event("u1", "s1", T + 100, "search", query="mouse pad", search_id="q2", position=1, shown=("C", "D"))
+    events = [
+        later, search,  # any order in: time order out
+        Event("u1", "s1", T + 10, "click", "B", "mouse", 2, "q1"),
+        Event("u1", "s1", T + 20, "purchase", "B"),  # no search id: latest search in the session showing B
+        Event("u1", "s1", T + 110, "add_to_cart", "C"),  # shown by both: goes to the later search
+        Event("u1", "s1", T + 120, "click", "Z", "mouse", 1, "q1"),  # never shown: ignored
+        Event("u1", "s2", T + 30, "click", "A"),  # another session: ignored
+        Event("u2", "s9", T, "search", query="toner", shown=("E",)),  # nothing done: no list
+    ]
+    lists = logged_lists(events)
+    assert [l.search.search_id for l in lists] == ["q1", "q2"]
+    assert lists[0].labels == {"B": 3} and lists[1].labels == {"C": 2}
+
+
+def test_profile_smoothing_decay_and_cold_start():
+    from indexer.schema import Product
+    from search_engine.personalization.profiles import PriceBands, build_profile, lift
+
+    products = {f"p{i}": Product(f"p{i}", f"t{i}", brand="Logitech" if i < 2 else "HP", category="Mice",
+                                 price=10.0 * (i + 1)) for i in range(10)}
+    bands = PriceBands.fit(products.values())
+    assert [bands.band(products[f"p{i}"]) for i in (0, 9)] == [0, 4]
+    day = 86400
+    events = [Event("u", "s", T - 30 * day, "purchase", "p0"), Event("u", "s", T - day, "click", "p9"),
+              Event("u", "s", T + day, "purchase", "p1"), Event("u", "s", T - day, "click", "gone")]
+    profile = build_profile(events, products.get, bands, now=T, half_life_days=30)
+    assert profile.events == 2  # the future purchase and the deleted product do not count
+    assert profile.brands["Logitech"] == pytest.approx(2.5, rel=0.01)  # purchase 5, one half-life old
+    assert profile.brands["HP"] == pytest.approx(0.5 ** (1 / 30), rel=0.01)
+    assert lift(0.0, 0.0, 0.2) == 0.0  # no evidence, no preference
+    assert lift(2.5, 3.5, 0.2) > lift(1.0, 3.5, 0.2) > 0 > lift(0.0, 3.5, 0.2)
+    assert build_profile([], products.get, bands, now=T).empty
+
+
+@pytest.fixture(scope="module")
+def hand_log(tmp_path_factory, engine):
+    """A small hand-written log over the real "hdmi cable" results: shopper 'fan' always buys
+    the sixth result, shopper 'saver' the cheapest of the others below the top."""
+    from search_engine.types import Query
+
+    cables = [h.product for h in engine.search(Query("hdmi cable", k=6)).hits]
+    fan_pick = cables[5]
+    saver_pick = min((p for p in cables[1:5] if p.price), key=lambda p: p.price)
+    lines = []
+    for day in range(8):
+        for user, pick in (("fan", fan_pick), ("saver", saver_pick)):
+            shown = [p.id for p in cables]
+            t = T + day * 86400 + (0 if user == "fan" else 3600)
+            sid = f"{user}-{day}"
+            lines.append({"user_id": user, "session_id": sid, "timestamp": t, "type": "search",
+                          "query": "hdmi cable", "shown": shown, "search_id": sid})
+            lines.append({"user_id": user, "session_id": sid, "timestamp": t + 5, "type": "click",
+                          "product_id": pick.id, "position": shown.index(pick.id) + 1, "search_id": sid})
+            lines.append({"user_id": user, "session_id": sid, "timestamp": t + 50, "type": "purchase",
+                          "product_id": pick.id})
+    path = tmp_path_factory.mktemp("log") / "events.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+@pytest.mark.slow
+def test_a_hand_written_log_trains_a_model_that_saves_and_reloads(hand_log, engine, slice_products, tmp_path):
+    from search_engine.personalization.features import FEATURES
+    from search_engine.personalization.model import load_model
+    from search_engine.personalization.training import train_from_events
+
+    events = list(read_jsonl_events(hand_log))
+    model, report = train_from_events(events, engine, slice_products, rounds=20,
+                                      params={"min_data_in_leaf": 1, "min_data_in_bin": 1})
+    assert report["lists"] == 16 and report["rows"] == 16 * 6
+    path = model.save(tmp_path / "reranker")
+    loaded = load_model(tmp_path / "reranker")
+    assert loaded.version == path.name and loaded.meta["features"] == list(FEATURES)
+    rows = np.random.default_rng(1).random((5, len(FEATURES))).astype(np.float32)
+    np.testing.assert_allclose(loaded.score(rows), model.score(rows))
+    with pytest.raises(FileNotFoundError, match="no preference model"):
+        load_model(tmp_path / "empty")
+
+
+@pytest.fixture(scope="module")
+def personal_engine(hand_log, engine, slice_products):
+    from search_engine.personalization.reranker import PreferenceReranker
+    from search_engine.personalization.training import train_from_events
+
+    events = list(read_jsonl_events(hand_log))
+    model, _ = train_from_events(events, engine, slice_products, rounds=20,
+                                 params={"min_data_in_leaf": 1, "min_data_in_bin": 1})
+    by_user = {}
+    for e in events:
+        by_user.setdefault(e.user_id, []).append(e)
+    return engine.with_reranker(PreferenceReranker(model, lambda user: by_user.get(user, [])))
+
+
+@pytest.mark.slow
+def test_unknown_and_anonymous_shoppers_get_exactly_the_unpersonalized_order(personal_engine, engine):
+    from search_engine.types import Query
+
+    for text in ("hdmi cable", "wireless mouse", "brother tn-2110 toner"):
+        plain = engine.search(Query(text, k=50, explain=True))
+        for user in (None, "never-seen-before"):
+            result = personal_engine.search(Query(text, k=50, user=user, explain=True))
+            assert [h.product.id for h in result.hits] == [h.product.id for h in plain.hits]
+            assert [h.score for h in result.hits] == [h.score for h in plain.hits]
+            assert result.personalized_by is None
+
+
+@pytest.mark.slow
+def test_a_known_shopper_is_reranked_with_an_explained_score(personal_engine):
+    from search_engine.personalization.features import FEATURES
+    from search_engine.types import Query
+
+    result = personal_engine.search(Query("hdmi cable", k=20, user="fan", explain=True))
+    assert result.personalized_by == personal_engine.reranker.model.version
+    assert "personalize" in result.timings_ms
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    for hit in result.hits:
+        c = hit.candidate
+        assert set(c.contributions) == set(FEATURES) | {"bias"}
+        # TreeSHAP contributions add up to the model's score.
+        assert sum(c.contributions.values()) == pytest.approx(c.personal_score, abs=1e-4)
+        assert c.fused_rank is not None
+
+
+@pytest.mark.slow
+def test_post_events_validates_stores_and_reports_unknown_products(client, slice_products, app):
+    from api.events import event_store
+
+    good = ev(product_id=slice_products[0].id)
+    response = client.post("/events", json={"events": [good, ev(type="nope")]})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["parameter"] == "type" and error["details"][0] == {
+        "index": 1, "field": "type", "message": error["details"][0]["message"]}
+    unknown = client.post("/events", json=[good, ev(product_id="no-such-product")])
+    assert unknown.status_code == 400 and "no-such-product" in unknown.get_json()["error"]["message"]
+    with app.app_context():
+        assert event_store().count() == 0  # a rejected batch stores nothing
+    skipped = client.post("/events?skip_unknown=true", json=[good, ev(product_id="no-such-product")])
+    assert skipped.status_code == 201
+    assert skipped.get_json() == {"stored": 1, "skipped": [{"index": 1, "product_id": "no-such-product"}]}
+    assert client.post("/events", data="not json", content_type="application/json").status_code == 400
+    assert client.post("/events", json={"events": []}).get_json()["error"]["parameter"] == "events"
+
+
+@pytest.mark.slow
+def test_searches_of_known_shoppers_are_logged_for_training(client, app):
+    from api.events import event_store
+
+    anonymous = client.get("/search?q=hdmi+cable&k=5").get_json()
+    assert "search_id" not in anonymous
+    body = client.get("/search?q=hdmi+cable&k=5&offset=5&user=u7&session=s7").get_json()
+    with app.app_context():
+        [logged] = event_store().for_user("u7")
+    assert logged.type == "search" and logged.search_id == body["search_id"] and logged.session_id == "s7"
+    assert list(logged.shown) == [r["id"] for r in body["results"]] and logged.position == 6
+    assert body["personalized_by"] is None  # no preference model configured
+
+
+@pytest.mark.slow
+def test_simulated_sessions_are_valid_marked_and_position_biased(engine, judgments, slice_products):
+    from collections import Counter
+
+    from search_engine.events import event_json
+    from search_engine.personalization.profiles import PriceBands
+    from search_engine.personalization.simulator import ShopperSimulator
+    from search_engine.types import Query
+
+    queries = {q: judgments[q] for q in ("hdmi cable", "wireless mouse", "usb hub")}
+    simulator = ShopperSimulator(queries, lambda q: [h.product for h in engine.search(Query(q, k=100)).hits],
+                                 PriceBands.fit(slice_products), seed=3)
+    events = []
+    for i in range(40):
+        events += simulator.history(simulator.shopper(f"sim-{i}"), T, 5, {})
+    assert all(e.session_id.startswith("sim-") for e in events)
+    assert [parse_event(event_json(e)) for e in events] == events
+    clicks = Counter(e.position for e in events if e.type == "click")
+    assert clicks[1] > clicks[5] > 0  # shoppers look at the top more
+
+
+
+@pytest.mark.slow
+def test_simulated_shoppers_held_out_sessions_improve(engine, judgments, slice_products):
+    """The whole path at small scale: simulated logs -> training -> held-out shoppers' sessions."""
+    from collections import defaultdict
+
+    from search_engine.personalization.evaluation import session_ndcg
+    from search_engine.personalization.profiles import PriceBands
+    from search_engine.personalization.reranker import PreferenceReranker
+    from search_engine.personalization.simulator import DAY, ShopperSimulator
+    from search_engine.personalization.training import train_from_events
+    from search_engine.types import Query
+    from tests.conftest import SLICE_QUERIES
+
+    cache = {}
+
+    def results_of(q):
+        if q not in cache:
+            cache[q] = [h.product for h in engine.search(Query(q, k=100)).hits]
+        return cache[q]
+
+    simulator = ShopperSimulator({q: judgments[q] for q in SLICE_QUERIES}, results_of,
+                                 PriceBands.fit(slice_products), seed=11)
+    by_brand = defaultdict(list)
+    for product in slice_products:
+        by_brand[product.brand].append(product)
+    train, history, sessions = [], [], []
+    for i in range(600):
+        train += simulator.history(simulator.shopper(f"sim-train-{i}"), T, 6, by_brand)
+    for i in range(150):
+        shopper = simulator.shopper(f"sim-heldout-{i}")
+        history += simulator.history(shopper, T, 6, by_brand)
+        sessions += simulator.session(shopper, T + 61 * DAY, measure=True)
+    model, _ = train_from_events(train, engine, slice_products, params={"min_data_in_leaf": 100})
+    figures = session_ndcg(engine, PreferenceReranker(model, lambda user: []), history, sessions)
+    assert figures["sessions"] > 100
+    assert figures["personalized_ndcg@10"] > 1.05 * figures["unpersonalized_ndcg@10"]
