@@ -19,7 +19,8 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
-def _jsonl_records(path: Path) -> Iterator[Record]:
+def jsonl_records(path: Path) -> Iterator[Record]:
+    """(line number, object) per non-blank line; a bad line gives {"_error": why}. Reads .gz too."""
     with _open_text(path) as lines:
         for row, line in enumerate(lines, start=1):
             if not line.strip():
@@ -71,7 +72,7 @@ def _format_of(path: Path) -> str:
     return suffixes[-1].lstrip(".") if suffixes else ""
 
 
-READERS = {"jsonl": _jsonl_records, "csv": _csv_records, "parquet": _parquet_records}
+READERS = {"jsonl": jsonl_records, "csv": _csv_records, "parquet": _parquet_records}
 
 
 def load_catalog(path: str | Path, skip_invalid: bool = False) -> CatalogReport:

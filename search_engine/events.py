@@ -1,7 +1,6 @@
 """Shoppers' events from JSON: validated field by field, with errors that name the field."""
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -104,16 +103,13 @@ def event_json(event: Event) -> dict:
 
 
 def read_jsonl_events(path: str | Path) -> Iterator[Event]:
-    """Events from a JSONL file; a bad line raises an error naming its line number and field."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
-            try:
-                yield parse_event(raw)
-            except EventError as exc:
-                raise ValueError(f"{path}, line {number}: {exc}") from None
+    """Events from a JSONL file (optionally .gz); a bad line raises an error naming its line and field."""
+    from indexer.loaders import jsonl_records
+
+    for number, raw in jsonl_records(Path(path)):
+        if "_error" in raw:
+            raise ValueError(f"{path}, line {number}: {raw['_error']}")
+        try:
+            yield parse_event(raw)
+        except EventError as exc:
+            raise ValueError(f"{path}, line {number}: {exc}") from None
