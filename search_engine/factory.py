@@ -36,7 +36,10 @@ def open_reranker(settings: Settings, events=None):
     from search_engine.personalization.reranker import PreferenceReranker
 
     events = events or open_event_store(settings)
-    return PreferenceReranker(load_model(settings.reranker_path), events.for_user, depth=settings.rerank_depth)
+    model = load_model(settings.reranker_path)
+    # A folder of versions is followed (a newly trained version is picked up live); a version folder is pinned.
+    follow = None if (Path(settings.reranker_path) / "model.txt").exists() else settings.reranker_path
+    return PreferenceReranker(model, events.for_user, depth=settings.rerank_depth, model_root=follow)
 
 
 def open_engine(settings: Settings, towers: Towers | None = None, events=None) -> Engine:

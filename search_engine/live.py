@@ -3,7 +3,7 @@
 Searches always get a complete engine: a new version is opened beside the serving one (in a
 background thread) and swapped in with one reference assignment, so a switch costs no
 request. A version built with a different product tower is refused and logged; the old one
-keeps serving.
+keeps serving. A newly trained preference-model version is picked up the same way.
 """
 from __future__ import annotations
 
@@ -50,6 +50,21 @@ class LiveEngine:
                 self._loading.start()
         else:
             self._engine.index.sync()
+            self._check_reranker()
+
+    def _check_reranker(self) -> None:
+        reranker = self._engine.reranker
+        if reranker is None:
+            return
+        try:
+            model = reranker.newer_model()
+        except Exception as exc:  # a half-copied or bad model must not take search down
+            self.last_error = f"not switching the preference model: {exc}"
+            log.error(self.last_error)
+            return
+        if model is not None:
+            reranker.model = model  # one reference assignment; a running rerank keeps its model
+            log.info("now personalizing with preference model %s", model.version)
 
     def _load(self, version: str) -> Engine | None:
         try:

@@ -284,3 +284,21 @@ def test_simulated_shoppers_held_out_sessions_improve(engine, judgments, slice_p
     figures = session_ndcg(engine, PreferenceReranker(model, lambda user: []), history, sessions)
     assert figures["sessions"] > 100
     assert figures["personalized_ndcg@10"] > 1.05 * figures["unpersonalized_ndcg@10"]
+
+
+@pytest.mark.slow
+def test_a_newly_trained_model_version_is_picked_up_live(personal_engine, slice_index_root, tmp_path):
+    import time as clock
+
+    from search_engine.live import LiveEngine
+    from search_engine.personalization.model import load_model
+    from search_engine.personalization.reranker import PreferenceReranker
+
+    model = personal_engine.reranker.model
+    first = model.save(tmp_path / "reranker")
+    clock.sleep(1.1)  # versions are named by the second
+    reranker = PreferenceReranker(load_model(tmp_path / "reranker"), lambda user: [], model_root=str(tmp_path / "reranker"))
+    live = LiveEngine(personal_engine.with_reranker(reranker), slice_index_root, check_interval_s=0)
+    assert live.get().reranker.model.version == first.name
+    second = model.save(tmp_path / "reranker")
+    assert live.get().reranker.model.version == second.name != first.name

@@ -17,12 +17,25 @@ from search_engine.types import Candidate, Event
 
 class PreferenceReranker:
     def __init__(self, model: PreferenceModel, events_of: Callable[[str], Sequence[Event]],
-                 depth: int = 100, half_life_days: float = 30.0):
-        """events_of(user_id): that shopper's recent events, e.g. EventStore.for_user."""
+                 depth: int = 100, half_life_days: float = 30.0, model_root: str | None = None):
+        """events_of(user_id): that shopper's recent events, e.g. EventStore.for_user.
+        model_root: a folder of model versions to follow (see newer_model); None pins the model."""
         self.model = model
         self.events_of = events_of
         self.depth = depth
         self.half_life_days = half_life_days
+        self.model_root = model_root
+
+    def newer_model(self) -> PreferenceModel | None:
+        """The newest version under model_root when it is not the one loaded, else None."""
+        from search_engine.personalization.model import load_model, model_versions
+
+        if not self.model_root:
+            return None
+        found = model_versions(self.model_root)
+        if not found or found[-1].name == self.model.version:
+            return None
+        return load_model(found[-1])
 
     def profile(self, user_id: str, product_of: Callable[[str], Product | None], now: float | None = None) -> UserProfile:
         return build_profile(self.events_of(user_id), product_of, self.model.bands,
@@ -33,11 +46,12 @@ class PreferenceReranker:
         """The top `depth` candidates in the model's order, then the rest as they were."""
         if profile.empty or not candidates:
             return candidates
+        model = self.model  # one model for the whole call, even if a newer one is swapped in meanwhile
         head, tail = candidates[: self.depth], candidates[self.depth:]
         rows = feature_matrix(query, [product_at(c.doc) for c in head], head, profile,
-                              self.model.stats, self.model.bands, self.model.priors)
-        scores = self.model.score(rows)
-        contributions = self.model.contributions(rows) if explain else None
+                              model.stats, model.bands, model.priors)
+        scores = model.score(rows)
+        contributions = model.contributions(rows) if explain else None
         for i, candidate in enumerate(head):
             candidate.personal_score = float(scores[i])
             if contributions is not None:
