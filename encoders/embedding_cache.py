@@ -27,7 +27,7 @@ def encode_cached(encoder: TextEncoder, texts: Sequence[str], cache_dir: Path | 
     if cache_dir is None:
         return encoder.encode(texts, show_progress=show_progress)
     cache_dir = Path(cache_dir)
-    path = cache_dir / f"{texts_key(encoder.fingerprint, texts)}.npy"
+    path = cache_dir / f"{texts_key(encoder.vectors_key, texts)}.npy"
     if path.exists():
         return np.load(path)
     vectors = encoder.encode(texts, show_progress=show_progress)

@@ -7,6 +7,10 @@ installed. The export is made from the loaded torch weights (no hub needed) once
 fingerprint and cached beside the unpacked model. Only the standard sentence-transformers
 pipeline (Transformer -> mean Pooling -> optional Normalize) is exported; anything else
 stays on torch.
+
+quantize=True serves a dynamically int8-quantized copy (onnxruntime.quantization: weights
+stored as int8, activations quantized on the fly): about 4x smaller and faster on CPUs with
+int8 instructions, at a small cost in vector precision (measured in docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -64,10 +68,22 @@ def export(model, path: Path) -> None:
     os.replace(partial, path)
 
 
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantization of the exported transformer, written atomically."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    partial = target.with_suffix(f".{os.getpid()}.tmp.onnx")
+    # Per-channel scales: per-tensor int8 moved MiniLM's vectors to cosine 0.955 (min 0.91)
+    # of the float ones on Icecat product texts; per-channel keeps 0.993 (min 0.989).
+    quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+    os.replace(partial, target)
+
+
 class OnnxTransformer:
     """Texts to unit vectors with ONNX Runtime, matching the sentence-transformers pipeline."""
 
-    def __init__(self, model, cache_dir: Path, fingerprint: str, threads: int | None = None):
+    def __init__(self, model, cache_dir: Path, fingerprint: str, threads: int | None = None,
+                 quantize: bool = False):
         import onnxruntime as ort
 
         _, self.normalize = _pipeline(model)
@@ -77,6 +93,12 @@ class OnnxTransformer:
         if not path.exists():
             log.info("exporting the tower to ONNX at %s", path)
             export(model, path)
+        if quantize:
+            quantized = path.with_name("model-int8-per-channel.onnx")
+            if not quantized.exists():
+                log.info("quantizing the tower to int8 at %s", quantized)
+                quantize_int8(path, quantized)
+            path = quantized
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

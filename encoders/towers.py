@@ -20,12 +20,13 @@ class TextEncoder:
     def __init__(self, model: str | None = None, device: str | None = None,
                  batch_size: int = 64, cache_dir: Path | None = None, backend: str = "torch",
                  task: str = "document"):
-        """backend: "torch", or "onnx" (ONNX Runtime on the CPU, falling back to torch when
-        onnxruntime is missing or the model's pipeline cannot be exported).
+        """backend: "torch"; "onnx" (ONNX Runtime on the CPU, falling back to torch when
+        onnxruntime is missing or the model's pipeline cannot be exported); or "onnx-int8"
+        (the same, dynamically quantized to int8).
         task: "query" or "document"; it picks the route of an asymmetric model (one whose first
         module is a sentence-transformers Router) and means nothing to a shared-weights model."""
-        if backend not in ("torch", "onnx"):
-            raise ValueError(f"unknown encoder backend {backend!r}; expected torch or onnx")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown encoder backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         if task not in TASKS:
             raise ValueError(f"unknown tower task {task!r}; expected query or document")
         self.name = model or "all-MiniLM-L6-v2"
@@ -47,9 +48,15 @@ class TextEncoder:
         self._fingerprint: str | None = None
         self.backend = "torch"
         self._onnx = None
-        if backend == "onnx" and device == "cpu":
-            self._onnx = _onnx_or_none(self.model, cache_dir or default_cache_dir(), self.fingerprint)
-            self.backend = "onnx" if self._onnx else "torch"
+        if backend.startswith("onnx") and device == "cpu":
+            self._onnx = _onnx_or_none(self.model, cache_dir or default_cache_dir(), self.fingerprint,
+                                       quantize=backend == "onnx-int8")
+            self.backend = backend if self._onnx else "torch"
+
+    @property
+    def vectors_key(self) -> str:
+        """What decides this tower's vectors: the weights, and int8 when quantized."""
+        return self.fingerprint + ("-int8" if self.backend == "onnx-int8" else "")
 
     @property
     def dimension(self) -> int:
@@ -77,6 +84,7 @@ class TextEncoder:
 
 
 TASKS = ("query", "document")
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 def weights_fingerprint(model) -> str:
@@ -104,14 +112,14 @@ def route_view(model, task: str):
     return SentenceTransformer(modules=modules, device=str(model.device))
 
 
-def _onnx_or_none(model, cache_dir: Path, fingerprint: str):
+def _onnx_or_none(model, cache_dir: Path, fingerprint: str, quantize: bool = False):
     try:
         from encoders.onnx_backend import OnnxTransformer, UnsupportedForOnnx
     except ImportError:
         log.warning("onnxruntime is not installed; the tower runs on torch")
         return None
     try:
-        return OnnxTransformer(model, cache_dir, fingerprint)
+        return OnnxTransformer(model, cache_dir, fingerprint, quantize=quantize)
     except (ImportError, UnsupportedForOnnx) as exc:
         log.warning("the tower runs on torch: %s", exc)
         return None

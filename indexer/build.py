@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -80,6 +80,8 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
     if not products:
         raise ValueError("cannot build an index from an empty catalog")
     config = config or IndexConfig()
+    # "auto" becomes the kind for this catalog's size, so the manifest records what was built.
+    config = replace(config, vector=config.vector.resolved(len(products)))
     root = Path(root)
     with build_lock(root):
         versions.remove_abandoned_builds(root)
@@ -137,7 +139,8 @@ def _write_version(products, encoder, staging: Path, version: str, config: Index
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "product_count": len(products),
         "catalog_checksum": catalog_checksum(products),
-        "encoder": {"model": encoder.name, "fingerprint": encoder.fingerprint, "dimension": encoder.dimension},
+        "encoder": {"model": encoder.name, "fingerprint": encoder.fingerprint, "dimension": encoder.dimension,
+                    "backend": encoder.backend},
         "vector_index": asdict(config.vector),
         "keyword": keyword_manifest(config.keyword, keyword),
         "build_timings": {k: round(v, 3) for k, v in timings.items()},

@@ -5,8 +5,13 @@ Reports: product-tower encoding throughput (products/s), index build time by sta
 gunicorn server in another process over loopback. The query-vector cache is off unless
 --query-cache is given, so every request pays for its transformer call.
 
-Example:
+--concurrency 1,4,16 adds a load test of hybrid searches: that many client threads, each on
+its own keep-alive connection, bounded by --load-requests and --load-seconds per level,
+reporting throughput (searches/s) and latency percentiles, with every error counted.
+
+Examples:
   search-bench --index var/bench-index --requests 400
+  search-bench --index var/bench-index --requests 400 --concurrency 1,4,16 --query-cache --workers 2
 """
 from __future__ import annotations
 
@@ -63,10 +68,11 @@ def ensure_index(root: str, encode_sample: int) -> dict:
     return figures
 
 
-def start_server(root: str, port: int, query_cache: bool) -> subprocess.Popen:
+def start_server(root: str, port: int, query_cache: bool, workers: int = 1, threads: int = 4) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "SEARCH_QUERY_CACHE_SIZE": "10000" if query_cache else "0"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.serve", "--index", root, "--port", str(port)],
+        [sys.executable, "-m", "scripts.serve", "--index", root, "--port", str(port),
+         "--workers", str(workers), "--threads", str(threads)],
         cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import requests
 
@@ -114,6 +120,57 @@ def measure(port: int, queries: list[str], requests_per_mode: int) -> dict:
     return results
 
 
+def load_test(port: int, queries: list[str], clients: int, max_requests: int, max_seconds: float) -> dict:
+    """`clients` threads sending hybrid searches back to back until either bound is reached."""
+    import http.client
+    import itertools
+    import threading
+    from urllib.parse import urlencode
+
+    counter = itertools.count()
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + max_seconds
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while time.monotonic() < deadline:
+            i = next(counter)
+            if i >= max_requests:
+                break
+            started = time.perf_counter()
+            try:
+                connection.request("GET", "/search?" + urlencode({"q": queries[i % len(queries)], "k": 10}))
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    with lock:
+                        errors.append(f"HTTP {response.status}")
+            except (OSError, http.client.HTTPException) as exc:
+                with lock:
+                    errors.append(type(exc).__name__)
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine.append((time.perf_counter() - started) * 1000)
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    ms = np.array(latencies)
+    return {"clients": clients, "requests": len(ms), "errors": len(errors), "error_kinds": sorted(set(errors)),
+            "seconds": round(wall, 2), "searches_per_s": round(len(ms) / wall, 1),
+            **{f"p{p}_ms": round(float(np.percentile(ms, p)), 2) for p in (50, 95, 99)}}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="search-bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,6 +179,11 @@ def main(argv=None) -> int:
     parser.add_argument("--encode-sample", type=int, default=1000,
                         help="products encoded afresh to measure throughput (default 1000; 0 to skip)")
     parser.add_argument("--query-cache", action="store_true", help="leave the server's query-vector cache on")
+    parser.add_argument("--concurrency", default="", help="client counts for the hybrid load test, e.g. 1,4,16")
+    parser.add_argument("--load-requests", type=int, default=2000, help="at most this many requests per level")
+    parser.add_argument("--load-seconds", type=float, default=30, help="at most this long per level")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (default 1)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     setup_logging()
@@ -131,9 +193,12 @@ def main(argv=None) -> int:
     figures["indexing"] = ensure_index(args.index, args.encode_sample)
     queries = list(load_judgments(ICECAT_JUDGMENTS))
     port = free_port()
-    server = start_server(args.index, port, args.query_cache)
+    server = start_server(args.index, port, args.query_cache, args.workers, args.threads)
+    figures["server"] = {"workers": args.workers, "threads": args.threads, "query_cache": args.query_cache}
     try:
         figures["search"] = measure(port, queries, args.requests)
+        levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+        figures["load"] = [load_test(port, queries, c, args.load_requests, args.load_seconds) for c in levels]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -141,6 +206,11 @@ def main(argv=None) -> int:
     print("\nmode    | p50 ms | p95 ms | p99 ms | errors")
     for mode, row in figures["search"].items():
         print(f"{mode:7} | {row['p50_ms']:6} | {row['p95_ms']:6} | {row['p99_ms']:6} | {row['errors']}")
+    if figures["load"]:
+        print("\nhybrid load: clients | searches/s | p50 ms | p95 ms | p99 ms | requests | errors")
+        for row in figures["load"]:
+            print(f"{row['clients']:7} | {row['searches_per_s']:10} | {row['p50_ms']:6} | {row['p95_ms']:6} | "
+                  f"{row['p99_ms']:6} | {row['requests']:8} | {row['errors']}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0

@@ -49,14 +49,19 @@ def parse_args(argv=None):
     full.add_argument("--model", default=None,
                       help="product tower: a sentence-transformers name or path (default: packaged all-MiniLM-L6-v2)")
     full.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    full.add_argument("--encoder-backend", choices=("torch", "onnx", "onnx-int8"), default="torch",
+                      help="how the product tower runs on a CPU: torch (default), onnx (ONNX Runtime, "
+                           "same vectors) or onnx-int8 (quantized: faster, vectors differ slightly)")
     full.add_argument("--embedding-cache", default="var/embedding-cache",
                       help="reuse product vectors across builds (default: var/embedding-cache; '' to disable)")
     full.add_argument("--keyword-backend", choices=("tantivy", "elasticsearch"), default="tantivy",
                       help="elasticsearch needs SEARCH_ELASTICSEARCH_URL (or --config)")
     full.add_argument("--keep", type=int, default=3, help="versions kept on disk, the serving one included (default 3)")
     vector = full.add_argument_group("vector index")
-    vector.add_argument("--vector-index", choices=("flat", "hnsw", "ivfpq", "elasticsearch"), default="flat",
-                        help="elasticsearch: keep the vectors in the Elasticsearch index (kNN), not FAISS")
+    vector.add_argument("--vector-index", choices=("auto", "flat", "hnsw", "ivfpq", "elasticsearch"), default="auto",
+                        help="auto (default): exact flat for small catalogs, hnsw for large ones "
+                             "(indexer.vectors.faiss_index.default_kind); "
+                             "elasticsearch: keep the vectors in the Elasticsearch index (kNN), not FAISS")
     vector.add_argument("--hnsw-m", type=int, default=32)
     vector.add_argument("--hnsw-ef-construction", type=int, default=200)
     vector.add_argument("--hnsw-ef-search", type=int, default=128)
@@ -98,7 +103,7 @@ def run_full(args) -> int:
         kind=args.vector_index, hnsw_m=args.hnsw_m, hnsw_ef_construction=args.hnsw_ef_construction,
         hnsw_ef_search=args.hnsw_ef_search, ivf_nlist=args.ivf_nlist, ivf_nprobe=args.ivf_nprobe, pq_m=args.pq_m)
     print(f"loaded {len(products)} products; encoding with the product tower...", file=sys.stderr)
-    encoder = TextEncoder(args.model, device=args.device)
+    encoder = TextEncoder(args.model, device=args.device, backend=args.encoder_backend)
     config = IndexConfig(vector=vector_config, keyword=KeywordConfig(backend=args.keyword_backend))
     version_dir = build_version(products, encoder, Path(args.index), config,
                                 embedding_cache=args.embedding_cache or None, show_progress=True, keep=args.keep,
@@ -109,7 +114,7 @@ def run_full(args) -> int:
     carried = manifest.get("carried_updates", {}).get("products", 0)
     print(f"built {version_dir.name}: {len(products)} products in {time.perf_counter() - started:.1f}s "
           f"({', '.join(f'{k[:-2]} {v:.1f}s' for k, v in manifest['build_timings'].items())}); "
-          f"carried over {carried} incremental updates; now serving")
+          f"vectors {manifest['vector_index']['kind']}; carried over {carried} incremental updates; now serving")
     return 0
 
 

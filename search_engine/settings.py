@@ -20,7 +20,8 @@ class Settings:
     product_model: str | None = None
     device: str | None = None  # None: CUDA when torch sees a GPU, else CPU
     # "onnx": the towers run on ONNX Runtime on the CPU (a query in ~4 ms instead of ~14 ms on
-    # 2 cores, same vectors); falls back to torch when it cannot. "torch" to force torch.
+    # 2 cores, same vectors); falls back to torch when it cannot. "torch" to force torch;
+    # "onnx-int8" for the int8-quantized tower (what it costs: docs/benchmarks.md).
     encoder_backend: str = "onnx"
     fusion: str = "linear"
     dense_weight: float = 0.4

@@ -74,3 +74,20 @@ def test_unknown_encoder_backend_is_named():
 
     with pytest.raises(ValueError, match="unknown encoder backend 'tensorrt'"):
         TextEncoder(backend="tensorrt", device="cpu")
+
+
+@pytest.mark.slow
+def test_int8_backend_stays_close_to_the_float_tower_and_is_cached_apart(towers, tmp_path):
+    from encoders.embedding_cache import encode_cached
+    from encoders.towers import TextEncoder
+
+    int8 = TextEncoder(backend="onnx-int8", device="cpu")
+    assert int8.backend == "onnx-int8" and int8.fingerprint == towers.query.fingerprint
+    texts = ["wireless mouse", "Brother TN-2110 toner cartridge Original Black 1 pc(s)", "hdmi cable 2m"]
+    vectors, reference = int8.encode(texts), towers.query.encode(texts)
+    cosines = (vectors * reference).sum(axis=1)
+    assert cosines.min() > 0.98 and not np.allclose(vectors, reference, atol=1e-4)  # close, not identical
+    # The embedding cache never hands float vectors to the int8 tower, or the reverse.
+    assert int8.vectors_key != towers.query.vectors_key
+    np.testing.assert_allclose(encode_cached(towers.query, texts, tmp_path), reference)
+    np.testing.assert_allclose(encode_cached(int8, texts, tmp_path), vectors)

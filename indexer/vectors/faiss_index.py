@@ -1,15 +1,16 @@
 """The FAISS vector index: inner product over unit vectors, addressed by doc number.
 
-Exact ("flat") by default; "hnsw" and "ivfpq" trade a little recall for speed and memory on
-large catalogs. The raw vectors are kept beside the index (memory-mapped), which serves
-three needs exactly: filtered searches on small allowed sets, approximate searches that a
-filter starved of results, and "similar products" lookups by product.
+"auto" by default: exact ("flat") up to FLAT_MAX_PRODUCTS products, "hnsw" beyond (see
+default_kind); "hnsw" and "ivfpq" trade a little recall for speed and memory on large
+catalogs. The raw vectors are kept beside the index (memory-mapped), which serves three needs
+exactly: filtered searches on small allowed sets, approximate searches that a filter starved
+of results, and "similar products" lookups by product.
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import faiss
@@ -24,14 +25,32 @@ KINDS = ("flat", "hnsw", "ivfpq")
 # "elasticsearch": the vectors live in the Elasticsearch keyword index (dense_vector + kNN)
 # instead of FAISS; see indexer/keyword/elasticsearch_index.py.
 ALL_KINDS = KINDS + ("elasticsearch",)
+# "auto": chosen by catalog size when a build starts (default_kind); never stored.
+AUTO = "auto"
+# "auto" by catalog size (search-bench-vectors, 384-d, one thread, docs/benchmarks.md):
+# - exact "flat" up to FLAT_MAX_PRODUCTS: its latency grows linearly (p50 7.8-8.9 ms at 50k,
+#   15.9 ms at 100k on the 2-core VM), leaving the 5 ms target near 30k;
+# - "hnsw" (M=32, efSearch=128) up to HNSW_MAX_PRODUCTS: recall@10 1.000 at ~0.5 ms, but it
+#   holds every vector plus its graph in RAM, ~1.8 KB a product, so 1 GB lasts ~550k;
+# - "ivfpq" beyond: PQ codes (~90 B a product in RAM) with the top candidates re-scored exactly
+#   from the memory-mapped full vectors (ivf_refine), recall@10 ~0.99.
+FLAT_MAX_PRODUCTS = 30_000
+HNSW_MAX_PRODUCTS = 500_000
 # Below this many allowed products a filtered search scans their vectors directly: exact,
 # and cheaper than asking an approximate index to skip everything else.
 EXACT_FILTER_LIMIT = 50_000
 
 
+def default_kind(n_products: int) -> str:
+    """The vector index kind "auto" picks for a catalog of n_products."""
+    if n_products <= FLAT_MAX_PRODUCTS:
+        return "flat"
+    return "hnsw" if n_products <= HNSW_MAX_PRODUCTS else "ivfpq"
+
+
 @dataclass
 class VectorIndexConfig:
-    kind: str = "flat"
+    kind: str = AUTO
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 128
@@ -39,11 +58,19 @@ class VectorIndexConfig:
     ivf_nprobe: int = 32
     pq_m: int = 48  # sub-quantizers; must divide the dimension (384 = 48 * 8)
     pq_nbits: int = 8
+    # IVF-PQ: fetch this many times k candidates and re-score them exactly from the full
+    # vectors (PQ codes alone cap recall@10 near 0.73 on MiniLM vectors); 0 turns it off.
+    ivf_refine: int = 8
     use_gpu: bool = True  # only takes effect when FAISS itself sees a GPU
 
     def __post_init__(self):
-        if self.kind not in ALL_KINDS:
-            raise ValueError(f"unknown vector index kind {self.kind!r}; expected one of {', '.join(ALL_KINDS)}")
+        if self.kind not in ALL_KINDS + (AUTO,):
+            raise ValueError(f"unknown vector index kind {self.kind!r}; expected one of "
+                             f"{', '.join(ALL_KINDS + (AUTO,))}")
+
+    def resolved(self, n_products: int) -> "VectorIndexConfig":
+        """This config with "auto" replaced by the kind for n_products (a copy; others unchanged)."""
+        return replace(self, kind=default_kind(n_products)) if self.kind == AUTO else self
 
 
 def _build_base(config: VectorIndexConfig, dimension: int, n: int) -> "faiss.Index":
@@ -73,9 +100,9 @@ class VectorIndex:
     @classmethod
     def build(cls, vectors: np.ndarray, config: VectorIndexConfig | None = None) -> "VectorIndex":
         """Index vectors whose row number is the doc number."""
-        config = config or VectorIndexConfig()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, dimension = vectors.shape
+        config = (config or VectorIndexConfig()).resolved(n)  # the saved config names the real kind
         index = faiss.IndexIDMap2(_build_base(config, dimension, n))
         if not index.is_trained:
             index.train(vectors)
@@ -114,10 +141,15 @@ class VectorIndex:
 
     def _search(self, query: np.ndarray, k: int, selector=None) -> list[tuple[int, float]]:
         params = self._params(selector)
-        fetch = min(k + len(self.skipped), int(self.cpu_index.ntotal))
+        refine = self.config.ivf_refine if self.config.kind == "ivfpq" else 0
+        fetch = min(k * max(refine, 1) + len(self.skipped), int(self.cpu_index.ntotal))
         scores, docs = self.index.search(query, fetch, params=params) if params else \
             self.index.search(query, fetch)
         hits = [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if d >= 0 and int(d) not in self.skipped]
+        if refine:  # exact scores for the PQ candidates, from the full vectors
+            found = np.array([d for d, _ in hits], dtype=np.int64)
+            exact = self.vectors[np.sort(found)] @ query[0] if len(found) else np.zeros(0)
+            hits = sorted(zip(np.sort(found).tolist(), exact.tolist()), key=lambda h: -h[1])
         return hits[:k]
 
     def add(self, docs: np.ndarray, vectors: np.ndarray) -> None:
