@@ -274,9 +274,9 @@ def test_simulated_shoppers_held_out_sessions_improve(engine, judgments, slice_p
     for product in slice_products:
         by_brand[product.brand].append(product)
     train, history, sessions = [], [], []
-    for i in range(600):
+    for i in range(1500):
         train += simulator.history(simulator.shopper(f"sim-train-{i}"), T, 6, by_brand)
-    for i in range(150):
+    for i in range(300):
         shopper = simulator.shopper(f"sim-heldout-{i}")
         history += simulator.history(shopper, T, 6, by_brand)
         sessions += simulator.session(shopper, T + 61 * DAY, measure=True)

@@ -149,6 +149,10 @@ PARAMS = {
     "lambdarank_truncation_level": 20,
     "num_threads": 2,
     "seed": 13,
+    # The same log trains the same model: LightGBM otherwise picks row- or column-wise
+    # histograms by a timing test, and the trees differ from run to run.
+    "deterministic": True,
+    "force_col_wise": True,
     "verbose": -1,
 }
 
