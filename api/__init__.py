@@ -13,8 +13,8 @@ from search_engine.live import LiveEngine
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. test_config may carry SETTINGS (a Settings), ENGINE (an Engine) and
-    EVENTS (an EventStore)."""
-    from search_engine.factory import open_engine, open_event_store
+    EVENTS (an EventStore) and RULES (a merchandising RuleStore)."""
+    from search_engine.factory import open_engine, open_event_store, open_rule_store
     from search_engine.settings import load_settings
 
     app = Flask(__name__)
@@ -22,7 +22,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     test_config = dict(test_config or {})
     settings = test_config.pop("SETTINGS", None) or load_settings()
     store = test_config.pop("EVENTS", None) or open_event_store(settings)
-    engine = test_config.pop("ENGINE", None) or open_engine(settings, events=store)
+    rules = test_config.pop("RULES", None) or open_rule_store(settings)
+    engine = test_config.pop("ENGINE", None) or open_engine(settings, events=store, rules=rules)
+    if engine.rules is None:
+        engine = engine.with_rules(rules.rules)
+    app.extensions["rule_store"] = rules
     app.config.from_mapping(SETTINGS=settings, **test_config)
     elasticsearch = settings.elasticsearch_config()
     engine_holder.init_app(app, LiveEngine(

@@ -108,3 +108,38 @@ def status():
         "interrupted_builds": [p.name for p in versions.abandoned_builds(root)],
         "last_error": live.last_error,
     })
+
+
+@bp.get("/rules")
+def list_rules():
+    return jsonify({"rules": [r.to_dict() for r in current_app.extensions["rule_store"].rules()]})
+
+
+@bp.post("/rules")
+def add_rule():
+    """A merchandising rule: {"query", "match": exact|contains, "action": pin|boost|bury,
+    "product_id" + "position" for a pin, "brand" and/or "category" for boost and bury}."""
+    from search_engine.merchandising import Rule
+    from search_engine.merchandising_store import FIELDS
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("the body must be a JSON object describing one rule", parameter="query")
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise ApiError(f"unknown rule field(s): {', '.join(unknown)}", parameter=unknown[0])
+    try:
+        rule = Rule(**{k: body[k] for k in FIELDS if k in body and body[k] not in ("", None)})
+    except (TypeError, ValueError) as exc:
+        field, _, _ = str(exc).partition(":")
+        raise ApiError(str(exc), parameter=field if field in FIELDS else None) from None
+    if rule.action == "pin" and live_engine().get().index.products.get(rule.product_id) is None:
+        raise ApiError(f"product_id: no product with id {rule.product_id!r}", parameter="product_id")
+    return jsonify(current_app.extensions["rule_store"].add(rule).to_dict()), 201
+
+
+@bp.delete("/rules/<int:rule_id>")
+def delete_rule(rule_id: int):
+    if not current_app.extensions["rule_store"].delete(rule_id):
+        raise ApiError(f"no rule with id {rule_id}", status=404, parameter="id")
+    return jsonify({"deleted": rule_id})

@@ -29,6 +29,8 @@ def hit_json(hit: Hit, rank: int, explain: bool) -> dict:
         }
         if c.personal_score is not None:
             body["explain"]["personalization"] = {"score": c.personal_score, "contributions": c.contributions}
+        if c.merchandising:
+            body["explain"]["merchandising"] = c.merchandising
     return body
 
 

@@ -1,4 +1,4 @@
-"""The Engine runs one search: retrieve with each leg, fuse, personalize, page, and say why."""
+"""The Engine runs one search: retrieve with each leg, fuse, personalize, merchandise, page, and say why."""
 from __future__ import annotations
 
 import time
@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from encoders.towers import Towers
 from indexer.search_index import SearchIndex
 from search_engine.fusion import DEFAULT_RRF_K, linear_fusion, reciprocal_rank_fusion
+from search_engine.merchandising import apply_rules
 from search_engine.retrievers import DenseRetriever, KeywordRetriever, QueryVectorCache
 from search_engine.types import Candidate, Hit, Query, SearchResult
 
@@ -34,8 +35,9 @@ class TowerMismatchError(RuntimeError):
 
 class Engine:
     def __init__(self, index: SearchIndex, towers: Towers, config: EngineConfig | None = None,
-                 query_vectors: QueryVectorCache | None = None, reranker=None):
-        """reranker: a personalization.PreferenceReranker, used for queries with a user."""
+                 query_vectors: QueryVectorCache | None = None, reranker=None, rules=None):
+        """reranker: a personalization.PreferenceReranker, used for queries with a user.
+        rules: a callable returning the merchandising rules (e.g. RuleStore.rules)."""
         expected = index.manifest["encoder"]["fingerprint"]
         if towers.product.fingerprint != expected:
             raise TowerMismatchError(
@@ -50,17 +52,22 @@ class Engine:
         self.dense = DenseRetriever(index, self.query_vectors)
         self.keyword = KeywordRetriever(index)
         self.reranker = reranker
+        self.rules = rules
 
     def on_index(self, index: SearchIndex) -> "Engine":
         """The same towers, settings and query-vector cache over another index version."""
-        return Engine(index, self.towers, self.config, self.query_vectors, self.reranker)
+        return Engine(index, self.towers, self.config, self.query_vectors, self.reranker, self.rules)
 
     def with_config(self, **changes) -> "Engine":
         """The same index and towers (and query-vector cache) with other fusion settings."""
-        return Engine(self.index, self.towers, replace(self.config, **changes), self.query_vectors, self.reranker)
+        return Engine(self.index, self.towers, replace(self.config, **changes), self.query_vectors, self.reranker,
+                      self.rules)
 
     def with_reranker(self, reranker) -> "Engine":
-        return Engine(self.index, self.towers, self.config, self.query_vectors, reranker)
+        return Engine(self.index, self.towers, self.config, self.query_vectors, reranker, self.rules)
+
+    def with_rules(self, rules) -> "Engine":
+        return Engine(self.index, self.towers, self.config, self.query_vectors, self.reranker, rules)
 
     def search(self, query: Query) -> SearchResult:
         timings: dict[str, float] = {}
@@ -93,6 +100,11 @@ class Engine:
                 candidates = self.reranker.rerank(query.text, profile, candidates, products.__getitem__, query.explain)
                 personalized = self.reranker.model.version
             timings["personalize"] = (time.perf_counter() - started) * 1000
+        if self.rules is not None:
+            started = time.perf_counter()
+            candidates = apply_rules(query.text, candidates, self.rules(), products.__getitem__,
+                                     self.index.products.doc_of.get, query.filters)
+            timings["merchandising"] = (time.perf_counter() - started) * 1000
         page = candidates[query.offset: query.offset + query.k]
         hits = [Hit(products[c.doc], c.fused_score if c.personal_score is None else c.personal_score, c)
                 for c in page]

@@ -42,8 +42,15 @@ def open_reranker(settings: Settings, events=None):
     return PreferenceReranker(model, events.for_user, depth=settings.rerank_depth, model_root=follow)
 
 
-def open_engine(settings: Settings, towers: Towers | None = None, events=None) -> Engine:
-    """events: the EventStore the reranker reads shoppers' histories from (opened from settings if None)."""
+def open_rule_store(settings: Settings):
+    from search_engine.merchandising_store import RuleStore
+
+    return RuleStore(settings.merchandising_path)
+
+
+def open_engine(settings: Settings, towers: Towers | None = None, events=None, rules=None) -> Engine:
+    """events: the EventStore the reranker reads shoppers' histories from; rules: the RuleStore
+    (each opened from settings if None)."""
     apply_thread_settings(settings)
     towers = towers or Towers.load(settings.model, settings.product_model, device=settings.device,
                                    backend=settings.encoder_backend)
@@ -51,6 +58,7 @@ def open_engine(settings: Settings, towers: Towers | None = None, events=None) -
                                      elasticsearch=settings.elasticsearch_config())
     recover_keyword(index)
     engine = Engine(index, towers, settings.engine_config(),
-                    QueryVectorCache(towers.query, size=settings.query_cache_size), open_reranker(settings, events))
+                    QueryVectorCache(towers.query, size=settings.query_cache_size), open_reranker(settings, events),
+                    (rules or open_rule_store(settings)).rules)
     engine.query_vectors("warm up")  # the first transformer call is slow; pay it before traffic
     return engine

@@ -37,6 +37,7 @@ class Settings:
     reranker_path: str | None = None
     rerank_depth: int = 100
     log_searches: bool = True  # record what each known shopper was shown (training data)
+    merchandising_path: str = "var/merchandising.sqlite3"  # merchants' pin/boost/bury rules
     admin_token: str | None = None  # unset: the admin endpoints are disabled
     reload_interval_s: float = 1.0  # how often a server looks for a new version or logged updates
     # Elasticsearch (keyword backend "elasticsearch", and optionally the vectors): connection

@@ -43,6 +43,7 @@ class Candidate:
     fused_rank: int | None = None  # position after fusion and filters, before personalization
     personal_score: float | None = None  # the preference model's score, when it reranked
     contributions: dict[str, float] | None = None  # each feature's share of personal_score
+    merchandising: list[str] | None = None  # the merchandising rules that moved it, in order
 
 
 EVENT_TYPES = ("search", "view", "click", "add_to_cart", "purchase")

@@ -20,6 +20,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def make_app(root, towers, **settings):
     engine = Engine(SearchIndex.open_current(root), towers)
     settings.setdefault("events_path", str(Path(root).parent / "events.sqlite3"))
+    settings.setdefault("merchandising_path", str(Path(root).parent / "merchandising.sqlite3"))
     return create_app({"SETTINGS": Settings(index_root=str(root), **settings), "ENGINE": engine})
 
 
