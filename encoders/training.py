@@ -79,9 +79,11 @@ def asymmetric(model):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Router
 
-    modules = list(model)
-    if type(modules[0]).__name__ == "Router":
+    from encoders.towers import is_asymmetric
+
+    if is_asymmetric(model):
         return model
+    modules = list(model)
     core = [m for m in modules if type(m).__name__ != "Normalize"]
     tail = modules[len(core):]
     router = Router.for_query_document(query_modules=copy.deepcopy(core), document_modules=copy.deepcopy(core))

@@ -38,18 +38,3 @@ class Filters:
     @property
     def has_price_range(self) -> bool:
         return self.price_min is not None or self.price_max is not None
-
-    def accepts(self, brand: str | None, category: str | None, price: float | None) -> bool:
-        """Whether one product passes, by the same rules as both legs."""
-        if self.brands and filter_key(brand or "") not in self.brands:
-            return False
-        if self.categories and filter_key(category or "") not in self.categories:
-            return False
-        if self.has_price_range:
-            if price is None:
-                return False
-            if self.price_min is not None and price < self.price_min:
-                return False
-            if self.price_max is not None and price > self.price_max:
-                return False
-        return True

@@ -50,17 +50,24 @@ class ProductStore:
 
     def allowed_docs(self, filters: Filters) -> np.ndarray:
         """Live doc numbers that pass the filters, ascending (the dense leg's view of Filters)."""
-        mask = self._alive.copy()
+        return np.flatnonzero(self._passing(filters, slice(None)))
+
+    def passes(self, doc: int, filters: Filters) -> bool:
+        """Whether one live doc passes the filters, by the same rules as allowed_docs."""
+        return 0 <= doc < len(self.products) and bool(self._passing(filters, [doc])[0])
+
+    def _passing(self, filters: Filters, rows) -> np.ndarray:
+        mask = self._alive[rows].copy()
         if filters.brands:
-            mask &= np.isin(self._brand, filters.brands)
+            mask &= np.isin(self._brand[rows], filters.brands)
         if filters.categories:
-            mask &= np.isin(self._category, filters.categories)
+            mask &= np.isin(self._category[rows], filters.categories)
         with np.errstate(invalid="ignore"):  # NaN prices compare False, so they never pass
             if filters.price_min is not None:
-                mask &= self._price >= filters.price_min
+                mask &= self._price[rows] >= filters.price_min
             if filters.price_max is not None:
-                mask &= self._price <= filters.price_max
-        return np.flatnonzero(mask)
+                mask &= self._price[rows] <= filters.price_max
+        return mask
 
     def put(self, doc: int, product: Product) -> None:
         """Store a product under a new doc number, tombstoning its previous doc if any."""

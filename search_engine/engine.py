@@ -102,8 +102,9 @@ class Engine:
             timings["personalize"] = (time.perf_counter() - started) * 1000
         if self.rules is not None:
             started = time.perf_counter()
-            candidates = apply_rules(query.text, candidates, self.rules(), products.__getitem__,
-                                     self.index.products.doc_of.get, query.filters)
+            store = self.index.products
+            candidates = apply_rules(query.text, candidates, self.rules(), products.__getitem__, store.doc_of.get,
+                                     lambda doc: store.passes(doc, query.filters))
             timings["merchandising"] = (time.perf_counter() - started) * 1000
         page = candidates[query.offset: query.offset + query.k]
         hits = [Hit(products[c.doc], c.fused_score if c.personal_score is None else c.personal_score, c)

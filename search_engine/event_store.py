@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from search_engine.sqlite_files import connect_wal, transaction
 from search_engine.types import Event
 
 SCHEMA = """
@@ -36,31 +37,18 @@ COLUMNS = ("user_id", "session_id", "timestamp", "type", "product_id", "query", 
 class EventStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # one writer at a time in this process; SQLite locks across processes
-        self._durable = self._connect("FULL")
-        self._fast = self._connect("NORMAL")
+        self._durable = connect_wal(self.path, "FULL")
+        self._fast = connect_wal(self.path, "NORMAL")
         with self._lock:
             self._durable.executescript(SCHEMA)
-
-    def _connect(self, synchronous: str) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute(f"PRAGMA synchronous={synchronous}")
-        return connection
 
     def add(self, events: Iterable[Event], durable: bool = True) -> int:
         rows = [_row(e) for e in events]
         connection = self._durable if durable else self._fast
-        with self._lock:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                connection.executemany(
-                    f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(connection):
+            connection.executemany(
+                f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
         return len(rows)
 
     def for_user(self, user_id: str, limit: int = 500) -> list[Event]:

@@ -8,13 +8,13 @@ replaces the old one. The form last typed is kept beside it.
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
 from indexer.filters import filter_key
 from search_engine.judgments import Judgments, load_judgments, write_judgments
+from search_engine.sqlite_files import connect_wal, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS judgments (
@@ -36,10 +36,7 @@ def check_rating(rating) -> int:
 class JudgmentStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=FULL")
+        self._connection = connect_wal(self.path)
         self._connection.execute(SCHEMA)
         self._lock = threading.Lock()
 
@@ -55,17 +52,11 @@ class JudgmentStore:
             if not (product_id or "").strip():
                 raise ValueError("product_id: must not be empty")
             checked.append((filter_key(query), query.strip(), product_id.strip(), check_rating(rating), time.time()))
-        with self._lock:
-            self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                self._connection.executemany(
-                    "INSERT INTO judgments VALUES (?, ?, ?, ?, ?) ON CONFLICT (query_key, product_id) "
-                    "DO UPDATE SET query = excluded.query, rating = excluded.rating, judged_at = excluded.judged_at",
-                    checked)
-                self._connection.execute("COMMIT")
-            except BaseException:
-                self._connection.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._connection):
+            self._connection.executemany(
+                "INSERT INTO judgments VALUES (?, ?, ?, ?, ?) ON CONFLICT (query_key, product_id) "
+                "DO UPDATE SET query = excluded.query, rating = excluded.rating, judged_at = excluded.judged_at",
+                checked)
         return len(checked)
 
     def forget(self, query: str, product_id: str) -> bool:

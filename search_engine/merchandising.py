@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
-from indexer.filters import Filters, filter_key
+from indexer.filters import filter_key
 from indexer.schema import Product
 from search_engine.types import Candidate
 
@@ -73,8 +73,9 @@ class Rule:
 
 
 def apply_rules(query: str, candidates: list[Candidate], rules: Sequence[Rule], product_at: Callable[[int], Product],
-                doc_of: Callable[[str], int | None], filters: Filters) -> list[Candidate]:
-    """The candidates reordered by the rules that match the query; each moved one says why."""
+                doc_of: Callable[[str], int | None], passes_filters: Callable[[int], bool]) -> list[Candidate]:
+    """The candidates reordered by the rules that match the query; each moved one says why.
+    passes_filters(doc): whether a product the engine did not retrieve passes the shopper's filters."""
     active = [r for r in rules if r.matches(query)]
     if not active:
         return candidates
@@ -92,8 +93,7 @@ def apply_rules(query: str, candidates: list[Candidate], rules: Sequence[Rule], 
             continue  # pinned product no longer in the catalog: the rule waits for it
         existing = next((c for c in ordered if c.doc == doc), None)
         if existing is None:
-            product = product_at(doc)
-            if not filters.accepts(product.brand, product.category, product.price):
+            if not passes_filters(doc):
                 continue  # a pin never breaks the shopper's own filters
             existing = Candidate(doc=doc)
         else:

@@ -6,11 +6,11 @@ their next search without a per-search query.
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
 from search_engine.merchandising import Rule
+from search_engine.sqlite_files import connect_wal
 
 FIELDS = ("query", "action", "match", "product_id", "position", "brand", "category")
 SCHEMA = f"""CREATE TABLE IF NOT EXISTS rules (id INTEGER PRIMARY KEY, {', '.join(f + ' ' + ('INTEGER' if f == 'position' else 'TEXT') for f in FIELDS)})"""
@@ -19,10 +19,7 @@ SCHEMA = f"""CREATE TABLE IF NOT EXISTS rules (id INTEGER PRIMARY KEY, {', '.joi
 class RuleStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=FULL")
+        self._connection = connect_wal(self.path)
         self._connection.execute(SCHEMA)
         self._lock = threading.Lock()
         self._cached: list[Rule] = []

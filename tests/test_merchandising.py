@@ -2,6 +2,7 @@
 import pytest
 
 from indexer.filters import Filters
+from indexer.product_store import ProductStore
 from indexer.schema import Product
 from search_engine.merchandising import Rule, apply_rules
 from search_engine.types import Candidate
@@ -15,7 +16,9 @@ DOC_OF = {p.id: doc for doc, p in enumerate(PRODUCTS)}
 
 
 def ranked(query, rules, docs=(0, 1, 2, 3), filters=Filters()):
-    out = apply_rules(query, [Candidate(doc=d) for d in docs], rules, PRODUCTS.__getitem__, DOC_OF.get, filters)
+    store = ProductStore(PRODUCTS)
+    out = apply_rules(query, [Candidate(doc=d) for d in docs], rules, PRODUCTS.__getitem__, DOC_OF.get,
+                      lambda doc: store.passes(doc, filters))
     return [PRODUCTS[c.doc].id for c in out], out
 
 

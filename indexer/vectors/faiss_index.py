@@ -1,8 +1,8 @@
 """The FAISS vector index: inner product over unit vectors, addressed by doc number.
 
-"auto" by default: exact ("flat") up to FLAT_MAX_PRODUCTS products, "hnsw" beyond (see
-default_kind); "hnsw" and "ivfpq" trade a little recall for speed and memory on large
-catalogs. The raw vectors are kept beside the index (memory-mapped), which serves three needs
+"auto" by default: exact ("flat") up to FLAT_MAX_PRODUCTS products, "hnsw" up to
+HNSW_MAX_PRODUCTS, "ivfpq" (re-scored exactly) beyond (see default_kind); "hnsw" and "ivfpq"
+trade a little recall for speed and memory on large catalogs. The raw vectors are kept beside the index (memory-mapped), which serves three needs
 exactly: filtered searches on small allowed sets, approximate searches that a filter starved
 of results, and "similar products" lookups by product.
 """

@@ -10,6 +10,7 @@ from collections import defaultdict
 from typing import Sequence
 
 from search_engine.metrics import mean, ndcg_at_k
+from search_engine.personalization.profiles import build_profile
 from search_engine.personalization.reranker import PreferenceReranker
 from search_engine.personalization.training import LABELS
 from search_engine.types import Event, Query
@@ -36,9 +37,8 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
         if not gains:
             continue
         candidates = [h.candidate for h in engine.search(Query(search.query, k=depth)).hits]
-        events = by_user[search.user_id]
-        profile = PreferenceReranker(reranker.model, lambda _user: events, depth, reranker.half_life_days).profile(
-            search.user_id, products.get, now=search.timestamp)
+        profile = build_profile(by_user[search.user_id], products.get, reranker.model.bands,
+                                now=search.timestamp, half_life_days=reranker.half_life_days)
         cold += profile.empty
         reranked = reranker.rerank(search.query, profile, list(candidates), products.products.__getitem__)
         plain.append(ndcg_at_k([products.products[c.doc].id for c in candidates], gains, 10))

@@ -25,7 +25,7 @@ candidates in well under a millisecond on one thread.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -58,7 +58,7 @@ def logged_lists(events: Iterable[Event], depth: int = 10) -> list[LoggedList]:
     open_in_session: dict[str, list[LoggedList]] = defaultdict(list)
     for event in sorted(events, key=lambda e: e.timestamp):
         if event.type == "search":
-            logged = LoggedList(Event(**{**vars(event), "shown": event.shown[:depth]}))
+            logged = LoggedList(replace(event, shown=event.shown[:depth]))
             lists.append(logged)
             open_in_session[event.session_id].append(logged)
             if event.search_id:
