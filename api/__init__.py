@@ -6,16 +6,18 @@ from typing import Any, Mapping
 from flask import Flask
 
 from api import engine_holder
+from api.auth import session_secret
 from api.errors import register_error_handlers
 from indexer.search_index import SearchIndex
 from search_engine.live import LiveEngine
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app. test_config may carry SETTINGS (a Settings), ENGINE (an Engine) and
-    EVENTS (an EventStore) and RULES (a merchandising RuleStore)."""
-    from search_engine.factory import open_engine, open_event_store, open_rule_store
+    """Build the app. test_config may carry SETTINGS (a Settings), ENGINE (an Engine),
+    EVENTS (an EventStore), RULES (a merchandising RuleStore) and JUDGMENTS (a JudgmentStore)."""
+    from search_engine.factory import open_engine, open_event_store, open_judgment_store, open_rule_store
     from search_engine.settings import load_settings
+    from search_engine.version_engines import VersionEngines
 
     app = Flask(__name__)
     app.json.sort_keys = False
@@ -27,16 +29,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if engine.rules is None:
         engine = engine.with_rules(rules.rules)
     app.extensions["rule_store"] = rules
-    app.config.from_mapping(SETTINGS=settings, **test_config)
+    app.extensions["judgment_store"] = test_config.pop("JUDGMENTS", None) or open_judgment_store(settings)
+    app.config.from_mapping(SETTINGS=settings, SESSION_COOKIE_SAMESITE="Strict", **test_config)
+    app.secret_key = session_secret(settings)
     elasticsearch = settings.elasticsearch_config()
-    engine_holder.init_app(app, LiveEngine(
-        engine, settings.index_root, settings.reload_interval_s,
-        open_index=lambda directory: SearchIndex.open(directory, settings.use_gpu, elasticsearch)))
+
+    def open_index(directory):
+        return SearchIndex.open(directory, settings.use_gpu, elasticsearch)
+
+    engine_holder.init_app(app, LiveEngine(engine, settings.index_root, settings.reload_interval_s, open_index))
+    app.extensions["version_engines"] = VersionEngines(settings.index_root, open_index)
     register_error_handlers(app)
 
-    from api import admin, events, health, products, search
+    from api import admin, events, health, products, search, workbench, workbench_api
 
     events.init_app(app, store)
-    for module in (search, products, events, health, admin):
+    for module in (search, products, events, health, admin, workbench, workbench_api):
         app.register_blueprint(module.bp)
     return app

@@ -1,14 +1,13 @@
-"""Admin endpoints for the catalog team: reload, upsert, delete, status.
+"""Admin endpoints for the catalog team and merchants: reload, upsert, delete, status, rules.
 
-They need `Authorization: Bearer <admin_token>`, compared in constant time; with no token
-configured they are disabled (403), never open.
+They need the admin token (api/auth.py): `Authorization: Bearer <admin_token>`, or the
+workbench's login cookie; with no token configured they are disabled (403), never open.
 """
 from __future__ import annotations
 
-import hmac
-
 from flask import Blueprint, current_app, jsonify, request
 
+from api.auth import require_admin
 from api.engine_holder import live_engine
 from api.errors import ApiError
 from indexer import update_log, versions
@@ -19,17 +18,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 MAX_BATCH = 10_000
 
 
-@bp.before_request
-def require_token():
-    token = current_app.config["SETTINGS"].admin_token
-    if not token:
-        raise ApiError("admin endpoints are disabled: no admin token is configured (SEARCH_ADMIN_TOKEN)",
-                       status=403)
-    given = request.headers.get("Authorization", "")
-    scheme, _, credentials = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.encode(), token.encode()):
-        raise ApiError("a valid 'Authorization: Bearer <token>' header is required", status=401,
-                       parameter="Authorization")
+bp.before_request(require_admin)
 
 
 def _json_list(name: str) -> list:
@@ -115,8 +104,7 @@ def list_rules():
     return jsonify({"rules": [r.to_dict() for r in current_app.extensions["rule_store"].rules()]})
 
 
-@bp.post("/rules")
-def add_rule():
+def _rule_from_body():
     """A merchandising rule: {"query", "match": exact|contains, "action": pin|boost|bury,
     "product_id" + "position" for a pin, "brand" and/or "category" for boost and bury}."""
     from search_engine.merchandising import Rule
@@ -135,7 +123,20 @@ def add_rule():
         raise ApiError(str(exc), parameter=field if field in FIELDS else None) from None
     if rule.action == "pin" and live_engine().get().index.products.get(rule.product_id) is None:
         raise ApiError(f"product_id: no product with id {rule.product_id!r}", parameter="product_id")
-    return jsonify(current_app.extensions["rule_store"].add(rule).to_dict()), 201
+    return rule
+
+
+@bp.post("/rules")
+def add_rule():
+    return jsonify(current_app.extensions["rule_store"].add(_rule_from_body()).to_dict()), 201
+
+
+@bp.put("/rules/<int:rule_id>")
+def replace_rule(rule_id: int):
+    rule = current_app.extensions["rule_store"].replace(rule_id, _rule_from_body())
+    if rule is None:
+        raise ApiError(f"no rule with id {rule_id}", status=404, parameter="id")
+    return jsonify(rule.to_dict())
 
 
 @bp.delete("/rules/<int:rule_id>")

@@ -30,6 +30,7 @@ class TextEncoder:
         if task not in TASKS:
             raise ValueError(f"unknown tower task {task!r}; expected query or document")
         self.name = model or "all-MiniLM-L6-v2"
+        self.source = self.name  # what to load it from again (name stays the display name)
         self.path = resolve_model(model, cache_dir)
         from sentence_transformers import SentenceTransformer
 
@@ -145,6 +146,12 @@ class Towers:
                 return cls(query=query, product=query)
             product_model = query_model
         return cls(query=query, product=TextEncoder(product_model, device=device, backend=backend))
+
+    @classmethod
+    def for_index(cls, encoder: dict, device: str | None = None) -> "Towers":
+        """The towers an index version was built with, from its manifest's encoder entry."""
+        source = encoder.get("source") or encoder["model"].split(" [")[0]  # older manifests: the display name
+        return cls.load(source, device=device, backend=encoder.get("backend", "torch"))
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.query.encode([text])[0]

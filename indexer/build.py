@@ -73,9 +73,12 @@ def _serving_dir(root: Path) -> Path | None:
 def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
                   config: IndexConfig | None = None, embedding_cache: Path | None = None,
                   show_progress: bool = False, keep: int = versions.DEFAULT_KEEP,
-                  elasticsearch=None) -> Path:
+                  elasticsearch=None, serve: bool = True) -> Path:
     """Write a new index version under root and make it the serving one; returns its folder.
 
+    serve=False stages it beside the serving version instead (to compare the two in the
+    workbench first; `versions.switch` serves it later). A staged version takes no
+    incremental updates: rebuild or switch before updating the catalog.
     elasticsearch: an ElasticsearchConfig, for the elasticsearch keyword backend."""
     if not products:
         raise ValueError("cannot build an index from an empty catalog")
@@ -92,13 +95,15 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
         manifest = _write_version(products, encoder, staging, version, config, embedding_cache,
                                   show_progress, elasticsearch)
         new_index = verify_version(staging, len(products), elasticsearch)
-        if serving is None:
+        if not serve and serving is not None:
+            final = versions.stage(root, staging, version)
+        elif serving is None:
             final = versions.publish(root, staging, version)
         else:
             with update_log.write_lock(serving):
                 _carry_over(serving, carried_from_seq, staging, encoder, manifest, elasticsearch)
                 final = versions.publish(root, staging, version)
-        if hasattr(new_index.keyword, "switch_alias"):  # Elasticsearch mirrors the switch
+        if (serve or serving is None) and hasattr(new_index.keyword, "switch_alias"):  # Elasticsearch mirrors the switch
             new_index.keyword.switch_alias(elasticsearch.index_prefix)
         pruned = versions.prune(root, keep)
     log.info("built index %s: %d products in %s; pruned %s", version, len(products),
@@ -139,7 +144,8 @@ def _write_version(products, encoder, staging: Path, version: str, config: Index
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "product_count": len(products),
         "catalog_checksum": catalog_checksum(products),
-        "encoder": {"model": encoder.name, "fingerprint": encoder.fingerprint, "dimension": encoder.dimension,
+        "encoder": {"model": encoder.name, "source": encoder.source, "fingerprint": encoder.fingerprint,
+                    "dimension": encoder.dimension,
                     "backend": encoder.backend},
         "vector_index": asdict(config.vector),
         "keyword": keyword_manifest(config.keyword, keyword),

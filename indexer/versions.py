@@ -37,10 +37,17 @@ def staging_dir(root: Path, version: str) -> Path:
     return path
 
 
-def publish(root: Path, staging: Path, version: str) -> Path:
-    """Move a finished, verified build into place and point CURRENT at it."""
+def stage(root: Path, staging: Path, version: str) -> Path:
+    """Move a finished, verified build into place beside the serving version."""
     final = Path(root) / VERSIONS_DIR / version
     os.replace(staging, final)
+    _fsync_dir(final.parent)
+    return final
+
+
+def publish(root: Path, staging: Path, version: str) -> Path:
+    """Move a finished, verified build into place and point CURRENT at it."""
+    final = stage(root, staging, version)
     switch(root, version)
     return final
 

@@ -6,6 +6,8 @@ progress bar); later runs reuse the index when the catalog and model are unchang
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import sys
 
 from scripts.common import ICECAT_DIR, setup_logging
@@ -51,8 +53,10 @@ def main(argv=None) -> int:
                       show_progress=True)
     if args.no_serve:
         return 0
-    settings = load_settings(index_root=args.index)
-    print_url(args.host, args.port)
+    # The workbench needs an admin token: the demo makes one up unless SEARCH_ADMIN_TOKEN sets it.
+    token = os.environ.get("SEARCH_ADMIN_TOKEN") or secrets.token_urlsafe(12)
+    settings = load_settings(index_root=args.index, admin_token=token)
+    print_url(args.host, args.port, settings.admin_token, show_token=True)
     # The worker loads its own model after gunicorn forks it: torch's threads do not survive a fork.
     serve(lambda: create_app({"SETTINGS": settings}), args.host, args.port, workers=1, threads=4)
     return 0

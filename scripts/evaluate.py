@@ -31,6 +31,20 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def print_changes(results, shown: int = 5) -> None:
+    """With two configurations: the queries the second one helped and hurt most (nDCG@10)."""
+    from search_engine.evaluation import query_changes
+
+    changes = query_changes(*results)
+    better = [c for c in changes if c.delta > 0]
+    worse = [c for c in reversed(changes) if c.delta < 0]
+    names = f"{results[1].configuration.name} against {results[0].configuration.name}"
+    for title, picked in (("better", better), ("worse", worse)):
+        print(f"\n{title} with {names}: {len(picked)} queries")
+        for change in picked[:shown]:
+            print(f"  {change.delta:+.4f}  {change.query}  ({change.before or 0:.4f} -> {change.after or 0:.4f})")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
@@ -50,6 +64,8 @@ def main(argv=None) -> int:
     results = evaluate(engine, judgments, configurations)
     print(f"{len(judgments)} queries, index {engine.index.version} ({len(engine.index.products)} products)")
     print(format_table(results))
+    if len(results) == 2:
+        print_changes(results)
     if args.per_query:
         with open(args.per_query, "w") as out:
             json.dump({r.configuration.name: r.per_query for r in results}, out, indent=1)

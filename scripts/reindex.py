@@ -46,6 +46,9 @@ def parse_args(argv=None):
 
     full = command("full", "build a new version from a catalog file and switch to it")
     add_catalog_arguments(full)
+    full.add_argument("--no-switch", action="store_true",
+                      help="stage the new version beside the serving one instead of serving it (compare the two "
+                           "in the workbench, then `switch VERSION`)")
     full.add_argument("--model", default=None,
                       help="product tower: a sentence-transformers name or path (default: packaged all-MiniLM-L6-v2)")
     full.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -78,6 +81,9 @@ def parse_args(argv=None):
     rollback = command("rollback", "switch back to the previous version")
     rollback.add_argument("--to", metavar="VERSION", help="a specific version (see status)")
 
+    switch = command("switch", "serve a version on disk (e.g. one staged with full --no-switch)")
+    switch.add_argument("version", metavar="VERSION", help="the version to serve (see status)")
+
     command("status", "show the serving version and the versions on disk")
 
     validate = command("validate", "dry run: validation report and what a full build would change")
@@ -107,14 +113,17 @@ def run_full(args) -> int:
     config = IndexConfig(vector=vector_config, keyword=KeywordConfig(backend=args.keyword_backend))
     version_dir = build_version(products, encoder, Path(args.index), config,
                                 embedding_cache=args.embedding_cache or None, show_progress=True, keep=args.keep,
-                                elasticsearch=elasticsearch_connection(args))
+                                elasticsearch=elasticsearch_connection(args), serve=not args.no_switch)
     from indexer.versions import read_manifest
 
     manifest = read_manifest(version_dir)
     carried = manifest.get("carried_updates", {}).get("products", 0)
     print(f"built {version_dir.name}: {len(products)} products in {time.perf_counter() - started:.1f}s "
           f"({', '.join(f'{k[:-2]} {v:.1f}s' for k, v in manifest['build_timings'].items())}); "
-          f"vectors {manifest['vector_index']['kind']}; carried over {carried} incremental updates; now serving")
+          f"vectors {manifest['vector_index']['kind']}; " + (
+              f"staged beside the serving version (serve it with: search-reindex switch {version_dir.name} "
+              f"--index {args.index})" if args.no_switch else
+              f"carried over {carried} incremental updates; now serving"))
     return 0
 
 
@@ -152,6 +161,16 @@ def run_rollback(args) -> int:
     target = args.to or versions.previous_version(args.index)
     versions.switch(args.index, target)
     print(f"rolled back from {before} to {target}; now serving {target}")
+    return 0
+
+
+def run_switch(args) -> int:
+    from indexer import versions
+
+    before = versions.current_version(args.index)
+    versions.switch(args.index, args.version)
+    print(f"switched from {before} to {args.version}; now serving {args.version} "
+          f"(incremental updates made to {before} after {args.version} was built are not in it)")
     return 0
 
 
@@ -208,7 +227,7 @@ def run_validate(args) -> int:
     return 0
 
 
-COMMANDS = {"full": run_full, "incremental": run_incremental, "rollback": run_rollback,
+COMMANDS = {"full": run_full, "incremental": run_incremental, "rollback": run_rollback, "switch": run_switch,
             "status": run_status, "validate": run_validate}
 
 

@@ -60,15 +60,18 @@ def main(argv=None) -> int:
     except (NoIndexError, ValueError, OSError) as exc:
         print(f"search-serve: {exc}", file=sys.stderr)
         return 2
-    print_url(args.host, args.port)
+    print_url(args.host, args.port, settings.admin_token)
     serve(lambda: create_app({"SETTINGS": settings}), args.host, args.port, args.workers, args.threads)
     return 0
 
 
-def print_url(host: str, port: int) -> None:
+def print_url(host: str, port: int, admin_token: str | None = None, show_token: bool = False) -> None:
     base = f"http://{host}:{port}"
     print(f"search API at {base}/  (try {base}/search?q=wireless+mouse&explain=true, {base}/health)",
           flush=True)
+    if admin_token:
+        login = f"log in with the admin token: {admin_token}" if show_token else "log in with the admin token"
+        print(f"relevance workbench at {base}/workbench  ({login})", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,19 @@
 """Run named engine configurations over one judgment list and compare them in one table.
 
-Like PyTerrier's Experiment: each configuration is a mode plus fusion settings, all run on
-the same queries, scored with the same metrics (see metrics.py for the formulas).
+Like PyTerrier's Experiment: each configuration is a mode plus fusion settings (and, from
+the workbench, an index version and a shopper to personalize for), all run on the same
+queries, scored with the same metrics (see metrics.py for the formulas). The command line
+(search-evaluate) and the merchants' workbench both run this.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
-from search_engine.engine import Engine, EngineConfig
+from search_engine.engine import FUSION_METHODS, Engine, EngineConfig
 from search_engine.judgments import Judgments
 from search_engine.metrics import mean, ndcg_at_k, recall_at_k, reciprocal_rank
-from search_engine.types import Query
+from search_engine.types import MODES, Query
 
 DEPTH = 100
 
@@ -21,6 +24,17 @@ class Configuration:
     mode: str = "hybrid"
     fusion: str = "linear"
     dense_weight: float = EngineConfig.dense_weight
+    version: str | None = None  # an index version other than the serving one
+    user: str | None = None  # personalize every query for this shopper
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.fusion not in FUSION_METHODS:
+            raise ValueError(f"fusion: must be one of {', '.join(FUSION_METHODS)}, got {self.fusion!r}")
+        if isinstance(self.dense_weight, bool) or not isinstance(self.dense_weight, (int, float)) \
+                or not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError(f"dense_weight: must be a number from 0 to 1, got {self.dense_weight!r}")
 
     @classmethod
     def parse(cls, spec: str) -> "Configuration":
@@ -51,13 +65,25 @@ class ConfigurationScores:
         return {m: mean(q[m] for q in self.per_query.values()) for m in ("ndcg@10", "recall@100", "mrr")}
 
 
-def evaluate(engine: Engine, judgments: Judgments, configurations=DEFAULT_CONFIGURATIONS) -> list[ConfigurationScores]:
+def configured_engine(engine: Engine, configuration: Configuration,
+                      engine_for_version: Callable[[str], Engine] | None = None) -> Engine:
+    """The engine a configuration describes: its index version's, with its fusion settings."""
+    if configuration.version is not None and configuration.version != engine.index.version:
+        if engine_for_version is None:
+            raise ValueError(f"version: cannot open index version {configuration.version!r} here")
+        engine = engine_for_version(configuration.version)
+    return engine.with_config(fusion=configuration.fusion, dense_weight=configuration.dense_weight)
+
+
+def evaluate(engine: Engine, judgments: Judgments, configurations=DEFAULT_CONFIGURATIONS,
+             engine_for_version: Callable[[str], Engine] | None = None) -> list[ConfigurationScores]:
+    """engine_for_version opens the engine of a configuration that names another index version."""
     results = []
     for configuration in configurations:
-        configured = engine.with_config(fusion=configuration.fusion, dense_weight=configuration.dense_weight)
+        configured = configured_engine(engine, configuration, engine_for_version)
         scores = ConfigurationScores(configuration)
         for text, grades in judgments.items():
-            found = configured.search(Query(text, k=DEPTH, mode=configuration.mode))
+            found = configured.search(Query(text, k=DEPTH, mode=configuration.mode, user=configuration.user))
             ranked = [hit.product.id for hit in found.hits]
             scores.per_query[text] = {
                 "ndcg@10": ndcg_at_k(ranked, grades, 10),
@@ -66,6 +92,24 @@ def evaluate(engine: Engine, judgments: Judgments, configurations=DEFAULT_CONFIG
             }
         results.append(scores)
     return results
+
+
+@dataclass(frozen=True)
+class QueryChange:
+    query: str
+    before: float | None
+    after: float | None
+
+    @property
+    def delta(self) -> float:
+        return (self.after or 0.0) - (self.before or 0.0)
+
+
+def query_changes(before: ConfigurationScores, after: ConfigurationScores, metric: str = "ndcg@10") -> list[QueryChange]:
+    """Each query's metric under two configurations, the biggest gain first and the biggest loss last."""
+    changes = [QueryChange(q, scores[metric], after.per_query.get(q, {}).get(metric))
+               for q, scores in before.per_query.items()]
+    return sorted(changes, key=lambda c: (-c.delta, c.query))
 
 
 def format_table(results: list[ConfigurationScores]) -> str:

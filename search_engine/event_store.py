@@ -66,6 +66,11 @@ class EventStore:
         finally:
             connection.close()
 
+    def users(self, limit: int = 200) -> list[tuple[str, int]]:
+        """The shoppers with the most events, with their event counts."""
+        return [(u, n) for u, n in self._query(
+            "SELECT user_id, COUNT(*) AS n FROM events GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?", (limit,))]
+
     def count(self) -> int:
         return self._query("SELECT COUNT(*) FROM events", ())[0][0]
 

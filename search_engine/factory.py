@@ -48,6 +48,12 @@ def open_rule_store(settings: Settings):
     return RuleStore(settings.merchandising_path)
 
 
+def open_judgment_store(settings: Settings):
+    from search_engine.judgment_store import JudgmentStore
+
+    return JudgmentStore(settings.judgments_path)
+
+
 def open_engine(settings: Settings, towers: Towers | None = None, events=None, rules=None) -> Engine:
     """events: the EventStore the reranker reads shoppers' histories from; rules: the RuleStore
     (each opened from settings if None)."""

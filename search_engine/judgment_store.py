@@ -74,6 +74,13 @@ class JudgmentStore:
             result.setdefault(query, {})[product_id] = float(rating)
         return result
 
+    def judgments_for(self, query: str) -> dict[str, int]:
+        """One query's marks: product id -> rating."""
+        with self._lock:
+            rows = self._connection.execute("SELECT product_id, rating FROM judgments WHERE query_key = ?",
+                                            (filter_key(query),)).fetchall()
+        return dict(rows)
+
     def export_csv(self, path: str | Path) -> None:
         write_judgments(self.judgments(), path)
 

@@ -34,6 +34,15 @@ class RuleStore:
             self._local_writes += 1
         return Rule(**{**rule.to_dict(), "id": cursor.lastrowid})
 
+    def replace(self, rule_id: int, rule: Rule) -> Rule | None:
+        """Edit a rule in place (it keeps its id); None when there is no such rule."""
+        with self._lock:
+            changed = self._connection.execute(
+                f"UPDATE rules SET {', '.join(f + ' = ?' for f in FIELDS)} WHERE id = ?",
+                [getattr(rule, f) for f in FIELDS] + [rule_id]).rowcount
+            self._local_writes += 1
+        return Rule(**{**rule.to_dict(), "id": rule_id}) if changed else None
+
     def delete(self, rule_id: int) -> bool:
         with self._lock:
             deleted = self._connection.execute("DELETE FROM rules WHERE id = ?", (rule_id,)).rowcount

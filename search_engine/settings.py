@@ -38,7 +38,11 @@ class Settings:
     rerank_depth: int = 100
     log_searches: bool = True  # record what each known shopper was shown (training data)
     merchandising_path: str = "var/merchandising.sqlite3"  # merchants' pin/boost/bury rules
-    admin_token: str | None = None  # unset: the admin endpoints are disabled
+    judgments_path: str = "var/judgments.sqlite3"  # merchants' 0-3 marks from the workbench
+    admin_token: str | None = None  # unset: the admin endpoints and the workbench are disabled
+    # Signs the workbench's login cookie; unset, it is derived from admin_token (so every
+    # worker agrees, and changing the token logs everyone out).
+    session_secret: str | None = None
     reload_interval_s: float = 1.0  # how often a server looks for a new version or logged updates
     # Elasticsearch (keyword backend "elasticsearch", and optionally the vectors): connection
     # settings live here, never in index manifests.

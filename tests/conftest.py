@@ -72,7 +72,8 @@ def app(engine, slice_index_root, tmp_path):
     from search_engine.settings import Settings
 
     settings = Settings(index_root=str(slice_index_root), events_path=str(tmp_path / "events.sqlite3"),
-                        merchandising_path=str(tmp_path / "merchandising.sqlite3"), admin_token="test-token")
+                        merchandising_path=str(tmp_path / "merchandising.sqlite3"),
+                        judgments_path=str(tmp_path / "judgments.sqlite3"), admin_token="test-token")
     return create_app({"SETTINGS": settings, "ENGINE": engine, "TESTING": True})
 
 

@@ -21,6 +21,7 @@ def make_app(root, towers, **settings):
     engine = Engine(SearchIndex.open_current(root), towers)
     settings.setdefault("events_path", str(Path(root).parent / "events.sqlite3"))
     settings.setdefault("merchandising_path", str(Path(root).parent / "merchandising.sqlite3"))
+    settings.setdefault("judgments_path", str(Path(root).parent / "judgments.sqlite3"))
     return create_app({"SETTINGS": Settings(index_root=str(root), **settings), "ENGINE": engine})
 
 

@@ -32,7 +32,8 @@ def server_process(slice_index_root, towers, events_path):
         [sys.executable, "-m", "scripts.serve", "--index", str(slice_index_root), "--port", str(port)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "SEARCH_EVENTS_PATH": str(events_path),
-             "SEARCH_MERCHANDISING_PATH": str(events_path.parent / "merchandising.sqlite3")},
+             "SEARCH_MERCHANDISING_PATH": str(events_path.parent / "merchandising.sqlite3"),
+             "SEARCH_JUDGMENTS_PATH": str(events_path.parent / "judgments.sqlite3")},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

@@ -1,0 +1,361 @@
+// The relevance workbench: compare two configurations, judge results, evaluate, edit rules.
+// Plain DOM code, no framework and nothing from outside this server.
+"use strict";
+
+const CSRF = document.querySelector('meta[name="csrf-token"]').content;
+const API = "/workbench/api";
+const $ = (id) => document.getElementById(id);
+const SIDES = ["a", "b"];
+let lastCompare = null; // the last comparison shown, re-rendered when a judgment changes
+let namedConfigurations = []; // search-evaluate's default configurations, offered for evaluation
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+async function call(method, url, body) {
+  const options = {method, credentials: "same-origin", headers: {"X-CSRF-Token": CSRF}};
+  if (body instanceof FormData) options.body = body;
+  else if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, options);
+  const isJson = (response.headers.get("Content-Type") || "").includes("json");
+  const data = isJson ? await response.json() : await response.text();
+  if (!response.ok) {
+    const message = isJson && data.error ? data.error.message : `${response.status} ${response.statusText}`;
+    throw new Error(message);
+  }
+  return data;
+}
+
+function say(message, isError = false) {
+  const status = $("status");
+  status.textContent = message;
+  status.className = isError ? "error" : "";
+}
+
+async function guarded(work) {
+  try {
+    await work();
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+const number = (value, digits = 3) => (value === null || value === undefined ? "–" : Number(value).toFixed(digits));
+
+// ---- options -------------------------------------------------------------------------
+
+async function loadOptions() {
+  const options = await call("GET", `${API}/options`);
+  $("serving").textContent = `serving ${options.serving_version}` +
+    (options.personalization ? ` · preference model ${options.personalization}` : " · no preference model");
+  for (const side of SIDES) {
+    const versions = $(`${side}-version`);
+    versions.replaceChildren(...options.versions.map((v) => element("option", {value: v.version},
+      `${v.version}${v.serving ? " (serving)" : ""} · ${v.encoder} · ${v.products ?? "?"} products`)));
+    versions.value = options.serving_version;
+    $(`${side}-fusion`).value = options.defaults.fusion;
+    $(`${side}-dense_weight`).value = options.defaults.dense_weight;
+    $(`${side}-user`).disabled = !options.personalization;
+    if (!options.personalization) $(`${side}-user`).placeholder = "anonymous (no preference model)";
+  }
+  $("b-mode").value = "keyword"; // a useful first comparison: hybrid against plain BM25
+  $("users").replaceChildren(...options.users.map((u) => element("option", {value: u.user}, `${u.events} events`)));
+  namedConfigurations = options.named_configurations;
+  $("named-list").textContent = namedConfigurations.join(", ");
+}
+
+function configuration(side) {
+  return {
+    name: side.toUpperCase(),
+    mode: $(`${side}-mode`).value,
+    fusion: $(`${side}-fusion`).value,
+    dense_weight: $(`${side}-dense_weight`).value,
+    version: $(`${side}-version`).value,
+    user: $(`${side}-user`).value,
+  };
+}
+
+function describe(config) {
+  const fusion = config.mode === "hybrid" ? ` ${config.fusion}${config.fusion === "linear" ? ` ${config.dense_weight}` : ""}` : "";
+  return `${config.mode}${fusion}${config.user ? ` · for ${config.user}` : ""}`;
+}
+
+// ---- compare -------------------------------------------------------------------------
+
+const FORM_FIELDS = ["q", "brand", "category", "price_min", "price_max", "k"];
+const CONFIG_FIELDS = ["mode", "fusion", "dense_weight", "version", "user"];
+
+function rememberInUrl() {
+  const params = new URLSearchParams();
+  for (const field of FORM_FIELDS) if ($(field).value) params.set(field, $(field).value);
+  for (const side of SIDES) for (const field of CONFIG_FIELDS) {
+    if ($(`${side}-${field}`).value) params.set(`${side}.${field}`, $(`${side}-${field}`).value);
+  }
+  history.replaceState(null, "", `${location.pathname}?${params}`);
+}
+
+function restoreFromUrl() {
+  const params = new URLSearchParams(location.search);
+  for (const field of FORM_FIELDS) if (params.has(field)) $(field).value = params.get(field);
+  for (const side of SIDES) for (const field of CONFIG_FIELDS) {
+    const value = params.get(`${side}.${field}`);
+    // A version pruned since the link was made is left at the serving one.
+    if (value !== null && (field !== "version" || [...$(`${side}-version`).options].some((o) => o.value === value))) {
+      $(`${side}-${field}`).value = value;
+    }
+  }
+  return params.has("q");
+}
+
+async function compare() {
+  const body = {q: $("q").value, k: Number($("k").value || 10), a: configuration("a"), b: configuration("b")};
+  for (const field of ["brand", "category", "price_min", "price_max"]) {
+    if ($(field).value.trim()) body[field] = $(field).value.trim();
+  }
+  say("Searching…");
+  lastCompare = await call("POST", `${API}/compare`, body);
+  lastCompare.configs = {a: body.a, b: body.b};
+  rememberInUrl();
+  renderCompare();
+  say("");
+}
+
+function renderCompare() {
+  const data = lastCompare;
+  const change = Object.fromEntries(data.changes.map((c) => [c.id, c]));
+  const counts = {up: 0, down: 0, same: 0, new: 0, dropped: 0};
+  data.changes.forEach((c) => counts[c.status]++);
+  $("changes-summary").textContent = `“${data.query}”: B against A: ${counts.up} moved up, ${counts.down} moved down, ` +
+    `${counts.new} new, ${counts.dropped} dropped, ${counts.same} unchanged.`;
+  for (const side of SIDES) {
+    $(`${side}-describe`).textContent = `${describe(data.configs[side])} · ${data[side].total} candidates` +
+      (data[side].personalized_by ? ` · personalized by ${data[side].personalized_by}` :
+        data.configs[side].user ? " · not personalized (unknown shopper or no model)" : "");
+    $(`results-${side}`).replaceChildren(...data[side].results.map((hit) => card(hit, side, change[hit.id], data.judgments[hit.id])));
+  }
+  $("results").hidden = false;
+}
+
+function changeBadge(side, change) {
+  if (!change) return null;
+  if (side === "a") return change.status === "dropped" ? element("span", {class: "change dropped"}, "not in B") : null;
+  const text = {up: `▲ ${change.moved}`, down: `▼ ${-change.moved}`, new: "new in B", same: "="}[change.status];
+  return element("span", {class: `change ${change.status}`, title: change.a ? `#${change.a} in A` : "not in A"}, text);
+}
+
+function scores(explain) {
+  const cell = (label, stage) => stage && stage.score !== null && stage.score !== undefined
+    ? element("span", {class: "score"}, `${label} ${number(stage.score)} (#${stage.rank})`)
+    : element("span", {class: "score missing"}, `${label} –`);
+  const parts = [cell("dense", explain.dense), cell("keyword", explain.keyword), cell("fused", explain.fused)];
+  if (explain.personalization) {
+    const top = Object.entries(explain.personalization.contributions || {})
+      .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1])).slice(0, 3)
+      .map(([name, value]) => `${name} ${value > 0 ? "+" : ""}${number(value, 2)}`).join(", ");
+    parts.push(element("span", {class: "score", title: top}, `personal ${number(explain.personalization.score)}`));
+  }
+  return element("div", {class: "scores"}, parts);
+}
+
+function card(hit, side, change, grade) {
+  const grades = [0, 1, 2, 3].map((g) => element("button", {
+    type: "button", class: grade === g ? "grade selected" : "grade", "data-grade": g,
+    title: ["irrelevant", "somewhat relevant", "relevant", "exactly right"][g],
+    onclick: () => guarded(() => judge(hit.id, g)),
+  }, g));
+  const price = hit.price === null || hit.price === undefined ? "no price" : number(hit.price, 2);
+  return element("li", {class: "card", "data-id": hit.id},
+    element("div", {class: "head"},
+      element("span", {class: "rank"}, hit.rank), element("span", {class: "title"}, hit.title), changeBadge(side, change)),
+    element("div", {class: "meta"}, `${hit.brand || "no brand"} · ${hit.category || "no type"} · ${price} · id ${hit.id}`),
+    scores(hit.explain),
+    (hit.explain.merchandising || []).map((rule) => element("div", {class: "rule-note"}, rule)),
+    element("div", {class: "actions"}, element("span", {}, "judge"), grades,
+      element("button", {type: "button", class: "pin", onclick: () => startPin(hit.id, hit.rank)}, "pin…")));
+}
+
+async function judge(productId, rating) {
+  await call("POST", `${API}/judgments`, {query: lastCompare.query, product_id: productId, rating});
+  lastCompare.judgments[productId] = rating;
+  renderCompare();
+  await loadJudgmentCount();
+  say(`Marked ${productId} as ${rating} for “${lastCompare.query}”.`);
+}
+
+// ---- judgments -----------------------------------------------------------------------
+
+async function loadJudgmentCount() {
+  const data = await call("GET", `${API}/judgments`);
+  $("judgment-count").textContent = `${data.total} judgments stored for ${data.queries.length} queries.`;
+}
+
+async function importJudgments() {
+  const file = $("import-file").files[0];
+  if (!file) throw new Error("Choose a CSV file to import first.");
+  const form = new FormData();
+  form.append("file", file);
+  const data = await call("POST", `${API}/judgments.csv`, form);
+  await loadJudgmentCount();
+  if (lastCompare) await compare();
+  say(`Imported ${data.imported} judgments.`);
+}
+
+// ---- evaluation ----------------------------------------------------------------------
+
+async function runEvaluation() {
+  const configurations = [configuration("a"), configuration("b")];
+  if ($("eval-named").checked) configurations.push(...namedConfigurations);
+  say("Evaluating…");
+  const data = await call("POST", `${API}/evaluate`, {configurations});
+  $("eval-summary").textContent = `${data.queries} judged queries; A = ${describe(configurations[0])}, B = ${describe(configurations[1])}.`;
+  $("eval-table").tBodies[0].replaceChildren(...data.table.map((row) => element("tr", {},
+    element("td", {}, row.name), element("td", {}, number(row["ndcg@10"], 4)),
+    element("td", {}, number(row["recall@100"], 4)), element("td", {}, number(row.mrr, 4)))));
+  const item = (row) => element("li", {}, `${row.query}: ${number(row.a)} → ${number(row.b)} (${row.delta > 0 ? "+" : ""}${number(row.delta)})`);
+  $("eval-better").replaceChildren(...data.better.map(item));
+  $("eval-worse").replaceChildren(...data.worse.map(item));
+  $("plot").replaceChildren(scatter(data.per_query));
+  $("eval-result").hidden = false;
+  say("");
+}
+
+function scatter(rows) {
+  // Per-query nDCG@10: A across, B up; above the diagonal B did better.
+  const size = 300, pad = 36, ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
+  svg.setAttribute("width", size);
+  svg.setAttribute("height", size);
+  svg.setAttribute("role", "img");
+  const draw = (tag, attributes, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  const x = (v) => pad + v * (size - 2 * pad), y = (v) => size - pad - v * (size - 2 * pad);
+  draw("rect", {x: pad, y: pad, width: size - 2 * pad, height: size - 2 * pad, class: "frame"});
+  draw("line", {x1: x(0), y1: y(0), x2: x(1), y2: y(1), class: "diagonal"});
+  for (const tick of [0, 0.5, 1]) {
+    draw("text", {x: x(tick), y: size - pad + 14, "text-anchor": "middle"}, tick);
+    draw("text", {x: pad - 6, y: y(tick) + 4, "text-anchor": "end"}, tick);
+  }
+  draw("text", {x: size / 2, y: size - 4, "text-anchor": "middle"}, "A nDCG@10");
+  draw("text", {x: 12, y: size / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${size / 2})`}, "B nDCG@10");
+  for (const row of rows) {
+    const kind = row.delta > 0 ? "better" : row.delta < 0 ? "worse" : "same";
+    const point = draw("circle", {cx: x(row.a ?? 0), cy: y(row.b ?? 0), r: 4, class: `point ${kind}`});
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `${row.query}: A ${number(row.a)}, B ${number(row.b)}`;
+    point.append(title);
+  }
+  return svg;
+}
+
+// ---- merchandising rules -------------------------------------------------------------
+
+async function loadRules() {
+  const data = await call("GET", "/admin/rules");
+  $("rules-table").tBodies[0].replaceChildren(...data.rules.map((rule) => element("tr", {"data-rule": rule.id},
+    element("td", {}, rule.id), element("td", {}, rule.query), element("td", {}, rule.match),
+    element("td", {}, rule.action),
+    element("td", {}, rule.action === "pin" ? rule.product_id : [rule.brand, rule.category].filter(Boolean).join(" / ")),
+    element("td", {}, rule.position ?? ""),
+    element("td", {},
+      element("button", {type: "button", class: "edit", onclick: () => editRule(rule)}, "edit"),
+      element("button", {type: "button", class: "delete", onclick: () => guarded(() => deleteRule(rule.id))}, "delete")))));
+}
+
+function showRuleFields() {
+  const pin = $("rule-action").value === "pin";
+  document.querySelectorAll("#rule-form .pin-only").forEach((n) => { n.hidden = !pin; });
+  document.querySelectorAll("#rule-form .group-only").forEach((n) => { n.hidden = pin; });
+}
+
+function fillRuleForm(rule) {
+  $("rule-id").value = rule.id ?? "";
+  $("rule-query").value = rule.query ?? "";
+  $("rule-match").value = rule.match ?? "exact";
+  $("rule-action").value = rule.action ?? "pin";
+  $("rule-product").value = rule.product_id ?? "";
+  $("rule-position").value = rule.position ?? 1;
+  $("rule-brand").value = rule.brand ?? "";
+  $("rule-category").value = rule.category ?? "";
+  $("rule-save").textContent = rule.id ? `Save rule ${rule.id}` : "Add rule";
+  $("rule-cancel").hidden = !rule.id;
+  showRuleFields();
+}
+
+function editRule(rule) {
+  fillRuleForm(rule);
+  $("rule-query").focus();
+}
+
+function startPin(productId, rank) {
+  fillRuleForm({query: lastCompare.query, action: "pin", product_id: productId, position: rank});
+  $("rule-position").focus();
+  $("rules").scrollIntoView();
+}
+
+async function saveRule() {
+  const action = $("rule-action").value;
+  const rule = {query: $("rule-query").value, match: $("rule-match").value, action};
+  if (action === "pin") {
+    rule.product_id = $("rule-product").value.trim();
+    rule.position = Number($("rule-position").value);
+  } else {
+    rule.brand = $("rule-brand").value.trim();
+    rule.category = $("rule-category").value.trim();
+  }
+  const id = $("rule-id").value;
+  const saved = await call(id ? "PUT" : "POST", id ? `/admin/rules/${id}` : "/admin/rules", rule);
+  fillRuleForm({});
+  await loadRules();
+  if (lastCompare) await compare();
+  say(`Saved rule ${saved.id}.`);
+}
+
+async function deleteRule(id) {
+  await call("DELETE", `/admin/rules/${id}`);
+  await loadRules();
+  if (lastCompare) await compare();
+  say(`Deleted rule ${id}.`);
+}
+
+// ---- wiring --------------------------------------------------------------------------
+
+function on(id, event, work) {
+  $(id).addEventListener(event, (e) => {
+    e.preventDefault();
+    guarded(work);
+  });
+}
+
+on("search-form", "submit", compare);
+on("import-form", "submit", importJudgments);
+on("evaluate-form", "submit", runEvaluation);
+on("rule-form", "submit", saveRule);
+on("rule-cancel", "click", async () => fillRuleForm({}));
+$("rule-action").addEventListener("change", showRuleFields);
+
+guarded(async () => {
+  await loadOptions();
+  showRuleFields();
+  await Promise.all([loadRules(), loadJudgmentCount()]);
+  if (restoreFromUrl()) await compare();
+  document.body.dataset.ready = "true"; // for the browser tests: options loaded, first search done
+});

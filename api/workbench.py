@@ -1,0 +1,46 @@
+"""The merchants' relevance workbench page (/workbench) and its login.
+
+The page is one server-rendered HTML document with a small script (api/static/workbench.js)
+that calls the workbench's JSON endpoints and /admin/rules. Nothing is fetched from outside
+the server, so it works without internet access.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from api import auth
+
+bp = Blueprint("workbench", __name__, url_prefix="/workbench", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+
+def _enabled() -> bool:
+    return bool(current_app.config["SETTINGS"].admin_token)
+
+
+def _login_page(message: str | None, status: int):
+    return render_template("workbench_login.html", message=message, enabled=_enabled()), status
+
+
+@bp.get("")
+def page():
+    if not _enabled():
+        return _login_page("The workbench is disabled: no admin token is configured (SEARCH_ADMIN_TOKEN).", 403)
+    if not auth.logged_in():
+        return _login_page(None, 401)
+    return render_template("workbench.html", csrf_token=auth.csrf_token())
+
+
+@bp.post("/login")
+def login():
+    if not _enabled():
+        return _login_page("The workbench is disabled: no admin token is configured (SEARCH_ADMIN_TOKEN).", 403)
+    if not auth.log_in(request.form.get("token", "")):
+        return _login_page("That is not the admin token.", 401)
+    return redirect(url_for("workbench.page"), code=303)
+
+
+@bp.post("/logout")
+def logout():
+    auth.log_out()
+    return redirect(url_for("workbench.page"), code=303)

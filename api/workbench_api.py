@@ -1,0 +1,241 @@
+"""The workbench's JSON endpoints: compare two configurations, judge results, evaluate.
+
+Everything here needs the admin token (api/auth.py). The page sends its login cookie and
+CSRF header; a script may send the bearer token instead.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from pathlib import Path
+
+from dataclasses import replace
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.utils import secure_filename
+
+from api.auth import require_admin
+from api.engine_holder import current_engine
+from api.errors import ApiError
+from api.events import event_store
+from api.params import query_from
+from api.serialize import result_json
+from search_engine.evaluation import DEFAULT_CONFIGURATIONS, Configuration, configured_engine, evaluate, \
+    format_table, query_changes
+from search_engine.judgments import COLUMNS
+from search_engine.rank_diff import rank_changes
+from search_engine.version_engines import UnknownVersionError
+
+bp = Blueprint("workbench_api", __name__, url_prefix="/workbench/api")
+bp.before_request(require_admin)
+CONFIG_FIELDS = ("name", "mode", "fusion", "dense_weight", "version", "user")
+MAX_CONFIGURATIONS = 10
+SHOWN_CHANGES = 10  # queries listed as better and as worse
+
+
+def _judgment_store():
+    return current_app.extensions["judgment_store"]
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError("the body must be a JSON object")
+    return body
+
+
+def configuration_from(raw, label: str) -> Configuration:
+    """A configuration from the page: {"name", "mode", "fusion", "dense_weight", "version", "user"};
+    errors name the field as "<label>.<field>"."""
+    if not isinstance(raw, dict):
+        raise ApiError(f"{label} must be an object with {', '.join(CONFIG_FIELDS)}", parameter=label)
+    unknown = sorted(set(raw) - set(CONFIG_FIELDS))
+    if unknown:
+        raise ApiError(f"{label}: unknown field(s) {', '.join(unknown)}", parameter=f"{label}.{unknown[0]}")
+    values = {k: v for k, v in raw.items() if v not in ("", None)}
+    if isinstance(values.get("dense_weight"), str):
+        try:
+            values["dense_weight"] = float(values["dense_weight"])
+        except ValueError:
+            raise ApiError(f"{label}.dense_weight must be a number from 0 to 1, got {raw['dense_weight']!r}",
+                           parameter=f"{label}.dense_weight") from None
+    for text_field in ("name", "version", "user"):
+        if text_field in values and (not isinstance(values[text_field], str) or len(values[text_field]) > 200):
+            raise ApiError(f"{label}.{text_field} must be a string of at most 200 characters",
+                           parameter=f"{label}.{text_field}")
+    values["user"] = values.get("user", "").strip() or None
+    try:
+        return Configuration(**{"name": label, **values})
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise ApiError(f"{label}.{field}: {message}", parameter=f"{label}.{field}") from None
+
+
+def _engine_for_version(version: str):
+    try:
+        return current_app.extensions["version_engines"].engine(current_engine(), version)
+    except UnknownVersionError as exc:
+        raise ApiError(str(exc).partition(": ")[2], parameter="version") from None
+
+
+def _configured(configuration: Configuration):
+    return configured_engine(current_engine(), configuration, _engine_for_version)
+
+
+@bp.get("/options")
+def options():
+    engine = current_engine()
+    reranker = engine.reranker
+    events = event_store()
+    return jsonify({
+        "serving_version": engine.index.version,
+        "versions": current_app.extensions["version_engines"].describe(engine.index.version),
+        "defaults": {"mode": "hybrid", "fusion": engine.config.fusion, "dense_weight": engine.config.dense_weight},
+        "personalization": reranker.model.version if reranker is not None else None,
+        "users": [{"user": user, "events": count} for user, count in events.users(100)],
+        "named_configurations": [c.name for c in DEFAULT_CONFIGURATIONS],
+    })
+
+
+@bp.post("/compare")
+def compare():
+    """{"q", "k", "brand", "category", "price_min", "price_max", "a": {...}, "b": {...}}: both
+    rankings with per-stage scores, and how B's list differs from A's."""
+    body = _json_body()
+    args = MultiDict()
+    for name in ("q", "k", "brand", "category", "price_min", "price_max"):
+        values = body.get(name)
+        for value in values if isinstance(values, list) else [values]:
+            if value is not None:
+                args.add(name, str(value))
+    query = replace(query_from(args), explain=True)  # the shoppers' endpoint's checks and messages
+    sides = {}
+    for label in ("a", "b"):
+        configuration = configuration_from(body.get(label, {}), label)
+        engine = _configured(configuration)
+        result = engine.search(replace(query, mode=configuration.mode, user=configuration.user))
+        sides[label] = result_json(result, {"method": engine.config.fusion,
+                                            "dense_weight": engine.config.dense_weight,
+                                            "rrf_k": engine.config.rrf_k})
+    ids = {label: [hit["id"] for hit in side["results"]] for label, side in sides.items()}
+    return jsonify({
+        "query": query.text,
+        "a": sides["a"],
+        "b": sides["b"],
+        "changes": [{"id": c.product_id, "a": c.before, "b": c.after, "status": c.status, "moved": c.moved}
+                    for c in rank_changes(ids["a"], ids["b"])],
+        "judgments": _judgment_store().judgments_for(query.text),
+    })
+
+
+@bp.get("/judgments")
+def list_judgments():
+    """?query=... for one query's marks; without it, every query with its count of marks."""
+    store = _judgment_store()
+    query = (request.args.get("query") or "").strip()
+    if query:
+        return jsonify({"query": query, "judgments": store.judgments_for(query)})
+    judged = store.judgments()
+    return jsonify({"queries": [{"query": q, "judged": len(g)} for q, g in judged.items()],
+                    "total": sum(len(g) for g in judged.values())})
+
+
+@bp.post("/judgments")
+def mark_judgment():
+    """{"query", "product_id", "rating": 0-3}: a new mark replaces the old one."""
+    body = _json_body()
+    query, product_id = body.get("query"), body.get("product_id")
+    if not isinstance(query, str) or not query.strip():
+        raise ApiError("query must be a non-empty string", parameter="query")
+    if not isinstance(product_id, str) or not product_id.strip():
+        raise ApiError("product_id must be a non-empty string", parameter="product_id")
+    if current_engine().index.products.get(product_id.strip()) is None:
+        raise ApiError(f"no product with id {product_id!r}", parameter="product_id")
+    try:
+        _judgment_store().mark(query, product_id, body.get("rating"))
+    except ValueError as exc:
+        raise ApiError(str(exc), parameter="rating") from None
+    return jsonify({"query": query.strip(), "product_id": product_id.strip(), "rating": body["rating"]})
+
+
+@bp.delete("/judgments")
+def forget_judgment():
+    body = _json_body()
+    if not _judgment_store().forget(str(body.get("query", "")), str(body.get("product_id", ""))):
+        raise ApiError("no such judgment", status=404, parameter="product_id")
+    return jsonify({"deleted": True})
+
+
+@bp.get("/judgments.csv")
+def export_judgments():
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "judgments.csv"
+        _judgment_store().export_csv(path)
+        text = path.read_text(encoding="utf-8")
+    return Response(text, mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=judgments.csv"})
+
+
+@bp.post("/judgments.csv")
+def import_judgments():
+    """A query,docid,rating CSV (the Icecat list's format), as a form upload "file" or the raw
+    body; all rows are stored or none."""
+    upload = request.files.get("file")
+    data = upload.read() if upload else request.get_data()
+    if not data.strip():
+        raise ApiError(f"send a CSV with the columns {','.join(COLUMNS)} as the body or a form file 'file'",
+                       parameter="file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError("the CSV must be UTF-8 text", parameter="file") from None
+    with tempfile.TemporaryDirectory() as folder:
+        name = secure_filename(upload.filename) if upload and upload.filename else ""
+        path = Path(folder) / (name or "upload.csv")  # the name appears in error messages
+        path.write_text(text, encoding="utf-8")
+        try:
+            count = _judgment_store().import_csv(path)
+        except (ValueError, csv.Error) as exc:
+            raise ApiError(f"nothing was imported: {exc}".replace(str(path), path.name), parameter="file") from None
+    return jsonify({"imported": count, "queries": len(_judgment_store().judgments())})
+
+
+@bp.post("/evaluate")
+def run_evaluation():
+    """{"configurations": [config or named configuration, ...]} over the stored judgments: the
+    same evaluation as search-evaluate, with per-query nDCG@10 of the first two compared."""
+    body = _json_body()
+    raw = body.get("configurations")
+    if not isinstance(raw, list) or not raw:
+        raise ApiError("configurations must be a non-empty list", parameter="configurations")
+    if len(raw) > MAX_CONFIGURATIONS:
+        raise ApiError(f"at most {MAX_CONFIGURATIONS} configurations, got {len(raw)}", parameter="configurations")
+    configurations = []
+    for i, item in enumerate(raw):
+        label = f"configurations[{i}]"
+        if isinstance(item, str):
+            try:
+                configurations.append(Configuration.parse(item))
+            except ValueError as exc:
+                raise ApiError(f"{label}: {exc}", parameter=label) from None
+        else:
+            configurations.append(configuration_from(item, item.get("name", label) if isinstance(item, dict) else label))
+    judgments = _judgment_store().judgments()
+    if not judgments:
+        raise ApiError("no judgments stored yet: mark results 0-3 or import a judgment CSV first",
+                       parameter="judgments")
+    results = evaluate(current_engine(), judgments, configurations, _engine_for_version)
+    body = {
+        "queries": len(judgments),
+        "table": [{"name": r.configuration.name, **r.summary()} for r in results],
+        "text": format_table(results),
+    }
+    if len(results) >= 2:
+        changes = query_changes(results[0], results[1])
+        body["compared"] = [results[0].configuration.name, results[1].configuration.name]
+        body["per_query"] = [{"query": c.query, "a": c.before, "b": c.after, "delta": c.delta} for c in changes]
+        body["better"] = [row for row in body["per_query"] if row["delta"] > 0][:SHOWN_CHANGES]
+        body["worse"] = [row for row in body["per_query"] if row["delta"] < 0][::-1][:SHOWN_CHANGES]
+    return jsonify(body)

@@ -1,0 +1,66 @@
+"""Engines over index versions other than the serving one, for side-by-side comparison.
+
+A version staged with a new encoder (search-reindex full --no-switch) or an older one kept
+for rollback can be searched next to the serving version without serving it. Each is opened
+on first use with the towers it was built with (the serving towers when they match) and a
+few are kept open.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
+
+from encoders.towers import Towers
+from indexer import versions
+from indexer.search_index import SearchIndex
+from search_engine.engine import Engine
+
+
+class UnknownVersionError(ValueError):
+    pass
+
+
+class VersionEngines:
+    def __init__(self, root: Path, open_index: Callable[[Path], SearchIndex],
+                 load_towers: Callable[[dict], Towers] = Towers.for_index, keep: int = 2):
+        self.root = Path(root)
+        self.open_index = open_index
+        self.load_towers = load_towers
+        self.keep = keep
+        self._open: OrderedDict[str, Engine] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def describe(self, serving: str) -> list[dict]:
+        """Every complete version on disk with the encoder it was built with, newest first."""
+        described = []
+        for version in reversed(versions.list_versions(self.root)):
+            manifest = versions.read_manifest(versions.version_dir(self.root, version))
+            described.append({"version": version, "serving": version == serving,
+                              "encoder": manifest["encoder"]["model"],
+                              "fingerprint": manifest["encoder"]["fingerprint"],
+                              "backend": manifest["encoder"].get("backend", "torch"),
+                              "products": manifest.get("product_count")})
+        return described
+
+    def engine(self, serving: Engine, version: str) -> Engine:
+        """The serving engine's settings, reranker and rules over `version`."""
+        if version == serving.index.version:
+            return serving
+        if version not in versions.list_versions(self.root):
+            raise UnknownVersionError(f"version: no complete index version {version!r} under {self.root}")
+        with self._lock:  # one open at a time: opening loads a model and an index
+            engine = self._open.get(version)
+            if engine is None:
+                index = self.open_index(versions.version_dir(self.root, version))
+                same_encoder = index.manifest["encoder"]["fingerprint"] == serving.towers.product.fingerprint
+                towers = serving.towers if same_encoder else self.load_towers(index.manifest["encoder"])
+                engine = Engine(index, towers, serving.config, reranker=serving.reranker, rules=serving.rules)
+                self._open[version] = engine
+                while len(self._open) > self.keep:
+                    self._open.popitem(last=False)
+            self._open.move_to_end(version)
+        # Settings and rules as the serving engine has them now.
+        return Engine(engine.index, engine.towers, serving.config, engine.query_vectors, serving.reranker,
+                      serving.rules)

@@ -1,0 +1,140 @@
+"""The workbench in a real browser: headless Chromium (Debian's chromium and chromedriver,
+installed by scripts/install.sh) drives the page served by a real HTTP server.
+
+Set WORKBENCH_SCREENSHOT=docs/workbench.png to refresh the screenshot in the docs.
+"""
+import os
+import shutil
+import threading
+
+import pytest
+
+from tests.conftest import SLICE_QUERIES
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and CHROMEDRIVER):
+    message = "the browser tests need chromium and chromedriver (scripts/install.sh installs Debian's)"
+    if os.environ.get("CI"):
+        raise RuntimeError(message)  # CI installs them: their absence is a broken install, not a skip
+    pytest.skip(message, allow_module_level=True)
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+pytestmark = pytest.mark.slow
+WAIT_S = 60
+
+
+@pytest.fixture
+def server(app):
+    from werkzeug.serving import make_server
+
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}"
+    http.shutdown()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for downloads
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # No sandbox as root in a container; no background networking on a machine without internet.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic", "--window-size=1400,2400", f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait(browser, condition, message):
+    return WebDriverWait(browser, WAIT_S).until(lambda _: condition(), message=message)
+
+
+def ready(browser):
+    wait(browser, lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true",
+         "the page never finished loading: " + browser.find_element(By.ID, "status").text)
+
+
+def cards(browser, side):
+    return browser.find_elements(By.CSS_SELECTOR, f"#results-{side} .card")
+
+
+def status(browser):
+    return browser.find_element(By.ID, "status").text
+
+
+def test_search_compare_judge_pin_and_evaluate_in_chromium(browser, server, app, judgments, tmp_path):
+    browser.get(f"{server}/workbench")
+    browser.find_element(By.ID, "token").send_keys("test-token")
+    browser.find_element(By.ID, "login").click()
+    ready(browser)
+
+    # Search and compare: hybrid (A) against keyword (B), then against dense.
+    browser.find_element(By.ID, "q").send_keys("wireless mouse")
+    browser.find_element(By.ID, "compare").click()
+    wait(browser, lambda: len(cards(browser, "a")) == 10 and len(cards(browser, "b")) == 10, "no results: " + status(browser))
+    assert "keyword" in browser.find_element(By.ID, "b-describe").text
+    first_a = cards(browser, "a")[0]
+    assert "dense" in first_a.find_element(By.CLASS_NAME, "scores").text
+    assert "moved up" in browser.find_element(By.ID, "changes-summary").text
+    Select(browser.find_element(By.ID, "b-mode")).select_by_visible_text("dense")
+    browser.find_element(By.ID, "compare").click()
+    wait(browser, lambda: "dense" in browser.find_element(By.ID, "b-describe").text, "B never became dense")
+    badges = [c.find_elements(By.CLASS_NAME, "change") for c in cards(browser, "b")]
+    assert any(badges), "no moved/new badges between hybrid and dense"
+
+    # Judge the first result 3; the mark is stored and still shown after a reload.
+    product_id = cards(browser, "a")[0].get_attribute("data-id")
+    cards(browser, "a")[0].find_element(By.CSS_SELECTOR, "button[data-grade='3']").click()
+    wait(browser, lambda: "Marked" in status(browser), "the mark was not acknowledged: " + status(browser))
+    assert app.extensions["judgment_store"].judgments_for("wireless mouse") == {product_id: 3}
+    browser.refresh()
+    ready(browser)
+    wait(browser, lambda: len(cards(browser, "a")) == 10, "the reloaded page did not search again")
+    card = next(c for c in cards(browser, "a") if c.get_attribute("data-id") == product_id)
+    assert card.find_element(By.CSS_SELECTOR, "button[data-grade='3']").get_attribute("class") == "grade selected"
+    assert browser.find_element(By.ID, "b-mode").get_attribute("value") == "dense"  # the configuration came back too
+
+    # Pin the fifth result to the top; it is applied and explained.
+    fifth = cards(browser, "a")[4]
+    pinned = fifth.get_attribute("data-id")
+    fifth.find_element(By.CLASS_NAME, "pin").click()
+    position = browser.find_element(By.ID, "rule-position")
+    position.clear()
+    position.send_keys("1")
+    browser.find_element(By.ID, "rule-save").click()
+    wait(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#rules-table tbody tr")) == 1,
+         "the rule was not listed: " + status(browser))
+    wait(browser, lambda: cards(browser, "a")[0].get_attribute("data-id") == pinned, "the pin was not applied")
+    assert "pin" in cards(browser, "a")[0].find_element(By.CLASS_NAME, "rule-note").text
+    assert cards(browser, "b")[0].get_attribute("data-id") == pinned  # rules apply to every configuration
+    assert [r.product_id for r in app.extensions["rule_store"].rules()] == [pinned]
+
+    # Import the judgments of the test slice's queries and evaluate A against B.
+    upload = tmp_path / "judgments.csv"
+    upload.write_text("query,docid,rating\n" + "".join(
+        f"{q},{p},{int(g)}\n" for q in SLICE_QUERIES for p, g in judgments[q].items()), encoding="utf-8")
+    browser.find_element(By.ID, "import-file").send_keys(str(upload))
+    browser.find_element(By.ID, "import").click()
+    wait(browser, lambda: "Imported" in status(browser), "the import failed: " + status(browser))
+    assert f"for {len(SLICE_QUERIES)} queries" in browser.find_element(By.ID, "judgment-count").text
+    browser.find_element(By.ID, "evaluate").click()
+    wait(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#eval-table tbody tr")) == 2,
+         "no evaluation table: " + status(browser))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#plot circle")) == len(SLICE_QUERIES)
+    rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#eval-table tbody tr")]
+    assert rows[0].startswith("A ") and rows[1].startswith("B ")
+
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(tmp_path / "workbench.png"))
+    if os.environ.get("WORKBENCH_SCREENSHOT"):
+        browser.save_screenshot(os.environ["WORKBENCH_SCREENSHOT"])
