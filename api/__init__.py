@@ -30,7 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         engine = engine.with_rules(rules.rules)
     app.extensions["rule_store"] = rules
     app.extensions["judgment_store"] = test_config.pop("JUDGMENTS", None) or open_judgment_store(settings)
-    app.config.from_mapping(SETTINGS=settings, SESSION_COOKIE_SAMESITE="Strict", **test_config)
+    app.config.from_mapping(SETTINGS=settings, SESSION_COOKIE_SAMESITE="Lax", **test_config)
     app.secret_key = session_secret(settings)
     elasticsearch = settings.elasticsearch_config()
 

@@ -1,7 +1,7 @@
 """Who may use the admin endpoints and the workbench: whoever holds the admin token.
 
 Scripts send it as `Authorization: Bearer <token>`. A merchant's browser logs in once on the
-workbench page and then carries a signed session cookie (SameSite=Strict, HttpOnly). A
+workbench page and then carries a signed session cookie (SameSite=Lax, HttpOnly). A
 cookie-authenticated request that changes something must also carry the page's CSRF token in
 X-CSRF-Token, so another site cannot make a logged-in browser edit rules or judgments.
 Tokens are compared in constant time; with no token configured everything here is disabled

@@ -19,7 +19,15 @@ def _enabled() -> bool:
 
 
 def _login_page(message: str | None, status: int):
-    return render_template("workbench_login.html", message=message, enabled=_enabled()), status
+    return render_template("workbench_login.html", message=message, enabled=_enabled(),
+                           next=_page_link(request.values.get("next") or request.full_path)), status
+
+
+def _page_link(link: str) -> str:
+    """A link to the page itself (with its query string), or the bare page: never elsewhere."""
+    path, _, query = link.partition("?")
+    page = url_for("workbench.page")
+    return f"{page}?{query}" if path == page and query else page
 
 
 @bp.get("")
@@ -37,7 +45,8 @@ def login():
         return _login_page("The workbench is disabled: no admin token is configured (SEARCH_ADMIN_TOKEN).", 403)
     if not auth.log_in(request.form.get("token", "")):
         return _login_page("That is not the admin token.", 401)
-    return redirect(url_for("workbench.page"), code=303)
+    # Back to the comparison the link showed: the page keeps query and configurations in its URL.
+    return redirect(_page_link(request.form.get("next", "")), code=303)
 
 
 @bp.post("/logout")

@@ -48,7 +48,7 @@ def _json_body() -> dict:
 
 def configuration_from(raw, label: str) -> Configuration:
     """A configuration from the page: {"name", "mode", "fusion", "dense_weight", "version", "user"};
-    errors name the field as "<label>.<field>"."""
+    errors name the field as "<label>.<field>"; the name defaults to the label."""
     if not isinstance(raw, dict):
         raise ApiError(f"{label} must be an object with {', '.join(CONFIG_FIELDS)}", parameter=label)
     unknown = sorted(set(raw) - set(CONFIG_FIELDS))
@@ -73,15 +73,16 @@ def configuration_from(raw, label: str) -> Configuration:
         raise ApiError(f"{label}.{field}: {message}", parameter=f"{label}.{field}") from None
 
 
-def _engine_for_version(version: str):
+def _engine_for_version(version: str, label: str = "version"):
     try:
         return current_app.extensions["version_engines"].engine(current_engine(), version)
     except UnknownVersionError as exc:
-        raise ApiError(str(exc).partition(": ")[2], parameter="version") from None
+        raise ApiError(f"{label}: {exc}", parameter=label) from None
 
 
-def _configured(configuration: Configuration):
-    return configured_engine(current_engine(), configuration, _engine_for_version)
+def _configured(configuration: Configuration, label: str):
+    return configured_engine(current_engine(), configuration,
+                             lambda version: _engine_for_version(version, f"{label}.version"))
 
 
 @bp.get("/options")
@@ -114,7 +115,7 @@ def compare():
     sides = {}
     for label in ("a", "b"):
         configuration = configuration_from(body.get(label, {}), label)
-        engine = _configured(configuration)
+        engine = _configured(configuration, label)
         result = engine.search(replace(query, mode=configuration.mode, user=configuration.user))
         sides[label] = result_json(result, {"method": engine.config.fusion,
                                             "dense_weight": engine.config.dense_weight,
@@ -144,14 +145,18 @@ def list_judgments():
 
 @bp.post("/judgments")
 def mark_judgment():
-    """{"query", "product_id", "rating": 0-3}: a new mark replaces the old one."""
+    """{"query", "product_id", "rating": 0-3, "version"?}: a new mark replaces the old one."""
     body = _json_body()
     query, product_id = body.get("query"), body.get("product_id")
     if not isinstance(query, str) or not query.strip():
         raise ApiError("query must be a non-empty string", parameter="query")
     if not isinstance(product_id, str) or not product_id.strip():
         raise ApiError("product_id must be a non-empty string", parameter="product_id")
-    if current_engine().index.products.get(product_id.strip()) is None:
+    version = body.get("version")  # the version the result came from: a staged one may have new products
+    if version is not None and not isinstance(version, str):
+        raise ApiError("version must be a string", parameter="version")
+    engine = _engine_for_version(version) if version else current_engine()
+    if engine.index.products.get(product_id.strip()) is None:
         raise ApiError(f"no product with id {product_id!r}", parameter="product_id")
     try:
         _judgment_store().mark(query, product_id, body.get("rating"))
@@ -221,7 +226,9 @@ def run_evaluation():
             except ValueError as exc:
                 raise ApiError(f"{label}: {exc}", parameter=label) from None
         else:
-            configurations.append(configuration_from(item, item.get("name", label) if isinstance(item, dict) else label))
+            configurations.append(configuration_from(item, label))
+        if configurations[-1].version:
+            _engine_for_version(configurations[-1].version, f"{label}.version")  # opened now, or a 400 naming it
     judgments = _judgment_store().judgments()
     if not judgments:
         raise ApiError("no judgments stored yet: mark results 0-3 or import a judgment CSV first",

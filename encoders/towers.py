@@ -126,6 +126,11 @@ def _onnx_or_none(model, cache_dir: Path, fingerprint: str, quantize: bool = Fal
         return None
 
 
+def encoder_source(encoder: dict) -> str:
+    """Where an index manifest's encoder entry says its tower loads from."""
+    return encoder.get("source") or encoder["model"].split(" [")[0]  # older manifests: the display name
+
+
 @dataclass
 class Towers:
     """Query and product towers; by default one shared model serves as both.
@@ -150,8 +155,7 @@ class Towers:
     @classmethod
     def for_index(cls, encoder: dict, device: str | None = None) -> "Towers":
         """The towers an index version was built with, from its manifest's encoder entry."""
-        source = encoder.get("source") or encoder["model"].split(" [")[0]  # older manifests: the display name
-        return cls.load(source, device=device, backend=encoder.get("backend", "torch"))
+        return cls.load(encoder_source(encoder), device=device, backend=encoder.get("backend", "torch"))
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.query.encode([text])[0]

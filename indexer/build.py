@@ -20,7 +20,7 @@ from typing import Iterator, Sequence
 
 from encoders.embedding_cache import encode_cached
 from encoders.product_text import product_text
-from encoders.towers import TextEncoder
+from encoders.towers import TextEncoder, encoder_source
 from indexer import update_log, versions
 from indexer.incremental import apply_updates
 from indexer.keyword import KeywordConfig
@@ -96,6 +96,9 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
                                   show_progress, elasticsearch)
         new_index = verify_version(staging, len(products), elasticsearch)
         if not serve and serving is not None:
+            # What `switch_to_staged` needs to carry over the updates made meanwhile.
+            manifest["staged_from"] = {"version": serving.name, "seq": carried_from_seq}
+            _write_manifest(staging, manifest)
             final = versions.stage(root, staging, version)
         elif serving is None:
             final = versions.publish(root, staging, version)
@@ -105,10 +108,45 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
                 final = versions.publish(root, staging, version)
         if (serve or serving is None) and hasattr(new_index.keyword, "switch_alias"):  # Elasticsearch mirrors the switch
             new_index.keyword.switch_alias(elasticsearch.index_prefix)
-        pruned = versions.prune(root, keep)
+        pruned = versions.prune(root, keep, protect=(version,))
     log.info("built index %s: %d products in %s; pruned %s", version, len(products),
              manifest["build_timings"], pruned or "nothing")
     return final
+
+
+class StaleStagedVersionError(RuntimeError):
+    pass
+
+
+def switch_to_version(root: Path, version: str, elasticsearch=None) -> dict:
+    """Serve a complete version on disk; returns its manifest.
+
+    A version staged beside the serving one (build_version(serve=False)) first takes the
+    updates the serving version logged since, under its write lock, as a full build's switch
+    does, so none is lost. One staged beside an older serving version is refused: the updates
+    made to the versions in between are not in it."""
+    root = Path(root)
+    with build_lock(root):
+        target = versions.version_dir(root, version)
+        if version not in versions.list_versions(root):
+            raise versions.NoIndexError(f"no complete index version {version!r} under {root}")
+        manifest = versions.read_manifest(target)
+        staged_from, serving = manifest.get("staged_from"), _serving_dir(root)
+        if staged_from is None or serving is None or serving.name == version:
+            versions.switch(root, version)
+            return manifest
+        if staged_from["version"] != serving.name:
+            raise StaleStagedVersionError(
+                f"{version} was staged beside {staged_from['version']}, but {serving.name} serves now and its "
+                f"updates are not in {version}; build a new version instead")
+        with update_log.write_lock(serving):
+            after_seq, manifest["staged_from"]["seq"] = staged_from["seq"], update_log.last_seq(serving)
+            if manifest["staged_from"]["seq"] > after_seq:
+                encoder = TextEncoder(encoder_source(manifest["encoder"]),
+                                      backend=manifest["encoder"].get("backend", "torch"))
+                _carry_over(serving, after_seq, target, encoder, manifest, elasticsearch)
+            versions.switch(root, version)
+    return manifest
 
 
 def _write_version(products, encoder, staging: Path, version: str, config: IndexConfig,

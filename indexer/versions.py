@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 CURRENT_FILE = "CURRENT"
+SERVED_FILE = "SERVED"  # every version CURRENT has named, in order: rollback only goes back to these
 VERSIONS_DIR = "versions"
 MANIFEST_FILE = "manifest.json"
 STAGING_PREFIX = ".building-"
@@ -72,6 +73,8 @@ def switch(root: Path, version: str) -> None:
         os.fsync(out.fileno())
     os.replace(pointer, root / CURRENT_FILE)
     _fsync_dir(root)
+    with open(root / SERVED_FILE, "a") as served:
+        served.write(version + "\n")
 
 
 def current_version(root: Path) -> str:
@@ -104,19 +107,29 @@ def list_versions(root: Path) -> list[str]:
                   if not p.name.startswith(".") and (p / MANIFEST_FILE).exists())
 
 
+def served_versions(root: Path) -> set[str] | None:
+    """The versions that have ever served; None for an index root older than that record."""
+    try:
+        return set((Path(root) / SERVED_FILE).read_text().split())
+    except FileNotFoundError:
+        return None
+
+
 def previous_version(root: Path) -> str:
-    """The newest complete version older than the serving one: what rollback switches to."""
+    """The newest complete version older than the serving one that has served before: what
+    rollback switches to (a staged version that never served is not a way back)."""
     current = current_version(root)
-    older = [v for v in list_versions(root) if v < current]
+    served = served_versions(root)
+    older = [v for v in list_versions(root) if v < current and (served is None or v in served)]
     if not older:
         raise NoIndexError(f"no version older than {current} to roll back to under {root}")
     return older[-1]
 
 
-def prune(root: Path, keep: int = DEFAULT_KEEP) -> list[str]:
-    """Delete the oldest versions beyond `keep`; never the serving one."""
+def prune(root: Path, keep: int = DEFAULT_KEEP, protect: tuple[str, ...] = ()) -> list[str]:
+    """Delete the oldest versions beyond `keep`; never the serving one nor those in `protect`."""
     current = current_version(root)
-    removable = [v for v in list_versions(root) if v != current]
+    removable = [v for v in list_versions(root) if v != current and v not in protect]
     doomed = removable[: max(0, len(removable) - (keep - 1))]
     for version in doomed:
         shutil.rmtree(version_dir(root, version), ignore_errors=True)

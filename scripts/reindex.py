@@ -44,7 +44,7 @@ def parse_args(argv=None):
         sub.add_argument("--index", default="var/index", help="index root folder (default: var/index)")
         return sub
 
-    full = command("full", "build a new version from a catalog file and switch to it")
+    full = command("full", "build a new version from a catalog file and switch to it (or stage it: --no-switch)")
     add_catalog_arguments(full)
     full.add_argument("--no-switch", action="store_true",
                       help="stage the new version beside the serving one instead of serving it (compare the two "
@@ -111,6 +111,12 @@ def run_full(args) -> int:
     print(f"loaded {len(products)} products; encoding with the product tower...", file=sys.stderr)
     encoder = TextEncoder(args.model, device=args.device, backend=args.encoder_backend)
     config = IndexConfig(vector=vector_config, keyword=KeywordConfig(backend=args.keyword_backend))
+    from indexer.versions import NoIndexError, current_version
+
+    try:
+        was_serving = current_version(args.index)
+    except NoIndexError:
+        was_serving = None
     version_dir = build_version(products, encoder, Path(args.index), config,
                                 embedding_cache=args.embedding_cache or None, show_progress=True, keep=args.keep,
                                 elasticsearch=elasticsearch_connection(args), serve=not args.no_switch)
@@ -122,7 +128,7 @@ def run_full(args) -> int:
           f"({', '.join(f'{k[:-2]} {v:.1f}s' for k, v in manifest['build_timings'].items())}); "
           f"vectors {manifest['vector_index']['kind']}; " + (
               f"staged beside the serving version (serve it with: search-reindex switch {version_dir.name} "
-              f"--index {args.index})" if args.no_switch else
+              f"--index {args.index})" if args.no_switch and was_serving else
               f"carried over {carried} incremental updates; now serving"))
     return 0
 
@@ -166,11 +172,18 @@ def run_rollback(args) -> int:
 
 def run_switch(args) -> int:
     from indexer import versions
+    from indexer.build import switch_to_version
 
     before = versions.current_version(args.index)
-    versions.switch(args.index, args.version)
-    print(f"switched from {before} to {args.version}; now serving {args.version} "
-          f"(incremental updates made to {before} after {args.version} was built are not in it)")
+    serving = versions.read_manifest(versions.version_dir(args.index, before))
+    manifest = switch_to_version(Path(args.index), args.version, elasticsearch_connection(args))
+    carried = manifest.get("carried_updates", {}).get("products", 0)
+    print(f"switched from {before} to {args.version}; carried over {carried} incremental updates; "
+          f"now serving {args.version}")
+    if manifest["encoder"]["fingerprint"] != serving["encoder"]["fingerprint"]:
+        print(f"{args.version} was built with another product tower ({manifest['encoder']['model']}): running "
+              f"servers keep serving {before} until restarted with that model "
+              f"(SEARCH_MODEL={manifest['encoder'].get('source', manifest['encoder']['model'])})", file=sys.stderr)
     return 0
 
 
@@ -234,7 +247,7 @@ COMMANDS = {"full": run_full, "incremental": run_incremental, "rollback": run_ro
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from indexer.build import BuildInProgressError
+    from indexer.build import BuildInProgressError, StaleStagedVersionError
     from indexer.incremental import EncoderMismatchError
     from indexer.keyword.elasticsearch_index import ElasticsearchError
     from indexer.validation import CatalogValidationError
@@ -246,7 +259,7 @@ def main(argv=None) -> int:
     except (CatalogValidationError, NoIndexError, EncoderMismatchError, ValueError, FileNotFoundError) as exc:
         print(f"search-reindex {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (BuildInProgressError, VerificationError, ElasticsearchError) as exc:
+    except (BuildInProgressError, VerificationError, ElasticsearchError, StaleStagedVersionError) as exc:
         print(f"search-reindex {args.command}: {exc}; the serving version is unchanged", file=sys.stderr)
         return 1
 

@@ -19,7 +19,7 @@ from search_engine.engine import Engine
 
 
 class UnknownVersionError(ValueError):
-    pass
+    """No such version on disk, or it cannot be opened here (say, its tower is not reachable)."""
 
 
 class VersionEngines:
@@ -30,7 +30,8 @@ class VersionEngines:
         self.load_towers = load_towers
         self.keep = keep
         self._open: OrderedDict[str, Engine] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _open
+        self._loading = threading.Lock()  # one version loads at a time: an index and maybe a model
 
     def describe(self, serving: str) -> list[dict]:
         """Every complete version on disk with the encoder it was built with, newest first."""
@@ -49,18 +50,32 @@ class VersionEngines:
         if version == serving.index.version:
             return serving
         if version not in versions.list_versions(self.root):
-            raise UnknownVersionError(f"version: no complete index version {version!r} under {self.root}")
-        with self._lock:  # one open at a time: opening loads a model and an index
-            engine = self._open.get(version)
-            if engine is None:
-                index = self.open_index(versions.version_dir(self.root, version))
-                same_encoder = index.manifest["encoder"]["fingerprint"] == serving.towers.product.fingerprint
-                towers = serving.towers if same_encoder else self.load_towers(index.manifest["encoder"])
-                engine = Engine(index, towers, serving.config, reranker=serving.reranker, rules=serving.rules)
-                self._open[version] = engine
-                while len(self._open) > self.keep:
-                    self._open.popitem(last=False)
-            self._open.move_to_end(version)
+            raise UnknownVersionError(f"no complete index version {version!r} under {self.root}")
+        opened = self._cached(version)
+        if opened is None:
+            with self._loading:
+                opened = self._cached(version) or self._load(serving, version)
         # Settings and rules as the serving engine has them now.
-        return Engine(engine.index, engine.towers, serving.config, engine.query_vectors, serving.reranker,
+        return Engine(opened.index, opened.towers, serving.config, opened.query_vectors, serving.reranker,
                       serving.rules)
+
+    def _cached(self, version: str) -> Engine | None:
+        with self._lock:
+            opened = self._open.get(version)
+            if opened is not None:
+                self._open.move_to_end(version)
+            return opened
+
+    def _load(self, serving: Engine, version: str) -> Engine:
+        try:
+            index = self.open_index(versions.version_dir(self.root, version))
+            same_encoder = index.manifest["encoder"]["fingerprint"] == serving.towers.product.fingerprint
+            towers = serving.towers if same_encoder else self.load_towers(index.manifest["encoder"])
+            opened = Engine(index, towers, serving.config)
+        except Exception as exc:  # a missing model, a cluster that is down: say so, keep serving
+            raise UnknownVersionError(f"cannot open index version {version}: {exc}") from exc
+        with self._lock:
+            self._open[version] = opened
+            while len(self._open) > self.keep:
+                self._open.popitem(last=False)
+        return opened

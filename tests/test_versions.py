@@ -58,3 +58,37 @@ def test_a_version_that_fails_verification_is_never_switched_in(small_root, smal
 def test_switch_refuses_an_incomplete_version(small_root):
     with pytest.raises(versions.NoIndexError, match="no complete index version"):
         versions.switch(small_root, "v-missing")
+
+
+def test_a_staged_version_takes_the_updates_made_meanwhile_when_switched_to(small_root, small_catalog, towers):
+    from indexer.build import switch_to_version
+    from indexer.incremental import apply_updates_to_current
+    from indexer.schema import Product
+
+    first = versions.current_version(small_root)
+    staged = build_version(small_catalog[:40], towers.product, small_root, serve=False).name
+    assert versions.current_version(small_root) == first
+    assert versions.read_manifest(versions.version_dir(small_root, staged))["staged_from"] == {"version": first, "seq": 0}
+    apply_updates_to_current(small_root, towers.product, upserts=[Product("new-1", "Acme USB-C hub", brand="Acme")],
+                             deletes=[small_catalog[0].id])
+    manifest = switch_to_version(small_root, staged)
+    assert versions.current_version(small_root) == staged and manifest["carried_updates"]["products"] == 2
+    index = SearchIndex.open_current(small_root)
+    assert index.products.get("new-1") is not None and index.products.get(small_catalog[0].id) is None
+    assert versions.previous_version(small_root) == first
+
+
+def test_a_staged_version_is_kept_but_is_no_way_back_and_goes_stale(small_root, small_catalog, towers, capsys):
+    from indexer.build import StaleStagedVersionError, switch_to_version
+    from scripts.reindex import main as reindex
+
+    first = versions.current_version(small_root)
+    staged = build_version(small_catalog[:40], towers.product, small_root, serve=False, keep=1).name
+    assert versions.list_versions(small_root) == [first, staged]  # keep=1 never prunes what was just built
+    third = build_version(small_catalog[:50], towers.product, small_root).name
+    assert versions.previous_version(small_root) == first  # the staged version never served
+    with pytest.raises(StaleStagedVersionError, match=f"staged beside {first}, but {third} serves now"):
+        switch_to_version(small_root, staged)
+    assert reindex(["switch", staged, "--index", str(small_root)]) == 1
+    assert "build a new version instead" in capsys.readouterr().err
+    assert versions.current_version(small_root) == third

@@ -45,6 +45,17 @@ def test_the_page_needs_a_login_and_the_token(client):
     assert client.get("/workbench").status_code == 401
 
 
+def test_a_shared_link_comes_back_after_the_login_and_never_leads_elsewhere(client):
+    link = "/workbench?q=usb+hub&b.mode=dense"
+    login = client.get(link)
+    assert login.status_code == 401 and b'value="/workbench?q=usb+hub&amp;b.mode=dense"' in login.data
+    back = client.post("/workbench/login", data={"token": TOKEN, "next": link})
+    assert back.status_code == 303 and back.headers["Location"] == link
+    client.post("/workbench/logout")
+    away = client.post("/workbench/login", data={"token": TOKEN, "next": "https://evil.example/workbench?q=x"})
+    assert away.headers["Location"] == "/workbench"
+
+
 def test_the_page_is_disabled_without_an_admin_token(engine, slice_index_root, tmp_path):
     from api import create_app
     from search_engine.settings import Settings
@@ -64,6 +75,7 @@ def test_a_logged_in_browser_must_send_the_csrf_token_to_change_anything(client)
     refused = client.post("/admin/rules", json=rule)
     assert refused.status_code == 403 and refused.get_json()["error"]["parameter"] == "X-CSRF-Token"
     assert client.get("/admin/rules").get_json()["rules"] == []
+    assert client.post("/admin/rules", json=rule, headers={"X-CSRF-Token": csrf + "x"}).status_code == 403
     assert client.post("/admin/rules", json=rule, headers={"X-CSRF-Token": csrf}).status_code == 201
     wrong_bearer = client.get("/admin/rules", headers={"Authorization": "Bearer wrong"})
     assert wrong_bearer.status_code == 401  # a bad header is refused even with a good cookie
@@ -102,7 +114,7 @@ def test_compare_applies_the_filters_to_both_sides(client):
     ({"b": {"mode": "semantic"}}, "b.mode"),
     ({"a": {"fusion": "linear", "dense_weight": 2}}, "a.dense_weight"),
     ({"a": {"mode": "hybrid", "colour": "red"}}, "a.colour"),
-    ({"b": {"version": "v1999"}}, "version"),
+    ({"b": {"version": "v1999"}}, "b.version"),
 ])
 def test_bad_compare_requests_name_the_field(client, change, parameter):
     request = {"q": "hdmi cable", "a": HYBRID, "b": KEYWORD, **change}
@@ -122,7 +134,7 @@ def test_marks_are_stored_listed_and_shown_with_the_results(client):
     again = client.post("/workbench/api/compare", headers=BEARER, json={"q": "hdmi cable", "a": HYBRID, "b": KEYWORD})
     assert again.get_json()["judgments"] == {first: 3}
     for bad, parameter in (({"rating": 4}, "rating"), ({"rating": "3"}, "rating"), ({"product_id": "nope"}, "product_id"),
-                           ({"query": " "}, "query")):
+                           ({"query": " "}, "query"), ({"version": "v1999"}, "version")):
         response = client.post("/workbench/api/judgments", headers=BEARER,
                                json={"query": "hdmi cable", "product_id": first, "rating": 1, **bad})
         assert response.status_code == 400 and response.get_json()["error"]["parameter"] == parameter
@@ -260,8 +272,10 @@ def test_a_version_built_with_another_tower_is_searched_with_that_tower(tmp_path
         first = next(model.parameters())
         original = first.clone()
         first.add_(0.01)
-        model.save(str(changed))
-        first.copy_(original)
+        try:
+            model.save(str(changed))
+        finally:  # the session's shared tower must come back exactly
+            first.copy_(original)
     staged = build_version(small_catalog[:20], TextEncoder(str(changed)), small_root, serve=False,
                            embedding_cache=tmp_path / "cache").name
     serving = Engine(SearchIndex.open_current(small_root), towers)

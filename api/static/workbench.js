@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 const SIDES = ["a", "b"];
 let lastCompare = null; // the last comparison shown, re-rendered when a judgment changes
 let namedConfigurations = []; // search-evaluate's default configurations, offered for evaluation
+let servingVersion = null;
 
 function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -59,6 +60,7 @@ const number = (value, digits = 3) => (value === null || value === undefined ? "
 
 async function loadOptions() {
   const options = await call("GET", `${API}/options`);
+  servingVersion = options.serving_version;
   $("serving").textContent = `serving ${options.serving_version}` +
     (options.personalization ? ` · preference model ${options.personalization}` : " · no preference model");
   for (const side of SIDES) {
@@ -174,7 +176,7 @@ function card(hit, side, change, grade) {
   const grades = [0, 1, 2, 3].map((g) => element("button", {
     type: "button", class: grade === g ? "grade selected" : "grade", "data-grade": g,
     title: ["irrelevant", "somewhat relevant", "relevant", "exactly right"][g],
-    onclick: () => guarded(() => judge(hit.id, g)),
+    onclick: () => guarded(() => judge(hit.id, g, lastCompare.configs[side].version)),
   }, g));
   const price = hit.price === null || hit.price === undefined ? "no price" : number(hit.price, 2);
   return element("li", {class: "card", "data-id": hit.id},
@@ -184,11 +186,13 @@ function card(hit, side, change, grade) {
     scores(hit.explain),
     (hit.explain.merchandising || []).map((rule) => element("div", {class: "rule-note"}, rule)),
     element("div", {class: "actions"}, element("span", {}, "judge"), grades,
-      element("button", {type: "button", class: "pin", onclick: () => startPin(hit.id, hit.rank)}, "pin…")));
+      // Rules act on the serving version: a product only a staged version has cannot be pinned yet.
+      (lastCompare.configs[side].version || servingVersion) === servingVersion
+        ? element("button", {type: "button", class: "pin", onclick: () => startPin(hit.id, hit.rank)}, "pin…") : null));
 }
 
-async function judge(productId, rating) {
-  await call("POST", `${API}/judgments`, {query: lastCompare.query, product_id: productId, rating});
+async function judge(productId, rating, version) {
+  await call("POST", `${API}/judgments`, {query: lastCompare.query, product_id: productId, rating, version});
   lastCompare.judgments[productId] = rating;
   renderCompare();
   await loadJudgmentCount();
