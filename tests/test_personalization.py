@@ -302,3 +302,24 @@ def test_a_newly_trained_model_version_is_picked_up_live(personal_engine, slice_
     assert live.get().reranker.model.version == first.name
     second = model.save(tmp_path / "reranker")
     assert live.get().reranker.model.version == second.name != first.name
+
+
+@pytest.mark.slow
+def test_the_workbench_compares_a_shopper_with_anonymous(personal_engine, slice_index_root, tmp_path):
+    from api import create_app
+    from search_engine.settings import Settings
+
+    settings = Settings(index_root=str(slice_index_root), events_path=str(tmp_path / "e.sqlite3"),
+                        merchandising_path=str(tmp_path / "m.sqlite3"), judgments_path=str(tmp_path / "j.sqlite3"),
+                        admin_token="t")
+    client = create_app({"SETTINGS": settings, "ENGINE": personal_engine, "TESTING": True}).test_client()
+    auth = {"Authorization": "Bearer t"}
+    version = personal_engine.reranker.model.version
+    assert client.get("/workbench/api/options", headers=auth).get_json()["personalization"] == version
+    body = client.post("/workbench/api/compare", headers=auth, json={
+        "q": "hdmi cable", "k": 6, "a": {"mode": "hybrid", "user": "fan"}, "b": {"mode": "hybrid"}}).get_json()
+    assert body["a"]["personalized_by"] == version and body["a"]["user"] == "fan"
+    assert body["b"]["personalized_by"] is None
+    assert all("personalization" in hit["explain"] for hit in body["a"]["results"])
+    assert all("personalization" not in hit["explain"] for hit in body["b"]["results"])
+    assert [h["id"] for h in body["a"]["results"]] != [h["id"] for h in body["b"]["results"]]
