@@ -18,7 +18,7 @@ class TextEncoder:
     """One tower. Vectors are L2-normalised float32, so inner product is cosine similarity."""
 
     def __init__(self, model: str | None = None, device: str | None = None,
-                 batch_size: int = 64, cache_dir: Path | None = None, backend: str = "torch",
+                 batch_size: int = 16, cache_dir: Path | None = None, backend: str = "torch",
                  task: str = "document"):
         """backend: "torch"; "onnx" (ONNX Runtime on the CPU, falling back to torch when
         onnxruntime is missing or the model's pipeline cannot be exported); or "onnx-int8"
@@ -57,7 +57,8 @@ class TextEncoder:
     @property
     def vectors_key(self) -> str:
         """What decides this tower's vectors: the weights, and int8 when quantized."""
-        return self.fingerprint + ("-int8" if self.backend == "onnx-int8" else "")
+        # The int8 graph's name says which graph was quantized (fused or not): their vectors differ.
+        return self.fingerprint + (f"-{self._onnx.path.stem}" if self.backend == "onnx-int8" else "")
 
     @property
     def dimension(self) -> int:

@@ -46,7 +46,7 @@ def percentiles(values) -> dict:
 def measure(encoder, texts, queries, passes: int) -> dict:
     encoder.encode(texts[:64])  # warm-up: first calls allocate
     started = time.perf_counter()
-    vectors = encoder.encode(texts, batch_size=64)
+    vectors = encoder.encode(texts)
     seconds = time.perf_counter() - started
     for query in queries[:20]:
         encoder.encode([query])

@@ -56,6 +56,36 @@ def test_onnx_backend_embeds_like_torch(towers):
     texts = ["wireless mouse", "Brother TN-2110 toner cartridge Original Black 1 pc(s)", "aa", ""]
     np.testing.assert_allclose(onnx.encode(texts), towers.query.encode(texts), atol=1e-4)
     assert onnx.encode([]).shape == (0, 384)
+    assert onnx._onnx.path.name == "model-fused.onnx"  # MiniLM's attention and norms fused, checked
+
+
+@pytest.mark.slow
+def test_batches_spread_over_parallel_sessions_keep_order_and_vectors(towers, slice_products):
+    from encoders.product_text import product_text
+    from encoders.towers import TextEncoder
+
+    onnx = TextEncoder(backend="onnx")
+    texts = [product_text(p) for p in slice_products[:70]] + ["usb", "a much longer query about a usb-c hub"]
+    vectors = onnx.encode(texts)
+    assert len(onnx._onnx._worker_sessions()) == onnx._onnx.threads
+    np.testing.assert_allclose(vectors, towers.product.encode(texts), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_graph_the_optimizer_cannot_fuse_is_served_unfused(towers, tmp_path, monkeypatch):
+    from encoders import onnx_backend
+    from encoders.onnx_backend import OnnxTransformer
+
+    def broken(source, target, config):
+        target.write_bytes(b"half a graph")
+        raise RuntimeError("optimizer failed")
+
+    monkeypatch.setattr(onnx_backend, "fuse", broken)
+    runner = OnnxTransformer(towers.query.model, tmp_path, towers.query.fingerprint)
+    assert runner.path.name == "model-eager.onnx"
+    assert "optimizer failed" in (tmp_path / "onnx" / towers.query.fingerprint / "model-fused.rejected").read_text()
+    texts = ["wireless mouse", "hdmi cable"]
+    np.testing.assert_allclose(runner.encode(texts), towers.query.encode(texts), atol=1e-4)
 
 
 def test_onnx_export_refuses_pipelines_it_cannot_reproduce():
