@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from encoders.batching import in_original_order, token_length_batches
 from encoders.model_resolution import default_cache_dir, resolve_model
 from encoders.product_text import ProductLike, product_text
 
@@ -18,7 +19,7 @@ class TextEncoder:
     """One tower. Vectors are L2-normalised float32, so inner product is cosine similarity."""
 
     def __init__(self, model: str | None = None, device: str | None = None,
-                 batch_size: int = 16, cache_dir: Path | None = None, backend: str = "torch",
+                 batch_size: int | None = None, cache_dir: Path | None = None, backend: str = "torch",
                  task: str = "document"):
         """backend: "torch"; "onnx" (ONNX Runtime on the CPU, falling back to torch when
         onnxruntime is missing or the model's pipeline cannot be exported); or "onnx-int8"
@@ -39,7 +40,9 @@ class TextEncoder:
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
-        self.batch_size = batch_size
+        # Small batches of similar token counts are fastest on a CPU (docs/benchmarks.md); a GPU
+        # wants big ones.
+        self.batch_size = batch_size or (128 if str(device).startswith("cuda") else 16)
         full_model = SentenceTransformer(self.path, device=device)
         self.asymmetric = is_asymmetric(full_model)
         self.task = task
@@ -77,12 +80,14 @@ class TextEncoder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self._onnx is not None:
             return self._onnx.encode(list(texts), batch_size or self.batch_size, show_progress)
-        # sentence-transformers sorts each call's texts by length before batching.
-        vectors = self.model.encode(
-            list(texts), batch_size=batch_size or self.batch_size, show_progress_bar=show_progress,
-            convert_to_numpy=True, normalize_embeddings=True,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        from tqdm import tqdm
+
+        size = batch_size or self.batch_size
+        _, order, batches = token_length_batches(self.model.tokenizer, texts, self.model.max_seq_length, size)
+        chunks = [self.model.encode([texts[i] for i in batch], batch_size=size, convert_to_numpy=True,
+                                    normalize_embeddings=True)
+                  for batch in tqdm(batches, disable=not show_progress, desc="Batches")]
+        return np.ascontiguousarray(in_original_order(order, chunks), dtype=np.float32)
 
 
 TASKS = ("query", "document")

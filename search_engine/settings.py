@@ -19,8 +19,8 @@ class Settings:
     model: str = "all-MiniLM-L6-v2"  # query tower (and product tower unless product_model is set)
     product_model: str | None = None
     device: str | None = None  # None: CUDA when torch sees a GPU, else CPU
-    # "onnx": the towers run on ONNX Runtime on the CPU, fused graph (a query in ~1.8 ms instead
-    # of ~5.2 ms on 2 cores, same vectors); falls back to torch when it cannot. "torch" to force
+    # "onnx": the towers run on ONNX Runtime on the CPU, fused graph (a query in ~2 ms instead
+    # of 5-10 ms on 2 cores, same vectors); falls back to torch when it cannot. "torch" to force
     # torch; "onnx-int8" for the int8-quantized tower (what it costs: docs/benchmarks.md).
     encoder_backend: str = "onnx"
     fusion: str = "linear"

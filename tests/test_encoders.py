@@ -121,3 +121,25 @@ def test_int8_backend_stays_close_to_the_float_tower_and_is_cached_apart(towers,
     assert int8.vectors_key != towers.query.vectors_key
     np.testing.assert_allclose(encode_cached(towers.query, texts, tmp_path), reference)
     np.testing.assert_allclose(encode_cached(int8, texts, tmp_path), vectors)
+
+
+def test_token_length_batches_group_similar_lengths_and_restore_order(towers):
+    from encoders.batching import in_original_order, token_length_batches
+
+    texts = ["usb", "a very long product title with many many words in it for padding", "hdmi cable 2 m",
+             "mouse", "wireless keyboard and mouse combo"]
+    tokens, order, batches = token_length_batches(towers.query.model.tokenizer, texts, 256, 2)
+    lengths = [len(tokens["input_ids"][i]) for i in order]
+    assert lengths == sorted(lengths, reverse=True) and [len(b) for b in batches] == [2, 2, 1]
+    assert list(np.concatenate(batches)) == list(order)
+    chunks = [np.array([[float(i)] for i in batch]) for batch in batches]
+    assert in_original_order(order, chunks)[:, 0].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.slow
+def test_torch_batches_by_token_count_give_sentence_transformers_vectors(towers, slice_products):
+    from encoders.product_text import product_text
+
+    texts = [product_text(p) for p in slice_products[:40]]
+    expected = towers.product.model.encode(texts, batch_size=64, normalize_embeddings=True)
+    np.testing.assert_allclose(towers.product.encode(texts), expected, atol=1e-5)
