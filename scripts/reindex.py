@@ -191,18 +191,20 @@ def run_status(args) -> int:
     from indexer import update_log, versions
 
     current = versions.current_version(args.index)
+    served = versions.served_versions(args.index)
     print(f"index root: {args.index}")
     for version in versions.list_versions(args.index):
         directory = versions.version_dir(args.index, version)
         manifest = versions.read_manifest(directory)
-        marker = "*" if version == current else " "
+        staged = "staged_from" in manifest and served is not None and version not in served
+        marker = "*" if version == current else "+" if staged else " "
         print(f"{marker} {version}  created {manifest['created']}  {manifest['product_count']} products  "
               f"{update_log.last_seq(directory)} incremental changes  model {manifest['encoder']['model']} "
               f"({manifest['encoder']['fingerprint']})  vectors {manifest['vector_index']['kind']}")
     leftovers = versions.abandoned_builds(args.index)
     if leftovers:
         print(f"leftovers of interrupted builds (removed by the next full build): {', '.join(p.name for p in leftovers)}")
-    print("* serving")
+    print("* serving   + staged, never served (search-reindex switch VERSION)")
     return 0
 
 

@@ -85,6 +85,9 @@ def test_a_staged_version_is_kept_but_is_no_way_back_and_goes_stale(small_root, 
     first = versions.current_version(small_root)
     staged = build_version(small_catalog[:40], towers.product, small_root, serve=False, keep=1).name
     assert versions.list_versions(small_root) == [first, staged]  # keep=1 never prunes what was just built
+    assert reindex(["status", "--index", str(small_root)]) == 0
+    listed = capsys.readouterr().out
+    assert f"* {first}" in listed and f"+ {staged}" in listed
     third = build_version(small_catalog[:50], towers.product, small_root).name
     assert versions.previous_version(small_root) == first  # the staged version never served
     with pytest.raises(StaleStagedVersionError, match=f"staged beside {first}, but {third} serves now"):
