@@ -2,7 +2,7 @@
 
 Product texts vary from a few words to the 256-token limit. Batched in character-length
 order (what sentence-transformers does), a quarter of each batch of 16 Icecat product texts
-was padding; in token-count order, 2%. Tokenizing first costs about 0.04 ms a text.
+was padding; in token-count order, 2%. Counting tokens costs about 0.04 ms a text.
 """
 from __future__ import annotations
 
@@ -10,13 +10,26 @@ from typing import Sequence
 
 import numpy as np
 
+COUNT_CHUNK = 1024  # texts tokenized at a time to count tokens (bounds the padded arrays)
+
+
+def token_counts(tokenizer, texts: Sequence[str], max_length: int) -> np.ndarray:
+    """Tokens per text, truncated to max_length.
+
+    The call uses the very settings the encoders tokenize with (padding on, longest_first
+    truncation): a fast tokenizer keeps them as state shared by every thread, so a call with
+    other settings could change a query's batch in another thread."""
+    counts = [tokenizer(list(texts[start:start + COUNT_CHUNK]), padding=True, truncation="longest_first",
+                        max_length=max_length, return_tensors="np")["attention_mask"].sum(axis=1)
+              for start in range(0, len(texts), COUNT_CHUNK)]
+    return np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+
 
 def token_length_batches(tokenizer, texts: Sequence[str], max_length: int, batch_size: int):
-    """(tokens, order, batches): the texts tokenized without padding, the indices longest
-    first, and that order cut into index arrays of at most batch_size."""
-    tokens = tokenizer(list(texts), truncation=True, max_length=max_length)
-    order = np.argsort([-len(ids) for ids in tokens["input_ids"]], kind="stable")
-    return tokens, order, [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+    """(order, batches): the texts' indices longest first, cut into index arrays of at most
+    batch_size."""
+    order = np.argsort(-token_counts(tokenizer, texts, max_length), kind="stable")
+    return order, [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
 
 
 def in_original_order(order: np.ndarray, chunks: list[np.ndarray]) -> np.ndarray:

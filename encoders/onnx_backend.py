@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,8 +88,9 @@ def export(model, path: Path) -> None:
 
 
 def fuse(source: Path, target: Path, config) -> bool:
-    """Fuse a BERT-style graph's attention, layer norms and GELU (onnxruntime.transformers);
-    False when the model is not one the optimizer knows."""
+    """Fuse a BERT-style graph's attention, layer norms and GELU (onnxruntime.transformers)
+    into target (a name of the caller's own: it is checked before it is used); False when the
+    model is not one the optimizer knows."""
     if getattr(config, "model_type", None) not in ("bert", "roberta", "xlm-roberta", "mpnet"):
         return False
     from onnxruntime.transformers import optimizer
@@ -96,9 +98,7 @@ def fuse(source: Path, target: Path, config) -> bool:
     # These share BERT's layer pattern; a fusion that does not fit fails the check against torch.
     fused = optimizer.optimize_model(str(source), model_type="bert", num_heads=config.num_attention_heads,
                                      hidden_size=config.hidden_size, opt_level=1)
-    partial = target.with_suffix(f".{os.getpid()}.tmp.onnx")
-    fused.save_model_to_file(str(partial))
-    os.replace(partial, target)
+    fused.save_model_to_file(str(target))
     return True
 
 
@@ -130,106 +130,138 @@ def _session(path: Path, threads: int):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (a container's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class OnnxTransformer:
     """Texts to unit vectors with ONNX Runtime, matching the sentence-transformers pipeline."""
 
-    BATCH = 16  # texts per batch for product encoding: small batches of similar length pad least
+    BATCH = 16  # most texts per batch (larger requests are cut to it): small batches pad least
+    MAX_WORKERS = 8  # single-threaded sessions for batch jobs; each holds its own copy of the weights
     CHECK_TEXTS = ("wireless mouse", "HP 305 black ink cartridge for DeskJet 2700 printers, 120 pages")
 
     def __init__(self, model, cache_dir: Path, fingerprint: str, threads: int | None = None,
                  quantize: bool = False):
-        import onnxruntime  # noqa: F401  (missing: the caller falls back to torch before any export)
+        import onnxruntime
 
         _, self.normalize = _pipeline(model)
         self.tokenizer = model.tokenizer
         self.max_length = model.max_seq_length
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or usable_cores()
         folder = Path(cache_dir) / "onnx" / fingerprint
-        path = folder / "model-eager.onnx"
-        if not path.exists():
-            log.info("exporting the tower to ONNX at %s", path)
-            export(model, path)
-        fused, rejected = folder / "model-fused.onnx", folder / "model-fused.rejected"
-        if not fused.exists() and not rejected.exists():
+        eager = folder / "model-eager.onnx"
+        if not eager.exists():
+            log.info("exporting the tower to ONNX at %s", eager)
+            export(model, eager)
+        # Fused kernels are ONNX Runtime's own operators: a new version fuses (and checks) afresh.
+        fused = self._fused(model, eager, folder / f"onnxruntime-{onnxruntime.__version__}")
+        self.path, self.session = None, None
+        for graph in ([fused, eager] if fused else [eager]):
             try:
-                if fuse(path, fused, model[0].auto_model.config):
-                    self._check(model, fused, rejected)
-            except Exception as exc:  # an optimizer that cannot handle the graph: serve it unfused
-                log.warning("not fusing the ONNX graph: %s", exc)
-                fused.unlink(missing_ok=True)
-                rejected.write_text(str(exc))
-        if fused.exists():
-            path = fused
-        if quantize:
-            quantized = path.with_name(path.stem + "-int8-per-channel.onnx")
-            if not quantized.exists():
-                log.info("quantizing the tower to int8 at %s", quantized)
-                quantize_int8(path, quantized)
-            path = quantized
-        self.path = path
-        self.session = _session(path, self.threads)
-        self._workers: list | None = None  # one single-threaded session per core, made on first batch job
-        self._workers_lock = threading.Lock()
+                path = self._quantized(graph) if quantize else graph
+                self.session = _session(path, self.threads)
+                self.path = path
+                break
+            except Exception as exc:  # e.g. a fused graph this ONNX Runtime cannot load
+                log.warning("cannot use %s (%s); trying the unfused graph", graph, exc)
+        if self.session is None:
+            raise UnsupportedForOnnx(f"ONNX Runtime could not load the exported tower from {folder}")
+        self._free: queue.Queue | None = None  # single-threaded sessions for batch jobs, made on first use
+        self._free_lock = threading.Lock()
 
-    def _check(self, model, fused: Path, rejected: Path) -> None:
-        """The fused graph must give torch's vectors; else it is set aside and never used."""
-        expected = model.encode(list(self.CHECK_TEXTS), normalize_embeddings=True)
-        got = self._run(_session(fused, 1), list(self.CHECK_TEXTS))
-        got /= np.linalg.norm(got, axis=1, keepdims=True)
-        worst = float((got * expected).sum(axis=1).min())
-        if worst < 0.9999:
-            fused.replace(rejected)
+    def _fused(self, model, eager: Path, folder: Path) -> Path | None:
+        """The fused graph, made and checked against torch once; None where it cannot be had."""
+        fused, rejected = folder / "model-fused.onnx", folder / "model-fused.rejected"
+        if fused.exists():
+            return fused
+        if rejected.exists():
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        candidate = folder / f"model-fused.{os.getpid()}.candidate.onnx"
+        try:
+            if not fuse(eager, candidate, model[0].auto_model.config):
+                return None
+            worst = self._agreement(model, candidate)
+        except Exception as exc:  # optimizer missing or failing: unfused for this process only
+            log.warning("not fusing the ONNX graph: %s", exc)
+            candidate.unlink(missing_ok=True)
+            return None
+        if worst < 0.9999:  # a wrong fusion is wrong every time: remember it
             log.warning("the fused ONNX graph gave cosine %.5f to torch; serving the unfused one", worst)
+            candidate.unlink(missing_ok=True)
+            _write_atomically(rejected, f"cosine {worst:.6f} to torch on {self.CHECK_TEXTS}\n")
+            return None
+        os.replace(candidate, fused)  # only a checked graph ever has the name
+        return fused
+
+    def _agreement(self, model, graph: Path) -> float:
+        """The lowest cosine between the graph's vectors and torch's on CHECK_TEXTS."""
+        expected = model.encode(list(self.CHECK_TEXTS), normalize_embeddings=True)
+        got = self._run(_session(graph, 1), list(self.CHECK_TEXTS))
+        got /= np.linalg.norm(got, axis=1, keepdims=True)
+        return float((got * expected).sum(axis=1).min())
+
+    @staticmethod
+    def _quantized(graph: Path) -> Path:
+        quantized = graph.with_name(graph.stem + "-int8-per-channel.onnx")
+        if not quantized.exists():
+            log.info("quantizing the tower to int8 at %s", quantized)
+            quantize_int8(graph, quantized)
+        return quantized
 
     def _run(self, session, batch: list[str]) -> np.ndarray:
-        features = self.tokenizer(batch, return_tensors="np", padding=True, truncation=True,
+        # Always the same padding and truncation settings: a fast tokenizer keeps them as state
+        # shared by every thread, so a call with other settings could change another's batch.
+        features = self.tokenizer(batch, return_tensors="np", padding=True, truncation="longest_first",
                                   max_length=self.max_length)
-        return self._infer(session, features)
-
-    def _infer(self, session, features) -> np.ndarray:
-        inputs = {i.name: np.asarray(features[i.name], dtype=np.int64) for i in session.get_inputs()}
+        inputs = {i.name: features[i.name].astype(np.int64) for i in session.get_inputs()}
         hidden = session.run(None, inputs)[0]
-        mask = np.asarray(features["attention_mask"], dtype=np.float32)[..., None]
+        mask = features["attention_mask"][..., None].astype(np.float32)
         vectors = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         if self.normalize:
             vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
         return vectors.astype(np.float32)
 
-    def _worker_sessions(self) -> list:
-        with self._workers_lock:
-            if self._workers is None:
-                self._workers = [_session(self.path, 1) for _ in range(self.threads)]
-            return self._workers
+    def _sessions(self) -> queue.Queue:
+        with self._free_lock:
+            if self._free is None:
+                self._free = queue.Queue()
+                for _ in range(min(self.threads, self.MAX_WORKERS)):
+                    self._free.put(_session(self.path, 1))
+            return self._free
 
     def encode(self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool = False) -> np.ndarray:
         """A few texts (a query) run on the one many-threaded session; more are cut into batches
-        of at most BATCH texts of similar length, spread over one single-threaded session per core."""
+        of at most BATCH texts of similar token counts, spread over single-threaded sessions,
+        one per core (shared by concurrent calls)."""
+        from tqdm import tqdm
+
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         batch_size = min(batch_size or self.BATCH, self.BATCH)
         if len(texts) <= batch_size:
             return self._run(self.session, list(texts))
-        sessions = self._worker_sessions() if self.threads > 1 else [self.session]
-        return self._in_batches(texts, batch_size, show_progress, sessions)
-
-    def _in_batches(self, texts, batch_size: int, show_progress: bool, sessions: list) -> np.ndarray:
-        from tqdm import tqdm
-
-        tokens, order, batches = token_length_batches(self.tokenizer, texts, self.max_length, batch_size)
-        free = list(sessions)  # each session runs one batch at a time
-        lock = threading.Lock()
+        order, batches = token_length_batches(self.tokenizer, texts, self.max_length, batch_size)
+        free = self._sessions()
 
         def run(indices):
-            features = self.tokenizer.pad({key: [values[i] for i in indices] for key, values in tokens.items()},
-                                          return_tensors="np")
-            with lock:
-                session = free.pop()
+            session = free.get()  # each session runs one batch at a time
             try:
-                return self._infer(session, features)
+                return self._run(session, [texts[i] for i in indices])
             finally:
-                with lock:
-                    free.append(session)
+                free.put(session)
 
-        with ThreadPoolExecutor(len(sessions)) as pool:  # ONNX Runtime releases the GIL while it runs
+        with ThreadPoolExecutor(free.qsize() or 1) as pool:  # ONNX Runtime releases the GIL while it runs
             chunks = list(tqdm(pool.map(run, batches), total=len(batches), disable=not show_progress, desc="Batches"))
         return in_original_order(order, chunks)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)

@@ -60,8 +60,10 @@ class TextEncoder:
     @property
     def vectors_key(self) -> str:
         """What decides this tower's vectors: the weights, and int8 when quantized."""
-        # The int8 graph's name says which graph was quantized (fused or not): their vectors differ.
-        return self.fingerprint + (f"-{self._onnx.path.stem}" if self.backend == "onnx-int8" else "")
+        # Which int8 graph (fused or not, by which ONNX Runtime) changes the vectors a little.
+        if self.backend == "onnx-int8":
+            return f"{self.fingerprint}-{self._onnx.path.parent.name}-{self._onnx.path.stem}"
+        return self.fingerprint
 
     @property
     def dimension(self) -> int:
@@ -81,9 +83,16 @@ class TextEncoder:
         if self._onnx is not None:
             return self._onnx.encode(list(texts), batch_size or self.batch_size, show_progress)
         from tqdm import tqdm
+        from transformers import PreTrainedTokenizerBase
 
         size = batch_size or self.batch_size
-        _, order, batches = token_length_batches(self.model.tokenizer, texts, self.model.max_seq_length, size)
+        texts = list(texts)
+        if len(texts) <= size or not isinstance(getattr(self.model, "tokenizer", None), PreTrainedTokenizerBase):
+            # One batch, or a model without a transformers tokenizer (a static embedding, say).
+            vectors = self.model.encode(texts, batch_size=size, show_progress_bar=show_progress,
+                                        convert_to_numpy=True, normalize_embeddings=True)
+            return np.ascontiguousarray(vectors, dtype=np.float32)
+        order, batches = token_length_batches(self.model.tokenizer, texts, self.model.max_seq_length, size)
         chunks = [self.model.encode([texts[i] for i in batch], batch_size=size, convert_to_numpy=True,
                                     normalize_embeddings=True)
                   for batch in tqdm(batches, disable=not show_progress, desc="Batches")]

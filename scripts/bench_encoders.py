@@ -1,14 +1,14 @@
 """Benchmark the tower backends: torch, ONNX Runtime (fp32) and ONNX Runtime int8.
 
-For each backend: product encoding throughput (products/s, batch 64, on a fixed sample of
-Icecat product texts), single-query latency (one judged query at a time, p50/p95/p99), and
+For each backend: product encoding throughput (products/s, the tower's own batching: 16 texts
+of similar token counts; on a fixed sample of Icecat product texts), single-query latency (one judged query at a time, p50/p95/p99), and
 how close its vectors are to torch's (cosine on the sample). With --eval it also encodes the
 whole catalog with each backend's product tower into its own index (reusing
-var/embedding-cache where the vectors are the same) and scores dense and hybrid nDCG@10 on
+var/embedding-cache where the vectors are the same; --embedding-cache "" times real encoding) and scores dense and hybrid nDCG@10 on
 the Icecat judgments, so the quality cost of a backend is measured, not assumed.
 
 Example:
-  search-bench-encoders --sample 2000 --eval --json var/bench-encoders.json
+  search-bench-encoders --sample 2000 --eval --embedding-cache "" --json var/bench-encoders.json
 """
 from __future__ import annotations
 

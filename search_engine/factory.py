@@ -1,6 +1,7 @@
 """Open a ready Engine from Settings: towers, the serving index version, thread settings."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from indexer.search_index import SearchIndex
 from search_engine.engine import Engine
 from search_engine.retrievers import QueryVectorCache
 from search_engine.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def apply_thread_settings(settings: Settings) -> None:
@@ -63,6 +66,11 @@ def open_engine(settings: Settings, towers: Towers | None = None, events=None, r
     index = SearchIndex.open_current(Path(settings.index_root), use_gpu=settings.use_gpu,
                                      elasticsearch=settings.elasticsearch_config())
     recover_keyword(index)
+    built_with = index.manifest["encoder"].get("vectors_key")
+    if built_with and built_with != towers.product.vectors_key:
+        log.warning("index %s was built with product vectors %s but this server's product tower makes %s "
+                    "(int8 against float, say): products updated here get slightly different vectors",
+                    index.version, built_with, towers.product.vectors_key)
     engine = Engine(index, towers, settings.engine_config(),
                     QueryVectorCache(towers.query, size=settings.query_cache_size), open_reranker(settings, events),
                     (rules or open_rule_store(settings)).rules)

@@ -15,7 +15,8 @@ def test_manifest_records_what_the_version_was_built_from(small_root, small_cata
     assert manifest["product_count"] == len(small_catalog)
     assert len(manifest["catalog_checksum"]) == 16
     assert manifest["encoder"] == {"model": "all-MiniLM-L6-v2", "source": "all-MiniLM-L6-v2",
-                                   "fingerprint": towers.product.fingerprint, "dimension": 384, "backend": "torch"}
+                                   "fingerprint": towers.product.fingerprint, "dimension": 384, "backend": "torch",
+                                   "vectors_key": towers.product.fingerprint}
     assert manifest["vector_index"]["kind"] == "flat" and "hnsw_m" in manifest["vector_index"]
     assert manifest["keyword"]["backend"] == "tantivy" and manifest["keyword"]["boosts"]["title"] > 0
     assert set(manifest["build_timings"]) == {"store_s", "encode_s", "vector_index_s", "keyword_index_s"}
