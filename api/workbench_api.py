@@ -121,13 +121,17 @@ def compare():
                                             "dense_weight": engine.config.dense_weight,
                                             "rrf_k": engine.config.rrf_k})
     ids = {label: [hit["id"] for hit in side["results"]] for label, side in sides.items()}
+    grades = _judgment_store().judgments_for(query.text)
     return jsonify({
         "query": query.text,
         "a": sides["a"],
         "b": sides["b"],
         "changes": [{"id": c.product_id, "a": c.before, "b": c.after, "status": c.status, "moved": c.moved}
                     for c in rank_changes(ids["a"], ids["b"])],
-        "judgments": _judgment_store().judgments_for(query.text),
+        "judgments": grades,
+        # Titles of the judged products, for the list of marks (most are not in either list).
+        "judged_titles": {pid: product.title for pid in grades
+                          if (product := current_engine().index.products.get(pid)) is not None},
     })
 
 

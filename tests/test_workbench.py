@@ -133,6 +133,7 @@ def test_marks_are_stored_listed_and_shown_with_the_results(client):
     assert listed["judgments"] == {first: 3}
     again = client.post("/workbench/api/compare", headers=BEARER, json={"q": "hdmi cable", "a": HYBRID, "b": KEYWORD})
     assert again.get_json()["judgments"] == {first: 3}
+    assert list(again.get_json()["judged_titles"]) == [first]
     for bad, parameter in (({"rating": 4}, "rating"), ({"rating": "3"}, "rating"), ({"product_id": "nope"}, "product_id"),
                            ({"query": " "}, "query"), ({"version": "v1999"}, "version")):
         response = client.post("/workbench/api/judgments", headers=BEARER,

@@ -21,6 +21,7 @@ if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip(message, allow_module_level=True)
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -57,7 +58,9 @@ def browser(tmp_path):
 
 
 def wait(browser, condition, message):
-    return WebDriverWait(browser, WAIT_S).until(lambda _: condition(), message=message)
+    # A page that is still navigating or re-rendering may drop an element between finding and reading it.
+    return WebDriverWait(browser, WAIT_S, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda _: condition(), message=message)
 
 
 def ready(browser):
@@ -116,6 +119,10 @@ def test_search_compare_judge_pin_and_evaluate_in_chromium(browser, server, app,
     card = next(c for c in cards(browser, "a") if c.get_attribute("data-id") == product_id)
     assert card.find_element(By.CSS_SELECTOR, "button[data-grade='3']").get_attribute("class") == "grade selected"
     assert browser.find_element(By.ID, "b-mode").get_attribute("value") == "dense"  # the configuration came back too
+    marks = browser.find_elements(By.CSS_SELECTOR, "#marks tbody tr")
+    assert [(m.get_attribute("data-id"), m.find_elements(By.TAG_NAME, "td")[2].text) for m in marks] == [(product_id, "3")]
+    judged = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#judged-queries tbody tr")]
+    assert judged == ["wireless mouse 1"]
 
     # Pin the fifth result to the top; it is applied and explained.
     fifth = cards(browser, "a")[4]
@@ -140,6 +147,11 @@ def test_search_compare_judge_pin_and_evaluate_in_chromium(browser, server, app,
     browser.find_element(By.ID, "import").click()
     wait(browser, lambda: "Imported" in status(browser), "the import failed: " + status(browser))
     assert f"for {len(SLICE_QUERIES)} queries" in browser.find_element(By.ID, "judgment-count").text
+    # A judged query from the list opens in the comparison, its marks with it.
+    next(b for b in browser.find_elements(By.CSS_SELECTOR, "#judged-queries button") if b.text == "usb hub").click()
+    wait(browser, lambda: "usb hub" in browser.find_element(By.ID, "marks-title").text, "the judged query did not open")
+    assert browser.find_element(By.ID, "q").get_attribute("value") == "usb hub"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#marks tbody tr")) == len(judgments["usb hub"])
     browser.find_element(By.ID, "evaluate").click()
     wait(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#eval-table tbody tr")) == 2,
          "no evaluation table: " + status(browser))

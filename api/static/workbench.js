@@ -149,6 +149,7 @@ function renderCompare() {
     $(`results-${side}`).replaceChildren(...data[side].results.map((hit) => card(hit, side, change[hit.id], data.judgments[hit.id])));
   }
   $("results").hidden = false;
+  renderMarks();
 }
 
 function changeBadge(side, change) {
@@ -195,15 +196,47 @@ async function judge(productId, rating, version) {
   await call("POST", `${API}/judgments`, {query: lastCompare.query, product_id: productId, rating, version});
   lastCompare.judgments[productId] = rating;
   renderCompare();
-  await loadJudgmentCount();
+  await loadJudgments();
   say(`Marked ${productId} as ${rating} for “${lastCompare.query}”.`);
 }
 
 // ---- judgments -----------------------------------------------------------------------
 
-async function loadJudgmentCount() {
+async function loadJudgments() {
   const data = await call("GET", `${API}/judgments`);
   $("judgment-count").textContent = `${data.total} judgments stored for ${data.queries.length} queries.`;
+  $("judged-queries").tBodies[0].replaceChildren(...data.queries.map((row) => element("tr", {},
+    element("td", {}, element("button", {type: "button", class: "link", onclick: () => guarded(() => searchFor(row.query))},
+      row.query)),
+    element("td", {}, row.judged))));
+  renderMarks();
+}
+
+function renderMarks() {
+  // The current query's marks, including products the two lists do not show.
+  const marks = lastCompare ? Object.entries(lastCompare.judgments) : [];
+  $("marks-title").textContent = lastCompare ? `Marks for “${lastCompare.query}”` : "Marks";
+  const titles = lastCompare ? {...lastCompare.judged_titles} : {};
+  if (lastCompare) for (const side of SIDES) for (const hit of lastCompare[side].results) titles[hit.id] = hit.title;
+  $("marks").tBodies[0].replaceChildren(...marks.map(([productId, rating]) => element("tr", {"data-id": productId},
+    element("td", {}, productId), element("td", {}, titles[productId] || "(not in the serving catalog)"),
+    element("td", {}, rating),
+    element("td", {}, element("button", {type: "button", class: "forget",
+      onclick: () => guarded(() => forget(productId))}, "forget")))));
+}
+
+async function forget(productId) {
+  await call("DELETE", `${API}/judgments`, {query: lastCompare.query, product_id: productId});
+  delete lastCompare.judgments[productId];
+  renderCompare();
+  await loadJudgments();
+  say(`Forgot the mark on ${productId} for “${lastCompare.query}”.`);
+}
+
+async function searchFor(query) {
+  $("q").value = query;
+  await compare();
+  $("results").scrollIntoView();
 }
 
 async function importJudgments() {
@@ -212,7 +245,7 @@ async function importJudgments() {
   const form = new FormData();
   form.append("file", file);
   const data = await call("POST", `${API}/judgments.csv`, form);
-  await loadJudgmentCount();
+  await loadJudgments();
   if (lastCompare) await compare();
   say(`Imported ${data.imported} judgments.`);
 }
@@ -359,7 +392,7 @@ $("rule-action").addEventListener("change", showRuleFields);
 guarded(async () => {
   await loadOptions();
   showRuleFields();
-  await Promise.all([loadRules(), loadJudgmentCount()]);
+  await Promise.all([loadRules(), loadJudgments()]);
   if (restoreFromUrl()) await compare();
   document.body.dataset.ready = "true"; // for the browser tests: options loaded, first search done
 });
