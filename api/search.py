@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from api.engine_holder import current_engine
 from api.events import event_store
 from api.params import query_from
-from api.serialize import result_json
+from api.serialize import fusion_json, result_json
 from search_engine.types import Event
 
 bp = Blueprint("search", __name__)
@@ -21,8 +21,7 @@ def search():
     engine = current_engine()
     started = time.perf_counter()
     result = engine.search(query)
-    body = result_json(result, {"method": engine.config.fusion, "dense_weight": engine.config.dense_weight,
-                                "rrf_k": engine.config.rrf_k})
+    body = result_json(result, fusion_json(engine.config))
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
     if query.user and current_app.config["SETTINGS"].log_searches:
         # What a known shopper was shown is what the preference model learns from.

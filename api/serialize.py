@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from indexer.schema import Product
+from search_engine.engine import EngineConfig
 from search_engine.types import Hit, SearchResult
 
 
@@ -32,6 +33,11 @@ def hit_json(hit: Hit, rank: int, explain: bool) -> dict:
         if c.merchandising:
             body["explain"]["merchandising"] = c.merchandising
     return body
+
+
+def fusion_json(config: EngineConfig) -> dict:
+    """The fusion settings a result was ranked with, as explain shows them."""
+    return {"method": config.fusion, "dense_weight": config.dense_weight, "rrf_k": config.rrf_k}
 
 
 def result_json(result: SearchResult, fusion: dict) -> dict:

@@ -7,24 +7,20 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
-from pathlib import Path
-
 from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
-from werkzeug.utils import secure_filename
 
 from api.auth import require_admin
 from api.engine_holder import current_engine
 from api.errors import ApiError
 from api.events import event_store
 from api.params import query_from
-from api.serialize import result_json
+from api.serialize import fusion_json, result_json
 from search_engine.evaluation import DEFAULT_CONFIGURATIONS, Configuration, configured_engine, evaluate, \
     format_table, query_changes
-from search_engine.judgments import COLUMNS
+from search_engine.judgments import COLUMNS, read_judgments, write_judgments_to
 from search_engine.rank_diff import rank_changes
 from search_engine.version_engines import UnknownVersionError
 
@@ -117,11 +113,10 @@ def compare():
         configuration = configuration_from(body.get(label, {}), label)
         engine = _configured(configuration, label)
         result = engine.search(replace(query, mode=configuration.mode, user=configuration.user))
-        sides[label] = result_json(result, {"method": engine.config.fusion,
-                                            "dense_weight": engine.config.dense_weight,
-                                            "rrf_k": engine.config.rrf_k})
+        sides[label] = result_json(result, fusion_json(engine.config))
     ids = {label: [hit["id"] for hit in side["results"]] for label, side in sides.items()}
     grades = _judgment_store().judgments_for(query.text)
+    products = current_engine().index.products
     return jsonify({
         "query": query.text,
         "a": sides["a"],
@@ -130,8 +125,7 @@ def compare():
                     for c in rank_changes(ids["a"], ids["b"])],
         "judgments": grades,
         # Titles of the judged products, for the list of marks (most are not in either list).
-        "judged_titles": {pid: product.title for pid in grades
-                          if (product := current_engine().index.products.get(pid)) is not None},
+        "judged_titles": {pid: product.title for pid in grades if (product := products.get(pid)) is not None},
     })
 
 
@@ -179,11 +173,9 @@ def forget_judgment():
 
 @bp.get("/judgments.csv")
 def export_judgments():
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "judgments.csv"
-        _judgment_store().export_csv(path)
-        text = path.read_text(encoding="utf-8")
-    return Response(text, mimetype="text/csv",
+    text = io.StringIO()
+    write_judgments_to(_judgment_store().judgments(), text)
+    return Response(text.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=judgments.csv"})
 
 
@@ -200,14 +192,11 @@ def import_judgments():
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ApiError("the CSV must be UTF-8 text", parameter="file") from None
-    with tempfile.TemporaryDirectory() as folder:
-        name = secure_filename(upload.filename) if upload and upload.filename else ""
-        path = Path(folder) / (name or "upload.csv")  # the name appears in error messages
-        path.write_text(text, encoding="utf-8")
-        try:
-            count = _judgment_store().import_csv(path)
-        except (ValueError, csv.Error) as exc:
-            raise ApiError(f"nothing was imported: {exc}".replace(str(path), path.name), parameter="file") from None
+    source = (upload.filename if upload and upload.filename else "") or "upload.csv"  # named in errors
+    try:
+        count = _judgment_store().import_judgments(read_judgments(io.StringIO(text, newline=""), source), source)
+    except (ValueError, csv.Error) as exc:
+        raise ApiError(f"nothing was imported: {exc}", parameter="file") from None
     return jsonify({"imported": count, "queries": len(_judgment_store().judgments())})
 
 

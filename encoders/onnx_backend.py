@@ -153,6 +153,7 @@ class OnnxTransformer:
         self.tokenizer = model.tokenizer
         self.max_length = model.max_seq_length
         self.threads = threads or usable_cores()
+        self.workers = min(self.threads, self.MAX_WORKERS)  # sessions for batch jobs
         folder = Path(cache_dir) / "onnx" / fingerprint
         eager = folder / "model-eager.onnx"
         if not eager.exists():
@@ -231,7 +232,7 @@ class OnnxTransformer:
         with self._free_lock:
             if self._free is None:
                 self._free = queue.Queue()
-                for _ in range(min(self.threads, self.MAX_WORKERS)):
+                for _ in range(self.workers):
                     self._free.put(_session(self.path, 1))
             return self._free
 
@@ -256,7 +257,7 @@ class OnnxTransformer:
             finally:
                 free.put(session)
 
-        with ThreadPoolExecutor(free.qsize() or 1) as pool:  # ONNX Runtime releases the GIL while it runs
+        with ThreadPoolExecutor(self.workers) as pool:  # ONNX Runtime releases the GIL while it runs
             chunks = list(tqdm(pool.map(run, batches), total=len(batches), disable=not show_progress, desc="Batches"))
         return in_original_order(order, chunks)
 

@@ -77,8 +77,7 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
     """Write a new index version under root and make it the serving one; returns its folder.
 
     serve=False stages it beside the serving version instead (to compare the two in the
-    workbench first; `versions.switch` serves it later). A staged version takes no
-    incremental updates: rebuild or switch before updating the catalog.
+    workbench first); `switch_to_version` serves it later, with the updates made meanwhile.
     elasticsearch: an ElasticsearchConfig, for the elasticsearch keyword backend."""
     if not products:
         raise ValueError("cannot build an index from an empty catalog")
@@ -96,7 +95,7 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
                                   show_progress, elasticsearch)
         new_index = verify_version(staging, len(products), elasticsearch)
         if not serve and serving is not None:
-            # What `switch_to_staged` needs to carry over the updates made meanwhile.
+            # What `switch_to_version` needs to carry over the updates made meanwhile.
             manifest["staged_from"] = {"version": serving.name, "seq": carried_from_seq}
             _write_manifest(staging, manifest)
             final = versions.stage(root, staging, version)

@@ -171,6 +171,7 @@ def run_rollback(args) -> int:
 
 
 def run_switch(args) -> int:
+    from encoders.towers import encoder_source
     from indexer import versions
     from indexer.build import switch_to_version
 
@@ -183,7 +184,7 @@ def run_switch(args) -> int:
     if manifest["encoder"]["fingerprint"] != serving["encoder"]["fingerprint"]:
         print(f"{args.version} was built with another product tower ({manifest['encoder']['model']}): running "
               f"servers keep serving {before} until restarted with that model "
-              f"(SEARCH_MODEL={manifest['encoder'].get('source', manifest['encoder']['model'])})", file=sys.stderr)
+              f"(SEARCH_MODEL={encoder_source(manifest['encoder'])})", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,7 @@
 """The Engine runs one search: retrieve with each leg, fuse, personalize, merchandise, page, and say why."""
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass, replace
 
@@ -23,10 +24,12 @@ class EngineConfig:
     candidates: int = 100  # how deep each leg retrieves before fusion
 
     def __post_init__(self):
+        # Messages start with the field's name: the API turns that into the parameter it names.
         if self.fusion not in FUSION_METHODS:
-            raise ValueError(f"unknown fusion {self.fusion!r}; expected one of {', '.join(FUSION_METHODS)}")
-        if not 0.0 <= self.dense_weight <= 1.0:
-            raise ValueError(f"dense_weight must be within [0, 1], got {self.dense_weight}")
+            raise ValueError(f"fusion: unknown fusion {self.fusion!r}; expected one of {', '.join(FUSION_METHODS)}")
+        weight = self.dense_weight
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0.0 <= weight <= 1.0:
+            raise ValueError(f"dense_weight: must be a number from 0 to 1, got {weight!r}")
 
 
 class TowerMismatchError(RuntimeError):

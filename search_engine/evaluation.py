@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from search_engine.engine import FUSION_METHODS, Engine, EngineConfig
+from search_engine.engine import Engine, EngineConfig
 from search_engine.judgments import Judgments
 from search_engine.metrics import mean, ndcg_at_k, recall_at_k, reciprocal_rank
 from search_engine.types import MODES, Query
@@ -30,11 +30,7 @@ class Configuration:
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.fusion not in FUSION_METHODS:
-            raise ValueError(f"fusion: must be one of {', '.join(FUSION_METHODS)}, got {self.fusion!r}")
-        if isinstance(self.dense_weight, bool) or not isinstance(self.dense_weight, (int, float)) \
-                or not 0.0 <= self.dense_weight <= 1.0:
-            raise ValueError(f"dense_weight: must be a number from 0 to 1, got {self.dense_weight!r}")
+        EngineConfig(fusion=self.fusion, dense_weight=self.dense_weight)  # the engine's own checks
 
     @classmethod
     def parse(cls, spec: str) -> "Configuration":

@@ -86,8 +86,12 @@ class JudgmentStore:
 
     def import_csv(self, path: str | Path) -> int:
         """Every row of a query,docid,rating CSV, validated first (a bad row names its row number)."""
-        rows = [(q, pid, g) for q, grades in load_judgments(path).items() for pid, g in grades.items()]
+        return self.import_judgments(load_judgments(path), str(path))
+
+    def import_judgments(self, judgments: Judgments, source: str) -> int:
+        """A parsed judgment list, all of it or none; errors name `source`."""
+        rows = [(q, pid, g) for q, grades in judgments.items() for pid, g in grades.items()]
         for q, pid, g in rows:
             if g not in (0, 1, 2, 3):
-                raise ValueError(f"{path}: rating {g} for ({q!r}, {pid!r}) is not a whole grade 0-3")
+                raise ValueError(f"{source}: rating {g} for ({q!r}, {pid!r}) is not a whole grade 0-3")
         return self.mark_many(rows)

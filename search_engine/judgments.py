@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from pathlib import Path
+from typing import TextIO
 
 Judgments = dict[str, dict[str, float]]  # query -> product id -> grade
 
@@ -12,30 +13,39 @@ COLUMNS = ("query", "docid", "rating")
 
 def load_judgments(path: str | Path) -> Judgments:
     """Read `query,docid,rating` rows; bad rows fail with their row number."""
-    judgments: Judgments = defaultdict(dict)
     with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
-        for row, record in enumerate(reader, start=1):
-            query, doc = (record["query"] or "").strip(), (record["docid"] or "").strip()
-            if not query or not doc:
-                raise ValueError(f"{path}: row {row}: query and docid must not be empty")
-            try:
-                grade = float(record["rating"])
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}: row {row}: rating {record['rating']!r} is not a number") from None
-            if not 0 <= grade <= 3:
-                raise ValueError(f"{path}: row {row}: rating {grade} is outside 0-3")
-            judgments[query][doc] = grade
+        return read_judgments(handle, str(path))
+
+
+def read_judgments(handle: TextIO, source: str) -> Judgments:
+    """The rows of an open CSV; errors name `source` and the row."""
+    judgments: Judgments = defaultdict(dict)
+    reader = csv.DictReader(handle)
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
+    for row, record in enumerate(reader, start=1):
+        query, doc = (record["query"] or "").strip(), (record["docid"] or "").strip()
+        if not query or not doc:
+            raise ValueError(f"{source}: row {row}: query and docid must not be empty")
+        try:
+            grade = float(record["rating"])
+        except (TypeError, ValueError):
+            raise ValueError(f"{source}: row {row}: rating {record['rating']!r} is not a number") from None
+        if not 0 <= grade <= 3:
+            raise ValueError(f"{source}: row {row}: rating {grade} is outside 0-3")
+        judgments[query][doc] = grade
     return dict(judgments)
 
 
 def write_judgments(judgments: Judgments, path: str | Path) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for query, grades in judgments.items():
-            for doc, grade in grades.items():
-                writer.writerow([query, doc, int(grade) if float(grade).is_integer() else grade])
+        write_judgments_to(judgments, handle)
+
+
+def write_judgments_to(judgments: Judgments, handle: TextIO) -> None:
+    writer = csv.writer(handle)
+    writer.writerow(COLUMNS)
+    for query, grades in judgments.items():
+        for doc, grade in grades.items():
+            writer.writerow([query, doc, int(grade) if float(grade).is_integer() else grade])

@@ -209,7 +209,6 @@ async function loadJudgments() {
     element("td", {}, element("button", {type: "button", class: "link", onclick: () => guarded(() => searchFor(row.query))},
       row.query)),
     element("td", {}, row.judged))));
-  renderMarks();
 }
 
 function renderMarks() {
