@@ -1,6 +1,7 @@
 """The Flask app factory: configuration is read here, at the edge, and handed down."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 from flask import Flask
@@ -27,7 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     rules = test_config.pop("RULES", None) or open_rule_store(settings)
     engine = test_config.pop("ENGINE", None) or open_engine(settings, events=store, rules=rules)
     if engine.rules is None:
-        engine = engine.with_rules(rules.rules)
+        engine = replace(engine, rules=rules.rules)
     app.extensions["rule_store"] = rules
     app.extensions["judgment_store"] = test_config.pop("JUDGMENTS", None) or open_judgment_store(settings)
     app.config.from_mapping(SETTINGS=settings, SESSION_COOKIE_SAMESITE="Lax", **test_config)

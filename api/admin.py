@@ -86,15 +86,17 @@ def reload():
 def status():
     live = live_engine()
     index = live.get().index
+    snapshot = index.snapshot()
     root = live.root
     return jsonify({
-        "serving_version": index.version,
+        "serving_version": snapshot.version,
         "current_pointer": versions.current_version(root),
-        "product_count": len(index.products),
-        "applied_changes": index.applied_seq,
+        "product_count": len(snapshot.products),
+        "applied_changes": snapshot.seq,
         "logged_changes": update_log.last_seq(index.directory),
         "versions": versions.list_versions(root),
         "interrupted_builds": [p.name for p in versions.abandoned_builds(root)],
+        "refused_versions": live.refused,
         "last_error": live.last_error,
     })
 

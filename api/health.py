@@ -11,16 +11,17 @@ bp = Blueprint("health", __name__)
 @bp.get("/health")
 def health():
     engine = current_engine()
-    index = engine.index
+    snapshot = engine.index.snapshot()
     return jsonify({
         "status": "ok",
-        "index_version": index.version,
-        "product_count": len(index.products),
+        "index_version": snapshot.version,
+        "product_count": len(snapshot.products),
+        "update_seq": snapshot.seq,
         "model": {
             "query_tower": engine.towers.query.name,
             "product_tower": engine.towers.product.name,
             "product_tower_fingerprint": engine.towers.product.fingerprint,
         },
-        "vector_index": {"kind": index.vectors.config.kind, "gpu": index.vectors.on_gpu},
+        "vector_index": {"kind": snapshot.vectors.kind, "gpu": snapshot.vectors.on_gpu},
         "fusion": {"method": engine.config.fusion, "dense_weight": engine.config.dense_weight},
     })

@@ -6,12 +6,12 @@ changed product text can never be served a stale vector.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from encoders.atomic_files import atomic_path
 from encoders.towers import TextEncoder
 
 
@@ -32,8 +32,6 @@ def encode_cached(encoder: TextEncoder, texts: Sequence[str], cache_dir: Path | 
         return np.load(path)
     vectors = encoder.encode(texts, show_progress=show_progress)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(partial, "wb") as out:
+    with atomic_path(path) as partial, open(partial, "wb") as out:  # never a truncated cache file
         np.save(out, vectors)
-    os.replace(partial, path)  # never leave a truncated cache file under the real name
     return vectors

@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
+from encoders.atomic_files import atomic_path, write_atomically
 from encoders.batching import in_original_order, token_length_batches
 
 log = logging.getLogger(__name__)
@@ -72,19 +73,17 @@ def export(model, path: Path) -> None:
             return self.model(**dict(zip(names, inputs))).last_hidden_state
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
     axes = {name: {0: "batch", 1: "sequence"} for name in names + ["last_hidden_state"]}
     attention = getattr(auto_model.config, "_attn_implementation", None)
     try:
         if attention not in (None, "eager") and hasattr(auto_model, "set_attn_implementation"):
             auto_model.set_attn_implementation("eager")  # the pattern the optimizer can fuse
-        with torch.inference_mode(False), torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), atomic_path(path, ".onnx") as partial:
             torch.onnx.export(LastHiddenState(), tuple(sample[n] for n in names), str(partial), input_names=names,
                               output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
     finally:
         if attention not in (None, "eager") and hasattr(auto_model, "set_attn_implementation"):
             auto_model.set_attn_implementation(attention)
-    os.replace(partial, path)
 
 
 def fuse(source: Path, target: Path, config) -> bool:
@@ -106,15 +105,14 @@ def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantization of the exported transformer, written atomically."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    partial = target.with_suffix(f".{os.getpid()}.tmp.onnx")
     # Per-channel scales: per-tensor int8 moved MiniLM's vectors to cosine 0.955 (min 0.91)
     # of the float ones on Icecat product texts; per-channel keeps 0.993 (min 0.989).
     import onnx
 
     # DefaultTensorType: shape inference cannot type the outputs of fused (contrib) operators.
-    quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    os.replace(partial, target)
+    with atomic_path(target, ".onnx") as partial:
+        quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 def _session(path: Path, threads: int):
@@ -195,7 +193,7 @@ class OnnxTransformer:
         if worst < 0.9999:  # a wrong fusion is wrong every time: remember it
             log.warning("the fused ONNX graph gave cosine %.5f to torch; serving the unfused one", worst)
             candidate.unlink(missing_ok=True)
-            _write_atomically(rejected, f"cosine {worst:.6f} to torch on {self.CHECK_TEXTS}\n")
+            write_atomically(rejected, f"cosine {worst:.6f} to torch on {self.CHECK_TEXTS}\n")
             return None
         os.replace(candidate, fused)  # only a checked graph ever has the name
         return fused
@@ -260,9 +258,3 @@ class OnnxTransformer:
         with ThreadPoolExecutor(self.workers) as pool:  # ONNX Runtime releases the GIL while it runs
             chunks = list(tqdm(pool.map(run, batches), total=len(batches), disable=not show_progress, desc="Batches"))
         return in_original_order(order, chunks)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    partial.write_text(text)
-    os.replace(partial, path)

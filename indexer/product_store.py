@@ -1,118 +1,176 @@
-"""The products of one index, addressed by a dense integer doc number shared by all indexes.
+"""The products of one index version, addressed by a dense integer doc number shared by
+every index (vectors, keyword) of that version.
 
-Incremental updates never reuse a doc number: an upserted product gets a new one and its
-old doc becomes a tombstone (None), so every index can apply the same change independently.
+Updates never change a doc: an upserted product gets the next doc number and its previous
+doc dies, so every index can apply the same change independently. A `ProductStore` is one
+immutable view (a snapshot): the docs below its size, which of them are live, and the
+filter columns over them. `with_changes` returns the next view; views share the append-only
+`ProductTable` underneath, so a change costs its own size, not the catalog's.
 """
 from __future__ import annotations
 
 import gzip
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
+from indexer.append_only import AppendOnlyArray, LiveDocs
 from indexer.filters import Filters, filter_key
 from indexer.schema import Product
 
 PRODUCTS_FILE = "products.jsonl.gz"
 
 
-class ProductStore:
-    """Products by doc number and by id, with columns for fast filtering."""
+class Vocabulary:
+    """Filter keys (lower-cased brands or categories) as small integer codes; append-only."""
 
-    def __init__(self, products: Sequence[Product | None]):
-        self.products: list[Product | None] = list(products)
-        self.doc_of = {p.id: doc for doc, p in enumerate(self.products) if p is not None}
-        self._alive = np.array([p is not None for p in self.products], dtype=bool)
-        self._price = np.array([_price(p) for p in self.products], dtype=np.float64)
-        self._brand = np.array([filter_key(p.brand) if p else "" for p in self.products], dtype=object)
-        self._category = np.array([filter_key(p.category) if p else "" for p in self.products], dtype=object)
+    def __init__(self):
+        self.codes: dict[str, int] = {}
+        self.names: list[str] = []  # the first spelling seen of each key, for display
+
+    def code(self, value: str) -> int:
+        """The code of a value, adding it if new (the writer's lock held)."""
+        key = filter_key(value or "")
+        code = self.codes.get(key)
+        if code is None:
+            self.names.append(value or "")
+            code = self.codes[key] = len(self.names) - 1
+        return code
+
+    def lookup(self, keys: Iterable[str]) -> list[int]:
+        """Codes of already normalised keys; unknown keys have none (nothing can match them)."""
+        return [self.codes[key] for key in keys if key in self.codes]
+
+
+class ProductTable:
+    """Every product a version has held, in doc order, with its filter columns; one writer
+    appends (under the index's publish lock), readers read below their view's size."""
+
+    def __init__(self, products: Sequence[Product]):
+        self.products: list[Product] = []
+        self.brands = Vocabulary()
+        self.categories = Vocabulary()
+        self.price = AppendOnlyArray(np.zeros(0, dtype=np.float64))
+        self.brand = AppendOnlyArray(np.zeros(0, dtype=np.int32))
+        self.category = AppendOnlyArray(np.zeros(0, dtype=np.int32))
+        self.docs_of: dict[str, list[int]] = {}  # every doc an id has had, ascending
+        self.append(products)
 
     def __len__(self) -> int:
-        """Live products (tombstones excluded)."""
-        return len(self.doc_of)
+        return len(self.products)
+
+    def append(self, products: Sequence[Product]) -> None:
+        start = len(self.products)
+        self.price.append(np.array([np.nan if p.price is None else p.price for p in products], dtype=np.float64))
+        self.brand.append(np.array([self.brands.code(p.brand) for p in products], dtype=np.int32))
+        self.category.append(np.array([self.categories.code(p.category) for p in products], dtype=np.int32))
+        for doc, product in enumerate(products, start):
+            self.docs_of.setdefault(product.id, []).append(doc)
+        self.products.extend(products)  # last: a doc is readable only once its columns are
+
+
+class ProductStore:
+    """One immutable view: docs below `size`, of which those in `live` are products."""
+
+    def __init__(self, table: ProductTable, size: int, live: LiveDocs):
+        self.table = table
+        self.size = size
+        self.live = live
+
+    @classmethod
+    def of(cls, products: Sequence[Product]) -> "ProductStore":
+        """A fresh store: doc i is products[i], all live."""
+        return cls(ProductTable(products), len(products), LiveDocs.all_live(len(products)))
+
+    def __len__(self) -> int:
+        """Live products."""
+        return len(self.live)
 
     @property
     def next_doc(self) -> int:
-        return len(self.products)
+        return self.size
+
+    def product(self, doc: int) -> Product:
+        if not 0 <= doc < self.size:
+            raise IndexError(f"doc {doc} is not in this view (size {self.size})")
+        return self.table.products[doc]
+
+    def doc_of(self, product_id: str) -> int | None:
+        """The live doc of a product id in this view, or None."""
+        for doc in reversed(self.table.docs_of.get(product_id, ())):
+            if doc < self.size:
+                return doc if doc in self.live else None
+        return None
 
     def get(self, product_id: str) -> Product | None:
-        doc = self.doc_of.get(product_id)
-        return None if doc is None else self.products[doc]
+        doc = self.doc_of(product_id)
+        return None if doc is None else self.table.products[doc]
 
     def alive(self, doc: int) -> bool:
-        return 0 <= doc < len(self.products) and bool(self._alive[doc])
-
-    @property
-    def has_tombstones(self) -> bool:
-        return len(self.doc_of) < len(self.products)
+        return doc in self.live
 
     def allowed_docs(self, filters: Filters) -> np.ndarray:
         """Live doc numbers that pass the filters, ascending (the dense leg's view of Filters)."""
-        return np.flatnonzero(self._passing(filters, slice(None)))
+        return np.flatnonzero(self._passing(filters, slice(0, self.size)))
 
     def passes(self, doc: int, filters: Filters) -> bool:
         """Whether one live doc passes the filters, by the same rules as allowed_docs."""
-        return 0 <= doc < len(self.products) and bool(self._passing(filters, [doc])[0])
+        return self.alive(doc) and bool(self._passing(filters, slice(doc, doc + 1))[0])
 
-    def _passing(self, filters: Filters, rows) -> np.ndarray:
-        mask = self._alive[rows].copy()
+    def _passing(self, filters: Filters, rows: slice) -> np.ndarray:
+        mask = self.live.mask()[rows].copy()
         if filters.brands:
-            mask &= np.isin(self._brand[rows], filters.brands)
+            mask &= np.isin(self.table.brand.head(self.size)[rows], self.table.brands.lookup(filters.brands))
         if filters.categories:
-            mask &= np.isin(self._category[rows], filters.categories)
+            mask &= np.isin(self.table.category.head(self.size)[rows],
+                            self.table.categories.lookup(filters.categories))
+        price = self.table.price.head(self.size)[rows]
         with np.errstate(invalid="ignore"):  # NaN prices compare False, so they never pass
             if filters.price_min is not None:
-                mask &= self._price[rows] >= filters.price_min
+                mask &= price >= filters.price_min
             if filters.price_max is not None:
-                mask &= self._price[rows] <= filters.price_max
+                mask &= price <= filters.price_max
         return mask
 
-    def put(self, doc: int, product: Product) -> None:
-        """Store a product under a new doc number, tombstoning its previous doc if any."""
-        if doc != len(self.products):
-            raise ValueError(f"doc numbers are assigned in order: expected {len(self.products)}, got {doc}")
-        old = self.doc_of.get(product.id)
-        if old is not None:
-            self.remove(old)
-        self.products.append(product)
-        self.doc_of[product.id] = doc
-        self._alive = np.append(self._alive, True)
-        self._price = np.append(self._price, _price(product))
-        self._brand = np.append(self._brand, np.array([filter_key(product.brand)], dtype=object))
-        self._category = np.append(self._category, np.array([filter_key(product.category)], dtype=object))
+    def with_changes(self, added: Sequence[Product], removed: Iterable[int]) -> "ProductStore":
+        """The next view: `added` under the next doc numbers, `removed` docs dead. The
+        writer's call (one at a time); this view stays as it was."""
+        if len(self.table) != self.size:
+            raise RuntimeError(f"only the newest view takes changes: the table holds {len(self.table)} docs, "
+                               f"this view {self.size}")
+        self.table.append(added)
+        size = self.size + len(added)
+        return ProductStore(self.table, size, self.live.grown(size).without(removed))
 
-    def remove(self, doc: int) -> None:
-        product = self.products[doc]
-        if product is None:
-            return
-        if self.doc_of.get(product.id) == doc:
-            del self.doc_of[product.id]
-        self.products[doc] = None
-        self._alive[doc] = False
-
-    def brands(self) -> list[tuple[str, int]]:
-        values, counts = np.unique([p.brand for p in self.products if p and p.brand], return_counts=True)
-        return sorted(zip(values.tolist(), counts.tolist()), key=lambda vc: -vc[1])
+    def live_docs(self) -> np.ndarray:
+        return np.flatnonzero(self.live.mask())
 
     def live_products(self) -> list[Product]:
-        return [p for p in self.products if p is not None]
+        return [self.table.products[doc] for doc in self.live_docs()]
+
+    def brands(self) -> list[tuple[str, int]]:
+        """Brands of live products with their counts, most common first."""
+        codes = self.table.brand.head(self.size)[self.live.mask()]
+        counts = np.bincount(codes, minlength=len(self.table.brands.names))
+        named = [(self.table.brands.names[code], int(n)) for code, n in enumerate(counts) if n and
+                 self.table.brands.names[code]]
+        return sorted(named, key=lambda bc: (-bc[1], bc[0]))
 
     def save(self, directory: Path) -> None:
+        """Every doc in order (a dead one as null), so doc numbers survive a reload."""
         with gzip.open(Path(directory) / PRODUCTS_FILE, "wt", encoding="utf-8") as out:
-            for product in self.products:
+            for doc in range(self.size):
+                product = self.table.products[doc] if doc in self.live else None
                 out.write(json.dumps(product.to_dict() if product else None, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, directory: Path) -> "ProductStore":
         with gzip.open(Path(directory) / PRODUCTS_FILE, "rt", encoding="utf-8") as lines:
-            return cls([_product_or_none(json.loads(line)) for line in lines])
-
-
-def _price(product: Product | None) -> float:
-    return np.nan if product is None or product.price is None else product.price
-
-
-def _product_or_none(data) -> Product | None:
-    return None if data is None else Product.from_dict(data)
+            rows = [json.loads(line) for line in lines]
+        dead = [doc for doc, row in enumerate(rows) if row is None]
+        # A dead doc keeps its number with an empty placeholder that no view shows.
+        products = [Product.from_dict(row) if row is not None else Product(id="", title="") for row in rows]
+        store = cls.of(products)
+        return ProductStore(store.table, store.size, store.live.without(dead)) if dead else store

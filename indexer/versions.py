@@ -9,17 +9,23 @@ creation time.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from encoders.atomic_files import fsync_dir, write_atomically
 
 CURRENT_FILE = "CURRENT"
 SERVED_FILE = "SERVED"  # every version CURRENT has named, in order: rollback only goes back to these
 VERSIONS_DIR = "versions"
 MANIFEST_FILE = "manifest.json"
 STAGING_PREFIX = ".building-"
+BUILD_LOCK_FILE = ".build.lock"
 DEFAULT_KEEP = 3
 
 
@@ -42,7 +48,7 @@ def stage(root: Path, staging: Path, version: str) -> Path:
     """Move a finished, verified build into place beside the serving version."""
     final = Path(root) / VERSIONS_DIR / version
     os.replace(staging, final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return final
 
 
@@ -53,26 +59,13 @@ def publish(root: Path, staging: Path, version: str) -> Path:
     return final
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def switch(root: Path, version: str) -> None:
-    """Point CURRENT at a complete version: write a new pointer, then rename it over the old."""
+    """Point CURRENT at a complete version: write a new pointer, then rename it over the old.
+    (indexer.switching.serve also moves the keyword backend's alias: use that.)"""
     root = Path(root)
     if not (root / VERSIONS_DIR / version / MANIFEST_FILE).exists():
         raise NoIndexError(f"no complete index version {version!r} under {root}")
-    pointer = root / f".{CURRENT_FILE}.{os.getpid()}.tmp"
-    with open(pointer, "w") as out:
-        out.write(version + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(pointer, root / CURRENT_FILE)
-    _fsync_dir(root)
+    write_atomically(root / CURRENT_FILE, version + "\n", durable=True)
     with open(root / SERVED_FILE, "a") as served:
         served.write(version + "\n")
 
@@ -92,6 +85,31 @@ def version_dir(root: Path, version: str) -> Path:
 
 def current_dir(root: Path) -> Path:
     return version_dir(root, current_version(root))
+
+
+def serving_dir(root: Path) -> Path | None:
+    """The serving version's folder, or None when nothing serves yet."""
+    try:
+        return current_dir(root)
+    except NoIndexError:
+        return None
+
+
+class BuildInProgressError(RuntimeError):
+    pass
+
+
+@contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    """One process at a time builds, switches, rolls back or prunes under a root."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / BUILD_LOCK_FILE, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildInProgressError(f"another build, switch or rollback is running on {root}") from None
+        yield
 
 
 def read_manifest(directory: Path) -> dict:
@@ -126,14 +144,16 @@ def previous_version(root: Path) -> str:
     return older[-1]
 
 
-def prune(root: Path, keep: int = DEFAULT_KEEP, protect: tuple[str, ...] = ()) -> list[str]:
-    """Delete the oldest versions beyond `keep`; never the serving one nor those in `protect`."""
+def prunable(root: Path, keep: int = DEFAULT_KEEP, protect: tuple[str, ...] = ()) -> list[str]:
+    """The oldest versions beyond `keep`; never the serving one nor those in `protect`."""
     current = current_version(root)
     removable = [v for v in list_versions(root) if v != current and v not in protect]
-    doomed = removable[: max(0, len(removable) - (keep - 1))]
-    for version in doomed:
-        shutil.rmtree(version_dir(root, version), ignore_errors=True)
-    return doomed
+    return removable[: max(0, len(removable) - (keep - 1))]
+
+
+def remove(root: Path, version: str) -> None:
+    """Delete a version's folder (indexer.switching.prune_versions drops its backend data first)."""
+    shutil.rmtree(version_dir(root, version), ignore_errors=True)
 
 
 def abandoned_builds(root: Path) -> list[Path]:

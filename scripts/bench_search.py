@@ -68,8 +68,11 @@ def ensure_index(root: str, encode_sample: int) -> dict:
     return figures
 
 
-def start_server(root: str, port: int, query_cache: bool, workers: int = 1, threads: int = 4) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SEARCH_QUERY_CACHE_SIZE": "10000" if query_cache else "0"}
+def start_server(root: str, port: int, query_cache: bool, workers: int = 1, threads: int = 4,
+                 env: dict[str, str] | None = None) -> subprocess.Popen:
+    """env: more SEARCH_* settings for the server."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SEARCH_QUERY_CACHE_SIZE": "10000" if query_cache else "0",
+           **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "scripts.serve", "--index", root, "--port", str(port),
          "--workers", str(workers), "--threads", str(threads)],
@@ -120,6 +123,19 @@ def measure(port: int, queries: list[str], requests_per_mode: int) -> dict:
     return results
 
 
+def run_threads(target, count: int) -> float:
+    """Run target(i) for i < count in as many threads; the wall time in seconds."""
+    import threading
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def load_test(port: int, queries: list[str], clients: int, max_requests: int, max_seconds: float) -> dict:
     """`clients` threads sending hybrid searches back to back until either bound is reached."""
     import http.client
@@ -158,13 +174,7 @@ def load_test(port: int, queries: list[str], clients: int, max_requests: int, ma
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
+    wall = run_threads(lambda _: client(), clients)
     ms = np.array(latencies)
     return {"clients": clients, "requests": len(ms), "errors": len(errors), "error_kinds": sorted(set(errors)),
             "seconds": round(wall, 2), "searches_per_s": round(len(ms) / wall, 1),

@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from scripts.common import ICECAT_JUDGMENTS, setup_logging
@@ -182,7 +183,7 @@ def run_evaluate(args) -> int:
     figures["relative_change"] = (personal - plain) / plain if plain else None
     # Anonymous and unknown shoppers: the judgment nDCG@10 with the reranker switched on.
     judgments = load_judgments(args.judgments)
-    personalized_engine = engine.with_reranker(reranker)
+    personalized_engine = replace(engine, reranker=reranker)
     default = Configuration("hybrid (default)")
     figures["judgments_ndcg@10_without_reranker"] = evaluate(engine, judgments, [default])[0].summary()["ndcg@10"]
     figures["judgments_ndcg@10_anonymous_with_reranker"] = evaluate(personalized_engine, judgments, [default])[0].summary()["ndcg@10"]

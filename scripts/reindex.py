@@ -7,7 +7,8 @@ build at any point leaves the serving version as it was, and the next build clea
 Commands:
   full         build a new version from a catalog file and switch to it
   incremental  upsert products from a catalog file and/or delete ids, in the serving version
-  rollback     switch back to the previous version (or --to VERSION)
+  rollback     switch back to the previous version (or --to VERSION); --updates drop|carry
+               says what to do with incremental updates made since (refused otherwise)
   status       the serving version, the versions on disk and leftovers of interrupted builds
   validate     dry run: the catalog's validation report and what a full build would change
 
@@ -16,7 +17,7 @@ Examples:
   search-reindex full --index var/index                  (the bundled Icecat catalog)
   search-reindex incremental --upsert changed.jsonl --delete-ids gone.txt --index var/index
   search-reindex validate --catalog products.csv --index var/index
-  search-reindex rollback --index var/index
+  search-reindex rollback --index var/index --updates carry
 
 Exit codes: 0 done, 1 the operation failed (nothing was switched), 2 bad input.
 """
@@ -28,10 +29,31 @@ import sys
 import time
 from pathlib import Path
 
+from encoders.towers import BACKENDS as ENCODER_BACKENDS
+from indexer.keyword import KeywordConfig
+from indexer.keyword.factory import BACKENDS as KEYWORD_BACKENDS
+from indexer.switching import UPDATE_POLICIES
+from indexer.vectors import VectorIndexConfig
+from indexer.vectors.faiss_index import ALL_KINDS, AUTO
+from indexer.versions import DEFAULT_KEEP
 from scripts.common import add_catalog_arguments, load_products, load_report, setup_logging
+from search_engine.settings import Settings
+
+DEFAULTS = Settings()
+VECTOR_DEFAULTS = VectorIndexConfig()
 
 
 def parse_args(argv=None):
+    args = _parser().parse_args(argv)
+    from search_engine.settings import load_settings
+
+    settings = load_settings(args.config, index_root=args.index)  # flags win over the file and SEARCH_*
+    args.index = settings.index_root
+    args.settings = settings
+    return args
+
+
+def _parser():
     parser = argparse.ArgumentParser(prog="search-reindex", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -41,7 +63,8 @@ def parse_args(argv=None):
 
     def command(name, help_text):
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--index", default="var/index", help="index root folder (default: var/index)")
+        sub.add_argument("--index", default=None,
+                         help=f"index root folder (default: the index_root setting, {DEFAULTS.index_root})")
         return sub
 
     full = command("full", "build a new version from a catalog file and switch to it (or stage it: --no-switch)")
@@ -50,36 +73,43 @@ def parse_args(argv=None):
                       help="stage the new version beside the serving one instead of serving it (compare the two "
                            "in the workbench, then `switch VERSION`)")
     full.add_argument("--model", default=None,
-                      help="product tower: a sentence-transformers name or path (default: packaged all-MiniLM-L6-v2)")
+                      help=f"product tower: a sentence-transformers name or path (default: the product_model, "
+                           f"else model setting, {DEFAULTS.model})")
     full.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    full.add_argument("--encoder-backend", choices=("torch", "onnx", "onnx-int8"), default="torch",
-                      help="how the product tower runs on a CPU: torch (default), onnx (ONNX Runtime, "
-                           "same vectors) or onnx-int8 (quantized: faster, vectors differ slightly)")
+    full.add_argument("--encoder-backend", choices=ENCODER_BACKENDS, default=None,
+                      help=f"how the product tower runs on a CPU (default: the encoder_backend setting, "
+                           f"{DEFAULTS.encoder_backend}, as serving uses): torch, onnx (ONNX Runtime, same vectors "
+                           "as torch) or onnx-int8 (quantized: faster, vectors differ slightly)")
     full.add_argument("--embedding-cache", default="var/embedding-cache",
                       help="reuse product vectors across builds (default: var/embedding-cache; '' to disable)")
-    full.add_argument("--keyword-backend", choices=("tantivy", "elasticsearch"), default="tantivy",
+    full.add_argument("--keyword-backend", choices=KEYWORD_BACKENDS, default=KeywordConfig.backend,
                       help="elasticsearch needs SEARCH_ELASTICSEARCH_URL (or --config)")
-    full.add_argument("--keep", type=int, default=3, help="versions kept on disk, the serving one included (default 3)")
-    vector = full.add_argument_group("vector index")
-    vector.add_argument("--vector-index", choices=("auto", "flat", "hnsw", "ivfpq", "elasticsearch"), default="auto",
+    full.add_argument("--keep", type=int, default=DEFAULT_KEEP,
+                      help=f"versions kept on disk, the serving one included (default {DEFAULT_KEEP})")
+    vector = full.add_argument_group("vector index (defaults: indexer.vectors.VectorIndexConfig)")
+    vector.add_argument("--vector-index", choices=(AUTO,) + ALL_KINDS, default=VECTOR_DEFAULTS.kind,
                         help="auto (default): exact flat for small catalogs, hnsw for large ones "
                              "(indexer.vectors.faiss_index.default_kind); "
                              "elasticsearch: keep the vectors in the Elasticsearch index (kNN), not FAISS")
-    vector.add_argument("--hnsw-m", type=int, default=32)
-    vector.add_argument("--hnsw-ef-construction", type=int, default=200)
-    vector.add_argument("--hnsw-ef-search", type=int, default=128)
-    vector.add_argument("--ivf-nlist", type=int, default=0, help="0: about 4*sqrt(n)")
-    vector.add_argument("--ivf-nprobe", type=int, default=32)
-    vector.add_argument("--pq-m", type=int, default=48)
+    vector.add_argument("--hnsw-m", type=int, default=VECTOR_DEFAULTS.hnsw_m)
+    vector.add_argument("--hnsw-ef-construction", type=int, default=VECTOR_DEFAULTS.hnsw_ef_construction)
+    vector.add_argument("--hnsw-ef-search", type=int, default=VECTOR_DEFAULTS.hnsw_ef_search)
+    vector.add_argument("--ivf-nlist", type=int, default=VECTOR_DEFAULTS.ivf_nlist, help="0: about 4*sqrt(n)")
+    vector.add_argument("--ivf-nprobe", type=int, default=VECTOR_DEFAULTS.ivf_nprobe)
+    vector.add_argument("--pq-m", type=int, default=VECTOR_DEFAULTS.pq_m)
 
     incremental = command("incremental", "upsert products and/or delete ids in the serving version")
     incremental.add_argument("--upsert", metavar="FILE", help="catalog file (.jsonl/.csv/.parquet) of products to add or replace")
     incremental.add_argument("--delete-ids", metavar="FILE", help="text file with one product id per line to delete")
     incremental.add_argument("--skip-invalid", action="store_true", help="skip invalid rows of --upsert instead of failing")
-    incremental.add_argument("--model", default=None, help="product tower; must be the one the index was built with")
+    incremental.add_argument("--model", default=None,
+                             help="product tower (default: the one the serving version was built with)")
 
     rollback = command("rollback", "switch back to the previous version")
     rollback.add_argument("--to", metavar="VERSION", help="a specific version (see status)")
+    rollback.add_argument("--updates", choices=UPDATE_POLICIES, default="refuse",
+                          help="incremental updates made to the versions rolled back over: refuse (default: "
+                               "say which, change nothing), drop them, or carry them over")
 
     switch = command("switch", "serve a version on disk (e.g. one staged with full --no-switch)")
     switch.add_argument("version", metavar="VERSION", help="the version to serve (see status)")
@@ -88,13 +118,11 @@ def parse_args(argv=None):
 
     validate = command("validate", "dry run: validation report and what a full build would change")
     add_catalog_arguments(validate)
-    return parser.parse_args(argv)
+    return parser
 
 
 def elasticsearch_connection(args):
-    from search_engine.settings import load_settings
-
-    return load_settings(args.config).elasticsearch_config()
+    return args.settings.elasticsearch_config()
 
 
 def run_full(args) -> int:
@@ -109,7 +137,9 @@ def run_full(args) -> int:
         kind=args.vector_index, hnsw_m=args.hnsw_m, hnsw_ef_construction=args.hnsw_ef_construction,
         hnsw_ef_search=args.hnsw_ef_search, ivf_nlist=args.ivf_nlist, ivf_nprobe=args.ivf_nprobe, pq_m=args.pq_m)
     print(f"loaded {len(products)} products; encoding with the product tower...", file=sys.stderr)
-    encoder = TextEncoder(args.model, device=args.device, backend=args.encoder_backend)
+    settings = args.settings
+    encoder = TextEncoder(args.model or settings.product_model or settings.model, device=args.device or settings.device,
+                          backend=args.encoder_backend or settings.encoder_backend)
     config = IndexConfig(vector=vector_config, keyword=KeywordConfig(backend=args.keyword_backend))
     from indexer.versions import NoIndexError, current_version
 
@@ -139,7 +169,8 @@ def read_ids(path: str) -> list[str]:
 
 
 def run_incremental(args) -> int:
-    from encoders.towers import TextEncoder
+    from encoders.towers import TextEncoder, encoder_source
+    from indexer import versions
     from indexer.incremental import apply_updates_to_current
     from indexer.loaders import load_catalog
 
@@ -152,7 +183,12 @@ def run_incremental(args) -> int:
             print(f"skipped {report.rows_skipped} invalid rows:\n{report.summary()}", file=sys.stderr)
         upserts = report.products
     deletes = read_ids(args.delete_ids) if args.delete_ids else []
-    summary = apply_updates_to_current(Path(args.index), TextEncoder(args.model), upserts, deletes,
+    if args.model:
+        encoder = TextEncoder(args.model, backend=args.settings.encoder_backend)
+    else:  # the tower (and backend) the serving version was built with: its vectors must match
+        manifest = versions.read_manifest(versions.current_dir(args.index))["encoder"]
+        encoder = TextEncoder(encoder_source(manifest), backend=manifest.get("backend", "torch"))
+    summary = apply_updates_to_current(Path(args.index), encoder, upserts, deletes,
                                        elasticsearch=elasticsearch_connection(args))
     print(f"{summary.version}: {len(summary.added)} added, {len(summary.updated)} updated, "
           f"{len(summary.deleted)} deleted" + (f", {len(summary.not_found)} ids to delete not found: "
@@ -161,19 +197,18 @@ def run_incremental(args) -> int:
 
 
 def run_rollback(args) -> int:
-    from indexer import versions
+    from indexer.switching import rollback
 
-    before = versions.current_version(args.index)
-    target = args.to or versions.previous_version(args.index)
-    versions.switch(args.index, target)
-    print(f"rolled back from {before} to {target}; now serving {target}")
+    result = rollback(Path(args.index), args.to, args.updates, elasticsearch_connection(args))
+    print(f"rolled back from {result.from_version} to {result.to_version} ({result.describe()}); "
+          f"now serving {result.to_version}")
     return 0
 
 
 def run_switch(args) -> int:
     from encoders.towers import encoder_source
     from indexer import versions
-    from indexer.build import switch_to_version
+    from indexer.switching import switch_to_version
 
     before = versions.current_version(args.index)
     serving = versions.read_manifest(versions.version_dir(args.index, before))
@@ -221,13 +256,14 @@ def catalog_diff(old_products, new_products) -> dict[str, list[str]]:
 
 def run_validate(args) -> int:
     from indexer import versions
-    from indexer.product_store import ProductStore
+    from indexer.search_index import SearchIndex
 
     report = load_report(args.catalog, args.icecat, skip_invalid=True)  # report every row, fail below
     products = report.products[: args.limit] if args.limit else report.products
     print(report.summary())
     try:
-        serving = ProductStore.load(versions.current_dir(args.index)).live_products()
+        serving = SearchIndex.open_current(args.index, use_gpu=False,
+                                           elasticsearch=elasticsearch_connection(args)).products.live_products()
     except versions.NoIndexError:
         serving = []
         print(f"no serving index at {args.index}: every product would be added")
@@ -250,7 +286,8 @@ COMMANDS = {"full": run_full, "incremental": run_incremental, "rollback": run_ro
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    from indexer.build import BuildInProgressError, StaleStagedVersionError
+    from indexer.switching import StaleStagedVersionError, UpdatesWouldBeLostError
+    from indexer.versions import BuildInProgressError
     from indexer.incremental import EncoderMismatchError
     from indexer.keyword.elasticsearch_index import ElasticsearchError
     from indexer.validation import CatalogValidationError
@@ -262,7 +299,8 @@ def main(argv=None) -> int:
     except (CatalogValidationError, NoIndexError, EncoderMismatchError, ValueError, FileNotFoundError) as exc:
         print(f"search-reindex {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (BuildInProgressError, VerificationError, ElasticsearchError, StaleStagedVersionError) as exc:
+    except (BuildInProgressError, VerificationError, ElasticsearchError, StaleStagedVersionError,
+            UpdatesWouldBeLostError) as exc:
         print(f"search-reindex {args.command}: {exc}; the serving version is unchanged", file=sys.stderr)
         return 1
 

@@ -189,8 +189,9 @@ def run_fusion(args) -> int:
         if args.work:
             towers = Towers.load(str(Path(args.work) / f"fold{fold}-tower"))
             engine = Engine(SearchIndex.open_current(Path(args.work) / f"fold{fold}-index"), towers)
-        doc_ids = [p.id if p else "" for p in engine.index.products.products]
-        legs = {q: (engine.dense.retrieve(Query(q), 100), engine.keyword.retrieve(Query(q), 100)) for q in judgments}
+        store = engine.index.products
+        doc_ids = [store.product(doc).id if store.alive(doc) else "" for doc in range(store.size)]
+        legs = {q: engine.legs(Query(q), 100) for q in judgments}
         train_legs = {q: legs[q] for q in train}
         held_legs = {q: legs[q] for q in held_out}
         weight = fit_weight(train_legs, judgments, doc_ids)

@@ -1,19 +1,21 @@
-"""The Engine runs one search: retrieve with each leg, fuse, personalize, merchandise, page, and say why."""
+"""The Engine runs one search as a sequence of stages over one index snapshot, then pages."""
 from __future__ import annotations
 
 import numbers
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 from encoders.towers import Towers
 from indexer.search_index import SearchIndex
-from search_engine.fusion import DEFAULT_RRF_K, linear_fusion, reciprocal_rank_fusion
-from search_engine.merchandising import apply_rules
-from search_engine.retrievers import DenseRetriever, KeywordRetriever, QueryVectorCache
+from search_engine.fusion import DEFAULT_RRF_K
+from search_engine.merchandising import Rule
+from search_engine.retrievers import QueryVectorCache
+from search_engine.stages import (MAX_DEPTH, DenseRetrieval, Fusion, KeywordRetrieval, Merchandising,
+                                  Personalization, SearchContext, Stage)
 from search_engine.types import Candidate, Hit, Query, SearchResult
 
 FUSION_METHODS = ("rrf", "linear")
-MAX_DEPTH = 1000
 
 
 @dataclass(frozen=True)
@@ -36,116 +38,80 @@ class TowerMismatchError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
 class Engine:
-    def __init__(self, index: SearchIndex, towers: Towers, config: EngineConfig | None = None,
-                 query_vectors: QueryVectorCache | None = None, reranker=None, rules=None):
-        """reranker: a personalization.PreferenceReranker, used for queries with a user.
-        rules: a callable returning the merchandising rules (e.g. RuleStore.rules)."""
-        expected = index.manifest["encoder"]["fingerprint"]
-        if towers.product.fingerprint != expected:
+    """Searches one index version (its current snapshot per search) with these towers and
+    settings. Immutable: `dataclasses.replace(engine, config=...)` gives a variant that
+    shares the index and the query-vector cache.
+
+    reranker: a personalization.PreferenceReranker, for queries with a user.
+    rules: returns the merchandising rules (e.g. RuleStore.rules)."""
+
+    index: SearchIndex
+    towers: Towers
+    config: EngineConfig = field(default_factory=EngineConfig)
+    query_vectors: QueryVectorCache | None = None  # default: a cache over the query tower
+    reranker: object | None = None
+    rules: Callable[[], Sequence[Rule]] | None = None
+
+    def __post_init__(self):
+        expected = self.index.manifest["encoder"]["fingerprint"]
+        if self.towers.product.fingerprint != expected:
             raise TowerMismatchError(
-                f"index {index.version} was built with product tower {index.manifest['encoder']['model']} "
-                f"(fingerprint {expected}) but the engine loaded {towers.product.name} "
-                f"(fingerprint {towers.product.fingerprint}); load that model or reindex"
+                f"index {self.index.version} was built with product tower {self.index.manifest['encoder']['model']} "
+                f"(fingerprint {expected}) but the engine loaded {self.towers.product.name} "
+                f"(fingerprint {self.towers.product.fingerprint}); load that model or reindex"
             )
-        self.index = index
-        self.towers = towers
-        self.config = config or EngineConfig()
-        self.query_vectors = query_vectors or QueryVectorCache(towers.query)
-        self.dense = DenseRetriever(index, self.query_vectors)
-        self.keyword = KeywordRetriever(index)
-        self.reranker = reranker
-        self.rules = rules
+        if self.query_vectors is None:
+            object.__setattr__(self, "query_vectors", QueryVectorCache(self.towers.query))
 
-    def on_index(self, index: SearchIndex) -> "Engine":
-        """The same towers, settings and query-vector cache over another index version."""
-        return Engine(index, self.towers, self.config, self.query_vectors, self.reranker, self.rules)
-
-    def with_config(self, **changes) -> "Engine":
-        """The same index and towers (and query-vector cache) with other fusion settings."""
-        return Engine(self.index, self.towers, replace(self.config, **changes), self.query_vectors, self.reranker,
-                      self.rules)
-
-    def with_reranker(self, reranker) -> "Engine":
-        return Engine(self.index, self.towers, self.config, self.query_vectors, reranker, self.rules)
-
-    def with_rules(self, rules) -> "Engine":
-        return Engine(self.index, self.towers, self.config, self.query_vectors, self.reranker, rules)
+    def stages(self, query: Query) -> list[Stage]:
+        """The stages this query runs through, in order."""
+        stages: list[Stage] = []
+        if query.mode in ("dense", "hybrid"):
+            stages.append(DenseRetrieval(self.query_vectors))
+        if query.mode in ("keyword", "hybrid"):
+            stages.append(KeywordRetrieval())
+        stages.append(Fusion(self.config.fusion, self.config.dense_weight, self.config.rrf_k))
+        if query.user and self.reranker is not None:
+            stages.append(Personalization(self.reranker))
+        if self.rules is not None:
+            stages.append(Merchandising(self.rules))
+        return stages
 
     def search(self, query: Query) -> SearchResult:
-        timings: dict[str, float] = {}
+        snapshot = self.index.snapshot()  # this search reads only this view, start to end
         depth = min(max(self.config.candidates, query.offset + query.k), MAX_DEPTH)
-        dense, keyword = [], []
-        if query.mode in ("dense", "hybrid"):
+        context = SearchContext(query, snapshot, depth)
+        timings: dict[str, float] = {}
+        candidates: list[Candidate] = []
+        for stage in self.stages(query):
             started = time.perf_counter()
-            dense = self.dense.retrieve(query, depth)
-            timings["dense"] = (time.perf_counter() - started) * 1000
-        if query.mode in ("keyword", "hybrid"):
-            started = time.perf_counter()
-            keyword = self.keyword.retrieve(query, depth)
-            timings["keyword"] = (time.perf_counter() - started) * 1000
-
-        started = time.perf_counter()
-        fused = self._fuse(query.mode, dense, keyword)
-        candidates = _candidates(fused, dense, keyword)
-        timings["fusion"] = (time.perf_counter() - started) * 1000
-
-        products = self.index.products.products
-        # A doc retired by an update that raced this search has no product any more: skip it.
-        candidates = [c for c in candidates if c.doc < len(products) and products[c.doc] is not None]
-        for rank, candidate in enumerate(candidates, start=1):
-            candidate.fused_rank = rank
-        personalized = None
-        if query.user and self.reranker is not None:
-            started = time.perf_counter()
-            profile = self.reranker.profile(query.user, self.index.products.get)
-            if not profile.empty:  # an unknown shopper keeps exactly the unpersonalized order
-                candidates = self.reranker.rerank(query.text, profile, candidates, products.__getitem__, query.explain)
-                personalized = self.reranker.model.version
-            timings["personalize"] = (time.perf_counter() - started) * 1000
-        if self.rules is not None:
-            started = time.perf_counter()
-            store = self.index.products
-            candidates = apply_rules(query.text, candidates, self.rules(), products.__getitem__, store.doc_of.get,
-                                     lambda doc: store.passes(doc, query.filters))
-            timings["merchandising"] = (time.perf_counter() - started) * 1000
+            candidates = stage.run(context, candidates)
+            timings[stage.name] = (time.perf_counter() - started) * 1000
         page = candidates[query.offset: query.offset + query.k]
-        hits = [Hit(products[c.doc], c.fused_score if c.personal_score is None else c.personal_score, c)
-                for c in page]
-        return SearchResult(query, hits, len(candidates), self.index.version, timings, personalized)
+        hits = [Hit(snapshot.products.product(c.doc), c.fused_score if c.personal_score is None else c.personal_score,
+                    c) for c in page]
+        return SearchResult(query, hits, len(candidates), snapshot.version, timings, context.personalized_by)
 
-    def _fuse(self, mode, dense, keyword) -> list[tuple[int, float]]:
-        if mode == "dense":
-            return list(dense)
-        if mode == "keyword":
-            return list(keyword)
-        if self.config.fusion == "rrf":
-            return reciprocal_rank_fusion([dense, keyword], self.config.rrf_k)
-        return linear_fusion(dense, keyword, self.config.dense_weight)
+    def legs(self, query: Query, depth: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """The dense and the keyword leg's (doc, score) lists for a query, on one snapshot
+        (what fusion-weight fitting works from)."""
+        context = SearchContext(query, self.index.snapshot(), depth)
+        dense = DenseRetrieval(self.query_vectors).run(context, [])
+        keyword = KeywordRetrieval().run(context, [])
+        return [(c.doc, c.dense_score) for c in dense], [(c.doc, c.keyword_score) for c in keyword]
 
     def similar(self, product_id: str, k: int = 10) -> list[Hit]:
-        """Nearest products to one product by the product tower's vectors."""
-        doc = self.index.products.doc_of.get(product_id)
+        """Nearest live products to one product by the product tower's vectors."""
+        snapshot = self.index.snapshot()
+        doc = snapshot.products.doc_of(product_id)
         if doc is None:
             raise KeyError(product_id)
-        neighbours = self.index.vectors.search(self.index.vectors.vector(doc), k + 1)
-        products = self.index.products.products
-        live = [(d, score) for d, score in neighbours if d != doc and d < len(products) and products[d] is not None]
+        neighbours = [(d, score) for d, score in snapshot.vectors.search(snapshot.vectors.vector(doc), k + 1)
+                      if d != doc]
         return [
-            Hit(products[d], score, Candidate(doc=d, dense_score=score, dense_rank=rank, fused_score=score))
-            for rank, (d, score) in enumerate(live[:k], start=1)
+            Hit(snapshot.products.product(d), score,
+                Candidate(doc=d, dense_score=score, dense_rank=rank, fused_score=score))
+            for rank, (d, score) in enumerate(neighbours[:k], start=1)
         ]
-
-
-def _candidates(fused, dense, keyword) -> list[Candidate]:
-    dense_at = {doc: (rank, score) for rank, (doc, score) in enumerate(dense, start=1)}
-    keyword_at = {doc: (rank, score) for rank, (doc, score) in enumerate(keyword, start=1)}
-    candidates = []
-    for doc, score in fused:
-        candidate = Candidate(doc=doc, fused_score=score)
-        if doc in dense_at:
-            candidate.dense_rank, candidate.dense_score = dense_at[doc]
-        if doc in keyword_at:
-            candidate.keyword_rank, candidate.keyword_score = keyword_at[doc]
-        candidates.append(candidate)
-    return candidates

@@ -7,7 +7,7 @@ queries, scored with the same metrics (see metrics.py for the formulas). The com
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from search_engine.engine import Engine, EngineConfig
@@ -68,7 +68,8 @@ def configured_engine(engine: Engine, configuration: Configuration,
         if engine_for_version is None:
             raise ValueError(f"version: cannot open index version {configuration.version!r} here")
         engine = engine_for_version(configuration.version)
-    return engine.with_config(fusion=configuration.fusion, dense_weight=configuration.dense_weight)
+    return replace(engine, config=replace(engine.config, fusion=configuration.fusion,
+                                          dense_weight=configuration.dense_weight))
 
 
 def evaluate(engine: Engine, judgments: Judgments, configurations=DEFAULT_CONFIGURATIONS,

@@ -1,15 +1,24 @@
-"""Keep serving the current index version: follow its update log, swap in new versions.
+"""Keep serving the current index version: follow its update log, swap in new versions and
+new preference models, all in one background thread.
 
-Searches always get a complete engine: a new version is opened beside the serving one (in a
-background thread) and swapped in with one reference assignment, so a switch costs no
-request. A version built with a different product tower is refused and logged; the old one
-keeps serving. A newly trained preference-model version is picked up the same way.
+A request only reads: `get()` returns the engine, whose index hands each search one
+immutable snapshot. The follower thread replays changes other processes committed to the
+update log (SearchIndex.catch_up), opens a version CURRENT newly names beside the serving
+one and swaps it in with one reference assignment, and loads a newer preference model the
+same way. A version that cannot be served (built with another product tower, say) is
+refused once and remembered until CURRENT names another; the old one keeps serving.
+
+Read-your-writes across processes: a write is acknowledged only once committed to its
+version's log (indexer/incremental.py). `get()` compares the snapshot with that commit mark
+(one small file read); when another process committed more, it wakes the follower and waits
+for it, at most `catch_up_wait_s`, so a search after an acknowledged write sees the write.
+Writes made through this process publish their snapshot before they are acknowledged, so
+they never make a search wait.
 """
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -18,39 +27,111 @@ from indexer.search_index import SearchIndex
 from search_engine.engine import Engine
 
 log = logging.getLogger(__name__)
+MIN_INTERVAL_S = 0.05  # a 0 interval means 'as often as is sensible', not a busy loop
 
 
 class LiveEngine:
     def __init__(self, engine: Engine, root: Path | None, check_interval_s: float = 1.0,
-                 open_index: Callable[[Path], SearchIndex] = SearchIndex.open):
+                 open_index: Callable[[Path], SearchIndex] = SearchIndex.open, catch_up_wait_s: float = 2.0,
+                 follow: bool = True):
+        """root: the index root whose CURRENT to follow (None: serve `engine` as it is).
+        follow=False starts no thread: call check() yourself (tests)."""
         self._engine = engine
         self.root = Path(root) if root else None
         self.check_interval_s = check_interval_s
         self.open_index = open_index
+        self.catch_up_wait_s = catch_up_wait_s
         self.last_error: str | None = None
-        self._checked = time.monotonic()
-        self._loading: threading.Thread | None = None
-        self._swap_lock = threading.Lock()
+        self.refused: dict[str, str] = {}  # version -> why it cannot be served
+        self._stalled_at: int | None = None  # a commit mark replaying failed at: searches do not wait on it
+        self._check_lock = threading.Lock()  # one check at a time: the follower's or an admin reload
+        self._wake = threading.Event()
+        self._published = threading.Condition()
+        self._stopped = threading.Event()
+        self._thread = None
+        if follow and self.root is not None:
+            self._thread = threading.Thread(target=self._follow, name="index-follower", daemon=True)
+            self._thread.start()
 
     def get(self) -> Engine:
-        if self.root is not None and time.monotonic() - self._checked >= self.check_interval_s:
-            self._checked = time.monotonic()
-            self._check()
+        engine = self._engine
+        if self.root is not None:
+            committed = engine.index.committed_seq()
+            if committed > engine.index.snapshot().seq and committed != self._stalled_at:
+                engine = self._wait_for_catch_up(engine)
+        return engine
+
+    def _wait_for_catch_up(self, engine: Engine) -> Engine:
+        """Another process acknowledged a write this snapshot lacks: let the follower replay it."""
+        if self._thread is None:
+            self.check()
+            return self._engine
+        committed = engine.index.committed_seq()
+        with self._published:
+            self._wake.set()
+            self._published.wait_for(lambda: self._engine is not engine or engine.index.snapshot().seq >= committed,
+                                     timeout=self.catch_up_wait_s)
         return self._engine
 
-    def _check(self) -> None:
-        try:
-            serving = versions.current_version(self.root)
-        except OSError as exc:  # a missing pointer must not take search down
-            self.last_error = str(exc)
-            return
-        if serving != self._engine.index.version:
-            if self._loading is None or not self._loading.is_alive():
-                self._loading = threading.Thread(target=self._load, args=(serving,), daemon=True)
-                self._loading.start()
-        else:
-            self._engine.index.sync()
+    def _follow(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.wait(max(self.check_interval_s, MIN_INTERVAL_S))
+            self._wake.clear()
+            if self._stopped.is_set():
+                return
+            try:
+                self.check()
+            except Exception as exc:  # the follower must outlive any one failure
+                self.last_error = f"following the index: {exc}"
+                log.exception("following the index failed")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def check(self) -> None:
+        """Catch up with the update log, or switch to the version CURRENT names, and follow
+        the preference model: the follower's work, also run by an admin reload."""
+        with self._check_lock:
+            try:
+                serving = versions.current_version(self.root)
+            except OSError as exc:  # a missing pointer must not take search down
+                self.last_error = str(exc)
+                return
+            engine = self._engine
+            if serving != engine.index.version:
+                if serving not in self.refused:
+                    self._switch(serving)
+            else:
+                self._catch_up(engine.index)
             self._check_reranker()
+            with self._published:
+                self._published.notify_all()
+
+    def _catch_up(self, index: SearchIndex) -> None:
+        committed = index.committed_seq()
+        try:
+            index.catch_up()
+            self._stalled_at = None
+        except Exception as exc:  # keep serving the snapshot we have; say why; searches stop waiting
+            self._stalled_at = committed
+            self.last_error = f"cannot replay the update log of {index.version}: {exc}"
+            log.error(self.last_error)
+
+    def _switch(self, version: str) -> None:
+        try:
+            index = self.open_index(versions.version_dir(self.root, version))
+            engine = Engine(index, self._engine.towers, self._engine.config, self._engine.query_vectors,
+                            self._engine.reranker, self._engine.rules)
+        except Exception as exc:  # keep serving the old version, say why, and do not retry it
+            self.refused[version] = self.last_error = f"not switching to {version}: {exc}"
+            log.error(self.last_error)
+            return
+        self._engine = engine  # one reference assignment; searches under way keep their snapshot
+        self.last_error = None
+        log.info("now serving index version %s", version)
 
     def _check_reranker(self) -> None:
         reranker = self._engine.reranker
@@ -63,29 +144,16 @@ class LiveEngine:
             log.error(self.last_error)
             return
         if model is not None:
-            reranker.model = model  # one reference assignment; a running rerank keeps its model
+            reranker.model = model  # one reference assignment; a search under way keeps its model
             log.info("now personalizing with preference model %s", model.version)
 
-    def _load(self, version: str) -> Engine | None:
-        try:
-            index = self.open_index(versions.version_dir(self.root, version))
-            engine = self._engine.on_index(index)
-        except Exception as exc:  # keep serving the old version, and say why
-            self.last_error = f"not switching to {version}: {exc}"
-            log.error(self.last_error)
-            return None
-        with self._swap_lock:
-            self._engine = engine
-        self.last_error = None
-        log.info("now serving index version %s", version)
-        return engine
-
     def reload_now(self) -> Engine:
-        """Switch to the version CURRENT names, synchronously (the admin reload)."""
+        """The admin reload: check now, retrying a version refused before; raises when the
+        version CURRENT names cannot be served."""
+        with self._check_lock:
+            self.refused.clear()
+        self.check()
         serving = versions.current_version(self.root)
-        if serving == self._engine.index.version:
-            self._engine.index.sync()
-            return self._engine
-        if self._load(serving) is None:
-            raise RuntimeError(self.last_error)
+        if self._engine.index.version != serving:
+            raise RuntimeError(self.refused.get(serving) or self.last_error or f"{serving} is not served")
         return self._engine

@@ -1,8 +1,8 @@
 """Merchandising rules in one SQLite file, read by every search and edited by merchants.
 
-Searches read the rules from memory; the cached list is refreshed only when the file has
-changed since (SQLite's data_version), so an edit in one worker reaches every worker at
-their next search without a per-search query.
+Searches read the rules from memory; each search asks SQLite only for its data_version (a
+pragma, no table read), and the list is read again only when the file has changed since, so
+an edit in one worker reaches every worker at their next search.
 """
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 per test run (encoding the whole catalog takes minutes on CI's 2 cores)."""
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -14,7 +15,8 @@ JUDGMENTS_CSV = ICECAT_DIR / "Broad_Query_Set_rated.csv"
 # brand+type query, and a model-code query.
 SLICE_QUERIES = ("wireless mouse", "hdmi cable", "backpack", "aa battery", "usb hub",
                  "chromebook", "brother tn-2110 toner")
-SLICE_FILLER = 300  # unjudged products, so the judged ones must be found among distractors
+SLICE_FILLER = 300
+T = 1788220800.0  # 2026-09-01T00:00:00Z: when the hand-written shoppers shop  # unjudged products, so the judged ones must be found among distractors
 
 
 @pytest.fixture(scope="session")
@@ -95,4 +97,43 @@ def small_root(tmp_path, small_catalog, towers):
 
     root = tmp_path / "index"
     build_version(small_catalog, towers.product, root, embedding_cache=tmp_path.parent / "small-cache")
+    return root
+
+
+@pytest.fixture(scope="session")
+def hand_log(tmp_path_factory, engine):
+    """A small hand-written log over the real "hdmi cable" results: shopper 'fan' always buys
+    the sixth result, shopper 'saver' the cheapest of the others below the top."""
+    from search_engine.types import Query
+
+    cables = [h.product for h in engine.search(Query("hdmi cable", k=6)).hits]
+    fan_pick = cables[5]
+    saver_pick = min((p for p in cables[1:5] if p.price), key=lambda p: p.price)
+    lines = []
+    for day in range(8):
+        for user, pick in (("fan", fan_pick), ("saver", saver_pick)):
+            shown = [p.id for p in cables]
+            t = T + day * 86400 + (0 if user == "fan" else 3600)
+            sid = f"{user}-{day}"
+            lines.append({"user_id": user, "session_id": sid, "timestamp": t, "type": "search",
+                          "query": "hdmi cable", "shown": shown, "search_id": sid})
+            lines.append({"user_id": user, "session_id": sid, "timestamp": t + 5, "type": "click",
+                          "product_id": pick.id, "position": shown.index(pick.id) + 1, "search_id": sid})
+            lines.append({"user_id": user, "session_id": sid, "timestamp": t + 50, "type": "purchase",
+                          "product_id": pick.id})
+    path = tmp_path_factory.mktemp("log") / "events.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+@pytest.fixture(scope="session")
+def preference_model_root(hand_log, engine, slice_products, tmp_path_factory):
+    """A folder of preference-model versions (one, trained on hand_log), as a server follows."""
+    from search_engine.events import read_jsonl_events
+    from search_engine.personalization.training import train_from_events
+
+    model, _ = train_from_events(list(read_jsonl_events(hand_log)), engine, slice_products, rounds=20,
+                                 params={"min_data_in_leaf": 1, "min_data_in_bin": 1})
+    root = tmp_path_factory.mktemp("reranker")
+    model.save(root)
     return root

@@ -124,3 +124,27 @@ def test_a_version_built_with_another_product_tower_is_refused_and_the_old_keeps
     assert "product tower" in response.get_json()["error"]["message"]
     assert client.get("/health").get_json()["index_version"] == serving
     assert client.get("/search?q=usb").status_code == 200
+
+
+def test_a_version_that_cannot_be_served_is_refused_once_and_remembered(small_root, towers, small_catalog,
+                                                                        monkeypatch):
+    from search_engine.live import LiveEngine
+
+    opened = []
+
+    def open_index(directory):
+        opened.append(Path(directory).name)
+        return SearchIndex.open(directory)
+
+    serving = Engine(SearchIndex.open_current(small_root), towers)
+    live = LiveEngine(serving, small_root, open_index=open_index, follow=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(type(towers.product), "fingerprint", property(lambda self: "f" * 16))
+        other_tower = build_version(small_catalog[:50], towers.product, small_root).name
+    for _ in range(3):  # what the follower does every interval
+        live.check()
+    assert opened == [other_tower] and "product tower" in live.refused[other_tower]
+    assert live.get().index.version == serving.index.version
+    good = build_version(small_catalog[:45], towers.product, small_root).name
+    live.check()
+    assert live.get().index.version == good and opened == [other_tower, good]

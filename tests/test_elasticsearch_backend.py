@@ -116,3 +116,45 @@ def test_full_build_served_from_a_live_cluster(tmp_path, small_catalog, towers, 
         assert target.id in [h.product.id for h in engine.search(Query(target.title, k=5, mode=mode)).hits]
     client = connect(es)
     assert list(client.indices.get_alias(name=es.index_prefix)) == [f"{es.index_prefix}-{engine.index.version}"]
+
+
+@pytest.mark.elasticsearch
+@pytest.mark.slow
+def test_switch_rollback_and_prune_keep_the_cluster_in_step(tmp_path, small_catalog, towers):
+    """The alias follows the serving version through switch and rollback; pruning a version
+    deletes its index; an update reaches the cluster before it is acknowledged."""
+    url = os.environ.get("ELASTICSEARCH_URL")
+    if not url:
+        pytest.skip("ELASTICSEARCH_URL is not set: no live Elasticsearch cluster")
+    from indexer import versions
+    from indexer.build import IndexConfig, build_version
+    from indexer.incremental import apply_updates
+    from indexer.search_index import SearchIndex
+    from indexer.switching import prune_versions, rollback, switch_to_version
+    from search_engine.engine import Engine
+    from search_engine.types import Query
+
+    es = ElasticsearchConfig(url=url, api_key=os.environ.get("ELASTICSEARCH_API_KEY"), index_prefix="test-parity")
+    config = IndexConfig(keyword=KeywordConfig(backend="elasticsearch"))
+    root = tmp_path / "index"
+    client = connect(es)
+
+    def aliased():
+        return list(client.indices.get_alias(name=es.index_prefix))
+
+    first = build_version(small_catalog[:40], towers.product, root, config, elasticsearch=es, keep=5).name
+    second = build_version(small_catalog[:50], towers.product, root, config, elasticsearch=es, keep=5).name
+    assert aliased() == [f"test-parity-{second}"]
+    index = SearchIndex.open_current(root, elasticsearch=es)
+    new = Product("es-new", "Zorbix parity grinder", "", "Zorbix", "grinder", 10.0)
+    apply_updates(index, towers.product, upserts=[new])
+    assert [h.product.id for h in Engine(index, towers).search(Query("zorbix", mode="keyword")).hits] == ["es-new"]
+    result = rollback(root, updates="drop", elasticsearch=es)
+    assert result.to_version == first and result.updated == ["es-new"]
+    assert aliased() == [f"test-parity-{first}"]
+    switch_to_version(root, second, elasticsearch=es)
+    assert aliased() == [f"test-parity-{second}"]
+    assert prune_versions(root, keep=1, elasticsearch=es) == [first]
+    assert not client.indices.exists(index=f"test-parity-{first}")
+    assert first not in versions.list_versions(root)
+    client.indices.delete(index=f"test-parity-{second}", ignore_unavailable=True)

@@ -59,7 +59,7 @@ def test_updates_survive_a_restart_and_reach_other_readers(small_root, towers, s
     apply_updates_to_current(small_root, towers.product, upserts=[NEW], deletes=[small_catalog[0].id])
     reopened = SearchIndex.open_current(small_root)  # a restart
     for index in (reopened, reader):
-        index.sync()
+        index.catch_up()
         engine = Engine(index, towers)
         assert ids(engine, "zorbix grinder", mode="keyword")[0] == "new-1"
         assert index.products.get(small_catalog[0].id) is None

@@ -54,30 +54,30 @@ def ids(hits):
 
 
 def test_bm25_ranks_matching_products_and_stems(keyword):
-    hits = keyword.search("wireless mice", 10)  # "mice" does not stem to mouse, "wireless" matches
+    hits = keyword.searcher().search("wireless mice", 10)  # "mice" does not stem to mouse, "wireless" matches
     assert set(ids(hits)) >= {"a", "c", "e"}
     assert "b" not in ids(hits)
-    assert ids(keyword.search("keyboards", 10))[0] == "b"  # stemming: keyboards -> keyboard
+    assert ids(keyword.searcher().search("keyboards", 10))[0] == "b"  # stemming: keyboards -> keyboard
 
 
 def test_model_code_query_finds_the_product(keyword):
-    assert ids(keyword.search("brother tn-2110 toner", 10))[0] == "d"
+    assert ids(keyword.searcher().search("brother tn-2110 toner", 10))[0] == "d"
 
 
 def test_query_syntax_in_user_text_is_harmless(keyword):
-    assert ids(keyword.search('mouse AND "logitech" OR title:(', 10))  # no parse error
-    assert keyword.search("   ", 10) == [] and keyword.search("!!!", 10) == []
+    assert ids(keyword.searcher().search('mouse AND "logitech" OR title:(', 10))  # no parse error
+    assert keyword.searcher().search("   ", 10) == [] and keyword.searcher().search("!!!", 10) == []
 
 
 def test_typo_falls_back_to_fuzzy_matching(keyword):
-    assert keyword.search("logitec", 10) != []
-    assert set(ids(keyword.search("logitec", 10))) == {"a", "b"}
-    assert set(ids(keyword.search("logitexh", 10))) == {"a", "b"}  # two edits in a long word
-    assert ids(keyword.search("subwofer", 10)) == ["f"]
+    assert keyword.searcher().search("logitec", 10) != []
+    assert set(ids(keyword.searcher().search("logitec", 10))) == {"a", "b"}
+    assert set(ids(keyword.searcher().search("logitexh", 10))) == {"a", "b"}  # two edits in a long word
+    assert ids(keyword.searcher().search("subwofer", 10)) == ["f"]
 
 
 def test_fuzzy_hits_rank_below_exact_hits(keyword):
-    hits = keyword.search("speaker subwofer", 10)
+    hits = keyword.searcher().search("speaker subwofer", 10)
     assert ids(hits)[0] == "f"
 
 
@@ -95,15 +95,15 @@ FILTER_CASES = [
 @pytest.mark.parametrize("filters", FILTER_CASES)
 def test_both_legs_apply_filters_identically(keyword, filters):
     """The keyword leg's matches under a filter are exactly the store's allowed set among matches."""
-    store = ProductStore(PRODUCTS)
+    store = ProductStore.of(PRODUCTS)
     allowed = set(store.allowed_docs(filters).tolist())
-    unfiltered = {doc for doc, _ in keyword.search("mouse keyboard toner speaker wireless", 10)}
-    filtered = {doc for doc, _ in keyword.search("mouse keyboard toner speaker wireless", 10, filters)}
+    unfiltered = {doc for doc, _ in keyword.searcher().search("mouse keyboard toner speaker wireless", 10)}
+    filtered = {doc for doc, _ in keyword.searcher().search("mouse keyboard toner speaker wireless", 10, filters)}
     assert filtered == unfiltered & allowed
 
 
 def test_filter_semantics_by_hand():
-    store = ProductStore(PRODUCTS)
+    store = ProductStore.of(PRODUCTS)
     docs = lambda f: [PRODUCTS[d].id for d in store.allowed_docs(f)]  # noqa: E731
     assert docs(Filters(brands=(" logitech ",))) == ["a", "b"]
     assert docs(Filters(categories=("mouse",))) == ["a", "c", "e"]  # case-insensitive
@@ -116,8 +116,8 @@ def test_update_deletes_and_adds_in_one_step(keyword):
     renamed = Product("b", "Logitech K120 Zorbix edition", "", "Logitech", "keyboard", 12.0, {})
     keyword.update([1], [len(PRODUCTS)], [renamed])
     try:
-        assert [doc for doc, _ in keyword.search("zorbix", 10)] == [len(PRODUCTS)]
-        assert 1 not in [doc for doc, _ in keyword.search("keyboard", 10)]
+        assert [doc for doc, _ in keyword.searcher().search("zorbix", 10)] == [len(PRODUCTS)]
+        assert 1 not in [doc for doc, _ in keyword.searcher().search("keyboard", 10)]
         assert keyword.num_docs() == len(PRODUCTS)
     finally:  # the module's other tests share this index
         keyword.update([len(PRODUCTS)], [1], [PRODUCTS[1]])

@@ -16,7 +16,7 @@ DOC_OF = {p.id: doc for doc, p in enumerate(PRODUCTS)}
 
 
 def ranked(query, rules, docs=(0, 1, 2, 3), filters=Filters()):
-    store = ProductStore(PRODUCTS)
+    store = ProductStore.of(PRODUCTS)
     out = apply_rules(query, [Candidate(doc=d) for d in docs], rules, PRODUCTS.__getitem__, DOC_OF.get,
                       lambda doc: store.passes(doc, filters))
     return [PRODUCTS[c.doc].id for c in out], out

@@ -1,13 +1,13 @@
 """Personalization: events in (validated, durable), training lists from logs, the model, cold start."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from search_engine.events import EventError, parse_event, read_jsonl_events
 from search_engine.types import Event
-
-T = 1788220800.0  # 2026-09-01T00:00:00Z
+from tests.conftest import T  # when the hand-written shoppers shop
 
 
 def ev(**fields):
@@ -101,32 +101,6 @@ def test_profile_smoothing_decay_and_cold_start():
     assert build_profile([], products.get, bands, now=T).empty
 
 
-@pytest.fixture(scope="module")
-def hand_log(tmp_path_factory, engine):
-    """A small hand-written log over the real "hdmi cable" results: shopper 'fan' always buys
-    the sixth result, shopper 'saver' the cheapest of the others below the top."""
-    from search_engine.types import Query
-
-    cables = [h.product for h in engine.search(Query("hdmi cable", k=6)).hits]
-    fan_pick = cables[5]
-    saver_pick = min((p for p in cables[1:5] if p.price), key=lambda p: p.price)
-    lines = []
-    for day in range(8):
-        for user, pick in (("fan", fan_pick), ("saver", saver_pick)):
-            shown = [p.id for p in cables]
-            t = T + day * 86400 + (0 if user == "fan" else 3600)
-            sid = f"{user}-{day}"
-            lines.append({"user_id": user, "session_id": sid, "timestamp": t, "type": "search",
-                          "query": "hdmi cable", "shown": shown, "search_id": sid})
-            lines.append({"user_id": user, "session_id": sid, "timestamp": t + 5, "type": "click",
-                          "product_id": pick.id, "position": shown.index(pick.id) + 1, "search_id": sid})
-            lines.append({"user_id": user, "session_id": sid, "timestamp": t + 50, "type": "purchase",
-                          "product_id": pick.id})
-    path = tmp_path_factory.mktemp("log") / "events.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return path
-
-
 @pytest.mark.slow
 def test_a_hand_written_log_trains_a_model_that_saves_and_reloads(hand_log, engine, slice_products, tmp_path):
     from search_engine.personalization.features import FEATURES
@@ -157,7 +131,7 @@ def personal_engine(hand_log, engine, slice_products):
     by_user = {}
     for e in events:
         by_user.setdefault(e.user_id, []).append(e)
-    return engine.with_reranker(PreferenceReranker(model, lambda user: by_user.get(user, [])))
+    return replace(engine, reranker=PreferenceReranker(model, lambda user: by_user.get(user, [])))
 
 
 @pytest.mark.slow
@@ -298,10 +272,16 @@ def test_a_newly_trained_model_version_is_picked_up_live(personal_engine, slice_
     first = model.save(tmp_path / "reranker")
     clock.sleep(1.1)  # versions are named by the second
     reranker = PreferenceReranker(load_model(tmp_path / "reranker"), lambda user: [], model_root=str(tmp_path / "reranker"))
-    live = LiveEngine(personal_engine.with_reranker(reranker), slice_index_root, check_interval_s=0)
-    assert live.get().reranker.model.version == first.name
-    second = model.save(tmp_path / "reranker")
-    assert live.get().reranker.model.version == second.name != first.name
+    live = LiveEngine(replace(personal_engine, reranker=reranker), slice_index_root, check_interval_s=0)
+    try:
+        assert live.get().reranker.model.version == first.name
+        second = model.save(tmp_path / "reranker")
+        deadline = clock.monotonic() + 30  # the follower thread loads it; searches never wait for it
+        while live.get().reranker.model.version != second.name and clock.monotonic() < deadline:
+            clock.sleep(0.02)
+        assert live.get().reranker.model.version == second.name != first.name
+    finally:
+        live.stop()
 
 
 @pytest.mark.slow

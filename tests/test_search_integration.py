@@ -86,7 +86,9 @@ def test_engine_refuses_an_index_built_with_another_product_tower(engine):
     index = engine.index
     tampered = dict(index.manifest, encoder=dict(index.manifest["encoder"], fingerprint="0" * 16))
     with pytest.raises(TowerMismatchError, match="fingerprint 0000000000000000"):
-        Engine(type(index)(index.directory, tampered, index.products, index.vectors, index.keyword), engine.towers)
+        reopened = type(index).open(index.directory)
+        reopened.manifest = tampered
+        Engine(reopened, engine.towers)
 
 
 def test_evaluation_table_has_every_configuration(engine, judgments):

@@ -1,22 +1,15 @@
 """One test against a real server process: gunicorn, a real socket, the real index."""
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 
 from tests.conftest import REPO_ROOT
+from tests.servers import running_server, store_settings
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -25,34 +18,10 @@ def events_path(tmp_path):
 
 
 @pytest.fixture
-def server_process(slice_index_root, towers, events_path):
+def server_process(slice_index_root, events_path):
     """(base URL, the gunicorn process, started in its own process group)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.serve", "--index", str(slice_index_root), "--port", str(port)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "SEARCH_EVENTS_PATH": str(events_path),
-             "SEARCH_MERCHANDISING_PATH": str(events_path.parent / "merchandising.sqlite3"),
-             "SEARCH_JUDGMENTS_PATH": str(events_path.parent / "judgments.sqlite3")},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"server exited early:\n{process.stdout.read()}")
-            try:
-                if requests.get(f"{base}/health", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or the worker still loading
-                time.sleep(0.5)
-        else:
-            pytest.fail("server did not answer /health within 120 s")
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=30)
+    with running_server(slice_index_root, store_settings(events_path.parent)) as started:
+        yield started
 
 
 @pytest.fixture

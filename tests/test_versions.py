@@ -62,7 +62,7 @@ def test_switch_refuses_an_incomplete_version(small_root):
 
 
 def test_a_staged_version_takes_the_updates_made_meanwhile_when_switched_to(small_root, small_catalog, towers):
-    from indexer.build import switch_to_version
+    from indexer.switching import switch_to_version
     from indexer.incremental import apply_updates_to_current
     from indexer.schema import Product
 
@@ -80,7 +80,7 @@ def test_a_staged_version_takes_the_updates_made_meanwhile_when_switched_to(smal
 
 
 def test_a_staged_version_is_kept_but_is_no_way_back_and_goes_stale(small_root, small_catalog, towers, capsys):
-    from indexer.build import StaleStagedVersionError, switch_to_version
+    from indexer.switching import StaleStagedVersionError, switch_to_version
     from scripts.reindex import main as reindex
 
     first = versions.current_version(small_root)
@@ -96,3 +96,51 @@ def test_a_staged_version_is_kept_but_is_no_way_back_and_goes_stale(small_root, 
     assert reindex(["switch", staged, "--index", str(small_root)]) == 1
     assert "build a new version instead" in capsys.readouterr().err
     assert versions.current_version(small_root) == third
+
+
+def test_rollback_names_the_updates_it_would_lose_and_drops_or_carries_them(small_root, small_catalog, towers):
+    from indexer.incremental import apply_updates_to_current
+    from indexer.schema import Product
+    from indexer.switching import UpdatesWouldBeLostError, rollback
+
+    first = versions.current_version(small_root)
+    second = build_version(small_catalog[:50], towers.product, small_root).name
+    new = Product("after-switch", "Zorbix grinder", "", "Zorbix", "grinder", 10.0)
+    apply_updates_to_current(small_root, towers.product, upserts=[new], deletes=[small_catalog[1].id])
+    with pytest.raises(UpdatesWouldBeLostError, match="1 upserted and 1 deleted products .*after-switch"):
+        rollback(small_root)
+    assert versions.current_version(small_root) == second  # refused: nothing moved
+
+    carried = rollback(small_root, updates="carry")
+    assert carried.to_version == first and carried.updated == ["after-switch"]
+    index = SearchIndex.open_current(small_root)
+    assert index.products.get("after-switch").title == "Zorbix grinder"
+    assert index.products.get(small_catalog[1].id) is None
+
+    versions.switch(small_root, second)
+    dropped = rollback(small_root, updates="drop")
+    assert dropped.to_version == first and "dropped 1 upserted and 1 deleted" in dropped.describe()
+
+
+def test_switching_and_pruning_tell_the_keyword_backend(small_root, small_catalog, towers, monkeypatch):
+    """Which versions the backend is told serve (its alias) and which to delete (its data):
+    the orchestration; the Elasticsearch calls themselves are tested against a live cluster."""
+    from indexer import switching
+    from indexer.keyword.factory import open_keyword_index
+
+    told = []
+
+    def recording(directory, manifest, elasticsearch=None):
+        index = open_keyword_index(directory, manifest, elasticsearch)
+        index.mark_serving = lambda: told.append(("serve", manifest["version"]))
+        index.drop = lambda: told.append(("drop", manifest["version"]))
+        return index
+
+    monkeypatch.setattr(switching, "open_keyword_index", recording)
+    first = versions.current_version(small_root)
+    second = build_version(small_catalog[:50], towers.product, small_root, keep=5).name
+    switching.rollback(small_root)
+    switching.switch_to_version(small_root, second)
+    assert told == [("serve", first), ("serve", second)]
+    assert switching.prune_versions(small_root, keep=1) == [first]
+    assert told[-1] == ("drop", first) and first not in versions.list_versions(small_root)

@@ -2,6 +2,7 @@
 versions, evaluation from the page = search-evaluate)."""
 import csv
 import io
+from dataclasses import replace
 
 import pytest
 
@@ -179,7 +180,7 @@ def test_evaluation_on_the_page_is_search_evaluate(client, app, engine, judgment
     body = client.post("/workbench/api/evaluate", headers=BEARER, json={"configurations": [
         {"name": "A", **HYBRID}, {"name": "B", **KEYWORD}, "dense"]}).get_json()
     assert body["queries"] == 4 and [row["name"] for row in body["table"]] == ["A", "B", "dense"]
-    expected = evaluate(engine.with_rules(app.extensions["rule_store"].rules), subset, [
+    expected = evaluate(replace(engine, rules=app.extensions["rule_store"].rules), subset, [
         Configuration("A", **HYBRID), Configuration("B", **KEYWORD), Configuration.parse("dense")])
     for row, result in zip(body["table"], expected):
         assert row["ndcg@10"] == pytest.approx(result.summary()["ndcg@10"])

@@ -49,8 +49,35 @@ def append_fuzzy_hits(exact: list[tuple[int, float]], fuzzy: list[tuple[int, flo
     return exact + [(doc, floor * 0.5 * score / top) for doc, score in extra][: k - len(exact)]
 
 
-class KeywordIndex(Protocol):
+class KeywordSearcher(Protocol):
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """Top-k (doc number, BM25 score), best first, only products passing the filters."""
 
-    def add(self, docs: Sequence[int], products: Sequence[Product]) -> None: ...
+
+class KeywordIndex(Protocol):
+    """One index version's keyword index (tantivy in the version folder, or an Elasticsearch
+    index). Writes come from one writer at a time (the version's write lock)."""
+
+    def add(self, docs: Sequence[int], products: Sequence[Product], vectors=None) -> None:
+        """update() with nothing to remove."""
+
+    def update(self, remove_docs: Sequence[int], add_docs: Sequence[int], products: Sequence[Product],
+               vectors=None) -> None:
+        """Remove and add documents, committed (visible to new searchers) when it returns;
+        idempotent, so a writer that died half-way can be repeated. vectors: kept only by a
+        backend that serves the dense leg too."""
+
+    def searcher(self) -> KeywordSearcher:
+        """A view of what is committed now; later commits do not change what it returns
+        (Elasticsearch: refreshed per update, see its module)."""
+
+    def num_docs(self) -> int: ...
+
+    def manifest(self) -> dict:
+        """What the version's manifest must record to open this index again."""
+
+    def mark_serving(self) -> None:
+        """This version now serves: point the backend's shared name at it (Elasticsearch's alias)."""
+
+    def drop(self) -> None:
+        """Delete what this index keeps outside the version folder (pruning)."""

@@ -5,8 +5,9 @@ text fields, the same field boosts (a multi_match of type most_fields sums each 
 boosted BM25, as tantivy's multi-field query does), the same fuzzy fallback on unstemmed
 title, brand and model, and the same filters (exact lower-case brand and category keys,
 inclusive price range). Each index version gets its own Elasticsearch index
-`<prefix>-<version>`; the alias `<prefix>` is swapped to it atomically when the version is
-switched in, mirroring the local CURRENT pointer.
+`<prefix>-<version>`; the alias `<prefix>` follows the serving version (moved atomically by
+a build that serves, `switch` and `rollback`, mirroring the local CURRENT pointer), and
+pruning a version deletes its index.
 
 The request bodies are built by pure functions (index_body, bulk_actions, search_body,
 knn_body) so they can be tested without a cluster.
@@ -194,19 +195,25 @@ def _hits(response) -> list[tuple[int, float]]:
 
 
 class ElasticsearchKeywordIndex:
-    """One index version's Elasticsearch index; same methods as TantivyKeywordIndex."""
+    """One index version's Elasticsearch index; the same interface as TantivyKeywordIndex.
 
-    def __init__(self, client, name: str, config: KeywordConfig):
+    It is also its own searcher: an update is refreshed before it returns, and the engine
+    drops hits its snapshot does not hold (see SegmentedVectors and the keyword stage), so a
+    search never shows a doc newer than the rest of its snapshot."""
+
+    def __init__(self, client, name: str, config: KeywordConfig, alias: str, stores_vectors: bool = False):
         self.client = client
         self.name = name
         self.config = config
+        self.alias = alias  # follows the serving version (mark_serving)
+        self.stores_vectors = stores_vectors  # the version's vectors live here (kNN), not in FAISS
 
     @classmethod
     def create(cls, client, name: str, es_config: ElasticsearchConfig, config: KeywordConfig,
                dimension: int | None = None) -> "ElasticsearchKeywordIndex":
         client.indices.delete(index=name, ignore_unavailable=True)  # a leftover of a killed build
         client.indices.create(index=name, **index_body(es_config, dimension))
-        return cls(client, name, config)
+        return cls(client, name, config, es_config.index_prefix, stores_vectors=dimension is not None)
 
     def add(self, docs: Sequence[int], products: Sequence[Product], vectors=None) -> None:
         self.update([], docs, products, vectors)
@@ -215,7 +222,7 @@ class ElasticsearchKeywordIndex:
         from elasticsearch import helpers
 
         failures = []
-        actions = bulk_actions(self.name, remove_docs, add_docs, products, vectors)
+        actions = bulk_actions(self.name, remove_docs, add_docs, products, vectors if self.stores_vectors else None)
         for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False,
                                                raise_on_exception=False, max_retries=3):
             if not ok:
@@ -226,6 +233,9 @@ class ElasticsearchKeywordIndex:
         self.client.indices.refresh(index=self.name)
         if failures:
             raise BulkIndexingError(failures)
+
+    def searcher(self) -> "ElasticsearchKeywordIndex":
+        return self
 
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         body = search_body(text, k, filters, self.config)
@@ -242,53 +252,26 @@ class ElasticsearchKeywordIndex:
     def knn(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         return _hits(self.client.search(index=self.name, **knn_body(vector, k, filters)))
 
+    def vector(self, doc: int):
+        import numpy as np
+
+        source = self.client.get(index=self.name, id=str(doc), source_includes=["vector"])
+        return np.asarray(source["_source"]["vector"], dtype=np.float32)
+
     def num_docs(self) -> int:
         return int(self.client.count(index=self.name)["count"])
 
-    def reload(self) -> None:
-        """Nothing to do: every update is refreshed before update() returns."""
+    def manifest(self) -> dict:
+        return {"elasticsearch_index": self.name}
 
-    def switch_alias(self, alias: str) -> None:
+    def mark_serving(self) -> None:
         """Point the alias at this index, atomically, removing it from any other."""
+        alias = self.alias
         actions = [{"remove": {"index": f"{alias}-*", "alias": alias}}] if self.client.indices.exists_alias(
             name=alias) else []
         actions.append({"add": {"index": self.name, "alias": alias}})
         self.client.indices.update_aliases(actions=actions)
 
-
-class ElasticsearchVectors:
-    """The dense leg on the cluster: kNN over the same index's dense_vector field.
-
-    Filters are passed to Elasticsearch's kNN filter, so they apply before the top k is cut
-    (a filtered query still returns k results when k exist).
-    """
-
-    filters_natively = True
-
-    def __init__(self, keyword: ElasticsearchKeywordIndex):
-        self.keyword = keyword
-        self.on_gpu = False
-        self.config = type("VectorConfig", (), {"kind": "elasticsearch"})()
-
-    def search_filtered(self, query, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
-        return self.keyword.knn(query, k, None if filters is None or filters.is_empty else filters)
-
-    def search(self, query, k: int, allowed=None) -> list[tuple[int, float]]:
-        if allowed is not None:
-            raise ValueError("Elasticsearch vectors take Filters (search_filtered), not doc lists")
-        return self.search_filtered(query, k)
-
-    def vector(self, doc: int):
-        import numpy as np
-
-        source = self.keyword.client.get(index=self.keyword.name, id=str(doc), source_includes=["vector"])
-        return np.asarray(source["_source"]["vector"], dtype=np.float32)
-
-    def add(self, docs, vectors) -> None:
-        """Vectors travel with the keyword documents (see ElasticsearchKeywordIndex.update)."""
-
-    def remove(self, docs) -> None:
-        """Removed with the keyword documents."""
-
-    def __len__(self) -> int:
-        return self.keyword.num_docs()
+    def drop(self) -> None:
+        """Delete this version's index from the cluster (pruning)."""
+        self.client.indices.delete(index=self.name, ignore_unavailable=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from indexer.keyword.base import KeywordConfig
+from indexer.keyword.base import KeywordConfig, KeywordIndex
 from indexer.keyword.tantivy_index import TantivyKeywordIndex
 
 KEYWORD_DIR = "keyword"
@@ -12,7 +12,7 @@ BACKENDS = ("tantivy", "elasticsearch")
 
 
 def create_keyword_index(version_dir: Path, version: str, config: KeywordConfig, elasticsearch=None,
-                         vector_dimension: int | None = None):
+                         vector_dimension: int | None = None) -> KeywordIndex:
     """A new, empty keyword index for this version."""
     if config.backend == "tantivy":
         return TantivyKeywordIndex.create(Path(version_dir) / KEYWORD_DIR, config)
@@ -27,7 +27,7 @@ def create_keyword_index(version_dir: Path, version: str, config: KeywordConfig,
     raise ValueError(f"unknown keyword backend {config.backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
-def open_keyword_index(version_dir: Path, manifest: dict, elasticsearch=None):
+def open_keyword_index(version_dir: Path, manifest: dict, elasticsearch=None) -> KeywordIndex:
     settings = dict(manifest.get("keyword", {}))
     es_index = settings.pop("elasticsearch_index", None)
     config = KeywordConfig(**settings)
@@ -38,11 +38,9 @@ def open_keyword_index(version_dir: Path, manifest: dict, elasticsearch=None):
     if elasticsearch is None:
         raise ValueError(f"index {manifest['version']} keeps its keywords on Elasticsearch: "
                          "set SEARCH_ELASTICSEARCH_URL to serve it")
-    return ElasticsearchKeywordIndex(connect(elasticsearch), es_index, config)
+    return ElasticsearchKeywordIndex(connect(elasticsearch), es_index, config, elasticsearch.index_prefix,
+                                     stores_vectors=manifest["vector_index"]["kind"] == "elasticsearch")
 
 
-def keyword_manifest(config: KeywordConfig, index) -> dict:
-    manifest = asdict(config)
-    if config.backend == "elasticsearch":
-        manifest["elasticsearch_index"] = index.name
-    return manifest
+def keyword_manifest(config: KeywordConfig, index: KeywordIndex) -> dict:
+    return {**asdict(config), **index.manifest()}

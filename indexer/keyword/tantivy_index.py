@@ -34,6 +34,9 @@ def _schema() -> "tantivy.Schema":
 
 
 class TantivyKeywordIndex:
+    """One version's tantivy index on disk. One writer at a time (the version's write lock);
+    `searcher()` gives a point-in-time view that later commits do not change."""
+
     def __init__(self, index: "tantivy.Index", config: KeywordConfig):
         self.index = index
         self.config = config
@@ -52,11 +55,13 @@ class TantivyKeywordIndex:
     def open(cls, directory: Path, config: KeywordConfig | None = None) -> "TantivyKeywordIndex":
         return cls(tantivy.Index.open(str(directory)), config or KeywordConfig())
 
-    def add(self, docs: Sequence[int], products: Sequence[Product]) -> None:
-        self.update([], docs, products)
+    def add(self, docs: Sequence[int], products: Sequence[Product], vectors=None) -> None:
+        self.update([], docs, products, vectors)
 
-    def update(self, remove_docs: Sequence[int], add_docs: Sequence[int], products: Sequence[Product]) -> None:
-        """Delete and add documents in one commit. Idempotent: a doc is deleted before it is added."""
+    def update(self, remove_docs: Sequence[int], add_docs: Sequence[int], products: Sequence[Product],
+               vectors=None) -> None:
+        """Delete and add documents in one commit. Idempotent: a doc is deleted before it is
+        added. Vectors are not kept here (FAISS holds them)."""
         writer = self.index.writer(heap_size=WRITER_HEAP)
         for doc in list(remove_docs) + list(add_docs):
             writer.delete_documents_by_term("doc", int(doc))
@@ -64,14 +69,23 @@ class TantivyKeywordIndex:
             writer.add_document(self._document(doc, product))
         writer.commit()
         writer.wait_merging_threads()
-        self.index.reload()
 
-    def reload(self) -> None:
-        """See commits made by another process (or another index object)."""
+    def searcher(self) -> "TantivySearcher":
+        """What is committed now, this process's commits and other processes' alike."""
         self.index.reload()
+        return TantivySearcher(self, self.index.searcher())
 
     def num_docs(self) -> int:
-        return self.index.searcher().num_docs
+        return self.searcher().num_docs
+
+    def manifest(self) -> dict:
+        return {}
+
+    def mark_serving(self) -> None:
+        """Nothing to point: the version's folder is the index."""
+
+    def drop(self) -> None:
+        """Nothing outside the version's folder, which pruning removes."""
 
     @staticmethod
     def _document(doc: int, product: Product) -> "tantivy.Document":
@@ -92,44 +106,53 @@ class TantivyKeywordIndex:
             fields["price"] = [float(product.price)]
         return tantivy.Document(**fields)
 
+
+class TantivySearcher:
+    """A point-in-time tantivy searcher with the engine's query semantics; read-only."""
+
+    def __init__(self, index: TantivyKeywordIndex, searcher: "tantivy.Searcher"):
+        self.index = index
+        self.searcher = searcher
+        self.num_docs = searcher.num_docs
+
     def _filter_clauses(self, filters: Filters) -> list:
+        schema, Occur = self.index.schema, tantivy.Occur
         clauses = []
-        Occur = tantivy.Occur
         if filters.brands:
-            clauses.append((Occur.Must, tantivy.Query.term_set_query(self.schema, "brand_key", list(filters.brands))))
+            clauses.append((Occur.Must, tantivy.Query.term_set_query(schema, "brand_key", list(filters.brands))))
         if filters.categories:
-            clauses.append((Occur.Must, tantivy.Query.term_set_query(self.schema, "category_key", list(filters.categories))))
+            clauses.append((Occur.Must, tantivy.Query.term_set_query(schema, "category_key", list(filters.categories))))
         if filters.has_price_range:
             clauses.append((Occur.Must, tantivy.Query.range_query(
-                self.schema, "price", tantivy.FieldType.Float, filters.price_min, filters.price_max)))
+                schema, "price", tantivy.FieldType.Float, filters.price_min, filters.price_max)))
         return clauses
 
     def _run(self, text_query, filters: Filters | None, k: int) -> list[tuple[int, float]]:
         clauses = [(tantivy.Occur.Must, text_query)] + (self._filter_clauses(filters) if filters else [])
         query = tantivy.Query.boolean_query(clauses) if len(clauses) > 1 else text_query
-        searcher = self.index.searcher()
-        hits = searcher.search(query, limit=k, count=False).hits
-        docs = searcher.fast_field_values("doc", [address for _, address in hits])
+        hits = self.searcher.search(query, limit=k, count=False).hits
+        docs = self.searcher.fast_field_values("doc", [address for _, address in hits])
         return [(int(doc), float(score)) for (score, _), doc in zip(hits, docs)]
 
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
-        parsed = self.index.parse_query(" ".join(terms), self.fields, field_boosts=self.config.boosts)
+        config = self.index.config
+        parsed = self.index.index.parse_query(" ".join(terms), self.index.fields, field_boosts=config.boosts)
         hits = self._run(parsed, filters, k)
-        if len(hits) >= min(k, self.config.fuzzy_below):
+        if len(hits) >= min(k, config.fuzzy_below):
             return hits
         return append_fuzzy_hits(hits, self._fuzzy_hits(terms, filters, k + len(hits)), k)
 
     def _fuzzy_hits(self, terms, filters, k) -> list[tuple[int, float]]:
         """Hits within one edit (two for terms of 8+ letters) of the query terms."""
-        long_terms = [t for t in terms if len(t) >= self.config.fuzzy_min_term_length]
+        long_terms = [t for t in terms if len(t) >= self.index.config.fuzzy_min_term_length]
         if not long_terms:
             return []
         fuzzy = tantivy.Query.boolean_query([
             (tantivy.Occur.Should, tantivy.Query.fuzzy_term_query(
-                self.schema, field, term, distance=1 if len(term) < 8 else 2, transposition_cost_one=True))
+                self.index.schema, field, term, distance=1 if len(term) < 8 else 2, transposition_cost_one=True))
             for term in long_terms for field in FUZZY_FIELDS
         ])
         return self._run(fuzzy, filters, k)

@@ -8,8 +8,10 @@ of results, and "similar products" lookups by product.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -39,6 +41,16 @@ HNSW_MAX_PRODUCTS = 500_000
 # Below this many allowed products a filtered search scans their vectors directly: exact,
 # and cheaper than asking an approximate index to skip everything else.
 EXACT_FILTER_LIMIT = 50_000
+
+
+def top_k(docs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k best (doc, score), best first; ties keep doc order."""
+    if len(scores) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        order = part[np.lexsort((docs[part], -scores[part]))]
+    else:
+        order = np.lexsort((docs, -scores))
+    return [(int(docs[i]), float(scores[i])) for i in order]
 
 
 def default_kind(n_products: int) -> str:
@@ -89,13 +101,17 @@ def _build_base(config: VectorIndexConfig, dimension: int, n: int) -> "faiss.Ind
 
 
 class VectorIndex:
+    """One version's FAISS index over the vectors it was built with; never changed after
+    build or load, so any number of threads may search it (on a GPU, one at a time: FAISS's
+    GPU indexes are not thread-safe even for searches). Updates live beside it, in the
+    snapshot's delta segment (indexer/vectors/segments.py)."""
+
     def __init__(self, config: VectorIndexConfig, index: "faiss.Index", vectors: np.ndarray):
         self.config = config
         self.cpu_index = index
         self.index, self.on_gpu = to_gpu_if_available(index) if config.use_gpu else (index, False)
+        self._gpu_lock = threading.Lock() if self.on_gpu else contextlib.nullcontext()
         self.vectors = vectors
-        # HNSW cannot delete: its removed docs stay in the graph and are skipped at search time.
-        self.skipped: set[int] = set()
 
     @classmethod
     def build(cls, vectors: np.ndarray, config: VectorIndexConfig | None = None) -> "VectorIndex":
@@ -110,7 +126,7 @@ class VectorIndex:
         return cls(config, index, vectors)
 
     def __len__(self) -> int:
-        return int(self.cpu_index.ntotal) - len(self.skipped)
+        return int(self.cpu_index.ntotal)
 
     @property
     def dimension(self) -> int:
@@ -123,8 +139,10 @@ class VectorIndex:
             return faiss.SearchParametersIVF(sel=selector, nprobe=self.config.ivf_nprobe)
         return faiss.SearchParameters(sel=selector) if selector is not None else None
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-k (doc, score) for one query vector; only docs in `allowed` when given."""
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               selector=None) -> list[tuple[int, float]]:
+        """Top-k (doc, score) for one query vector; only docs in `allowed` (ascending doc
+        numbers) when given, else only those `selector` (a faiss.IDSelector) takes."""
         if k <= 0 or len(self) == 0:
             return []
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
@@ -132,55 +150,31 @@ class VectorIndex:
             if len(allowed) == 0:
                 return []
             if len(allowed) <= EXACT_FILTER_LIMIT:
-                return self._exact(query[0], k, allowed)
+                return self.exact(query[0], k, allowed)
             hits = self._search(query, k, faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
             if len(hits) < min(k, len(allowed)):  # the approximate index ran dry under the filter
-                return self._exact(query[0], k, allowed)
+                return self.exact(query[0], k, allowed)
             return hits
-        return self._search(query, k)
+        return self._search(query, k, selector)
 
     def _search(self, query: np.ndarray, k: int, selector=None) -> list[tuple[int, float]]:
         params = self._params(selector)
         refine = self.config.ivf_refine if self.config.kind == "ivfpq" else 0
-        fetch = min(k * max(refine, 1) + len(self.skipped), int(self.cpu_index.ntotal))
-        scores, docs = self.index.search(query, fetch, params=params) if params else \
-            self.index.search(query, fetch)
-        hits = [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if d >= 0 and int(d) not in self.skipped]
+        fetch = min(k * max(refine, 1), len(self))
+        with self._gpu_lock:
+            scores, docs = self.index.search(query, fetch, params=params) if params else \
+                self.index.search(query, fetch)
+        hits = [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if d >= 0]
         if refine:  # exact scores for the PQ candidates, from the full vectors
-            found = np.array([d for d, _ in hits], dtype=np.int64)
-            exact = self.vectors[np.sort(found)] @ query[0] if len(found) else np.zeros(0)
-            hits = sorted(zip(np.sort(found).tolist(), exact.tolist()), key=lambda h: -h[1])
+            found = np.sort(np.array([d for d, _ in hits], dtype=np.int64))
+            exact = self.vectors[found] @ query[0] if len(found) else np.zeros(0)
+            hits = sorted(zip(found.tolist(), exact.tolist()), key=lambda h: -h[1])
         return hits[:k]
 
-    def add(self, docs: np.ndarray, vectors: np.ndarray) -> None:
-        """Add vectors under new doc numbers, which must continue the existing sequence."""
-        docs = np.asarray(docs, dtype=np.int64)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(docs), -1)
-        if len(docs) == 0:
-            return
-        if docs[0] != len(self.vectors) or np.any(np.diff(docs) != 1):
-            raise ValueError(f"new docs must continue from {len(self.vectors)}, got {docs[:3].tolist()}...")
-        self.vectors = np.concatenate([np.asarray(self.vectors), vectors])  # leaves the read-only memmap
-        self.cpu_index.add_with_ids(vectors, docs)
-        if self.index is not self.cpu_index:
-            self.index.add_with_ids(vectors, docs)
-
-    def remove(self, docs: np.ndarray) -> None:
-        docs = np.asarray(docs, dtype=np.int64)
-        if len(docs) == 0:
-            return
-        if self.config.kind == "hnsw":
-            self.skipped.update(int(d) for d in docs)
-            return
-        self.cpu_index.remove_ids(faiss.IDSelectorBatch(docs))
-        if self.index is not self.cpu_index:
-            self.index, self.on_gpu = to_gpu_if_available(self.cpu_index)
-
-    def _exact(self, query: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]]:
+    def exact(self, query: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]]:
+        """Exact top-k among `allowed` docs, scored from the full vectors."""
         allowed = np.asarray(allowed, dtype=np.int64)
-        scores = self.vectors[allowed] @ query
-        top = np.argsort(-scores, kind="stable")[:k]
-        return [(int(allowed[i]), float(scores[i])) for i in top]
+        return top_k(allowed, self.vectors[allowed] @ query, k)
 
     def vector(self, doc: int) -> np.ndarray:
         return np.asarray(self.vectors[doc], dtype=np.float32)

@@ -40,8 +40,8 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
         profile = build_profile(by_user[search.user_id], products.get, reranker.model.bands,
                                 now=search.timestamp, half_life_days=reranker.half_life_days)
         cold += profile.empty
-        reranked = reranker.rerank(search.query, profile, list(candidates), products.products.__getitem__)
-        plain.append(ndcg_at_k([products.products[c.doc].id for c in candidates], gains, 10))
-        personal.append(ndcg_at_k([products.products[c.doc].id for c in reranked], gains, 10))
+        reranked = reranker.rerank(search.query, profile, list(candidates), products.product)
+        plain.append(ndcg_at_k([products.product(c.doc).id for c in candidates], gains, 10))
+        personal.append(ndcg_at_k([products.product(c.doc).id for c in reranked], gains, 10))
     return {"sessions": len(plain), "cold_start_sessions": cold,
             "unpersonalized_ndcg@10": mean(plain), "personalized_ndcg@10": mean(personal)}

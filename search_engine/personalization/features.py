@@ -1,6 +1,6 @@
 """The preference model's features for one (shopper, query, candidate product).
 
-Three families, as a search team would name them:
+Four families, as a search team would name them:
   retrieval   what the engine already knows: dense, keyword and fused scores and ranks
   match       how the query meets the product: title term coverage, brand named in the query
   shopper     the shopper's affinity (smoothed log-lift, see profiles.lift) to the product's

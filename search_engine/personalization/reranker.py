@@ -37,16 +37,21 @@ class PreferenceReranker:
             return None
         return load_model(found[-1])
 
-    def profile(self, user_id: str, product_of: Callable[[str], Product | None], now: float | None = None) -> UserProfile:
-        return build_profile(self.events_of(user_id), product_of, self.model.bands,
+    def profile(self, user_id: str, product_of: Callable[[str], Product | None], now: float | None = None,
+                model: PreferenceModel | None = None) -> UserProfile:
+        """model: the one the caller will rerank with (default: the current one)."""
+        return build_profile(self.events_of(user_id), product_of, (model or self.model).bands,
                              now=time.time() if now is None else now, half_life_days=self.half_life_days)
 
     def rerank(self, query: str, profile: UserProfile, candidates: list[Candidate],
-               product_at: Callable[[int], Product], explain: bool = False) -> list[Candidate]:
-        """The top `depth` candidates in the model's order, then the rest as they were."""
+               product_at: Callable[[int], Product], explain: bool = False,
+               model: PreferenceModel | None = None) -> list[Candidate]:
+        """The top `depth` candidates in the model's order, then the rest as they were.
+        model: default the current one; a newer one swapped in meanwhile (one reference
+        assignment, search_engine/live.py) does not change a call under way."""
         if profile.empty or not candidates:
             return candidates
-        model = self.model  # one model for the whole call, even if a newer one is swapped in meanwhile
+        model = model or self.model
         head, tail = candidates[: self.depth], candidates[self.depth:]
         rows = feature_matrix(query, [product_at(c.doc) for c in head], head, profile,
                               model.stats, model.bands, model.priors)

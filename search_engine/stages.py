@@ -1,0 +1,132 @@
+"""The stages of a search. Each takes the search's context (its query and its one index
+snapshot) and the candidates so far, and returns the candidates for the next stage:
+
+    dense retrieval, keyword retrieval -> fusion -> personalization -> merchandising
+
+The engine runs the ones that apply to a query in that order (search_engine/engine.py);
+an evaluation swaps one by configuration. Every stage reads only the snapshot it is handed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+from indexer.snapshot import IndexSnapshot
+from search_engine.fusion import linear_fusion, reciprocal_rank_fusion
+from search_engine.merchandising import Rule, apply_rules
+from search_engine.retrievers import QueryVectorCache
+from search_engine.types import Candidate, Query
+
+MAX_DEPTH = 1000
+
+
+@dataclass
+class SearchContext:
+    query: Query
+    snapshot: IndexSnapshot
+    depth: int  # how many candidates each retrieval leg fetches
+    personalized_by: str | None = None  # set by the personalization stage when it reranked
+
+
+class Stage(Protocol):
+    name: str  # its key in the result's timings
+
+    def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]: ...
+
+
+def _add_leg(candidates: list[Candidate], hits: Sequence[tuple[int, float]], leg: str) -> list[Candidate]:
+    """Candidates with one leg's (doc, score) hits merged in, each with its rank and score."""
+    by_doc = {c.doc: c for c in candidates}
+    merged = list(candidates)
+    for rank, (doc, score) in enumerate(hits, start=1):
+        candidate = by_doc.get(doc)
+        if candidate is None:
+            candidate = by_doc[doc] = Candidate(doc=doc)
+            merged.append(candidate)
+        setattr(candidate, f"{leg}_rank", rank)
+        setattr(candidate, f"{leg}_score", score)
+    return merged
+
+
+@dataclass(frozen=True)
+class DenseRetrieval:
+    query_vector: QueryVectorCache
+    name: str = "dense"
+
+    def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        query = context.query
+        hits = context.snapshot.vectors.search(self.query_vector(query.text), context.depth, query.filters)
+        return _add_leg(candidates, hits, "dense")
+
+
+@dataclass(frozen=True)
+class KeywordRetrieval:
+    name: str = "keyword"
+
+    def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        query, snapshot = context.query, context.snapshot
+        hits = snapshot.keyword.search(query.text, context.depth, None if query.filters.is_empty else query.filters)
+        live = snapshot.products.live  # a shared backend (Elasticsearch) may be ahead of this snapshot
+        return _add_leg(candidates, [(doc, score) for doc, score in hits if doc in live], "keyword")
+
+
+@dataclass(frozen=True)
+class Fusion:
+    method: str  # "linear" or "rrf"
+    dense_weight: float
+    rrf_k: int
+    name: str = "fusion"
+
+    def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        dense = _leg(candidates, "dense")
+        keyword = _leg(candidates, "keyword")
+        if context.query.mode == "dense":
+            fused = dense
+        elif context.query.mode == "keyword":
+            fused = keyword
+        elif self.method == "rrf":
+            fused = reciprocal_rank_fusion([dense, keyword], self.rrf_k)
+        else:
+            fused = linear_fusion(dense, keyword, self.dense_weight)
+        by_doc = {c.doc: c for c in candidates}
+        ranked = []
+        for rank, (doc, score) in enumerate(fused, start=1):
+            candidate = by_doc[doc]
+            candidate.fused_score, candidate.fused_rank = score, rank
+            ranked.append(candidate)
+        return ranked
+
+
+def _leg(candidates: list[Candidate], leg: str) -> list[tuple[int, float]]:
+    ranked = sorted((c for c in candidates if getattr(c, f"{leg}_rank") is not None),
+                    key=lambda c: getattr(c, f"{leg}_rank"))
+    return [(c.doc, getattr(c, f"{leg}_score")) for c in ranked]
+
+
+@dataclass(frozen=True)
+class Personalization:
+    """The shopper's preference model over the top candidates; a shopper without usable
+    events keeps exactly the unpersonalized order."""
+
+    reranker: object  # a personalization.PreferenceReranker
+    name: str = "personalize"
+
+    def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        query, products = context.query, context.snapshot.products
+        model = self.reranker.model  # one model for the whole search, even if a newer one is swapped in
+        profile = self.reranker.profile(query.user, products.get, model=model)
+        if profile.empty:
+            return candidates
+        context.personalized_by = model.version
+        return self.reranker.rerank(query.text, profile, candidates, products.product, query.explain, model=model)
+
+
+@dataclass(frozen=True)
+class Merchandising:
+    rules: Callable[[], Sequence[Rule]]  # e.g. RuleStore.rules
+    name: str = "merchandising"
+
+    def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        products, filters = context.snapshot.products, context.query.filters
+        return apply_rules(context.query.text, candidates, self.rules(), products.product, products.doc_of,
+                           lambda doc: products.passes(doc, filters))

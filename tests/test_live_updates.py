@@ -1,0 +1,164 @@
+"""Live updates under load, through a real server process (gunicorn, 4 threads): searches
+of every kind never fail, never show a deleted product, see every acknowledged write, and
+an acknowledged write survives kill -9 of the server."""
+import os
+import random
+import shutil
+import signal
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.servers import running_server, store_settings
+
+pytestmark = pytest.mark.slow
+TOKEN = "stress-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def token(n: int) -> str:
+    """A word no catalog product has, so a keyword search for it finds exactly that product."""
+    return f"zqx{n:05d}"
+
+
+def new_product(n: int, brand: str = "Stressco") -> dict:
+    return {"id": f"stress-{n}", "title": f"{token(n)} Stressco test widget", "brand": brand,
+            "category": "widget", "price": 10.0 + n % 50, "description": "a product written during the test"}
+
+
+@pytest.fixture
+def served_copy(slice_index_root, tmp_path):
+    """A writable copy of the slice index: the test's writes must not reach other tests."""
+    root = tmp_path / "index"
+    shutil.copytree(slice_index_root, root)
+    return root
+
+
+def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_copy, tmp_path, slice_products,
+                                                                        preference_model_root):
+    brand_counts = {}
+    for p in slice_products:
+        brand_counts[p.brand] = brand_counts.get(p.brand, 0) + 1
+    top_brand = max(brand_counts, key=brand_counts.get)
+    assert brand_counts[top_brand] >= 10
+    # Originals the writer deletes: never of the filtered brand, so its pages stay full.
+    doomed_originals = [p.id for p in slice_products if p.brand != top_brand][:6]
+    stable = [p.id for p in slice_products if p.brand == top_brand][:5]
+    env = {**store_settings(tmp_path), "SEARCH_ADMIN_TOKEN": TOKEN,
+           "SEARCH_RERANKER_PATH": str(preference_model_root), "SEARCH_RELOAD_INTERVAL_S": "0.2"}
+    deleted_at: dict[str, float] = {}  # product id -> when its delete was acknowledged
+    problems: list[str] = []
+    counts = {"search": 0, "filtered": 0, "similar": 0, "personal": 0, "writes": 0}
+    stop = threading.Event()
+
+    with running_server(served_copy, env) as (base, _):
+        def check_page(kind, started, response, k):
+            if response.status_code != 200:
+                problems.append(f"{kind}: HTTP {response.status_code} {response.text[:300]}")
+                return None
+            body = response.json()
+            ids = [hit["id"] for hit in body["results"]]
+            if len(ids) < k:
+                problems.append(f"{kind}: a page of {len(ids)} < {k}")
+            back = [i for i in ids if deleted_at.get(i, float("inf")) < started]
+            if back:
+                problems.append(f"{kind}: deleted products came back: {back}")
+            return body
+
+        def shopper(kind, request):
+            session = requests.Session()
+            rng = random.Random(kind)
+            while not stop.is_set():
+                started = time.monotonic()
+                path, params, k = request(rng)
+                check_page(kind, started, session.get(base + path, params=params, timeout=30), k)
+                counts[kind] += 1
+
+        queries = ["usb hub", "wireless mouse", "backpack", "hdmi cable", "battery", "widget", "stressco"]
+        kinds = {
+            "search": lambda rng: ("/search", {"q": rng.choice(queries), "k": 10}, 10),
+            "filtered": lambda rng: ("/search", {"q": rng.choice(queries), "k": 10, "brand": top_brand,
+                                                  "price_min": 0 if rng.random() < 0.5 else None}, 10),
+            "similar": lambda rng: (f"/products/{rng.choice(stable)}/similar", {"k": 5}, 5),
+            "personal": lambda rng: ("/search", {"q": "hdmi cable", "k": 10, "user": "fan"}, 10),
+        }
+        shoppers = [threading.Thread(target=shopper, args=item) for item in kinds.items()]
+        for thread in shoppers:
+            thread.start()
+        try:
+            session = requests.Session()
+            deadline = time.monotonic() + 6
+            n = 0
+            while time.monotonic() < deadline and counts["writes"] < 25:
+                batch = [new_product(n + i) for i in range(5)]
+                n += 5
+                response = session.post(f"{base}/admin/products", json={"products": batch}, headers=AUTH, timeout=60)
+                assert response.status_code == 200, response.text
+                # Read-your-writes: the next search after the answer finds every product written.
+                for product in batch:
+                    found = session.get(f"{base}/search", params={"q": token(int(product["id"][7:])),
+                                                                  "mode": "keyword", "k": 3}, timeout=30).json()
+                    if [h["id"] for h in found["results"]][:1] != [product["id"]]:
+                        problems.append(f"write not visible after its answer: {product['id']}")
+                victims = [f"stress-{n - 10 + i}" for i in (0, 2)] if n >= 10 else []
+                if doomed_originals and counts["writes"] % 3 == 0:
+                    victims.append(doomed_originals.pop())
+                if victims:
+                    response = session.post(f"{base}/admin/products/delete", json={"ids": victims}, headers=AUTH,
+                                            timeout=60)
+                    assert response.status_code == 200 and response.json()["deleted"] == victims, response.text
+                    acknowledged = time.monotonic()
+                    for victim in victims:
+                        deleted_at[victim] = acknowledged
+                        if session.get(f"{base}/products/{victim}", timeout=30).status_code != 404:
+                            problems.append(f"deleted product still served: {victim}")
+                counts["writes"] += 1
+        finally:
+            stop.set()
+            for thread in shoppers:
+                thread.join(timeout=60)
+        health = requests.get(f"{base}/health", timeout=30).json()
+    assert problems == []
+    assert counts["writes"] >= 5 and all(counts[kind] >= 5 for kind in kinds), counts
+    written = n
+    assert health["product_count"] == len(slice_products) + written - len(deleted_at)
+
+
+def test_acknowledged_updates_survive_kill_9_in_the_middle_of_a_write_stream(served_copy, tmp_path, slice_products):
+    env = {**store_settings(tmp_path), "SEARCH_ADMIN_TOKEN": TOKEN}
+    acknowledged: list[str] = []
+    with running_server(served_copy, env) as (base, process):
+        session = requests.Session()
+        for n in range(0, 30, 3):
+            batch = [new_product(n + i) for i in range(3)]
+            assert session.post(f"{base}/admin/products", json={"products": batch}, headers=AUTH,
+                                timeout=60).status_code == 200
+            acknowledged += [p["id"] for p in batch]
+
+        def in_flight():  # the write the kill interrupts: it may or may not have landed
+            try:
+                requests.post(f"{base}/admin/products", json={"products": [new_product(n) for n in range(30, 33)]},
+                              headers=AUTH, timeout=60)
+            except requests.RequestException:
+                pass
+
+        writer = threading.Thread(target=in_flight)
+        writer.start()
+        time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)  # master and worker: no chance to flush anything
+        process.wait(timeout=30)
+        writer.join(timeout=60)
+
+    with running_server(served_copy, env) as (base, _):
+        for product_id in acknowledged:
+            response = requests.get(f"{base}/products/{product_id}", timeout=30)
+            assert response.status_code == 200, product_id
+            n = int(product_id[7:])
+            hits = requests.get(f"{base}/search", params={"q": token(n), "mode": "keyword", "k": 1}, timeout=30).json()
+            assert [h["id"] for h in hits["results"]] == [product_id]
+        landed = sum(requests.get(f"{base}/products/stress-{n}", timeout=30).status_code == 200 for n in range(30, 33))
+        assert landed in (0, 3)  # a batch is all or nothing
+        count = requests.get(f"{base}/health", timeout=30).json()["product_count"]
+    assert count == len(slice_products) + len(acknowledged) + landed
