@@ -38,8 +38,11 @@ def _write(upserts=(), deletes=()):
         engine = live.get()
         try:
             return apply_updates(engine.index, engine.towers.product, upserts, deletes, root=live.root)
-        except VersionSwitchedError:
-            live.reload_now()  # a full reindex switched meanwhile: write to the new version
+        except VersionSwitchedError:  # a full reindex switched meanwhile: write to the new version
+            try:
+                live.reload_now(retry_refused=False)
+            except RuntimeError as exc:  # a version this server cannot serve: say so, change nothing
+                raise ApiError(f"not written: {exc}", status=409) from None
         except EncoderMismatchError as exc:
             raise ApiError(str(exc), status=409) from None
     raise ApiError("the index version kept changing; try again", status=503)
@@ -96,7 +99,7 @@ def status():
         "logged_changes": update_log.last_seq(index.directory),
         "versions": versions.list_versions(root),
         "interrupted_builds": [p.name for p in versions.abandoned_builds(root)],
-        "refused_versions": live.refused,
+        "refused_versions": live.refused,  # replaced, never changed in place: safe to serialize
         "last_error": live.last_error,
     })
 

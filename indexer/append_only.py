@@ -33,6 +33,11 @@ class AppendOnlyArray:
         self._data[self._size: end] = rows
         self._size = end
 
+    def rewind(self, size: int) -> None:
+        """Forget rows from `size` on (the writer's lock held): rows no published view reads,
+        left by a write that failed before it published."""
+        self._size = min(self._size, size)
+
     def head(self, size: int | None = None) -> np.ndarray:
         """A read-only view of the first `size` rows (all so far by default), for a snapshot."""
         view = self._data[: self._size if size is None else size]

@@ -81,7 +81,7 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
                 with update_log.write_lock(serving):
                     carry_over(serving, carried_from_seq, new_index, encoder, manifest)
                     write_manifest(staging, manifest)
-                    final = versions.publish(root, staging, version)
+                    final = versions.publish(root, staging, version, new_index.snapshot().seq)
             else:
                 final = versions.publish(root, staging, version)
             new_index.keyword.mark_serving()

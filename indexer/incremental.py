@@ -67,6 +67,7 @@ def recover_keyword(index: SearchIndex) -> None:
     """At start-up: finish what a writer killed between the log and the keyword commit left."""
     if update_log.keyword_applied(index.directory) < update_log.last_seq(index.directory):
         with update_log.write_lock(index.directory):
+            update_log.repair(index.directory, index.snapshot().log_offset)
             finish_keyword(index)
         index.catch_up()
 
@@ -123,6 +124,7 @@ def apply_updates(index: SearchIndex, encoder: TextEncoder, upserts: Sequence[Pr
         finish_keyword(index)
         index.catch_up()
         snapshot = index.snapshot()
+        update_log.repair(index.directory, snapshot.log_offset)  # a torn, never-acknowledged tail
         if update_log.read_entries(index.directory, snapshot.log_offset):
             raise RuntimeError(f"{index.version}: the update log goes on after change {snapshot.seq}, "
                                "which caught up with it")
@@ -139,7 +141,7 @@ def apply_updates_to_current(root: Path, encoder: TextEncoder, upserts: Sequence
                              deletes: Sequence[str] = (), elasticsearch=None) -> UpdateSummary:
     """Apply to whatever version is serving, following a switch made meanwhile."""
     while True:
-        index = SearchIndex.open(versions.current_dir(root), elasticsearch=elasticsearch)
+        index = SearchIndex.open(versions.current_dir(root), use_gpu=False, elasticsearch=elasticsearch)
         try:
             return apply_updates(index, encoder, upserts, deletes, root=root)
         except VersionSwitchedError:
@@ -169,6 +171,4 @@ def carry_over(serving: Path, after_seq: int, target: SearchIndex, encoder: Text
                             deletes=[pid for pid, p in states.items() if p is None])
     manifest["carried_updates"] = {"from_version": serving.name, "after_seq": after_seq,
                                    "through_seq": changes[-1].seq, "products": len(states),
-                                   # the target's own log holds these up to here; later ones were made to it
-                                   "own_through_seq": target.snapshot().seq,
                                    "deleted_not_found": summary.not_found}

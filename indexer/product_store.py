@@ -61,6 +61,16 @@ class ProductTable:
     def __len__(self) -> int:
         return len(self.products)
 
+    def rewind(self, size: int) -> None:
+        """Forget docs from `size` on: ones no published view holds (a failed write's)."""
+        for product in self.products[size:]:
+            docs = self.docs_of[product.id]
+            while docs and docs[-1] >= size:
+                docs.pop()
+        del self.products[size:]
+        for column in (self.price, self.brand, self.category):
+            column.rewind(size)
+
     def append(self, products: Sequence[Product]) -> None:
         start = len(self.products)
         self.price.append(np.array([np.nan if p.price is None else p.price for p in products], dtype=np.float64))
@@ -99,7 +109,7 @@ class ProductStore:
 
     def doc_of(self, product_id: str) -> int | None:
         """The live doc of a product id in this view, or None."""
-        for doc in reversed(self.table.docs_of.get(product_id, ())):
+        for doc in reversed(tuple(self.table.docs_of.get(product_id, ()))):  # a copy: a rewind may pop
             if doc < self.size:
                 return doc if doc in self.live else None
         return None

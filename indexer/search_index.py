@@ -103,19 +103,27 @@ class SearchIndex:
             return self._publish(current, changes, log_offset)
 
     def _publish(self, current: IndexSnapshot, changes: list[update_log.Change], log_offset: int) -> IndexSnapshot:
+        """All or nothing: whatever fails, the current snapshot stays, and the next attempt
+        starts from it (storage past it, left by a failed attempt, is rewound first)."""
         upserts = [c for c in changes if c.op == "upsert"]
         for expected, change in enumerate(upserts, current.products.next_doc):
             if change.doc != expected:
                 raise RuntimeError(f"update log change {change.seq} has doc {change.doc}, expected {expected}")
-        if self._vectors is not None and upserts:
-            self._vectors.append(np.array([update_log.unpack_vector(c.vector) for c in upserts]))
-        products = current.products.with_changes([Product.from_dict(c.product) for c in upserts],
-                                                 [c.replaced_doc for c in changes if c.replaced_doc is not None])
+        products = [Product.from_dict(c.product) for c in upserts]
+        vectors = np.array([update_log.unpack_vector(c.vector) for c in upserts]) if upserts else None
+        searcher = self.keyword.searcher()  # may fail (a reload): before anything is appended
+        current.products.table.rewind(current.products.size)
+        if self._vectors is not None:
+            self._vectors.rewind(current.products.size)
+            if vectors is not None:
+                self._vectors.append(vectors)
+        store = current.products.with_changes(products, [c.replaced_doc for c in changes if c.replaced_doc is not None])
         seq = changes[-1].seq if changes else current.seq
-        self._snapshot = self._view(products, seq, log_offset)  # the one assignment readers see
+        self._snapshot = self._view(store, seq, log_offset, searcher)  # the one assignment readers see
         return self._snapshot
 
-    def _view(self, products: ProductStore, seq: int, log_offset: int) -> IndexSnapshot:
+    def _view(self, products: ProductStore, seq: int, log_offset: int, keyword=None) -> IndexSnapshot:
         vectors = ElasticsearchVectors(self.keyword, products) if self._vectors is None else \
             self._vectors.view(products)
-        return IndexSnapshot(self.version, self.manifest, products, vectors, self.keyword.searcher(), seq, log_offset)
+        return IndexSnapshot(self.version, self.manifest, products, vectors, keyword or self.keyword.searcher(), seq,
+                             log_offset)

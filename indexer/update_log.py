@@ -17,13 +17,13 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from encoders.atomic_files import write_atomically
+from encoders.atomic_files import fsync_dir, write_atomically
 
 UPDATES_FILE = "updates.jsonl"
 KEYWORD_APPLIED_FILE = "keyword-applied"
@@ -39,6 +39,7 @@ class Change:
     replaced_doc: int | None = None  # the doc this change retires (the old version, or the deleted one)
     product: dict | None = None
     vector: str | list[float] | None = None  # pack_vector's base64 (older logs: a list of floats)
+    batch_end: int | None = None  # the seq of its batch's last change (older logs: none, a batch each)
 
 
 def pack_vector(vector) -> str:
@@ -53,23 +54,46 @@ def unpack_vector(packed: str | list[float]) -> np.ndarray:
 
 
 def append(directory: Path, changes: list[Change]) -> int:
-    """Append and fsync (the durable point); returns the log's size after the last change."""
-    data = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in changes).encode("utf-8")
-    with open(Path(directory) / UPDATES_FILE, "ab", buffering=0) as log:
-        # One write call: a kill leaves all of the batch or none of it (a regular file's write
-        # is not cut by a signal); a torn last line from a power cut is never read (read_entries).
+    """Append one batch and fsync it (the durable point); returns the log's size after it.
+    The caller holds the write lock and has repaired the log's tail (`repair`)."""
+    batch = [replace(c, batch_end=changes[-1].seq) for c in changes]
+    data = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in batch).encode("utf-8")
+    path = Path(directory) / UPDATES_FILE
+    created = not path.exists()
+    with open(path, "ab", buffering=0) as log:
         written = log.write(data)
-        while written < len(data):  # only a full disk writes short; finish or raise
+        while written < len(data):  # a full disk writes short; finish or raise
             written += log.write(data[written:])
         os.fsync(log.fileno())
-        return log.tell()
+        end = log.tell()
+    if created:
+        fsync_dir(path.parent)  # the new file's name must survive a power cut too
+    return end
+
+
+def _complete_batches(data: bytes, offset: int) -> tuple[list[tuple[Change, int]], int]:
+    """The changes of the whole batches in data (which starts at byte `offset`), each with
+    the offset just past its line, and the offset just past the last whole batch."""
+    entries: list[tuple[Change, int]] = []
+    pending: list[tuple[Change, int]] = []
+    end = offset
+    for line in data[: data.rfind(b"\n") + 1].splitlines(keepends=True):
+        offset += len(line)
+        if not line.strip():
+            continue
+        change = Change(**json.loads(line))
+        pending.append((change, offset))
+        if change.batch_end is None or change.seq >= change.batch_end:
+            entries += pending
+            pending, end = [], offset
+    return entries, end
 
 
 def read_entries(directory: Path, offset: int = 0) -> list[tuple[Change, int]]:
-    """Changes after byte offset, each with the offset just past its line.
+    """The changes of whole batches after byte offset, each with the offset just past its line.
 
-    A line without its newline is a write still in progress (or cut by a crash before its
-    fsync, so never acknowledged): it is left for the next read.
+    A batch is applied all or nothing: lines of a batch whose last line is missing or cut (a
+    write in progress, or one a crash cut short, so never acknowledged) are left out.
     """
     path = Path(directory) / UPDATES_FILE
     try:
@@ -78,16 +102,29 @@ def read_entries(directory: Path, offset: int = 0) -> list[tuple[Change, int]]:
             data = log.read()
     except FileNotFoundError:
         return []
-    entries = []
-    for line in data[: data.rfind(b"\n") + 1].splitlines(keepends=True):
-        offset += len(line)
-        if line.strip():
-            entries.append((Change(**json.loads(line)), offset))
-    return entries
+    return _complete_batches(data, offset)[0]
+
+
+def repair(directory: Path, offset: int = 0) -> int:
+    """Cut the log back to its last whole batch after `offset` (a known batch boundary): what
+    a writer killed mid-append left was never acknowledged, and the next batch must not be
+    appended to a torn line. Under the write lock. Returns the bytes cut."""
+    path = Path(directory) / UPDATES_FILE
+    try:
+        with open(path, "rb+") as log:
+            log.seek(offset)
+            _, end = _complete_batches(log.read(), offset)
+            size = log.seek(0, os.SEEK_END)
+            if size > end:
+                log.truncate(end)
+                os.fsync(log.fileno())
+            return size - end
+    except FileNotFoundError:
+        return 0
 
 
 def read(directory: Path, offset: int = 0) -> tuple[list[Change], int]:
-    """Changes after byte offset, and the offset after the last complete line."""
+    """Changes (of whole batches) after byte offset, and the offset after the last one."""
     entries = read_entries(directory, offset)
     return [change for change, _ in entries], entries[-1][1] if entries else offset
 
@@ -105,9 +142,11 @@ def last_seq(directory: Path) -> int:
 
 
 def keyword_applied(directory: Path) -> int:
+    """The commit mark; 0 when missing, or emptied by a power cut (it is not fsynced): the next
+    writer, or start-up, then re-applies the log to the keyword index (idempotent)."""
     try:
-        return int((Path(directory) / KEYWORD_APPLIED_FILE).read_text())
-    except FileNotFoundError:
+        return int((Path(directory) / KEYWORD_APPLIED_FILE).read_text() or 0)
+    except (FileNotFoundError, ValueError):
         return 0
 
 

@@ -52,22 +52,23 @@ def stage(root: Path, staging: Path, version: str) -> Path:
     return final
 
 
-def publish(root: Path, staging: Path, version: str) -> Path:
-    """Move a finished, verified build into place and point CURRENT at it."""
+def publish(root: Path, staging: Path, version: str, seq: int = 0) -> Path:
+    """Move a finished, verified build into place and point CURRENT at it (seq: see switch)."""
     final = stage(root, staging, version)
-    switch(root, version)
+    switch(root, version, seq)
     return final
 
 
-def switch(root: Path, version: str) -> None:
-    """Point CURRENT at a complete version: write a new pointer, then rename it over the old.
-    (indexer.switching.serve also moves the keyword backend's alias: use that.)"""
+def switch(root: Path, version: str, seq: int = 0) -> None:
+    """Point CURRENT at a complete version: write a new pointer, then rename it over the old;
+    SERVED records it with `seq`, the last update-log change it held when it began serving.
+    (indexer.switching.serve also tells the keyword backend: use that.)"""
     root = Path(root)
     if not (root / VERSIONS_DIR / version / MANIFEST_FILE).exists():
         raise NoIndexError(f"no complete index version {version!r} under {root}")
     write_atomically(root / CURRENT_FILE, version + "\n", durable=True)
     with open(root / SERVED_FILE, "a") as served:
-        served.write(version + "\n")
+        served.write(f"{version} {seq}\n")
 
 
 def current_version(root: Path) -> str:
@@ -125,12 +126,20 @@ def list_versions(root: Path) -> list[str]:
                   if not p.name.startswith(".") and (p / MANIFEST_FILE).exists())
 
 
-def served_versions(root: Path) -> set[str] | None:
-    """The versions that have ever served; None for an index root older than that record."""
+def served_log(root: Path) -> list[tuple[str, int]] | None:
+    """Every switch in order: (version, the last update-log change it held when it began
+    serving; 0 in records older than that number); None for a root older than the record."""
     try:
-        return set((Path(root) / SERVED_FILE).read_text().split())
+        lines = (Path(root) / SERVED_FILE).read_text().splitlines()
     except FileNotFoundError:
         return None
+    return [(parts[0], int(parts[1]) if len(parts) > 1 else 0) for parts in map(str.split, lines) if parts]
+
+
+def served_versions(root: Path) -> set[str] | None:
+    """The versions that have ever served; None for an index root older than that record."""
+    log = served_log(root)
+    return None if log is None else {version for version, _ in log}
 
 
 def previous_version(root: Path) -> str:

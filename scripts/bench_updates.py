@@ -13,7 +13,8 @@ Icecat index (the copy takes the writes; --index is reused between runs):
   - memory: the worker's RSS before and after --memory-upserts more upserts (no searches).
 Part 2, in this process, no model: for each --scale catalog size, a synthetic catalog with
 random unit vectors is built, then --scale-batches update batches (half new products, half
-replacements, and deletes) are applied and timed, with the RSS growth per upsert. The base
+replacements, and deletes) are applied and timed, with the RSS growth per upsert (after a
+tenth as many warm-up batches). The base
 vector index is IVF-PQ (quick to build at 1M); updates never touch it, whatever its kind.
 
 Examples:
@@ -277,19 +278,25 @@ def scale_part(args) -> list[dict]:
             index = SearchIndex.open_current(work / "index", use_gpu=False)
             engine = Engine(index, Towers(tower, tower))
             rng = random.Random(3)
-            gc.collect()
-            rss_before = rss_mb(os.getpid())
-            batch_ms, publish_ms, search_ms = [], [], []
-            for batch in range(args.scale_batches):
+
+            def update_batch(batch: int) -> None:
                 upserts = [Product(id=f"new-{batch}-{i}", title=f"bench new {batch} {i}", brand="Benchco", price=9.0)
                            for i in range(args.upsert_batch // 2)]
                 for product in rng.sample(catalog, args.upsert_batch - len(upserts)):
                     upserts.append(Product(id=product.id, title=product.title + " rev", brand=product.brand,
                                            category=product.category, price=product.price))
-                deletes = [f"new-{batch - 1}-{i}" for i in range(min(args.delete_batch, args.upsert_batch // 2))] \
-                    if batch else []
-                started = time.perf_counter()
+                deletes = [f"new-{batch - 1}-{i}" for i in range(min(args.delete_batch, args.upsert_batch // 2))]
                 apply_updates(index, tower, upserts, deletes)
+
+            warm_up = max(1, args.scale_batches // 10)  # first writer, thread pools, allocator arenas
+            for batch in range(-warm_up, 0):
+                update_batch(batch)
+            gc.collect()
+            rss_before = rss_mb(os.getpid())
+            batch_ms, search_ms = [], []
+            for batch in range(args.scale_batches):
+                started = time.perf_counter()
+                update_batch(batch)
                 batch_ms.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
                 engine.search(Query("usb cable", k=10, mode="keyword"))

@@ -108,11 +108,14 @@ def _parser():
     rollback = command("rollback", "switch back to the previous version")
     rollback.add_argument("--to", metavar="VERSION", help="a specific version (see status)")
     rollback.add_argument("--updates", choices=UPDATE_POLICIES, default="refuse",
-                          help="incremental updates made to the versions rolled back over: refuse (default: "
+                          help="incremental updates made since the older version last served: refuse (default: "
                                "say which, change nothing), drop them, or carry them over")
 
     switch = command("switch", "serve a version on disk (e.g. one staged with full --no-switch)")
     switch.add_argument("version", metavar="VERSION", help="the version to serve (see status)")
+    switch.add_argument("--updates", choices=UPDATE_POLICIES, default="refuse",
+                        help="incremental updates VERSION lacks (made since it last served; a staged version "
+                             "always takes them): refuse (default), drop or carry")
 
     command("status", "show the serving version and the versions on disk")
 
@@ -212,10 +215,9 @@ def run_switch(args) -> int:
 
     before = versions.current_version(args.index)
     serving = versions.read_manifest(versions.version_dir(args.index, before))
-    manifest = switch_to_version(Path(args.index), args.version, elasticsearch_connection(args))
-    carried = manifest.get("carried_updates", {}).get("products", 0)
-    print(f"switched from {before} to {args.version}; carried over {carried} incremental updates; "
-          f"now serving {args.version}")
+    result = switch_to_version(Path(args.index), args.version, elasticsearch_connection(args), args.updates)
+    manifest = versions.read_manifest(versions.version_dir(args.index, args.version))
+    print(f"switched from {before} to {args.version} ({result.describe()}); now serving {args.version}")
     if manifest["encoder"]["fingerprint"] != serving["encoder"]["fingerprint"]:
         print(f"{args.version} was built with another product tower ({manifest['encoder']['model']}): running "
               f"servers keep serving {before} until restarted with that model "

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from indexer import versions
+from indexer import update_log, versions
 from indexer.search_index import SearchIndex
 from search_engine.engine import Engine
 
@@ -42,8 +42,10 @@ class LiveEngine:
         self.open_index = open_index
         self.catch_up_wait_s = catch_up_wait_s
         self.last_error: str | None = None
+        # Replaced, never changed in place, so readers (/admin/status) need no lock.
         self.refused: dict[str, str] = {}  # version -> why it cannot be served
-        self._stalled_at: int | None = None  # a commit mark replaying failed at: searches do not wait on it
+        self._refused_models: frozenset[str] = frozenset()  # preference-model versions that failed to load
+        self._stalled_at: tuple[str, int] | None = None  # (version, commit mark) replaying failed at
         self._check_lock = threading.Lock()  # one check at a time: the follower's or an admin reload
         self._wake = threading.Event()
         self._published = threading.Condition()
@@ -55,22 +57,32 @@ class LiveEngine:
 
     def get(self) -> Engine:
         engine = self._engine
-        if self.root is not None:
-            committed = engine.index.committed_seq()
-            if committed > engine.index.snapshot().seq and committed != self._stalled_at:
-                engine = self._wait_for_catch_up(engine)
+        if self.root is not None and self._behind(engine):
+            engine = self._wait_for_follower(engine)
         return engine
 
-    def _wait_for_catch_up(self, engine: Engine) -> Engine:
-        """Another process acknowledged a write this snapshot lacks: let the follower replay it."""
+    def _behind(self, engine: Engine) -> bool:
+        """Whether a write acknowledged by some process is missing from what `engine` serves:
+        committed to its version after its snapshot, or to the version CURRENT names now (not
+        served here yet). Two small file reads."""
+        index = engine.index
+        committed = index.committed_seq()
+        if committed > index.snapshot().seq and (index.version, committed) != self._stalled_at:
+            return True
+        try:
+            current = versions.current_version(self.root)
+        except OSError:
+            return False
+        return (current != index.version and current not in self.refused
+                and update_log.keyword_applied(versions.version_dir(self.root, current)) > 0)
+
+    def _wait_for_follower(self, engine: Engine) -> Engine:
         if self._thread is None:
             self.check()
             return self._engine
-        committed = engine.index.committed_seq()
         with self._published:
             self._wake.set()
-            self._published.wait_for(lambda: self._engine is not engine or engine.index.snapshot().seq >= committed,
-                                     timeout=self.catch_up_wait_s)
+            self._published.wait_for(lambda: not self._behind(self._engine), timeout=self.catch_up_wait_s)
         return self._engine
 
     def _follow(self) -> None:
@@ -91,24 +103,26 @@ class LiveEngine:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def _notify(self) -> None:
+        with self._published:
+            self._published.notify_all()
+
     def check(self) -> None:
-        """Catch up with the update log, or switch to the version CURRENT names, and follow
-        the preference model: the follower's work, also run by an admin reload."""
+        """Catch up with the serving version's update log, switch to the version CURRENT
+        names, follow the preference model: the follower's work, also run by an admin reload.
+        Waiting searches are released after each step that can satisfy them."""
         with self._check_lock:
+            self._catch_up(self._engine.index)  # also while another version loads, or is refused
+            self._notify()
             try:
                 serving = versions.current_version(self.root)
             except OSError as exc:  # a missing pointer must not take search down
                 self.last_error = str(exc)
                 return
-            engine = self._engine
-            if serving != engine.index.version:
-                if serving not in self.refused:
-                    self._switch(serving)
-            else:
-                self._catch_up(engine.index)
+            if serving != self._engine.index.version and serving not in self.refused:
+                self._switch(serving)
+                self._notify()
             self._check_reranker()
-            with self._published:
-                self._published.notify_all()
 
     def _catch_up(self, index: SearchIndex) -> None:
         committed = index.committed_seq()
@@ -116,7 +130,7 @@ class LiveEngine:
             index.catch_up()
             self._stalled_at = None
         except Exception as exc:  # keep serving the snapshot we have; say why; searches stop waiting
-            self._stalled_at = committed
+            self._stalled_at = (index.version, committed)
             self.last_error = f"cannot replay the update log of {index.version}: {exc}"
             log.error(self.last_error)
 
@@ -126,7 +140,8 @@ class LiveEngine:
             engine = Engine(index, self._engine.towers, self._engine.config, self._engine.query_vectors,
                             self._engine.reranker, self._engine.rules)
         except Exception as exc:  # keep serving the old version, say why, and do not retry it
-            self.refused[version] = self.last_error = f"not switching to {version}: {exc}"
+            self.last_error = f"not switching to {version}: {exc}"
+            self.refused = {**self.refused, version: self.last_error}
             log.error(self.last_error)
             return
         self._engine = engine  # one reference assignment; searches under way keep their snapshot
@@ -138,20 +153,22 @@ class LiveEngine:
         if reranker is None:
             return
         try:
-            model = reranker.newer_model()
-        except Exception as exc:  # a half-copied or bad model must not take search down
-            self.last_error = f"not switching the preference model: {exc}"
+            model = reranker.newer_model(skip=self._refused_models)
+        except Exception as exc:  # a half-copied or bad model must not take search down; not retried
+            newest = reranker.newest_version()
+            self._refused_models |= {newest.name} if newest is not None else set()
+            self.last_error = f"not switching the preference model to {newest}: {exc}"
             log.error(self.last_error)
             return
         if model is not None:
             reranker.model = model  # one reference assignment; a search under way keeps its model
             log.info("now personalizing with preference model %s", model.version)
 
-    def reload_now(self) -> Engine:
-        """The admin reload: check now, retrying a version refused before; raises when the
-        version CURRENT names cannot be served."""
-        with self._check_lock:
-            self.refused.clear()
+    def reload_now(self, retry_refused: bool = True) -> Engine:
+        """Check now (the admin reload; retry_refused: give a refused version another try);
+        raises RuntimeError when the version CURRENT names cannot be served."""
+        if retry_refused:
+            self.refused = {}
         self.check()
         serving = versions.current_version(self.root)
         if self._engine.index.version != serving:

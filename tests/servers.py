@@ -29,13 +29,14 @@ def store_settings(folder: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(index_root: Path, env: dict[str, str], threads: int = 4, start_timeout_s: float = 120):
+def running_server(index_root: Path, env: dict[str, str], threads: int = 4, workers: int = 1,
+                   start_timeout_s: float = 120):
     """(base URL, process) of a server over index_root, started in its own process group and
     stopped (terminated, or already killed by the test) when the block ends."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "scripts.serve", "--index", str(index_root), "--port", str(port),
-         "--threads", str(threads)],
+         "--threads", str(threads), "--workers", str(workers)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
     base = f"http://127.0.0.1:{port}"

@@ -11,6 +11,7 @@ from indexer.build import build_version
 from indexer.search_index import SearchIndex
 from search_engine.engine import Engine
 from search_engine.settings import Settings
+from search_engine.types import Query
 
 pytestmark = pytest.mark.slow
 TOKEN = "s3cret-token"
@@ -148,3 +149,51 @@ def test_a_version_that_cannot_be_served_is_refused_once_and_remembered(small_ro
     good = build_version(small_catalog[:45], towers.product, small_root).name
     live.check()
     assert live.get().index.version == good and opened == [other_tower, good]
+
+
+def test_a_write_acknowledged_by_another_process_is_seen_by_the_next_search(small_root, towers):
+    """Read-your-writes across processes: the server's follower checks only once an hour
+    here, so only the search's own check (wake the follower, wait for it) can show the write."""
+    from indexer.incremental import apply_updates_to_current
+    from indexer.schema import Product
+    from search_engine.live import LiveEngine
+
+    live = LiveEngine(Engine(SearchIndex.open_current(small_root), towers), small_root, check_interval_s=3600)
+    try:
+        for n in range(3):
+            # A separate SearchIndex: another process's memory (the CLI's, say).
+            apply_updates_to_current(small_root, towers.product, upserts=[Product(f"w{n}", f"Quokka{n} lamp")])
+            hits = live.get().search(Query(f"quokka{n}", mode="keyword", k=1)).hits
+            assert [h.product.id for h in hits] == [f"w{n}"]
+    finally:
+        live.stop()
+
+
+def test_searches_do_not_wait_while_current_names_a_refused_version(small_root, towers, small_catalog, monkeypatch):
+    """A write committed to the serving version just before CURRENT moved to a version this
+    server refuses: the follower still replays the serving version, so searches stop waiting."""
+    from indexer.incremental import apply_updates
+    from indexer.schema import Product
+    from search_engine.live import LiveEngine
+
+    serving = Engine(SearchIndex.open_current(small_root), towers)
+    live = LiveEngine(serving, small_root, check_interval_s=3600)
+    try:
+        other = SearchIndex.open_current(small_root)  # another process's writer
+        with monkeypatch.context() as patched:
+            patched.setattr(type(towers.product), "fingerprint", property(lambda self: "f" * 16))
+            build_version(small_catalog[:50], towers.product, small_root)
+        apply_updates(other, towers.product, upserts=[Product("late", "Quokka late lamp")])
+        assert live.get().index.products.get("late") is not None  # read-your-writes on the old version
+        deadline = time.monotonic() + 60
+        while not live.refused and time.monotonic() < deadline:  # the follower tries the new one
+            time.sleep(0.05)
+        assert len(live.refused) == 1
+        timings = []
+        for _ in range(5):
+            started = time.monotonic()
+            engine = live.get()
+            timings.append(time.monotonic() - started)
+        assert engine.index.version == serving.index.version and max(timings) < 0.5
+    finally:
+        live.stop()

@@ -1,6 +1,7 @@
-"""Live updates under load, through a real server process (gunicorn, 4 threads): searches
-of every kind never fail, never show a deleted product, see every acknowledged write, and
-an acknowledged write survives kill -9 of the server."""
+"""Live updates under load, through a real server (gunicorn, 2 workers of 4 threads, so a
+write lands in one process and searches run in both): searches of every kind never fail,
+never show a deleted product, see every acknowledged write, and an acknowledged write
+survives kill -9 of the server."""
 import os
 import random
 import shutil
@@ -37,7 +38,10 @@ def served_copy(slice_index_root, tmp_path):
 
 
 def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_copy, tmp_path, slice_products,
-                                                                        preference_model_root):
+                                                                        preference_model_root, hand_log):
+    from search_engine.event_store import EventStore
+    from search_engine.events import read_jsonl_events
+
     brand_counts = {}
     for p in slice_products:
         brand_counts[p.brand] = brand_counts.get(p.brand, 0) + 1
@@ -46,14 +50,18 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
     # Originals the writer deletes: never of the filtered brand, so its pages stay full.
     doomed_originals = [p.id for p in slice_products if p.brand != top_brand][:6]
     stable = [p.id for p in slice_products if p.brand == top_brand][:5]
+    # The products of the filtered brand change under the filtered searches (re-priced, so
+    # each gets a new doc and its old one dies), and all of them stay in the catalog.
+    repriced = [p.to_dict() for p in slice_products if p.brand == top_brand]
     env = {**store_settings(tmp_path), "SEARCH_ADMIN_TOKEN": TOKEN,
-           "SEARCH_RERANKER_PATH": str(preference_model_root), "SEARCH_RELOAD_INTERVAL_S": "0.2"}
+           "SEARCH_RERANKER_PATH": str(preference_model_root), "SEARCH_RELOAD_INTERVAL_S": "5"}
+    EventStore(env["SEARCH_EVENTS_PATH"]).add(read_jsonl_events(hand_log))  # "fan" has a history
     deleted_at: dict[str, float] = {}  # product id -> when its delete was acknowledged
     problems: list[str] = []
     counts = {"search": 0, "filtered": 0, "similar": 0, "personal": 0, "writes": 0}
     stop = threading.Event()
 
-    with running_server(served_copy, env) as (base, _):
+    with running_server(served_copy, env, workers=2) as (base, _):
         def check_page(kind, started, response, k):
             if response.status_code != 200:
                 problems.append(f"{kind}: HTTP {response.status_code} {response.text[:300]}")
@@ -65,6 +73,8 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
             back = [i for i in ids if deleted_at.get(i, float("inf")) < started]
             if back:
                 problems.append(f"{kind}: deleted products came back: {back}")
+            if kind == "personal" and not body.get("personalized_by"):
+                problems.append("personal: the shopper's results were not personalized")
             return body
 
         def shopper(kind, request):
@@ -88,17 +98,20 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
         for thread in shoppers:
             thread.start()
         try:
-            session = requests.Session()
+            session, rng = requests.Session(), random.Random(11)
             deadline = time.monotonic() + 6
             n = 0
             while time.monotonic() < deadline and counts["writes"] < 25:
                 batch = [new_product(n + i) for i in range(5)]
                 n += 5
+                for original in rng.sample(repriced, 2):
+                    batch.append({**original, "price": round(rng.uniform(1, 100), 2)})
                 response = session.post(f"{base}/admin/products", json={"products": batch}, headers=AUTH, timeout=60)
                 assert response.status_code == 200, response.text
-                # Read-your-writes: the next search after the answer finds every product written.
-                for product in batch:
-                    found = session.get(f"{base}/search", params={"q": token(int(product["id"][7:])),
+                # Read-your-writes: the next search after the answer finds every product written,
+                # in whichever worker answers (a new connection each: either worker may take it).
+                for product in batch[:5]:
+                    found = requests.get(f"{base}/search", params={"q": token(int(product["id"][7:])),
                                                                   "mode": "keyword", "k": 3}, timeout=30).json()
                     if [h["id"] for h in found["results"]][:1] != [product["id"]]:
                         problems.append(f"write not visible after its answer: {product['id']}")
@@ -112,7 +125,7 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
                     acknowledged = time.monotonic()
                     for victim in victims:
                         deleted_at[victim] = acknowledged
-                        if session.get(f"{base}/products/{victim}", timeout=30).status_code != 404:
+                        if requests.get(f"{base}/products/{victim}", timeout=30).status_code != 404:
                             problems.append(f"deleted product still served: {victim}")
                 counts["writes"] += 1
         finally:

@@ -72,8 +72,10 @@ def test_a_staged_version_takes_the_updates_made_meanwhile_when_switched_to(smal
     assert versions.read_manifest(versions.version_dir(small_root, staged))["staged_from"] == {"version": first, "seq": 0}
     apply_updates_to_current(small_root, towers.product, upserts=[Product("new-1", "Acme USB-C hub", brand="Acme")],
                              deletes=[small_catalog[0].id])
-    manifest = switch_to_version(small_root, staged)
+    result = switch_to_version(small_root, staged)
+    manifest = versions.read_manifest(versions.version_dir(small_root, staged))
     assert versions.current_version(small_root) == staged and manifest["carried_updates"]["products"] == 2
+    assert result.staged_carried == 2
     index = SearchIndex.open_current(small_root)
     assert index.products.get("new-1") is not None and index.products.get(small_catalog[0].id) is None
     assert versions.previous_version(small_root) == first
@@ -101,7 +103,7 @@ def test_a_staged_version_is_kept_but_is_no_way_back_and_goes_stale(small_root, 
 def test_rollback_names_the_updates_it_would_lose_and_drops_or_carries_them(small_root, small_catalog, towers):
     from indexer.incremental import apply_updates_to_current
     from indexer.schema import Product
-    from indexer.switching import UpdatesWouldBeLostError, rollback
+    from indexer.switching import UpdatesWouldBeLostError, rollback, switch_to_version
 
     first = versions.current_version(small_root)
     second = build_version(small_catalog[:50], towers.product, small_root).name
@@ -117,9 +119,15 @@ def test_rollback_names_the_updates_it_would_lose_and_drops_or_carries_them(smal
     assert index.products.get("after-switch").title == "Zorbix grinder"
     assert index.products.get(small_catalog[1].id) is None
 
-    versions.switch(small_root, second)
+    # Forward again: the second version already has those; nothing was made to the first since.
+    assert switch_to_version(small_root, second).products == 0
+    apply_updates_to_current(small_root, towers.product, upserts=[Product("late", "Quokka lamp")])
+    with pytest.raises(UpdatesWouldBeLostError, match="1 upserted and 0 deleted products \\(late\\)"):
+        rollback(small_root)
     dropped = rollback(small_root, updates="drop")
-    assert dropped.to_version == first and "dropped 1 upserted and 1 deleted" in dropped.describe()
+    assert dropped.to_version == first and dropped.describe() == "dropped 1 upserted and 0 deleted products (late)"
+    index = SearchIndex.open_current(small_root)
+    assert index.products.get("late") is None and index.products.get("after-switch") is not None
 
 
 def test_switching_and_pruning_tell_the_keyword_backend(small_root, small_catalog, towers, monkeypatch):

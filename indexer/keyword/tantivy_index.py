@@ -16,6 +16,9 @@ TEXT_FIELDS = ("title", "model", "brand", "category", "description", "attributes
 # unstemmed copies: "subwofer" is one edit from "subwoofer", two from its stem "subwoof".
 FUZZY_FIELDS = ("title_plain", "brand_plain", "model")
 WRITER_HEAP = 128_000_000
+# An incremental update writes a few documents: a small single-threaded writer commits them
+# as fast and does not leave a 128 MB arena behind in a serving process each time.
+SMALL_BATCH, SMALL_WRITER_HEAP = 1_000, 16_000_000
 
 
 def _schema() -> "tantivy.Schema":
@@ -62,7 +65,8 @@ class TantivyKeywordIndex:
                vectors=None) -> None:
         """Delete and add documents in one commit. Idempotent: a doc is deleted before it is
         added. Vectors are not kept here (FAISS holds them)."""
-        writer = self.index.writer(heap_size=WRITER_HEAP)
+        small = len(add_docs) <= SMALL_BATCH
+        writer = self.index.writer(heap_size=SMALL_WRITER_HEAP if small else WRITER_HEAP, num_threads=1 if small else 0)
         for doc in list(remove_docs) + list(add_docs):
             writer.delete_documents_by_term("doc", int(doc))
         for doc, product in zip(add_docs, products):

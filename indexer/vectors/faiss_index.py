@@ -151,7 +151,11 @@ class VectorIndex:
                 return []
             if len(allowed) <= EXACT_FILTER_LIMIT:
                 return self.exact(query[0], k, allowed)
-            hits = self._search(query, k, faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+            allowed = np.asarray(allowed, dtype=np.int64)
+            hits = self._search(query, k, faiss.IDSelectorBatch(allowed))
+            # Checked again: FAISS's GPU indexes ignore selectors.
+            found = np.array([doc for doc, _ in hits], dtype=np.int64)
+            hits = [hit for hit, ok in zip(hits, np.isin(found, allowed)) if ok]
             if len(hits) < min(k, len(allowed)):  # the approximate index ran dry under the filter
                 return self.exact(query[0], k, allowed)
             return hits

@@ -28,6 +28,10 @@ class VectorTable:
     def append(self, vectors: np.ndarray) -> None:
         self.delta.append(np.asarray(vectors, dtype=np.float32).reshape(-1, self.base.dimension))
 
+    def rewind(self, docs: int) -> None:
+        """Forget delta rows of docs from `docs` on (a failed write's; no view holds them)."""
+        self.delta.rewind(max(docs - len(self.base), 0))
+
     def view(self, products: ProductStore) -> "SegmentedVectors":
         base_size = len(self.base)
         if base_size + len(self.delta) != products.size:
@@ -81,12 +85,16 @@ class SegmentedVectors:
             return self.base.search(query, k)
         live = self.products.live
         # Few dead docs: fetch that many more and drop them; else (or when still short) let
-        # FAISS skip them.
+        # FAISS skip them; and when even that comes up short (an approximate index's probed
+        # lists were mostly dead, or a GPU index, which ignores selectors), scan exactly.
         hits = [h for h in self.base.search(query, k + dead if dead <= k else 2 * k) if h[0] in live]
         live_in_base = int(np.count_nonzero(live.mask()[: len(self.base)])) if len(hits) < k else k
         if len(hits) >= min(k, live_in_base):
             return hits[:k]
-        return self.base.search(query, k, selector=self._live_selector())
+        hits = [h for h in self.base.search(query, k, selector=self._live_selector()) if h[0] in live]
+        if len(hits) >= min(k, live_in_base):
+            return hits
+        return self.base.exact(query, k, np.flatnonzero(live.mask()[: len(self.base)]))
 
     def _live_selector(self):
         if self._base_selector is None:  # built once per snapshot; a racing reader builds the same

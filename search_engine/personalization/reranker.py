@@ -6,7 +6,7 @@ candidates back untouched, in exactly the unpersonalized order.
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 from indexer.schema import Product
 from search_engine.personalization.features import FEATURES, feature_matrix
@@ -26,16 +26,22 @@ class PreferenceReranker:
         self.half_life_days = half_life_days
         self.model_root = model_root
 
-    def newer_model(self) -> PreferenceModel | None:
-        """The newest version under model_root when it is not the one loaded, else None."""
+    def newer_model(self, skip: Collection[str] = ()) -> PreferenceModel | None:
+        """The newest version under model_root when it is not the one loaded (nor in `skip`,
+        versions that failed to load before), else None. Raises what loading it raised."""
         from search_engine.personalization.model import load_model, model_versions
 
-        if not self.model_root:
+        newest = self.newest_version()
+        if newest is None or newest.name == self.model.version or newest.name in skip:
             return None
-        found = model_versions(self.model_root)
-        if not found or found[-1].name == self.model.version:
-            return None
-        return load_model(found[-1])
+        return load_model(newest)
+
+    def newest_version(self):
+        """The newest model version folder under model_root, or None."""
+        from search_engine.personalization.model import model_versions
+
+        found = model_versions(self.model_root) if self.model_root else []
+        return found[-1] if found else None
 
     def profile(self, user_id: str, product_of: Callable[[str], Product | None], now: float | None = None,
                 model: PreferenceModel | None = None) -> UserProfile:
