@@ -31,6 +31,7 @@ from pathlib import Path
 
 from encoders.towers import BACKENDS as ENCODER_BACKENDS
 from indexer.keyword import KeywordConfig
+from indexer.keyword.base import SCORINGS, parse_field_weights
 from indexer.keyword.factory import BACKENDS as KEYWORD_BACKENDS
 from indexer.switching import UPDATE_POLICIES
 from indexer.vectors import VectorIndexConfig
@@ -84,6 +85,12 @@ def _parser():
                       help="reuse product vectors across builds (default: var/embedding-cache; '' to disable)")
     full.add_argument("--keyword-backend", choices=KEYWORD_BACKENDS, default=KeywordConfig.backend,
                       help="elasticsearch needs SEARCH_ELASTICSEARCH_URL (or --config)")
+    full.add_argument("--keyword-scoring", choices=SCORINGS, default=KeywordConfig.scoring,
+                      help="term-centric (default: BM25F over the fields as one document, weighted by "
+                           "--field-weights) or field-centric (per-field BM25 times the boosts, summed)")
+    full.add_argument("--field-weights", default=None, metavar="FIELD=N,...",
+                      help="term-centric weights, whole numbers, fields left out weigh 0 (default: every field 1; "
+                           "fit them on your judgments with: search-train keyword)")
     full.add_argument("--keep", type=int, default=DEFAULT_KEEP,
                       help=f"versions kept on disk, the serving one included (default {DEFAULT_KEEP})")
     vector = full.add_argument_group("vector index (defaults: indexer.vectors.VectorIndexConfig)")
@@ -143,7 +150,10 @@ def run_full(args) -> int:
     settings = args.settings
     encoder = TextEncoder(args.model or settings.product_model or settings.model, device=args.device or settings.device,
                           backend=args.encoder_backend or settings.encoder_backend)
-    config = IndexConfig(vector=vector_config, keyword=KeywordConfig(backend=args.keyword_backend))
+    keyword = KeywordConfig(backend=args.keyword_backend, scoring=args.keyword_scoring)
+    if args.field_weights is not None:
+        keyword.field_weights = parse_field_weights(args.field_weights)
+    config = IndexConfig(vector=vector_config, keyword=keyword)
     from indexer.versions import NoIndexError, current_version
 
     try:

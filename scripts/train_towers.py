@@ -5,6 +5,8 @@
                        and hybrid, on held-out queries only (each fold re-encodes the catalog)
   search-train fusion  fit the hybrid weight (one global, or one per kind of query) on each
                        fold's training queries and score it on the held-out ones
+  search-train keyword fit the keyword leg's term-centric field weights the same way, and
+                       compare them with field-centric and untuned term-centric scoring
 
 Hard negatives are mined from the serving index given with --index (built with the tower you
 start from). Reindexing with the trained tower is one command:
@@ -16,6 +18,7 @@ Examples:
   search-train cv --index var/icecat-index --folds 3 --asymmetric --work var/cv-asym
   search-train fusion --index var/icecat-index --folds 3            (zero-shot legs)
   search-train fusion --work var/cv --folds 3                       (each fold's fine-tuned legs)
+  search-train keyword --index var/icecat-index --folds 3
 """
 from __future__ import annotations
 
@@ -56,6 +59,12 @@ def parse_args(argv=None):
     cv.add_argument("--folds", type=int, default=3)
     cv.add_argument("--work", default="var/cv", help="folder for each fold's tower and index")
     cv.add_argument("--json", help="write per-fold figures here")
+    keyword = commands.add_parser("keyword", help="fit term-centric field weights with cross-validation",
+                                  description="fit term-centric field weights with cross-validation; prints "
+                                              "the reindex command that applies the weights fitted on all queries")
+    keyword.add_argument("--index", default="var/index", help="index whose products and dense leg to use")
+    keyword.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
+    keyword.add_argument("--folds", type=int, default=3)
     fusion = commands.add_parser("fusion", help="fit fusion weights with cross-validation",
                                  description="fit fusion weights with cross-validation")
     fusion.add_argument("--index", default="var/index", help="index whose legs to fuse")
@@ -209,6 +218,46 @@ def run_fusion(args) -> int:
     return 0
 
 
+def run_keyword(args) -> int:
+    from dataclasses import replace
+
+    from indexer.keyword import KeywordConfig
+    from search_engine.factory import open_engine
+    from search_engine.judgments import load_judgments
+    from search_engine.keyword_tuning import fit_field_weights, hybrid_score
+    from search_engine.settings import load_settings
+    from search_engine.splits import k_fold
+    from search_engine.types import Query
+
+    judgments = load_judgments(args.judgments)
+    settings = load_settings(index_root=args.index)
+    engine = open_engine(settings)
+    store = engine.index.products
+    products = [store.product(doc) if store.alive(doc) else None for doc in range(store.size)]
+    doc_ids = [p.id if p else "" for p in products]
+    dense = {q: engine.legs(Query(q, mode="dense"), 100)[0] for q in judgments}
+    weight = settings.dense_weight
+    fixed = {"field-centric (boosts)": KeywordConfig(scoring="field-centric"),
+             "term-centric, untuned (all 1)": KeywordConfig(scoring="term-centric")}
+    rows: dict[str, list[float]] = {name: [] for name in (*fixed, "term-centric, fitted")}
+    for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
+        weights, _ = fit_field_weights(products, dense, judgments, doc_ids, train, weight)
+        fitted = replace(KeywordConfig(), field_weights=weights)
+        for name, config in (*fixed.items(), ("term-centric, fitted", fitted)):
+            rows[name].append(hybrid_score(config, products, dense, judgments, doc_ids, held_out, weight))
+        print(f"fold {fold}: fitted {weights}; held-out hybrid nDCG@10 "
+              + ", ".join(f"{k} {v[-1]:.4f}" for k, v in rows.items()), file=sys.stderr)
+    print(f"hybrid-linear:{weight} on held-out queries | nDCG@10 mean (sd)")
+    for name, values in rows.items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"{name:33} | {statistics.mean(values):.4f} ({spread:.4f})")
+    weights, score = fit_field_weights(products, dense, judgments, doc_ids, list(judgments), weight)
+    print(f"fitted on all {len(judgments)} queries: {weights} (in-sample hybrid nDCG@10 {score:.4f}); apply with:\n"
+          f"  search-reindex full --index {args.index} --field-weights "
+          + ",".join(f"{k}={v}" for k, v in weights.items()))
+    return 0
+
+
 def cv_table(folds: list[dict]) -> str:
     lines = ["configuration     | tower      | nDCG@10 mean (sd)  | Recall@100 mean (sd)",
              "------------------+------------+--------------------+---------------------"]
@@ -227,7 +276,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     try:
-        return {"train": run_train, "cv": run_cv, "fusion": run_fusion}[args.command](args)
+        return {"train": run_train, "cv": run_cv, "fusion": run_fusion, "keyword": run_keyword}[args.command](args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"search-train {args.command}: {exc}", file=sys.stderr)
         return 2

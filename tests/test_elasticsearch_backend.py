@@ -50,7 +50,7 @@ def test_bulk_actions_delete_first_and_use_doc_numbers_as_ids():
 
 
 def test_search_body_mirrors_tantivy_boosts_and_filters():
-    config = KeywordConfig()
+    config = KeywordConfig(scoring="field-centric")
     body = search_body('Brother "TN-2110" AND toner', 10, Filters(brands=("Brother",), price_max=50), config)
     match = body["query"]["bool"]["must"][0]["multi_match"]
     assert match["query"] == "brother tn 2110 and toner"  # the same words tantivy gets

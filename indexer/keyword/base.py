@@ -8,24 +8,64 @@ from typing import Any, Protocol, Sequence
 from indexer.filters import Filters
 from indexer.schema import Product
 
-# Field boosts: a word in the title or the model code says more about what the product is
-# than the same word in the description or attributes. Chosen on the Icecat judgments with a
-# two-fold check over queries (docs/relevance.md).
+TEXT_FIELDS = ("title", "model", "brand", "category", "description", "attributes")
+SCORINGS = ("term-centric", "field-centric")
+# Field-centric boosts: a word in the title or the model code says more about what the
+# product is than the same word in the description or attributes. Chosen on the Icecat
+# judgments with a two-fold check over queries (docs/relevance.md).
 DEFAULT_BOOSTS = {
     "title": 3.0, "model": 2.0, "brand": 2.0, "category": 2.0,
     "description": 1.0, "attributes": 1.0,
 }
+# Term-centric weights: every field counts once, untuned (no shop's judgments behind them);
+# `search-train keyword` fits them on a shop's own.
+DEFAULT_FIELD_WEIGHTS = {name: 1 for name in TEXT_FIELDS}
 
 
 @dataclass
 class KeywordConfig:
     backend: str = "tantivy"
+    # "term-centric" (BM25F): the fields are one document whose term frequencies and length
+    # count each field `field_weights` times, so a query word is scored with one set of term
+    # statistics wherever it occurs (Elasticsearch's combined_fields). "field-centric": each
+    # field's BM25 with its own statistics, times `boosts`, summed (multi_match most_fields).
+    scoring: str = "term-centric"
+    field_weights: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
     boosts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_BOOSTS))
     # Typo tolerance: when exact terms find fewer than this many products, the query is run
     # again with edit distance 1 (2 for terms of 8+ letters) on title, brand and model, and
     # those hits are added below the exact ones.
     fuzzy_below: int = 10
     fuzzy_min_term_length: int = 4
+
+    def __post_init__(self):
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"scoring: expected one of {', '.join(SCORINGS)}, got {self.scoring!r}")
+        unknown = sorted(set(self.field_weights) - set(TEXT_FIELDS))
+        if unknown:
+            raise ValueError(f"field_weights: unknown field(s) {', '.join(unknown)}; fields: {', '.join(TEXT_FIELDS)}")
+        bad = {f: w for f, w in self.field_weights.items() if isinstance(w, bool) or not isinstance(w, int) or w < 0}
+        if bad or not any(self.field_weights.values()):
+            raise ValueError(f"field_weights: whole numbers from 0 up, at least one above 0, got {self.field_weights}")
+
+
+def combined_text(fields: dict[str, str], weights: dict[str, int]) -> str:
+    """One text for term-centric scoring: each field's text `weight` times, so in BM25 its
+    term frequencies and its share of the length count that many times (BM25F with one b)."""
+    return "\n".join(text for name in TEXT_FIELDS for text in [fields.get(name, "")] * weights.get(name, 0)
+                     if text)
+
+
+def parse_field_weights(text: str) -> dict[str, int]:
+    """"title=2,brand=1,..." (fields left out weigh 0), as a command line gives them."""
+    weights = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        if not value.strip().isdigit():
+            raise ValueError(f"field_weights: {part!r} is not FIELD=WHOLE_NUMBER")
+        weights[name.strip()] = int(value)
+    KeywordConfig(field_weights=weights)  # the same checks as everywhere
+    return weights
 
 
 def query_terms(text: str) -> list[str]:

@@ -1,8 +1,9 @@
 """BM25 keyword search (and optionally kNN vectors) on an Elasticsearch cluster.
 
 The same interface and the same meaning as the tantivy backend: English stemming on the
-text fields, the same field boosts (a multi_match of type most_fields sums each field's
-boosted BM25, as tantivy's multi-field query does), the same fuzzy fallback on unstemmed
+text fields, the same scoring (term-centric: combined_fields with the field weights, BM25F
+as tantivy's weighted combined field; field-centric: a multi_match of type most_fields sums
+each field's boosted BM25, as tantivy's multi-field query does), the same fuzzy fallback on unstemmed
 title, brand and model, and the same filters (exact lower-case brand and category keys,
 inclusive price range). Each index version gets its own Elasticsearch index
 `<prefix>-<version>`; the alias `<prefix>` follows the serving version (moved atomically by
@@ -19,11 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
 
 from indexer.filters import Filters, filter_key
-from indexer.keyword.base import KeywordConfig, append_fuzzy_hits, attribute_text, query_terms
+from indexer.keyword.base import TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, query_terms
 from indexer.schema import Product
 
 log = logging.getLogger(__name__)
-TEXT_FIELDS = ("title", "model", "brand", "category", "description", "attributes")
 FUZZY_FIELDS = ("title_plain", "brand_plain", "model")
 
 
@@ -103,7 +103,9 @@ def index_body(config: ElasticsearchConfig, dimension: int | None = None) -> dic
         "product_id": {"type": "keyword"},
         "title": english, "brand": english, "category": english, "description": english,
         "attributes": english,
-        "model": {"type": "text", "analyzer": "standard"},  # codes keep their spelling, like tantivy
+        # Codes keep their spelling, like tantivy's model field; the English copy lets
+        # combined_fields (all its fields need one analyzer) score them term-centrically.
+        "model": {"type": "text", "analyzer": "standard", "fields": {"english": english}},
         "title_plain": {"type": "text", "analyzer": "standard"},
         "brand_plain": {"type": "text", "analyzer": "standard"},
         "brand_key": {"type": "keyword"},
@@ -165,8 +167,13 @@ def search_body(text: str, k: int, filters: Filters | None, config: KeywordConfi
     terms = query_terms(text)
     if not terms:
         return None
-    fields = [f"{name}^{config.boosts[name]:g}" for name in TEXT_FIELDS if config.boosts.get(name, 0) > 0]
-    match = {"multi_match": {"query": " ".join(terms), "type": "most_fields", "fields": fields}}
+    if config.scoring == "term-centric":  # BM25F, as tantivy's combined field: weights scale term frequencies
+        fields = [f"{'model.english' if name == 'model' else name}^{config.field_weights[name]}"
+                  for name in TEXT_FIELDS if config.field_weights.get(name, 0) > 0]
+        match = {"combined_fields": {"query": " ".join(terms), "fields": fields, "operator": "or"}}
+    else:
+        fields = [f"{name}^{config.boosts[name]:g}" for name in TEXT_FIELDS if config.boosts.get(name, 0) > 0]
+        match = {"multi_match": {"query": " ".join(terms), "type": "most_fields", "fields": fields}}
     return {"size": k, "_source": False, "fields": ["doc"],
             "query": {"bool": {"must": [match], "filter": filter_clauses(filters)}}}
 

@@ -29,6 +29,7 @@ def create_keyword_index(version_dir: Path, version: str, config: KeywordConfig,
 
 def open_keyword_index(version_dir: Path, manifest: dict, elasticsearch=None) -> KeywordIndex:
     settings = dict(manifest.get("keyword", {}))
+    settings.setdefault("scoring", "field-centric")  # what versions built before term-centric scoring used
     es_index = settings.pop("elasticsearch_index", None)
     config = KeywordConfig(**settings)
     if config.backend == "tantivy":

@@ -8,10 +8,10 @@ from typing import Sequence
 import tantivy
 
 from indexer.filters import Filters, filter_key
-from indexer.keyword.base import KeywordConfig, append_fuzzy_hits, attribute_text, query_terms
+from indexer.keyword.base import (TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, combined_text,
+                                  query_terms)
 from indexer.schema import Product
 
-TEXT_FIELDS = ("title", "model", "brand", "category", "description", "attributes")
 # Fuzzy matching compares the shopper's misspelt word with indexed words, so it runs on
 # unstemmed copies: "subwofer" is one edit from "subwoofer", two from its stem "subwoof".
 FUZZY_FIELDS = ("title_plain", "brand_plain", "model")
@@ -28,6 +28,8 @@ def _schema() -> "tantivy.Schema":
     for name in TEXT_FIELDS:
         # Model codes keep their exact spelling; everything else is stemmed English.
         builder.add_text_field(name, tokenizer_name="default" if name == "model" else "en_stem")
+    # Term-centric scoring's one field: every text field, each its weight times.
+    builder.add_text_field("combined", tokenizer_name="en_stem")
     builder.add_text_field("title_plain", tokenizer_name="default")
     builder.add_text_field("brand_plain", tokenizer_name="default")
     builder.add_text_field("brand_key", tokenizer_name="raw")
@@ -47,7 +49,10 @@ class TantivyKeywordIndex:
         self.fields = [f for f in TEXT_FIELDS if config.boosts.get(f, 0) > 0]
 
     @classmethod
-    def create(cls, directory: Path, config: KeywordConfig | None = None) -> "TantivyKeywordIndex":
+    def create(cls, directory: Path | None, config: KeywordConfig | None = None) -> "TantivyKeywordIndex":
+        """A new index in `directory` (None: in memory, for fitting settings)."""
+        if directory is None:
+            return cls(tantivy.Index(_schema()), config or KeywordConfig())
         directory = Path(directory)
         if directory.exists():
             shutil.rmtree(directory)
@@ -70,7 +75,7 @@ class TantivyKeywordIndex:
         for doc in list(remove_docs) + list(add_docs):
             writer.delete_documents_by_term("doc", int(doc))
         for doc, product in zip(add_docs, products):
-            writer.add_document(self._document(doc, product))
+            writer.add_document(self._document(doc, product, self.config))
         writer.commit()
         writer.wait_merging_threads()
 
@@ -92,15 +97,14 @@ class TantivyKeywordIndex:
         """Nothing outside the version's folder, which pruning removes."""
 
     @staticmethod
-    def _document(doc: int, product: Product) -> "tantivy.Document":
+    def _document(doc: int, product: Product, config: KeywordConfig) -> "tantivy.Document":
+        texts = {"title": product.title, "model": str(product.attributes.get("model", "")), "brand": product.brand,
+                 "category": product.category, "description": product.description,
+                 "attributes": attribute_text(product.attributes)}
         fields = {
             "doc": [int(doc)],
-            "title": [product.title],
-            "model": [str(product.attributes.get("model", ""))],
-            "brand": [product.brand],
-            "category": [product.category],
-            "description": [product.description],
-            "attributes": [attribute_text(product.attributes)],
+            **{name: [text] for name, text in texts.items()},
+            "combined": [combined_text(texts, config.field_weights) if config.scoring == "term-centric" else ""],
             "title_plain": [product.title],
             "brand_plain": [product.brand],
             "brand_key": [filter_key(product.brand)],
@@ -143,7 +147,10 @@ class TantivySearcher:
         if not terms or k <= 0:
             return []
         config = self.index.config
-        parsed = self.index.index.parse_query(" ".join(terms), self.index.fields, field_boosts=config.boosts)
+        if config.scoring == "term-centric":
+            parsed = self.index.index.parse_query(" ".join(terms), ["combined"])
+        else:
+            parsed = self.index.index.parse_query(" ".join(terms), self.index.fields, field_boosts=config.boosts)
         hits = self._run(parsed, filters, k)
         if len(hits) >= min(k, config.fuzzy_below):
             return hits

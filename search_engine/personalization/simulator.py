@@ -97,12 +97,13 @@ class ShopperSimulator:
 
     def shopper(self, user_id: str) -> SimulatedShopper:
         rng = self.rng
-        favourites = rng.sample(self.brand_pool, rng.choice((2, 3)))
+        # A small catalog slice may offer fewer brands or categories than a shopper would like.
+        favourites = rng.sample(self.brand_pool, min(rng.choice((2, 3)), len(self.brand_pool)))
         weights = [rng.random() + 0.2 for _ in favourites]
         return SimulatedShopper(
             user_id=user_id,
             brands=dict(zip(favourites, weights)),
-            categories=frozenset(rng.sample(self.category_pool, rng.choice((1, 2)))),
+            categories=frozenset(rng.sample(self.category_pool, min(rng.choice((1, 2)), len(self.category_pool)))),
             price_band=rng.choice((0.0, 1.0, 2.0, 3.0, 4.0)),
             price_care=rng.uniform(0.4, 1.2),
         )
