@@ -83,14 +83,16 @@ def _parser():
                            "as torch) or onnx-int8 (quantized: faster, vectors differ slightly)")
     full.add_argument("--embedding-cache", default="var/embedding-cache",
                       help="reuse product vectors across builds (default: var/embedding-cache; '' to disable)")
-    full.add_argument("--keyword-backend", choices=KEYWORD_BACKENDS, default=KeywordConfig.backend,
-                      help="elasticsearch needs SEARCH_ELASTICSEARCH_URL (or --config)")
-    full.add_argument("--keyword-scoring", choices=SCORINGS, default=KeywordConfig.scoring,
-                      help="term-centric (default: BM25F over the fields as one document, weighted by "
-                           "--field-weights) or field-centric (per-field BM25 times the boosts, summed)")
+    full.add_argument("--keyword-backend", choices=KEYWORD_BACKENDS, default=None,
+                      help=f"elasticsearch needs SEARCH_ELASTICSEARCH_URL (or --config) (default: the serving "
+                           f"version's, else {KeywordConfig.backend})")
+    full.add_argument("--keyword-scoring", choices=SCORINGS, default=None,
+                      help=f"term-centric (BM25F over the fields as one document, weighted by --field-weights) or "
+                           f"field-centric (per-field BM25 times the boosts, summed) (default: the serving "
+                           f"version's, else {KeywordConfig.scoring})")
     full.add_argument("--field-weights", default=None, metavar="FIELD=N,...",
-                      help="term-centric weights, whole numbers, fields left out weigh 0 (default: every field 1; "
-                           "fit them on your judgments with: search-train keyword)")
+                      help="term-centric weights, whole numbers; fields not named keep the serving version's "
+                           "weights (else 1), 0 leaves a field out (fit them on your judgments: search-train keyword)")
     full.add_argument("--keep", type=int, default=DEFAULT_KEEP,
                       help=f"versions kept on disk, the serving one included (default {DEFAULT_KEEP})")
     vector = full.add_argument_group("vector index (defaults: indexer.vectors.VectorIndexConfig)")
@@ -135,6 +137,26 @@ def elasticsearch_connection(args):
     return args.settings.elasticsearch_config()
 
 
+def keyword_settings(args):
+    """The serving version's keyword settings (a rebuild keeps what a shop chose and fitted),
+    with the flags given on top; the defaults when nothing serves yet."""
+    from dataclasses import replace
+
+    from indexer import versions
+    from indexer.keyword.factory import keyword_config
+
+    serving = versions.serving_dir(args.index)
+    config = keyword_config(versions.read_manifest(serving)) if serving else KeywordConfig()
+    config = replace(config, backend=args.keyword_backend or config.backend,
+                     scoring=args.keyword_scoring or config.scoring)
+    if args.field_weights is not None:
+        if config.scoring != "term-centric":
+            raise ValueError("--field-weights: field weights are for term-centric scoring "
+                             "(field-centric scoring uses boosts)")
+        config = replace(config, field_weights=parse_field_weights(args.field_weights, config.field_weights))
+    return config
+
+
 def run_full(args) -> int:
     from encoders.towers import TextEncoder
     from indexer.build import IndexConfig, build_version
@@ -150,10 +172,7 @@ def run_full(args) -> int:
     settings = args.settings
     encoder = TextEncoder(args.model or settings.product_model or settings.model, device=args.device or settings.device,
                           backend=args.encoder_backend or settings.encoder_backend)
-    keyword = KeywordConfig(backend=args.keyword_backend, scoring=args.keyword_scoring)
-    if args.field_weights is not None:
-        keyword.field_weights = parse_field_weights(args.field_weights)
-    config = IndexConfig(vector=vector_config, keyword=keyword)
+    config = IndexConfig(vector=vector_config, keyword=keyword_settings(args))
     from indexer.versions import NoIndexError, current_version
 
     try:

@@ -221,7 +221,8 @@ def run_fusion(args) -> int:
 def run_keyword(args) -> int:
     from dataclasses import replace
 
-    from indexer.keyword import KeywordConfig
+    from indexer.keyword.base import DEFAULT_FIELD_WEIGHTS
+    from indexer.keyword.factory import keyword_config
     from search_engine.factory import open_engine
     from search_engine.judgments import load_judgments
     from search_engine.keyword_tuning import fit_field_weights, hybrid_score
@@ -231,18 +232,22 @@ def run_keyword(args) -> int:
 
     judgments = load_judgments(args.judgments)
     settings = load_settings(index_root=args.index)
+    if settings.fusion != "linear":
+        raise ValueError(f"fusion: the weights are fitted for linear fusion (the setting is {settings.fusion!r})")
     engine = open_engine(settings)
+    serving = keyword_config(engine.index.manifest)  # its boosts and typo settings carry over
     store = engine.index.products
     products = [store.product(doc) if store.alive(doc) else None for doc in range(store.size)]
     doc_ids = [p.id if p else "" for p in products]
     dense = {q: engine.legs(Query(q, mode="dense"), 100)[0] for q in judgments}
     weight = settings.dense_weight
-    fixed = {"field-centric (boosts)": KeywordConfig(scoring="field-centric"),
-             "term-centric, untuned (all 1)": KeywordConfig(scoring="term-centric")}
+    fixed = {"field-centric (boosts)": replace(serving, scoring="field-centric"),
+             "term-centric, untuned (all 1)": replace(serving, scoring="term-centric",
+                                                      field_weights=dict(DEFAULT_FIELD_WEIGHTS))}
     rows: dict[str, list[float]] = {name: [] for name in (*fixed, "term-centric, fitted")}
     for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
-        weights, _ = fit_field_weights(products, dense, judgments, doc_ids, train, weight)
-        fitted = replace(KeywordConfig(), field_weights=weights)
+        weights, _ = fit_field_weights(products, dense, judgments, doc_ids, train, weight, base=serving)
+        fitted = replace(serving, scoring="term-centric", field_weights=weights)
         for name, config in (*fixed.items(), ("term-centric, fitted", fitted)):
             rows[name].append(hybrid_score(config, products, dense, judgments, doc_ids, held_out, weight))
         print(f"fold {fold}: fitted {weights}; held-out hybrid nDCG@10 "
@@ -251,10 +256,14 @@ def run_keyword(args) -> int:
     for name, values in rows.items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         print(f"{name:33} | {statistics.mean(values):.4f} ({spread:.4f})")
-    weights, score = fit_field_weights(products, dense, judgments, doc_ids, list(judgments), weight)
-    print(f"fitted on all {len(judgments)} queries: {weights} (in-sample hybrid nDCG@10 {score:.4f}); apply with:\n"
-          f"  search-reindex full --index {args.index} --field-weights "
-          + ",".join(f"{k}={v}" for k, v in weights.items()))
+    weights, score = fit_field_weights(products, dense, judgments, doc_ids, list(judgments), weight, base=serving)
+    print(f"fitted on all {len(judgments)} queries: {weights} (in-sample hybrid nDCG@10 {score:.4f}); apply with "
+          f"your catalog (other settings follow the serving version; --no-switch stages it to compare first):\n"
+          f"  search-reindex full --index {args.index} --catalog YOUR_CATALOG --keyword-scoring term-centric "
+          f"--field-weights " + ",".join(f"{k}={v}" for k, v in weights.items()))
+    if engine.index.manifest["encoder"].get("source") not in (None, "all-MiniLM-L6-v2"):
+        print("note: the dense leg comes from a tower that may have been fine-tuned on these same judgments; "
+              "then the held-out figures above are optimistic", file=sys.stderr)
     return 0
 
 

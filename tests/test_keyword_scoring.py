@@ -49,22 +49,27 @@ def test_the_weighted_combined_field_scores_exactly_bm25f():
     assert hits[0] == pytest.approx(by_hand, rel=1e-5)
 
 
-def test_term_centric_rewards_matching_every_word_over_repeating_one():
-    """The issue's case: one product has each query word once across its fields, the other
-    repeats one word in its title. Field-centric sums favour the repeater."""
-    products = [Product("spread", "Lenovo charger", "65 W adapter", brand="Lenovo"),
-                Product("repeat", "Lenovo Lenovo Lenovo battery", "", brand="Lenovo")] + \
-               [Product(f"f{i}", f"filler {i} adapter", "adapter") for i in range(20)]
+def test_a_word_rare_in_one_field_is_not_over_rewarded_term_centric():
+    """Both products hold both query words once. Field-centric scoring gives "charger" in the
+    brand field, where it is rare, a high idf of its own and puts the cable first; term-centric
+    scores it with the statistics of the whole product text, where "charger" is common, and
+    prefers the charger (the shorter text)."""
+    products = [Product("title", "Charger 65 W", "", brand="Lenovo"),
+                Product("brand", "USB-C cable", "", brand="Lenovo Charger")] + \
+               [Product(f"f{i}", f"charger model {i}", "charger for laptops") for i in range(20)]
     ranked = {}
     for scoring in ("term-centric", "field-centric"):
         index = TantivyKeywordIndex.create(None, KeywordConfig(scoring=scoring))
         index.add(range(len(products)), products)
         ranked[scoring] = [products[d].id for d, _ in index.searcher().search("lenovo charger", 2)]
-    assert ranked["term-centric"][0] == "spread"
+    assert ranked["term-centric"] == ["title", "brand"]
+    assert ranked["field-centric"] == ["brand", "title"]
 
 
 def test_weights_are_whole_numbers_naming_known_fields():
-    assert parse_field_weights("title=3, brand=1") == {"title": 3, "brand": 1}
+    assert parse_field_weights("title=3, brand=0") == {"title": 3, "model": 1, "brand": 0, "category": 1,
+                                                         "description": 1, "attributes": 1}
+    assert parse_field_weights("title=2", base={"title": 1, "model": 3}) == {"title": 2, "model": 3}
     assert combined_text({"title": "t", "brand": "b", "model": "m"}, {"title": 2, "brand": 1}) == "t\nt\nb"
     with pytest.raises(ValueError, match="field_weights: 'title=x' is not FIELD=WHOLE_NUMBER"):
         parse_field_weights("title=x")
@@ -87,17 +92,35 @@ def test_elasticsearch_scores_term_centric_with_combined_fields():
     assert mapping["fields"]["english"]["analyzer"] == "product_english"  # combined_fields needs one analyzer
 
 
-def test_a_version_built_before_term_centric_scoring_opens_field_centric(tmp_path):
+def test_a_version_built_before_term_centric_scoring_opens_field_centric_and_takes_updates(tmp_path, monkeypatch):
+    import tantivy
+
+    from indexer.keyword import tantivy_index
     from indexer.keyword.factory import open_keyword_index
 
-    old = TantivyKeywordIndex.create(tmp_path / "keyword", KeywordConfig(scoring="field-centric"))
-    old.add(range(len(TOY)), TOY)
+    def schema_without_combined():  # the schema versions were built with before the combined field
+        builder = tantivy.SchemaBuilder()
+        builder.add_integer_field("doc", stored=True, indexed=True, fast=True)
+        for name in ("title", "model", "brand", "category", "description", "attributes"):
+            builder.add_text_field(name, tokenizer_name="default" if name == "model" else "en_stem")
+        for name, tokenizer in (("title_plain", "default"), ("brand_plain", "default"), ("brand_key", "raw"),
+                                ("category_key", "raw")):
+            builder.add_text_field(name, tokenizer_name=tokenizer)
+        builder.add_float_field("price", indexed=True, fast=True)
+        return builder.build()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tantivy_index, "_schema", schema_without_combined)
+        old = TantivyKeywordIndex.create(tmp_path / "keyword", KeywordConfig(scoring="field-centric"))
+        old.add(range(len(TOY)), TOY)
     manifest = {"version": "v-old", "vector_index": {"kind": "flat"},
                 "keyword": {"backend": "tantivy", "boosts": {"title": 3.0}, "fuzzy_below": 10,
                             "fuzzy_min_term_length": 4}}
     reopened = open_keyword_index(tmp_path, manifest)
     assert reopened.config.scoring == "field-centric"
     assert [d for d, _ in reopened.searcher().search("lamp", 3)] == [0]
+    reopened.update([0], [3], [Product("a", "Red desk lamp", "")])  # an incremental update to it
+    assert [d for d, _ in reopened.searcher().search("lamp", 3)] == [3]
 
 
 def test_fitting_finds_the_field_the_judgments_reward():
@@ -117,3 +140,22 @@ def test_fitting_finds_the_field_the_judgments_reward():
     weights, score = fit_field_weights(products, dense, judgments, doc_ids, list(judgments), dense_weight=0.0)
     assert score == pytest.approx(1.0)
     assert weights["title"] > weights["description"]
+
+
+@pytest.mark.slow
+def test_a_rebuild_keeps_the_serving_versions_fitted_weights(tmp_path, small_catalog):
+    from indexer import versions
+    from indexer.loaders import write_jsonl
+    from scripts.reindex import main as reindex
+
+    catalog = tmp_path / "catalog.jsonl"
+    write_jsonl(small_catalog[:30], catalog)
+    root = str(tmp_path / "index")
+    common = ["--catalog", str(catalog), "--index", root, "--embedding-cache", str(tmp_path / "cache")]
+    assert reindex(["full", *common, "--field-weights", "title=2,attributes=0"]) == 0
+    assert reindex(["full", *common]) == 0  # a routine rebuild
+    keyword = versions.read_manifest(versions.current_dir(root))["keyword"]
+    assert keyword["scoring"] == "term-centric"
+    assert keyword["field_weights"] == {"title": 2, "model": 1, "brand": 1, "category": 1, "description": 1,
+                                        "attributes": 0}
+    assert reindex(["full", *common, "--keyword-scoring", "field-centric", "--field-weights", "title=3"]) == 2

@@ -56,9 +56,10 @@ def combined_text(fields: dict[str, str], weights: dict[str, int]) -> str:
                      if text)
 
 
-def parse_field_weights(text: str) -> dict[str, int]:
-    """"title=2,brand=1,..." (fields left out weigh 0), as a command line gives them."""
-    weights = {}
+def parse_field_weights(text: str, base: dict[str, int] | None = None) -> dict[str, int]:
+    """"title=2,brand=0,..." as a command line gives them, over `base` (default: every field
+    1): a field left out keeps its weight there; 0 leaves a field out."""
+    weights = dict(DEFAULT_FIELD_WEIGHTS if base is None else base)
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, value = part.partition("=")
         if not value.strip().isdigit():

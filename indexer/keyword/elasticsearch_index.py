@@ -2,7 +2,8 @@
 
 The same interface and the same meaning as the tantivy backend: English stemming on the
 text fields, the same scoring (term-centric: combined_fields with the field weights, BM25F
-as tantivy's weighted combined field; field-centric: a multi_match of type most_fields sums
+as tantivy's weighted combined field, approximately: Elasticsearch estimates the combined
+document frequency and rounds field lengths; field-centric: a multi_match of type most_fields sums
 each field's boosted BM25, as tantivy's multi-field query does), the same fuzzy fallback on unstemmed
 title, brand and model, and the same filters (exact lower-case brand and category keys,
 inclusive price range). Each index version gets its own Elasticsearch index

@@ -27,11 +27,16 @@ def create_keyword_index(version_dir: Path, version: str, config: KeywordConfig,
     raise ValueError(f"unknown keyword backend {config.backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
-def open_keyword_index(version_dir: Path, manifest: dict, elasticsearch=None) -> KeywordIndex:
-    settings = dict(manifest.get("keyword", {}))
+def keyword_config(manifest: dict) -> KeywordConfig:
+    """The keyword settings a version was built with."""
+    settings = {k: v for k, v in manifest.get("keyword", {}).items() if k != "elasticsearch_index"}
     settings.setdefault("scoring", "field-centric")  # what versions built before term-centric scoring used
-    es_index = settings.pop("elasticsearch_index", None)
-    config = KeywordConfig(**settings)
+    return KeywordConfig(**settings)
+
+
+def open_keyword_index(version_dir: Path, manifest: dict, elasticsearch=None) -> KeywordIndex:
+    es_index = manifest.get("keyword", {}).get("elasticsearch_index")
+    config = keyword_config(manifest)
     if config.backend == "tantivy":
         return TantivyKeywordIndex.open(Path(version_dir) / KEYWORD_DIR, config)
     from indexer.keyword.elasticsearch_index import ElasticsearchKeywordIndex, connect

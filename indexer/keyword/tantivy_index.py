@@ -60,8 +60,9 @@ class TantivyKeywordIndex:
         return cls(tantivy.Index(_schema(), path=str(directory)), config or KeywordConfig())
 
     @classmethod
-    def open(cls, directory: Path, config: KeywordConfig | None = None) -> "TantivyKeywordIndex":
-        return cls(tantivy.Index.open(str(directory)), config or KeywordConfig())
+    def open(cls, directory: Path, config: KeywordConfig) -> "TantivyKeywordIndex":
+        """config: the one it was built with (its manifest's; indexer.keyword.factory)."""
+        return cls(tantivy.Index.open(str(directory)), config)
 
     def add(self, docs: Sequence[int], products: Sequence[Product], vectors=None) -> None:
         self.update([], docs, products, vectors)
