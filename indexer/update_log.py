@@ -129,13 +129,6 @@ def read(directory: Path, offset: int = 0) -> tuple[list[Change], int]:
     return [change for change, _ in entries], entries[-1][1] if entries else offset
 
 
-def size(directory: Path) -> int:
-    try:
-        return (Path(directory) / UPDATES_FILE).stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
 def last_seq(directory: Path) -> int:
     changes, _ = read(directory)
     return changes[-1].seq if changes else 0
