@@ -10,7 +10,7 @@ from encoders.towers import Towers
 from indexer.search_index import SearchIndex
 from search_engine.fusion import DEFAULT_RRF_K
 from search_engine.merchandising import Rule
-from search_engine.retrievers import QueryVectorCache
+from search_engine.query_cache import QueryVectorCache
 from search_engine.stages import (MAX_DEPTH, DenseRetrieval, Fusion, KeywordRetrieval, Merchandising,
                                   Personalization, SearchContext, Stage)
 from search_engine.types import Candidate, Hit, Query, SearchResult

@@ -9,7 +9,7 @@ from encoders.towers import Towers
 from indexer.incremental import recover_keyword
 from indexer.search_index import SearchIndex
 from search_engine.engine import Engine
-from search_engine.retrievers import QueryVectorCache
+from search_engine.query_cache import QueryVectorCache
 from search_engine.settings import Settings
 
 log = logging.getLogger(__name__)

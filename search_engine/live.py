@@ -9,9 +9,10 @@ same way. A version that cannot be served (built with another product tower, say
 refused once and remembered until CURRENT names another; the old one keeps serving.
 
 Read-your-writes across processes: a write is acknowledged only once committed to its
-version's log (indexer/incremental.py). `get()` compares the snapshot with that commit mark
-(one small file read); when another process committed more, it wakes the follower and waits
-for it, at most `catch_up_wait_s`, so a search after an acknowledged write sees the write.
+version's log (indexer/incremental.py). `get()` compares the snapshot with that commit mark,
+and checks whether CURRENT names a version with commits this server does not serve yet
+(two small file reads); when it is behind, it wakes the follower and waits for it, at most
+`catch_up_wait_s`, so a search after an acknowledged write sees the write.
 Writes made through this process publish their snapshot before they are acknowledged, so
 they never make a search wait.
 """
@@ -58,7 +59,7 @@ class LiveEngine:
     def get(self) -> Engine:
         engine = self._engine
         if self.root is not None and self._behind(engine):
-            engine = self._wait_for_follower(engine)
+            engine = self._wait_for_follower()
         return engine
 
     def _behind(self, engine: Engine) -> bool:
@@ -76,7 +77,7 @@ class LiveEngine:
         return (current != index.version and current not in self.refused
                 and update_log.keyword_applied(versions.version_dir(self.root, current)) > 0)
 
-    def _wait_for_follower(self, engine: Engine) -> Engine:
+    def _wait_for_follower(self) -> Engine:
         if self._thread is None:
             self.check()
             return self._engine

@@ -14,7 +14,7 @@ from typing import Callable, Protocol, Sequence
 from indexer.snapshot import IndexSnapshot
 from search_engine.fusion import linear_fusion, reciprocal_rank_fusion
 from search_engine.merchandising import Rule, apply_rules
-from search_engine.retrievers import QueryVectorCache
+from search_engine.query_cache import QueryVectorCache
 from search_engine.types import Candidate, Query
 
 MAX_DEPTH = 1000

@@ -90,7 +90,7 @@ def test_the_dense_leg_over_base_and_delta_equals_brute_force_over_live_docs(kin
 
 
 def test_the_query_vector_cache_is_safe_under_concurrent_eviction():
-    from search_engine.retrievers import QueryVectorCache
+    from search_engine.query_cache import QueryVectorCache
 
     class Encoder:
         def encode(self, texts):
