@@ -28,6 +28,9 @@ def hit_json(hit: Hit, rank: int, explain: bool) -> dict:
             "keyword": {"score": c.keyword_score, "rank": c.keyword_rank},
             "fused": {"score": c.fused_score, "rank": c.fused_rank},
         }
+        if c.relevance_score is not None:
+            body["explain"]["relevance"] = {"score": c.relevance_score, "rank": c.relevance_rank,
+                                            "contributions": c.relevance_contributions}
         if c.personal_score is not None:
             body["explain"]["personalization"] = {"score": c.personal_score, "contributions": c.contributions}
         if c.merchandising:
@@ -51,6 +54,7 @@ def result_json(result: SearchResult, fusion: dict) -> dict:
         "index_version": result.index_version,
         "user": query.user,
         "personalized_by": result.personalized_by,
+        "ranked_by": result.ranked_by,
         "results": [hit_json(h, query.offset + i, query.explain) for i, h in enumerate(result.hits, start=1)],
     }
     f = query.filters
@@ -58,5 +62,6 @@ def result_json(result: SearchResult, fusion: dict) -> dict:
                        "price_min": f.price_min, "price_max": f.price_max}
     if query.explain:
         body["explain"] = {"fusion": fusion if query.mode == "hybrid" else None,
+                           "understood": result.understood,
                            "timings_ms": {k: round(v, 3) for k, v in result.timings_ms.items()}}
     return body

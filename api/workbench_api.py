@@ -26,7 +26,7 @@ from search_engine.version_engines import UnknownVersionError
 
 bp = Blueprint("workbench_api", __name__, url_prefix="/workbench/api")
 bp.before_request(require_admin)
-CONFIG_FIELDS = ("name", "mode", "fusion", "dense_weight", "version", "user")
+CONFIG_FIELDS = ("name", "mode", "fusion", "dense_weight", "version", "user", "ranker")
 MAX_CONFIGURATIONS = 10
 SHOWN_CHANGES = 10  # queries listed as better and as worse
 
@@ -43,7 +43,8 @@ def _json_body() -> dict:
 
 
 def configuration_from(raw, label: str) -> Configuration:
-    """A configuration from the page: {"name", "mode", "fusion", "dense_weight", "version", "user"};
+    """A configuration from the page: {"name", "mode", "fusion", "dense_weight", "version", "user",
+    "ranker"};
     errors name the field as "<label>.<field>"; the name defaults to the label."""
     if not isinstance(raw, dict):
         raise ApiError(f"{label} must be an object with {', '.join(CONFIG_FIELDS)}", parameter=label)
@@ -62,6 +63,8 @@ def configuration_from(raw, label: str) -> Configuration:
             raise ApiError(f"{label}.{text_field} must be a string of at most 200 characters",
                            parameter=f"{label}.{text_field}")
     values["user"] = values.get("user", "").strip() or None
+    if not isinstance(values.get("ranker", False), bool):
+        raise ApiError(f"{label}.ranker must be true or false", parameter=f"{label}.ranker")
     try:
         return Configuration(**{"name": label, **values})
     except ValueError as exc:
@@ -77,8 +80,12 @@ def _engine_for_version(version: str, label: str = "version"):
 
 
 def _configured(configuration: Configuration, label: str):
-    return configured_engine(current_engine(), configuration,
-                             lambda version: _engine_for_version(version, f"{label}.version"))
+    try:
+        return configured_engine(current_engine(), configuration,
+                                 lambda version: _engine_for_version(version, f"{label}.version"))
+    except ValueError as exc:  # asked for a ranker this server has not loaded
+        field, _, message = str(exc).partition(": ")
+        raise ApiError(f"{label}.{field}: {message}", parameter=f"{label}.{field}") from None
 
 
 @bp.get("/options")
@@ -89,8 +96,10 @@ def options():
     return jsonify({
         "serving_version": engine.index.version,
         "versions": current_app.extensions["version_engines"].describe(engine.index.version),
-        "defaults": {"mode": "hybrid", "fusion": engine.config.fusion, "dense_weight": engine.config.dense_weight},
+        "defaults": {"mode": "hybrid", "fusion": engine.config.fusion, "dense_weight": engine.config.dense_weight,
+                     "ranker": engine.ranker is not None},
         "personalization": reranker.model.version if reranker is not None else None,
+        "ranker": engine.ranker.version if engine.ranker is not None else None,
         "users": [{"user": user, "events": count} for user, count in events.users(100)],
         "named_configurations": [c.name for c in DEFAULT_CONFIGURATIONS],
     })
@@ -220,8 +229,7 @@ def run_evaluation():
                 raise ApiError(f"{label}: {exc}", parameter=label) from None
         else:
             configurations.append(configuration_from(item, label))
-        if configurations[-1].version:
-            _engine_for_version(configurations[-1].version, f"{label}.version")  # opened now, or a 400 naming it
+        _configured(configurations[-1], label)  # its version opened now, a ranker it needs loaded, or a 400 naming it
     judgments = _judgment_store().judgments()
     if not judgments:
         raise ApiError("no judgments stored yet: mark results 0-3 or import a judgment CSV first",

@@ -7,6 +7,9 @@
                        fold's training queries and score it on the held-out ones
   search-train keyword fit the keyword leg's term-centric field weights the same way, and
                        compare them with field-centric and untuned term-centric scoring
+  search-train ranker  k-fold cross-validation of the learned relevance ranker (held-out
+                       nDCG@10 per kind of query against the fused order and plain BM25),
+                       then train it on all judged queries and save a version
 
 Hard negatives are mined from the serving index given with --index (built with the tower you
 start from). Reindexing with the trained tower is one command:
@@ -19,6 +22,7 @@ Examples:
   search-train fusion --index var/icecat-index --folds 3            (zero-shot legs)
   search-train fusion --work var/cv --folds 3                       (each fold's fine-tuned legs)
   search-train keyword --index var/icecat-index --folds 3
+  search-train ranker --index var/icecat-index --output var/rankers   (then SEARCH_RANKER_PATH=var/rankers)
 """
 from __future__ import annotations
 
@@ -65,6 +69,15 @@ def parse_args(argv=None):
     keyword.add_argument("--index", default="var/index", help="index whose products and dense leg to use")
     keyword.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
     keyword.add_argument("--folds", type=int, default=3)
+    ranker = commands.add_parser("ranker", help="cross-validate and train the learned relevance ranker",
+                                 description="cross-validate the learned relevance ranker on held-out query groups, "
+                                             "then train it on all judged queries and save a version")
+    ranker.add_argument("--index", default="var/index", help="index whose fused candidates to rank")
+    ranker.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
+    ranker.add_argument("--folds", type=int, default=5)
+    ranker.add_argument("--output", default="var/rankers", help="folder of ranker versions (the ranker_path setting)")
+    ranker.add_argument("--cv-only", action="store_true", help="report the cross-validation, save nothing")
+    ranker.add_argument("--json", help="write the per-fold and per-kind figures here")
     fusion = commands.add_parser("fusion", help="fit fusion weights with cross-validation",
                                  description="fit fusion weights with cross-validation")
     fusion.add_argument("--index", default="var/index", help="index whose legs to fuse")
@@ -267,6 +280,53 @@ def run_keyword(args) -> int:
     return 0
 
 
+def run_ranker(args) -> int:
+    from search_engine.evaluation import DEPTH
+    from search_engine.factory import open_engine
+    from search_engine.judgments import load_judgments
+    from search_engine.metrics import mean, ndcg_at_k
+    from search_engine.settings import load_settings
+    from search_engine.types import Query
+    from search_engine.understanding.ranker_training import cross_validate, ranked_lists, summary_by_kind, \
+        train_ranker
+
+    judgments = load_judgments(args.judgments)
+    settings = load_settings(index_root=args.index)
+    engine = open_engine(settings)
+    queries = list(judgments)
+    started = time.time()
+    lists = ranked_lists(engine, judgments, queries)
+    keyword = {q: ndcg_at_k([h.product.id for h in engine.search(Query(q, k=DEPTH, mode="keyword")).hits],
+                            judgments[q], 10) for q in queries}
+    folds = cross_validate(lists, judgments, args.folds)
+    for fold in folds:
+        print(f"fold {fold.fold}: {len(fold.held_out)} held-out queries, nDCG@10 fused "
+              f"{mean(fold.fused.values()):.4f} -> ranker {mean(fold.ranked.values()):.4f}", file=sys.stderr)
+    kinds = summary_by_kind(folds, lists, keyword)
+    fused_name = (f"hybrid-linear:{settings.dense_weight}" if settings.fusion == "linear" else "hybrid-rrf")
+    print(f"held-out nDCG@10 over {args.folds} folds by query group ({len(queries)} queries; fused = {fused_name})")
+    print(f"{'kind':12} | queries | keyword (BM25) | fused  | fused + ranker")
+    for kind, row in kinds.items():
+        cells = ["-" if row[k] is None else f"{row[k]:.4f}" for k in ("keyword", "fused", "ranker")]
+        print(f"{kind:12} | {row['queries']:7} | {cells[0]:>14} | {cells[1]} | {cells[2]}")
+    per_fold = [mean(f.ranked.values()) for f in folds]
+    print(f"ranker per fold: {', '.join(f'{v:.4f}' for v in per_fold)} (sd {statistics.stdev(per_fold):.4f})")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"kinds": kinds, "folds": [
+            {"fold": f.fold, "held_out": f.held_out, "fused": f.fused, "ranker": f.ranked} for f in folds]}, indent=2))
+    if args.cv_only:
+        return 0
+    model = train_ranker(lists, {"index_version": engine.index.version, "judgments": str(args.judgments),
+                                 "fusion": fused_name, "cross_validation": kinds,
+                                 "seconds": round(time.time() - started, 1)})
+    folder = model.save(args.output)
+    print(f"saved {folder}; serve it with ranker_path = \"{args.output}\" in the settings file or "
+          f"SEARCH_RANKER_PATH={args.output}" + ("" if kinds["all"]["ranker"] > kinds["all"]["fused"] else
+                                                "\nnote: it did not beat the fused order on held-out queries; "
+                                                "serving without it is the better choice here"))
+    return 0
+
+
 def cv_table(folds: list[dict]) -> str:
     lines = ["configuration     | tower      | nDCG@10 mean (sd)  | Recall@100 mean (sd)",
              "------------------+------------+--------------------+---------------------"]
@@ -285,7 +345,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     try:
-        return {"train": run_train, "cv": run_cv, "fusion": run_fusion, "keyword": run_keyword}[args.command](args)
+        return {"train": run_train, "cv": run_cv, "fusion": run_fusion, "keyword": run_keyword,
+                "ranker": run_ranker}[args.command](args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"search-train {args.command}: {exc}", file=sys.stderr)
         return 2

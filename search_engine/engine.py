@@ -12,8 +12,10 @@ from search_engine.fusion import DEFAULT_RRF_K
 from search_engine.merchandising import Rule
 from search_engine.query_cache import QueryVectorCache
 from search_engine.stages import (MAX_DEPTH, DenseRetrieval, Fusion, KeywordRetrieval, Merchandising,
-                                  Personalization, SearchContext, Stage)
+                                  Personalization, QueryUnderstanding, RelevanceRanking, SearchContext, Stage)
 from search_engine.types import Candidate, Hit, Query, SearchResult
+from search_engine.understanding.ranker import RelevanceModel
+from search_engine.understanding.version_vocabulary import VersionVocabulary
 
 FUSION_METHODS = ("rrf", "linear")
 
@@ -24,6 +26,7 @@ class EngineConfig:
     dense_weight: float = 0.4  # linear fusion: weight of the dense leg, the keyword leg gets the rest
     rrf_k: int = DEFAULT_RRF_K
     candidates: int = 100  # how deep each leg retrieves before fusion
+    ranker_depth: int = 100  # how many fused candidates the relevance ranker reorders
 
     def __post_init__(self):
         # Messages start with the field's name: the API turns that into the parameter it names.
@@ -45,7 +48,10 @@ class Engine:
     shares the index and the query-vector cache.
 
     reranker: a personalization.PreferenceReranker, for queries with a user.
-    rules: returns the merchandising rules (e.g. RuleStore.rules)."""
+    rules: returns the merchandising rules (e.g. RuleStore.rules).
+    ranker: the learned relevance ranker; without one the fused order stands.
+    vocabulary: this index version's catalog vocabulary for query understanding (default: one
+    built from the index on first use; pass the same one to engines over the same version)."""
 
     index: SearchIndex
     towers: Towers
@@ -53,6 +59,8 @@ class Engine:
     query_vectors: QueryVectorCache | None = None  # default: a cache over the query tower
     reranker: object | None = None
     rules: Callable[[], Sequence[Rule]] | None = None
+    ranker: RelevanceModel | None = None
+    vocabulary: VersionVocabulary | None = None
 
     def __post_init__(self):
         expected = self.index.manifest["encoder"]["fingerprint"]
@@ -64,15 +72,21 @@ class Engine:
             )
         if self.query_vectors is None:
             object.__setattr__(self, "query_vectors", QueryVectorCache(self.towers.query))
+        if self.vocabulary is None:
+            object.__setattr__(self, "vocabulary", VersionVocabulary(self.index, self.towers.query.encode))
 
     def stages(self, query: Query) -> list[Stage]:
         """The stages this query runs through, in order."""
         stages: list[Stage] = []
+        if self.ranker is not None or query.explain:
+            stages.append(QueryUnderstanding(self.query_vectors, self.vocabulary))
         if query.mode in ("dense", "hybrid"):
             stages.append(DenseRetrieval(self.query_vectors))
         if query.mode in ("keyword", "hybrid"):
             stages.append(KeywordRetrieval())
         stages.append(Fusion(self.config.fusion, self.config.dense_weight, self.config.rrf_k))
+        if self.ranker is not None:
+            stages.append(RelevanceRanking(self.ranker, self.vocabulary, self.config.ranker_depth))
         if query.user and self.reranker is not None:
             stages.append(Personalization(self.reranker))
         if self.rules is not None:
@@ -90,9 +104,11 @@ class Engine:
             candidates = stage.run(context, candidates)
             timings[stage.name] = (time.perf_counter() - started) * 1000
         page = candidates[query.offset: query.offset + query.k]
-        hits = [Hit(snapshot.products.product(c.doc), c.fused_score if c.personal_score is None else c.personal_score,
+        hits = [Hit(snapshot.products.product(c.doc), c.base_score if c.personal_score is None else c.personal_score,
                     c) for c in page]
-        return SearchResult(query, hits, len(candidates), snapshot.version, timings, context.personalized_by)
+        understood = context.analysis.explain() if query.explain and context.analysis is not None else None
+        return SearchResult(query, hits, len(candidates), snapshot.version, timings, context.personalized_by,
+                            context.ranked_by, understood)
 
     def legs(self, query: Query, depth: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         """The dense and the keyword leg's (doc, score) lists for a query, on one snapshot

@@ -26,6 +26,7 @@ class Configuration:
     dense_weight: float = EngineConfig.dense_weight
     version: str | None = None  # an index version other than the serving one
     user: str | None = None  # personalize every query for this shopper
+    ranker: bool = False  # the engine's learned relevance ranker on (it must have one)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -34,15 +35,22 @@ class Configuration:
 
     @classmethod
     def parse(cls, spec: str) -> "Configuration":
-        """'keyword', 'dense', 'hybrid-rrf' or 'hybrid-linear[:weight]'."""
-        name, _, weight = spec.partition(":")
+        """'keyword', 'dense', 'hybrid-rrf' or 'hybrid-linear[:weight]', each optionally with
+        '+ranker' (the learned relevance ranker over its candidates)."""
+        base, plus, extra = spec.partition("+")
+        if plus and extra != "ranker":
+            raise ValueError(f"unknown configuration {spec!r}: the only addition is +ranker")
+        name, _, weight = base.partition(":")
+        ranker = bool(plus)
         if name in ("keyword", "dense"):
-            return cls(spec, mode=name)
+            return cls(spec, mode=name, ranker=ranker)
         if name == "hybrid-rrf":
-            return cls(spec, fusion="rrf")
+            return cls(spec, fusion="rrf", ranker=ranker)
         if name == "hybrid-linear":
-            return cls(spec, fusion="linear", dense_weight=float(weight) if weight else EngineConfig.dense_weight)
-        raise ValueError(f"unknown configuration {spec!r}; use keyword, dense, hybrid-rrf or hybrid-linear[:weight]")
+            return cls(spec, fusion="linear", dense_weight=float(weight) if weight else EngineConfig.dense_weight,
+                       ranker=ranker)
+        raise ValueError(f"unknown configuration {spec!r}; use keyword, dense, hybrid-rrf or hybrid-linear[:weight], "
+                         f"optionally +ranker")
 
 
 DEFAULT_CONFIGURATIONS = tuple(
@@ -63,13 +71,17 @@ class ConfigurationScores:
 
 def configured_engine(engine: Engine, configuration: Configuration,
                       engine_for_version: Callable[[str], Engine] | None = None) -> Engine:
-    """The engine a configuration describes: its index version's, with its fusion settings."""
+    """The engine a configuration describes: its index version's, with its fusion settings,
+    and the relevance ranker on or off."""
+    if configuration.ranker and engine.ranker is None:
+        raise ValueError("ranker: no relevance ranker is loaded (set ranker_path; train one with search-train ranker)")
     if configuration.version is not None and configuration.version != engine.index.version:
         if engine_for_version is None:
             raise ValueError(f"version: cannot open index version {configuration.version!r} here")
         engine = engine_for_version(configuration.version)
     return replace(engine, config=replace(engine.config, fusion=configuration.fusion,
-                                          dense_weight=configuration.dense_weight))
+                                          dense_weight=configuration.dense_weight),
+                   ranker=engine.ranker if configuration.ranker else None)
 
 
 def evaluate(engine: Engine, judgments: Judgments, configurations=DEFAULT_CONFIGURATIONS,

@@ -45,6 +45,15 @@ def open_reranker(settings: Settings, events=None):
     return PreferenceReranker(model, events.for_user, depth=settings.rerank_depth, model_root=follow)
 
 
+def open_ranker(settings: Settings):
+    """The relevance ranker when one is configured, else None."""
+    if not settings.ranker_path:
+        return None
+    from search_engine.understanding.ranker import load_ranker
+
+    return load_ranker(settings.ranker_path)
+
+
 def open_rule_store(settings: Settings):
     from search_engine.merchandising_store import RuleStore
 
@@ -73,6 +82,8 @@ def open_engine(settings: Settings, towers: Towers | None = None, events=None, r
                     index.version, built_with, towers.product.vectors_key)
     engine = Engine(index, towers, settings.engine_config(),
                     QueryVectorCache(towers.query, size=settings.query_cache_size), open_reranker(settings, events),
-                    (rules or open_rule_store(settings)).rules)
+                    (rules or open_rule_store(settings)).rules, open_ranker(settings))
     engine.query_vectors("warm up")  # the first transformer call is slow; pay it before traffic
+    if engine.ranker is not None:
+        engine.vocabulary.get()  # seconds of building that the first ranked search should not wait for
     return engine

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -138,8 +139,7 @@ class LiveEngine:
     def _switch(self, version: str) -> None:
         try:
             index = self.open_index(versions.version_dir(self.root, version))
-            engine = Engine(index, self._engine.towers, self._engine.config, self._engine.query_vectors,
-                            self._engine.reranker, self._engine.rules)
+            engine = replace(self._engine, index=index, vocabulary=None)  # a new version: its own vocabulary
         except Exception as exc:  # keep serving the old version, say why, and do not retry it
             self.last_error = f"not switching to {version}: {exc}"
             self.refused = {**self.refused, version: self.last_error}

@@ -36,6 +36,10 @@ class Settings:
     events_path: str = "var/events.sqlite3"
     reranker_path: str | None = None
     rerank_depth: int = 100
+    # The learned relevance ranker (search-train ranker): a folder of versions (the newest is
+    # loaded at start) or one version. Unset: the fused order, the best untrained configuration.
+    ranker_path: str | None = None
+    ranker_depth: int = 100
     log_searches: bool = True  # record what each known shopper was shown (training data)
     merchandising_path: str = "var/merchandising.sqlite3"  # merchants' pin/boost/bury rules
     judgments_path: str = "var/judgments.sqlite3"  # merchants' 0-3 marks from the workbench
@@ -72,7 +76,7 @@ class Settings:
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(fusion=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k,
-                            candidates=self.candidates)
+                            candidates=self.candidates, ranker_depth=self.ranker_depth)
 
 
 def _coerce(name: str, value: Any, kind: Any) -> Any:

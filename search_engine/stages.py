@@ -1,7 +1,8 @@
 """The stages of a search. Each takes the search's context (its query and its one index
 snapshot) and the candidates so far, and returns the candidates for the next stage:
 
-    dense retrieval, keyword retrieval -> fusion -> personalization -> merchandising
+    query understanding -> dense retrieval, keyword retrieval -> fusion -> relevance ranking
+    -> personalization -> merchandising
 
 The engine runs the ones that apply to a query in that order (search_engine/engine.py);
 an evaluation swaps one by configuration. Every stage reads only the snapshot it is handed.
@@ -11,11 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
+import numpy as np
+
 from indexer.snapshot import IndexSnapshot
 from search_engine.fusion import linear_fusion, reciprocal_rank_fusion
 from search_engine.merchandising import Rule, apply_rules
 from search_engine.query_cache import QueryVectorCache
 from search_engine.types import Candidate, Query
+from search_engine.understanding.analysis import QueryAnalysis, analyze
+from search_engine.understanding.features import RANKER_FEATURES, feature_matrix
+from search_engine.understanding.ranker import RelevanceModel
+from search_engine.understanding.version_vocabulary import VersionVocabulary
 
 MAX_DEPTH = 1000
 
@@ -26,6 +33,8 @@ class SearchContext:
     snapshot: IndexSnapshot
     depth: int  # how many candidates each retrieval leg fetches
     personalized_by: str | None = None  # set by the personalization stage when it reranked
+    analysis: QueryAnalysis | None = None  # set by the query understanding stage
+    ranked_by: str | None = None  # set by the relevance ranking stage when it ranked
 
 
 class Stage(Protocol):
@@ -46,6 +55,20 @@ def _add_leg(candidates: list[Candidate], hits: Sequence[tuple[int, float]], leg
         setattr(candidate, f"{leg}_rank", rank)
         setattr(candidate, f"{leg}_score", score)
     return merged
+
+
+@dataclass(frozen=True)
+class QueryUnderstanding:
+    """Recognises what the query names in the catalog's vocabulary; changes no candidate."""
+
+    query_vector: QueryVectorCache
+    vocabulary: VersionVocabulary
+    name: str = "understand"
+
+    def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        text = context.query.text
+        context.analysis = analyze(text, self.query_vector(text), self.vocabulary.get())
+        return candidates
 
 
 @dataclass(frozen=True)
@@ -101,6 +124,36 @@ def _leg(candidates: list[Candidate], leg: str) -> list[tuple[int, float]]:
     ranked = sorted((c for c in candidates if getattr(c, f"{leg}_rank") is not None),
                     key=lambda c: getattr(c, f"{leg}_rank"))
     return [(c.doc, getattr(c, f"{leg}_score")) for c in ranked]
+
+
+@dataclass(frozen=True)
+class RelevanceRanking:
+    """The learned relevance ranker over the top `depth` fused candidates; the rest keep their
+    fused order below them. Needs QueryUnderstanding to have run."""
+
+    model: RelevanceModel
+    vocabulary: VersionVocabulary
+    depth: int
+    name: str = "relevance"
+
+    def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        top, rest = candidates[:self.depth], candidates[self.depth:]
+        if not top:
+            return candidates
+        products = context.snapshot.products
+        docs = [c.doc for c in top]
+        rows = feature_matrix(context.analysis, self.vocabulary.get(), docs, [products.product(d) for d in docs], top)
+        scores = self.model.score(rows)
+        contributions = self.model.contributions(rows) if context.query.explain else None
+        order = np.argsort(-scores, kind="stable")  # ties keep the fused order
+        for rank, i in enumerate(order, start=1):
+            candidate = top[i]
+            candidate.relevance_score, candidate.relevance_rank = float(scores[i]), rank
+            if contributions is not None:
+                candidate.relevance_contributions = {
+                    name: round(float(value), 6) for name, value in zip((*RANKER_FEATURES, "bias"), contributions[i])}
+        context.ranked_by = self.model.version
+        return [top[i] for i in order] + rest
 
 
 @dataclass(frozen=True)

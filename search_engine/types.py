@@ -40,10 +40,22 @@ class Candidate:
     keyword_score: float | None = None
     keyword_rank: int | None = None
     fused_score: float = 0.0
-    fused_rank: int | None = None  # position after fusion and filters, before personalization
+    fused_rank: int | None = None  # position after fusion and filters, before any ranker
+    relevance_score: float | None = None  # the relevance ranker's score, when it ranked this candidate
+    relevance_rank: int | None = None
+    relevance_contributions: dict[str, float] | None = None  # each feature's share of relevance_score
     personal_score: float | None = None  # the preference model's score, when it reranked
     contributions: dict[str, float] | None = None  # each feature's share of personal_score
     merchandising: list[str] | None = None  # the merchandising rules that moved it, in order
+
+    @property
+    def base_score(self) -> float:
+        """The unpersonalized score: the relevance ranker's where it ranked, else fusion's."""
+        return self.fused_score if self.relevance_score is None else self.relevance_score
+
+    @property
+    def base_rank(self) -> int | None:
+        return self.fused_rank if self.relevance_rank is None else self.relevance_rank
 
 
 EVENT_TYPES = ("search", "view", "click", "add_to_cart", "purchase")
@@ -79,3 +91,5 @@ class SearchResult:
     index_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     personalized_by: str | None = None  # the preference model's version when it reranked
+    ranked_by: str | None = None  # the relevance ranker's version when it ranked
+    understood: dict | None = None  # what query understanding recognised (explain)

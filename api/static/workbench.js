@@ -62,7 +62,8 @@ async function loadOptions() {
   const options = await call("GET", `${API}/options`);
   servingVersion = options.serving_version;
   $("serving").textContent = `serving ${options.serving_version}` +
-    (options.personalization ? ` · preference model ${options.personalization}` : " · no preference model");
+    (options.personalization ? ` · preference model ${options.personalization}` : " · no preference model") +
+    (options.ranker ? ` · relevance ranker ${options.ranker}` : " · no relevance ranker");
   for (const side of SIDES) {
     const versions = $(`${side}-version`);
     versions.replaceChildren(...options.versions.map((v) => element("option", {value: v.version},
@@ -70,6 +71,8 @@ async function loadOptions() {
     versions.value = options.serving_version;
     $(`${side}-fusion`).value = options.defaults.fusion;
     $(`${side}-dense_weight`).value = options.defaults.dense_weight;
+    $(`${side}-ranker`).disabled = !options.ranker;
+    $(`${side}-ranker`).value = options.ranker && options.defaults.ranker ? "on" : "";
     $(`${side}-user`).disabled = !options.personalization;
     if (!options.personalization) $(`${side}-user`).placeholder = "anonymous (no preference model)";
   }
@@ -87,18 +90,19 @@ function configuration(side) {
     dense_weight: $(`${side}-dense_weight`).value,
     version: $(`${side}-version`).value,
     user: $(`${side}-user`).value,
+    ranker: $(`${side}-ranker`).value === "on",
   };
 }
 
 function describe(config) {
   const fusion = config.mode === "hybrid" ? ` ${config.fusion}${config.fusion === "linear" ? ` ${config.dense_weight}` : ""}` : "";
-  return `${config.mode}${fusion}${config.user ? ` · for ${config.user}` : ""}`;
+  return `${config.mode}${fusion}${config.ranker ? " · ranker" : ""}${config.user ? ` · for ${config.user}` : ""}`;
 }
 
 // ---- compare -------------------------------------------------------------------------
 
 const FORM_FIELDS = ["q", "brand", "category", "price_min", "price_max", "k"];
-const CONFIG_FIELDS = ["mode", "fusion", "dense_weight", "version", "user"];
+const CONFIG_FIELDS = ["mode", "fusion", "dense_weight", "version", "ranker", "user"];
 
 function rememberInUrl() {
   const params = new URLSearchParams();
@@ -164,11 +168,16 @@ function scores(explain) {
     ? element("span", {class: "score"}, `${label} ${number(stage.score)} (#${stage.rank})`)
     : element("span", {class: "score missing"}, `${label} –`);
   const parts = [cell("dense", explain.dense), cell("keyword", explain.keyword), cell("fused", explain.fused)];
+  const strongest = (contributions) => Object.entries(contributions || {}).filter(([name]) => name !== "bias")
+    .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1])).slice(0, 3)
+    .map(([name, value]) => `${name} ${value > 0 ? "+" : ""}${number(value, 2)}`).join(", ");
+  if (explain.relevance) {
+    parts.push(element("span", {class: "score", title: strongest(explain.relevance.contributions)},
+      `ranker ${number(explain.relevance.score)} (#${explain.relevance.rank})`));
+  }
   if (explain.personalization) {
-    const top = Object.entries(explain.personalization.contributions || {})
-      .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1])).slice(0, 3)
-      .map(([name, value]) => `${name} ${value > 0 ? "+" : ""}${number(value, 2)}`).join(", ");
-    parts.push(element("span", {class: "score", title: top}, `personal ${number(explain.personalization.score)}`));
+    parts.push(element("span", {class: "score", title: strongest(explain.personalization.contributions)},
+      `personal ${number(explain.personalization.score)}`));
   }
   return element("div", {class: "scores"}, parts);
 }

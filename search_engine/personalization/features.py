@@ -1,7 +1,8 @@
 """The preference model's features for one (shopper, query, candidate product).
 
 Four families, as a search team would name them:
-  retrieval   what the engine already knows: dense, keyword and fused scores and ranks
+  retrieval   what the engine already knows: dense, keyword and fused scores and ranks; the
+              "fused" pair is the order it reranks, the relevance ranker's where one ranked
   match       how the query meets the product: title term coverage, brand named in the query
   shopper     the shopper's affinity (smoothed log-lift, see profiles.lift) to the product's
               brand, category and price band, how far the product's price band is from the
@@ -83,7 +84,7 @@ def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence
                                 priors.categories.get(product.category, 1e-4)) if product.category else 0.0
             band_aff = lift(profile.bands.get(band, 0.0), band_mass, 1 / PRICE_BANDS) if band is not None and band_mass else 0.0
         rows[i] = (
-            c.fused_score, _or_nan(c.fused_rank), _or_nan(c.dense_score), _or_nan(c.dense_rank),
+            c.base_score, _or_nan(c.base_rank), _or_nan(c.dense_score), _or_nan(c.dense_rank),
             _or_nan(c.keyword_score), _or_nan(c.keyword_rank),
             len(query_tokens & title) / len(query_tokens) if query_tokens else 0.0,
             1.0 if brand_tokens and brand_tokens <= query_tokens else 0.0,

@@ -9,13 +9,12 @@ Loading <root> takes the newest version; loading <root>/<version> pins one.
 from __future__ import annotations
 
 import json
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from search_engine.model_folders import resolve_model_folder, save_model_folder
 from search_engine.personalization.features import FEATURES, CatalogPriors
 from search_engine.personalization.product_stats import ProductStats
 from search_engine.personalization.profiles import PriceBands
@@ -44,37 +43,20 @@ class PreferenceModel:
         return self.booster.predict(rows, pred_contrib=True, num_threads=1)
 
     def save(self, root: str | Path) -> Path:
-        root = Path(root)
-        version = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        while (root / version).exists():
-            version += "a"
-        staging = root / f".building-{version}"
-        staging.mkdir(parents=True)
-        self.booster.save_model(str(staging / "model.txt"))
-        meta = {**self.meta, "features": list(FEATURES), "version": version}
-        (staging / "meta.json").write_text(json.dumps(meta, indent=2))
-        (staging / "stats.json").write_text(json.dumps(self.stats.to_dict()))
-        (staging / "catalog.json").write_text(json.dumps(
-            {"bands": self.bands.to_dict(), "brands": dict(self.priors.brands), "categories": dict(self.priors.categories)}))
-        os.replace(staging, root / version)  # a half-written model is never a version
-        self.version = version
-        return root / version
-
-
-def model_versions(root: str | Path) -> list[Path]:
-    root = Path(root)
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "model.txt").exists()) if root.is_dir() else []
+        folder = save_model_folder(root, self.booster, {
+            "meta.json": {**self.meta, "features": list(FEATURES)},
+            "stats.json": self.stats.to_dict(),
+            "catalog.json": {"bands": self.bands.to_dict(), "brands": dict(self.priors.brands),
+                             "categories": dict(self.priors.categories)},
+        })
+        self.version = folder.name
+        return folder
 
 
 def load_model(path: str | Path) -> PreferenceModel:
     import lightgbm
 
-    path = Path(path)
-    if not (path / "model.txt").exists():
-        versions = model_versions(path)
-        if not versions:
-            raise FileNotFoundError(f"no preference model at {path} (train one with search-personalize train)")
-        path = versions[-1]
+    path = resolve_model_folder(path, "no preference model (train one with search-personalize train)")
     catalog = json.loads((path / "catalog.json").read_text())
     return PreferenceModel(
         booster=lightgbm.Booster(model_file=str(path / "model.txt")),

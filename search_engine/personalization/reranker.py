@@ -29,7 +29,7 @@ class PreferenceReranker:
     def newer_model(self, skip: Collection[str] = ()) -> PreferenceModel | None:
         """The newest version under model_root when it is not the one loaded (nor in `skip`,
         versions that failed to load before), else None. Raises what loading it raised."""
-        from search_engine.personalization.model import load_model, model_versions
+        from search_engine.personalization.model import load_model
 
         newest = self.newest_version()
         if newest is None or newest.name == self.model.version or newest.name in skip:
@@ -38,7 +38,7 @@ class PreferenceReranker:
 
     def newest_version(self):
         """The newest model version folder under model_root, or None."""
-        from search_engine.personalization.model import model_versions
+        from search_engine.model_folders import model_versions
 
         found = model_versions(self.model_root) if self.model_root else []
         return found[-1] if found else None

@@ -1,0 +1,40 @@
+"""The catalog vocabulary of one index version, built on first use and shared by its searches."""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import numpy as np
+
+from search_engine.understanding.vocabulary import CatalogVocabulary, build_vocabulary
+
+
+class VersionVocabulary:
+    """Builds from the version's snapshot at first use (seconds for 20k products: a neighbour
+    vote per uncategorized product), once, under a lock; afterwards a plain read."""
+
+    def __init__(self, index, encode: Callable[[list[str]], np.ndarray]):
+        self._index = index  # a SearchIndex
+        self._encode = encode
+        self._lock = threading.Lock()
+        self._vocabulary: CatalogVocabulary | None = None
+
+    def get(self) -> CatalogVocabulary:
+        vocabulary = self._vocabulary
+        if vocabulary is None:
+            with self._lock:
+                if self._vocabulary is None:
+                    self._vocabulary = self._build()
+                vocabulary = self._vocabulary
+        return vocabulary
+
+    def _build(self) -> CatalogVocabulary:
+        snapshot = self._index.snapshot()
+        store, vectors = snapshot.products, snapshot.vectors
+        products = [store.product(doc) if store.alive(doc) else None for doc in range(store.size)]
+        live = [doc for doc, product in enumerate(products) if product is not None]
+        rows = [vectors.vector(doc) for doc in live]
+        matrix = np.zeros((store.size, len(rows[0]) if rows else 0), np.float32)
+        if rows:
+            matrix[live] = np.stack(rows)
+        return build_vocabulary(products, matrix, self._encode)

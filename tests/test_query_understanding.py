@@ -1,0 +1,123 @@
+"""Query understanding on real Icecat products: each signal it recognises, category
+inference for products without a category, and one shared vocabulary under concurrency."""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from search_engine.types import Query
+from search_engine.understanding import version_vocabulary
+from search_engine.understanding.analysis import analyze
+from search_engine.understanding.features import RANKER_FEATURES, feature_matrix
+from search_engine.understanding.vocabulary import build_vocabulary
+
+
+@pytest.fixture(scope="module")
+def vocabulary(engine):
+    return engine.vocabulary.get()
+
+
+def understood(engine, text):
+    return analyze(text, engine.query_vectors(text), engine.vocabulary.get())
+
+
+def features_of(engine, text, product_ids):
+    store = engine.index.snapshot().products
+    docs = [store.doc_of(i) for i in product_ids]
+    hits = engine.search(Query(text, k=100)).hits
+    by_doc = {h.candidate.doc: h.candidate for h in hits}
+    from search_engine.types import Candidate
+    candidates = [by_doc.get(d, Candidate(doc=d)) for d in docs]
+    rows = feature_matrix(understood(engine, text), engine.vocabulary.get(), docs,
+                          [store.product(d) for d in docs], candidates)
+    return {name: rows[:, i] for i, name in enumerate(RANKER_FEATURES)}
+
+
+def test_brand_and_model_code_are_recognised_and_matched(engine):
+    analysis = understood(engine, "brother tn-2110 toner")
+    assert analysis.brands == ("Brother",)
+    assert analysis.codes == ("tn2110",)
+    store = engine.index.snapshot().products
+    other_brother_toner = next(p.id for p in store.live_products()
+                               if p.brand == "Brother" and "TN-2110" not in p.title and p.category == "toner cartridge")
+    hp = next(p.id for p in store.live_products() if p.brand == "HP")
+    features = features_of(engine, "brother tn-2110 toner", ["1365844", other_brother_toner, hp])
+    assert features["code_match"].tolist() == [1.0, 0.0, 0.0]
+    assert features["brand_named"].tolist() == [1.0, 1.0, 0.0]
+
+
+def test_a_query_without_a_brand_or_code_leaves_those_features_missing(engine):
+    features = features_of(engine, "wireless mouse", ["1365844"])
+    assert np.isnan(features["brand_named"][0]) and np.isnan(features["code_match"][0])
+
+
+def test_product_type_is_named_or_found_by_similarity(engine):
+    assert "mouse" in understood(engine, "wireless mouse").types
+    # The catalog says "notebook"; nobody wrote that "laptop" means it.
+    laptop = understood(engine, "laptop")
+    assert laptop.types == () and laptop.similar_types[0][0] == "notebook"
+    store = engine.index.snapshot().products
+    mouse = next(p.id for p in store.live_products() if p.category == "mouse")
+    notebook_case = next(p.id for p in store.live_products() if p.category == "notebook case")
+    features = features_of(engine, "wireless mouse", [mouse, notebook_case])
+    assert features["type_named"].tolist() == [1.0, 0.0]
+    assert features["type_similarity"][0] > features["type_similarity"][1]
+
+
+def test_attribute_values_are_recognised_and_matched(engine):
+    analysis = understood(engine, "black wireless mouse")
+    values = {" ".join(v): names for v, names in analysis.attributes}
+    assert "product_colour" in values["black"]
+    store = engine.index.snapshot().products
+    black = next(p.id for p in store.live_products() if p.attributes.get("product_colour") == "Black")
+    white = next(p.id for p in store.live_products() if p.attributes.get("product_colour") == "White")
+    features = features_of(engine, "black", [black, white])
+    assert features["attribute_match"].tolist() == [1.0, 0.0]
+
+
+def test_explain_shows_what_was_understood(client):
+    body = client.get("/search", query_string={"q": "brother tn-2110 toner", "explain": "true"}).get_json()
+    understood_json = body["explain"]["understood"]
+    assert understood_json["brands"] == ["Brother"] and understood_json["codes"] == ["tn2110"]
+    assert understood_json["similar_types"][0]["type"] == "toner cartridge"
+
+
+def test_a_product_without_a_category_gets_its_neighbours_category(slice_products, towers):
+    products = list(slice_products)
+    toner = next(i for i, p in enumerate(products) if p.id == "1365844")
+    assert products[toner].category == "toner cartridge"
+    products[toner] = replace(products[toner], category="")
+    vectors = towers.product.encode([f"{p.title} {p.description}" for p in products])
+    vocabulary = build_vocabulary(products, vectors, towers.query.encode)
+    assert vocabulary.types[vocabulary.doc_types[toner]] == "toner cartridge"
+    assert vocabulary.inference_accuracy is not None and vocabulary.inference_accuracy > 0.5
+
+
+def test_concurrent_first_searches_build_one_vocabulary(engine, monkeypatch):
+    builds = []
+    real = version_vocabulary.build_vocabulary
+
+    def counted(*args, **kwargs):
+        builds.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(version_vocabulary, "build_vocabulary", counted)
+    fresh = replace(engine, vocabulary=None)  # a new version's engine: nothing built yet
+    seen, errors = [], []
+
+    def search():
+        try:
+            result = fresh.search(Query("brother toner", explain=True))
+            seen.append(result.understood["brands"])
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=search) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(builds) == 1 and seen == [["Brother"]] * 8

@@ -1,0 +1,118 @@
+"""The learned relevance ranker: deterministic training, leak-free cross-validation, the
+stage in a search (order, explain, the preference model's input), versions on disk, and
+selection per configuration."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from search_engine.evaluation import Configuration, configured_engine
+from search_engine.personalization.features import feature_matrix as preference_features
+from search_engine.splits import query_group_key
+from search_engine.types import Candidate, Query
+from search_engine.understanding.features import RANKER_FEATURES
+from search_engine.understanding.ranker import RelevanceModel, load_ranker
+from search_engine.understanding.ranker_training import cross_validate, ranked_lists, train_ranker
+
+QUERIES = ("wireless mouse", "hdmi cable", "backpack", "aa battery", "usb hub", "chromebook",
+           "brother tn-2110 toner")
+
+
+@pytest.fixture(scope="module")
+def slice_judgments(judgments):
+    chosen = {q: judgments[q] for q in QUERIES}
+    chosen["usb hubs"] = judgments["usb hub"]  # a near-duplicate: must never straddle a split
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def lists(engine, slice_judgments):
+    return ranked_lists(engine, slice_judgments, list(slice_judgments))
+
+
+@pytest.fixture(scope="module")
+def ranker(lists):
+    return train_ranker(lists, {"test": True}, rounds=30)
+
+
+def test_lists_are_the_served_candidates_with_judged_labels(engine, lists, slice_judgments):
+    mouse = next(r for r in lists if r.query == "wireless mouse")
+    served = [h.product.id for h in engine.search(Query("wireless mouse", k=100)).hits]
+    assert mouse.ids == served and mouse.rows.shape == (len(served), len(RANKER_FEATURES))
+    assert mouse.labels.tolist() == [int(slice_judgments["wireless mouse"].get(i, 0)) for i in served]
+    assert next(r for r in lists if r.query == "brother tn-2110 toner").kind == "code"
+
+
+def test_training_is_deterministic(lists):
+    first = train_ranker(lists, {}, rounds=30).booster.model_to_string()
+    assert train_ranker(lists, {}, rounds=30).booster.model_to_string() == first
+
+
+def test_cross_validation_keeps_query_groups_on_one_side(lists, slice_judgments):
+    folds = cross_validate(lists, slice_judgments, folds=3, rounds=10)
+    held = [set(f.held_out) for f in folds]
+    assert set().union(*held) == set(slice_judgments)
+    for i, fold in enumerate(held):
+        others = set().union(*(h for j, h in enumerate(held) if j != i))
+        assert not {query_group_key(q) for q in fold} & {query_group_key(q) for q in others}
+    assert any({"usb hub", "usb hubs"} <= h for h in held)
+
+
+def test_the_ranker_orders_candidates_and_explains_its_score(engine, ranker):
+    ranked = replace(engine, ranker=ranker)
+    result = ranked.search(Query("wireless mouse", k=20, explain=True))
+    scores = [h.candidate.relevance_score for h in result.hits]
+    assert scores == sorted(scores, reverse=True) and [h.score for h in result.hits] == scores
+    assert [h.candidate.relevance_rank for h in result.hits] == list(range(1, 21))
+    for hit in result.hits[:5]:  # SHAP contributions plus the bias add up to the score
+        assert sum(hit.candidate.relevance_contributions.values()) == pytest.approx(hit.score, abs=1e-3)
+    assert result.ranked_by == ranker.version and "relevance" in result.timings_ms
+    fused = {h.product.id for h in engine.search(Query("wireless mouse", k=100)).hits}
+    assert {h.product.id for h in ranked.search(Query("wireless mouse", k=100)).hits} == fused
+
+
+def test_the_preference_model_reranks_the_rankers_order():
+    from indexer.schema import Product
+    from search_engine.personalization.features import CatalogPriors
+    from search_engine.personalization.product_stats import ProductStats
+    from search_engine.personalization.profiles import PriceBands, UserProfile
+
+    candidate = Candidate(doc=0, fused_score=0.9, fused_rank=1, relevance_score=-1.5, relevance_rank=7)
+    row = preference_features("mouse", [Product("p", "a mouse")], [candidate], UserProfile(),
+                              ProductStats(), PriceBands({}, (1.0, 2.0, 3.0, 4.0)), CatalogPriors({}, {}))[0]
+    assert row[0] == pytest.approx(-1.5) and row[1] == 7
+
+
+def test_saved_versions_load_and_a_feature_mismatch_is_refused(ranker, tmp_path):
+    folder = replace(ranker).save(tmp_path / "rankers")
+    loaded = load_ranker(tmp_path / "rankers")
+    assert loaded.version == folder.name
+    rows = np.random.default_rng(0).normal(size=(5, len(RANKER_FEATURES))).astype(np.float32)
+    assert np.allclose(loaded.score(rows), ranker.score(rows))
+    with pytest.raises(ValueError, match="retrain"):
+        RelevanceModel(ranker.booster, {"features": ["fused_score"]})
+    with pytest.raises(FileNotFoundError, match="search-train ranker"):
+        load_ranker(tmp_path / "nothing-here")
+
+
+def test_configurations_turn_the_ranker_on_and_off(engine, ranker):
+    assert Configuration.parse("hybrid-linear:0.3+ranker").ranker
+    with pytest.raises(ValueError, match="only addition"):
+        Configuration.parse("hybrid-linear:0.3+magic")
+    with pytest.raises(ValueError, match="^ranker:"):
+        configured_engine(engine, Configuration.parse("hybrid-rrf+ranker"))
+    serving = replace(engine, ranker=ranker)
+    assert configured_engine(serving, Configuration.parse("keyword")).ranker is None
+    assert configured_engine(serving, Configuration.parse("keyword+ranker")).ranker is ranker
+
+
+def test_workbench_refuses_a_ranker_the_server_has_not_loaded(client):
+    bearer = {"Authorization": "Bearer test-token"}
+    response = client.post("/workbench/api/compare", headers=bearer, json={
+        "q": "mouse", "a": {"mode": "hybrid", "ranker": True}, "b": {"mode": "keyword"}})
+    assert response.status_code == 400 and response.get_json()["error"]["parameter"] == "a.ranker"
+    response = client.post("/workbench/api/compare", headers=bearer,
+                           json={"q": "mouse", "a": {"ranker": "yes"}, "b": {}})
+    assert response.status_code == 400 and response.get_json()["error"]["parameter"] == "a.ranker"
