@@ -24,8 +24,11 @@ def parse_args(argv=None):
                         help="CSV with query,docid,rating (default: the bundled Icecat judgments)")
     parser.add_argument("--config", action="append", dest="configurations", metavar="NAME",
                         help="a configuration to run (repeatable; default: keyword, dense, hybrid-rrf, "
-                             "hybrid-linear at 0.3-0.6)")
+                             "hybrid-linear at 0.3-0.6); add +ranker for the learned relevance ranker")
     parser.add_argument("--model", default=None, help="query tower (default: the packaged MiniLM)")
+    parser.add_argument("--ranker", default=None,
+                        help="a relevance ranker folder (default: the ranker_path setting); "
+                             "configurations ending in +ranker use it, e.g. --config hybrid-linear:0.4+ranker")
     parser.add_argument("--per-query", metavar="FILE", help="also write per-query scores as JSON")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
@@ -57,11 +60,15 @@ def main(argv=None) -> int:
         configurations = ([Configuration.parse(c) for c in args.configurations]
                           if args.configurations else DEFAULT_CONFIGURATIONS)
         judgments = load_judgments(args.judgments)
-        engine = open_engine(load_settings(index_root=args.index, model=args.model))
+        engine = open_engine(load_settings(index_root=args.index, model=args.model, ranker_path=args.ranker))
     except (ValueError, FileNotFoundError) as exc:
         print(f"search-evaluate: {exc}", file=sys.stderr)
         return 2
-    results = evaluate(engine, judgments, configurations)
+    try:
+        results = evaluate(engine, judgments, configurations)
+    except ValueError as exc:  # a +ranker configuration without a ranker
+        print(f"search-evaluate: {exc}", file=sys.stderr)
+        return 2
     print(f"{len(judgments)} queries, index {engine.index.version} ({len(engine.index.products)} products)")
     print(format_table(results))
     if len(results) == 2:
