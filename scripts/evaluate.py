@@ -1,6 +1,7 @@
 """Run named configurations over a judgment list and print one table (nDCG@10, Recall@100, MRR).
 
-Configurations: keyword, dense, hybrid-rrf, hybrid-linear[:dense_weight].
+Configurations: keyword, dense, hybrid-rrf, hybrid-linear[:dense_weight]; a hybrid one with
++ranker runs the learned relevance ranker over its candidates (--ranker or ranker_path).
 Metrics (search_engine/metrics.py): gain = the 0-3 rating, unjudged products count 0, ideal
 order from the judged products; Recall@100 and MRR count ratings >= 2 as relevant.
 

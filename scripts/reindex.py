@@ -93,6 +93,10 @@ def _parser():
     full.add_argument("--field-weights", default=None, metavar="FIELD=N,...",
                       help="term-centric weights, whole numbers; fields not named keep the serving version's "
                            "weights (else 1), 0 leaves a field out (fit them on your judgments: search-train keyword)")
+    full.add_argument("--attribute-max-chars", type=int, default=None, metavar="N",
+                      help=f"leave attribute values longer than N characters out of the keyword text; 0 keeps "
+                           f"them all (default: the serving version's, else {KeywordConfig.attribute_max_chars}; "
+                           "fit it on your judgments: search-train keyword)")
     full.add_argument("--keep", type=int, default=DEFAULT_KEEP,
                       help=f"versions kept on disk, the serving one included (default {DEFAULT_KEEP})")
     vector = full.add_argument_group("vector index (defaults: indexer.vectors.VectorIndexConfig)")
@@ -148,7 +152,9 @@ def keyword_settings(args):
     serving = versions.serving_dir(args.index)
     config = keyword_config(versions.read_manifest(serving)) if serving else KeywordConfig()
     config = replace(config, backend=args.keyword_backend or config.backend,
-                     scoring=args.keyword_scoring or config.scoring)
+                     scoring=args.keyword_scoring or config.scoring,
+                     attribute_max_chars=config.attribute_max_chars if args.attribute_max_chars is None
+                     else args.attribute_max_chars)
     if args.field_weights is not None:
         if config.scoring != "term-centric":
             raise ValueError("--field-weights: field weights are for term-centric scoring "

@@ -146,7 +146,7 @@ def run_train(args) -> int:
     from search_engine.settings import load_settings
 
     judgments = load_judgments(args.judgments)
-    engine = open_engine(load_settings(index_root=args.index, model=args.base_model))
+    engine = open_engine(load_settings(index_root=args.index, model=args.base_model, ranker_path=""))
     figures = train_one(args, engine, judgments, sorted(judgments), Path(args.output))
     print(json.dumps(figures))
     print(f"saved {args.output}; reindex with: search-reindex full --model {args.output} --index {args.index}")
@@ -166,7 +166,8 @@ def run_cv(args) -> int:
     from indexer.search_index import SearchIndex
 
     judgments = load_judgments(args.judgments)
-    base = open_engine(load_settings(index_root=args.index, model=args.base_model, encoder_backend="torch"))
+    base = open_engine(load_settings(index_root=args.index, model=args.base_model, encoder_backend="torch",
+                                      ranker_path=""))
     products = base.index.products.live_products()
     configurations = [Configuration.parse(c) for c in CONFIGS]
     work = Path(args.work)
@@ -204,7 +205,8 @@ def run_fusion(args) -> int:
     from search_engine.types import Query
 
     judgments = load_judgments(args.judgments)
-    shared = None if args.work else open_engine(load_settings(index_root=args.index, encoder_backend="torch"))
+    shared = None if args.work else open_engine(load_settings(index_root=args.index, encoder_backend="torch",
+                                                                       ranker_path=""))
     rows = {"default weight": [], "fitted global weight": [], "fitted weight per query kind": []}
     for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
         engine = shared
@@ -234,17 +236,17 @@ def run_fusion(args) -> int:
 def run_keyword(args) -> int:
     from dataclasses import replace
 
-    from indexer.keyword.base import DEFAULT_FIELD_WEIGHTS
+    from indexer.keyword.base import DEFAULT_FIELD_WEIGHTS, KeywordConfig
     from indexer.keyword.factory import keyword_config
     from search_engine.factory import open_engine
     from search_engine.judgments import load_judgments
-    from search_engine.keyword_tuning import fit_field_weights, hybrid_score
+    from search_engine.keyword_tuning import fit_keyword_config, hybrid_score
     from search_engine.settings import load_settings
     from search_engine.splits import k_fold
     from search_engine.types import Query
 
     judgments = load_judgments(args.judgments)
-    settings = load_settings(index_root=args.index)
+    settings = load_settings(index_root=args.index, ranker_path="")  # the legs as they are, no ranker
     if settings.fusion != "linear":
         raise ValueError(f"fusion: the weights are fitted for linear fusion (the setting is {settings.fusion!r})")
     engine = open_engine(settings)
@@ -254,26 +256,29 @@ def run_keyword(args) -> int:
     doc_ids = [p.id if p else "" for p in products]
     dense = {q: engine.legs(Query(q, mode="dense"), 100)[0] for q in judgments}
     weight = settings.dense_weight
-    fixed = {"field-centric (boosts)": replace(serving, scoring="field-centric"),
-             "term-centric, untuned (all 1)": replace(serving, scoring="term-centric",
-                                                      field_weights=dict(DEFAULT_FIELD_WEIGHTS))}
+    untuned = replace(serving, scoring="term-centric", field_weights=dict(DEFAULT_FIELD_WEIGHTS))
+    limit = KeywordConfig.attribute_max_chars
+    fixed = {"field-centric (boosts)": replace(serving, scoring="field-centric", attribute_max_chars=0),
+             "term-centric, all 1, every attribute": replace(untuned, attribute_max_chars=0),
+             f"term-centric, all 1, attributes <= {limit} chars": replace(untuned, attribute_max_chars=limit)}
     rows: dict[str, list[float]] = {name: [] for name in (*fixed, "term-centric, fitted")}
     for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
-        weights, _ = fit_field_weights(products, dense, judgments, doc_ids, train, weight, base=serving)
-        fitted = replace(serving, scoring="term-centric", field_weights=weights)
+        fitted, _ = fit_keyword_config(products, dense, judgments, doc_ids, train, weight, base=serving)
         for name, config in (*fixed.items(), ("term-centric, fitted", fitted)):
             rows[name].append(hybrid_score(config, products, dense, judgments, doc_ids, held_out, weight))
-        print(f"fold {fold}: fitted {weights}; held-out hybrid nDCG@10 "
-              + ", ".join(f"{k} {v[-1]:.4f}" for k, v in rows.items()), file=sys.stderr)
+        print(f"fold {fold}: fitted {fitted.field_weights}, attributes up to {fitted.attribute_max_chars} chars; "
+              "held-out hybrid nDCG@10 " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in rows.items()), file=sys.stderr)
     print(f"hybrid-linear:{weight} on held-out queries | nDCG@10 mean (sd)")
     for name, values in rows.items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"{name:33} | {statistics.mean(values):.4f} ({spread:.4f})")
-    weights, score = fit_field_weights(products, dense, judgments, doc_ids, list(judgments), weight, base=serving)
-    print(f"fitted on all {len(judgments)} queries: {weights} (in-sample hybrid nDCG@10 {score:.4f}); apply with "
-          f"your catalog (other settings follow the serving version; --no-switch stages it to compare first):\n"
+        print(f"{name:42} | {statistics.mean(values):.4f} ({spread:.4f})")
+    fitted, score = fit_keyword_config(products, dense, judgments, doc_ids, list(judgments), weight, base=serving)
+    print(f"fitted on all {len(judgments)} queries: {fitted.field_weights}, attributes up to "
+          f"{fitted.attribute_max_chars} chars (0: all) (in-sample hybrid nDCG@10 {score:.4f}); apply with your "
+          f"catalog (other settings follow the serving version; --no-switch stages it to compare first):\n"
           f"  search-reindex full --index {args.index} --catalog YOUR_CATALOG --keyword-scoring term-centric "
-          f"--field-weights " + ",".join(f"{k}={v}" for k, v in weights.items()))
+          f"--field-weights " + ",".join(f"{k}={v}" for k, v in fitted.field_weights.items())
+          + f" --attribute-max-chars {fitted.attribute_max_chars}")
     if engine.index.manifest["encoder"].get("source") not in (None, "all-MiniLM-L6-v2"):
         print("note: the dense leg comes from a tower that may have been fine-tuned on these same judgments; "
               "then the held-out figures above are optimistic", file=sys.stderr)
@@ -281,6 +286,8 @@ def run_keyword(args) -> int:
 
 
 def run_ranker(args) -> int:
+    from dataclasses import replace
+
     from search_engine.evaluation import DEPTH
     from search_engine.factory import open_engine
     from search_engine.judgments import load_judgments
@@ -291,13 +298,17 @@ def run_ranker(args) -> int:
         train_ranker
 
     judgments = load_judgments(args.judgments)
-    settings = load_settings(index_root=args.index)
-    engine = open_engine(settings)
+    settings = load_settings(index_root=args.index, ranker_path="")  # a configured ranker is what this replaces
+    engine = replace(open_engine(settings), rules=None)  # relevance, not the merchants' pins and boosts
     queries = list(judgments)
     started = time.time()
     lists = ranked_lists(engine, judgments, queries)
     keyword = {q: ndcg_at_k([h.product.id for h in engine.search(Query(q, k=DEPTH, mode="keyword")).hits],
-                            judgments[q], 10) for q in queries}
+                            judgments[q], 10) for q in queries}  # plain BM25: no ranker, no rules
+    accuracy = engine.vocabulary.get().inference_accuracy
+    if accuracy is not None:
+        print(f"category inference for products without one: {accuracy:.1%} right on 1,000 categorized products "
+              "left out of their own vote", file=sys.stderr)
     folds = cross_validate(lists, judgments, args.folds)
     for fold in folds:
         print(f"fold {fold.fold}: {len(fold.held_out)} held-out queries, nDCG@10 fused "
@@ -309,19 +320,21 @@ def run_ranker(args) -> int:
     for kind, row in kinds.items():
         cells = ["-" if row[k] is None else f"{row[k]:.4f}" for k in ("keyword", "fused", "ranker")]
         print(f"{kind:12} | {row['queries']:7} | {cells[0]:>14} | {cells[1]} | {cells[2]}")
-    per_fold = [mean(f.ranked.values()) for f in folds]
-    print(f"ranker per fold: {', '.join(f'{v:.4f}' for v in per_fold)} (sd {statistics.stdev(per_fold):.4f})")
+    per_fold = [v for v in (mean(f.ranked.values()) for f in folds) if v is not None]
+    if len(per_fold) > 1:
+        print(f"ranker per fold: {', '.join(f'{v:.4f}' for v in per_fold)} (sd {statistics.stdev(per_fold):.4f})")
     if args.json:
         Path(args.json).write_text(json.dumps({"kinds": kinds, "folds": [
             {"fold": f.fold, "held_out": f.held_out, "fused": f.fused, "ranker": f.ranked} for f in folds]}, indent=2))
     if args.cv_only:
         return 0
     model = train_ranker(lists, {"index_version": engine.index.version, "judgments": str(args.judgments),
-                                 "fusion": fused_name, "cross_validation": kinds,
+                                 "fusion": settings.fusion, "dense_weight": settings.dense_weight,
+                                 "candidates": settings.candidates, "cross_validation": kinds,
                                  "seconds": round(time.time() - started, 1)})
     folder = model.save(args.output)
     print(f"saved {folder}; serve it with ranker_path = \"{args.output}\" in the settings file or "
-          f"SEARCH_RANKER_PATH={args.output}" + ("" if kinds["all"]["ranker"] > kinds["all"]["fused"] else
+          f"SEARCH_RANKER_PATH={args.output}" + ("" if (kinds["all"]["ranker"] or 0) > (kinds["all"]["fused"] or 0) else
                                                 "\nnote: it did not beat the fused order on held-out queries; "
                                                 "serving without it is the better choice here"))
     return 0

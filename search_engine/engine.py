@@ -35,6 +35,9 @@ class EngineConfig:
         weight = self.dense_weight
         if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0.0 <= weight <= 1.0:
             raise ValueError(f"dense_weight: must be a number from 0 to 1, got {weight!r}")
+        # The ranker reorders candidates that retrieval fetched for the first page, as in training.
+        if not 1 <= self.ranker_depth <= self.candidates:
+            raise ValueError(f"ranker_depth: must be from 1 to candidates ({self.candidates}), got {self.ranker_depth}")
 
 
 class TowerMismatchError(RuntimeError):
@@ -49,7 +52,8 @@ class Engine:
 
     reranker: a personalization.PreferenceReranker, for queries with a user.
     rules: returns the merchandising rules (e.g. RuleStore.rules).
-    ranker: the learned relevance ranker; without one the fused order stands.
+    ranker: the learned relevance ranker, for hybrid queries (what it is trained on); without
+    one the fused order stands.
     vocabulary: this index version's catalog vocabulary for query understanding (default: one
     built from the index on first use; pass the same one to engines over the same version)."""
 
@@ -78,15 +82,15 @@ class Engine:
     def stages(self, query: Query) -> list[Stage]:
         """The stages this query runs through, in order."""
         stages: list[Stage] = []
-        if self.ranker is not None or query.explain:
+        if query.explain:
             stages.append(QueryUnderstanding(self.query_vectors, self.vocabulary))
         if query.mode in ("dense", "hybrid"):
             stages.append(DenseRetrieval(self.query_vectors))
         if query.mode in ("keyword", "hybrid"):
             stages.append(KeywordRetrieval())
         stages.append(Fusion(self.config.fusion, self.config.dense_weight, self.config.rrf_k))
-        if self.ranker is not None:
-            stages.append(RelevanceRanking(self.ranker, self.vocabulary, self.config.ranker_depth))
+        if self.ranker is not None and query.mode == "hybrid":  # the candidates it was trained on
+            stages.append(RelevanceRanking(self.ranker, self.query_vectors, self.vocabulary, self.config.ranker_depth))
         if query.user and self.reranker is not None:
             stages.append(Personalization(self.reranker))
         if self.rules is not None:

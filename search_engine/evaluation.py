@@ -31,6 +31,8 @@ class Configuration:
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.ranker and self.mode != "hybrid":
+            raise ValueError(f"ranker: the relevance ranker reorders hybrid candidates, not {self.mode} ones")
         EngineConfig(fusion=self.fusion, dense_weight=self.dense_weight)  # the engine's own checks
 
     @classmethod

@@ -3,8 +3,9 @@
 Each candidate setting is a fresh in-memory tantivy index over the serving version's
 products (about a second for 20k products); the dense leg is fixed, so every setting is
 scored by the hybrid nDCG@10 the engine would serve (linear fusion at the configured dense
-weight). Coordinate ascent from the untuned weights (all 1), one field at a time over
-FIELD_STEPS, until no single change helps on the training queries.
+weight). Coordinate ascent from the untuned weights (all 1) and the base's attribute length
+limit, one field at a time over FIELD_STEPS and the limit over ATTRIBUTE_LIMIT_STEPS, until
+no single change helps on the training queries.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from search_engine.fusion import Ranking
 from search_engine.fusion_tuning import fused_ndcg
 
 FIELD_STEPS = (0, 1, 2, 3)
+ATTRIBUTE_LIMIT_STEPS = (0, 30, 60, 120)  # characters; 0: every attribute value
 
 
 def keyword_rankings(products: Sequence[Product | None], config: KeywordConfig, queries: Sequence[str],
@@ -37,23 +39,31 @@ def hybrid_score(config: KeywordConfig, products, dense: Mapping[str, Ranking], 
                       lambda q: dense_weight) or 0.0
 
 
-def fit_field_weights(products, dense: Mapping[str, Ranking], judgments, doc_ids: Sequence[str],
-                      queries: Sequence[str], dense_weight: float, base: KeywordConfig | None = None,
-                      progress: Callable[[str], None] = lambda line: None) -> tuple[dict[str, int], float]:
-    """The term-centric weights with the best hybrid nDCG@10 on `queries`, and that score."""
+def _neighbours(config: KeywordConfig):
+    """Every setting one step away: one field's weight, or the attribute length limit."""
+    for name in TEXT_FIELDS:
+        for step in FIELD_STEPS:
+            weights = {**config.field_weights, name: step}
+            if step != config.field_weights.get(name) and any(weights.values()):
+                yield replace(config, field_weights=weights)
+    for limit in ATTRIBUTE_LIMIT_STEPS:
+        if limit != config.attribute_max_chars:
+            yield replace(config, attribute_max_chars=limit)
+
+
+def fit_keyword_config(products, dense: Mapping[str, Ranking], judgments, doc_ids: Sequence[str],
+                       queries: Sequence[str], dense_weight: float, base: KeywordConfig | None = None,
+                       progress: Callable[[str], None] = lambda line: None) -> tuple[KeywordConfig, float]:
+    """The term-centric weights and attribute limit with the best hybrid nDCG@10 on `queries`
+    (other settings as in `base`), and that score."""
     config = replace(base or KeywordConfig(), scoring="term-centric")
     best_score = hybrid_score(config, products, dense, judgments, doc_ids, queries, dense_weight)
     improved = True
     while improved:
         improved = False
-        for name in TEXT_FIELDS:
-            for step in FIELD_STEPS:
-                weights = {**config.field_weights, name: step}
-                if step == config.field_weights.get(name) or not any(weights.values()):
-                    continue
-                trial = replace(config, field_weights=weights)
-                score = hybrid_score(trial, products, dense, judgments, doc_ids, queries, dense_weight)
-                if score > best_score + 1e-6:
-                    config, best_score, improved = trial, score, True
-                    progress(f"{weights} -> {score:.4f}")
-    return dict(config.field_weights), best_score
+        for trial in _neighbours(config):
+            score = hybrid_score(trial, products, dense, judgments, doc_ids, queries, dense_weight)
+            if score > best_score + 1e-6:
+                config, best_score, improved = trial, score, True
+                progress(f"{trial.field_weights}, attributes up to {trial.attribute_max_chars} chars -> {score:.4f}")
+    return config, best_score

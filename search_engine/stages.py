@@ -129,9 +129,10 @@ def _leg(candidates: list[Candidate], leg: str) -> list[tuple[int, float]]:
 @dataclass(frozen=True)
 class RelevanceRanking:
     """The learned relevance ranker over the top `depth` fused candidates; the rest keep their
-    fused order below them. Needs QueryUnderstanding to have run."""
+    fused order below them. Uses the query's analysis, made here if no stage made it yet."""
 
     model: RelevanceModel
+    query_vector: QueryVectorCache
     vocabulary: VersionVocabulary
     depth: int
     name: str = "relevance"
@@ -140,9 +141,13 @@ class RelevanceRanking:
         top, rest = candidates[:self.depth], candidates[self.depth:]
         if not top:
             return candidates
+        vocabulary = self.vocabulary.get()
+        if context.analysis is None:
+            text = context.query.text
+            context.analysis = analyze(text, self.query_vector(text), vocabulary)
         products = context.snapshot.products
         docs = [c.doc for c in top]
-        rows = feature_matrix(context.analysis, self.vocabulary.get(), docs, [products.product(d) for d in docs], top)
+        rows = feature_matrix(context.analysis, vocabulary, docs, [products.product(d) for d in docs], top)
         scores = self.model.score(rows)
         contributions = self.model.contributions(rows) if context.query.explain else None
         order = np.argsort(-scores, kind="stable")  # ties keep the fused order

@@ -117,16 +117,28 @@ def test_a_version_built_before_term_centric_scoring_opens_field_centric_and_tak
                 "keyword": {"backend": "tantivy", "boosts": {"title": 3.0}, "fuzzy_below": 10,
                             "fuzzy_min_term_length": 4}}
     reopened = open_keyword_index(tmp_path, manifest)
-    assert reopened.config.scoring == "field-centric"
+    assert reopened.config.scoring == "field-centric" and reopened.config.attribute_max_chars == 0
     assert [d for d, _ in reopened.searcher().search("lamp", 3)] == [0]
     reopened.update([0], [3], [Product("a", "Red desk lamp", "")])  # an incremental update to it
     assert [d for d, _ in reopened.searcher().search("lamp", 3)] == [3]
 
 
+def test_long_attribute_values_stay_out_of_the_keyword_text_up_to_the_limit():
+    blurb = "Bundled: " + "office suite, photo editor, " * 5 + "lamp manager"  # well over 60 characters
+    products = [Product("blurb", "Desk organiser", attributes={"bundled_software": blurb}),
+                Product("short", "Desk organiser", attributes={"light": "lamp"})]
+    for limit, found in ((60, {1}), (0, {0, 1})):
+        index = TantivyKeywordIndex.create(None, KeywordConfig(attribute_max_chars=limit))
+        index.add([0, 1], products)
+        assert {doc for doc, _ in index.searcher().search("lamp", 5)} == found
+    with pytest.raises(ValueError, match="attribute_max_chars"):
+        KeywordConfig(attribute_max_chars=-1)
+
+
 def test_fitting_finds_the_field_the_judgments_reward():
     """Judged relevant: products whose *title* names the query; the description of others
     mentions it more often. Fitting must not lower the title below the description."""
-    from search_engine.keyword_tuning import fit_field_weights
+    from search_engine.keyword_tuning import fit_keyword_config
 
     products = []
     judgments = {}
@@ -137,9 +149,9 @@ def test_fitting_finds_the_field_the_judgments_reward():
     products += [Product(f"x{i}", f"filler {i}", "plain") for i in range(30)]
     doc_ids = [p.id for p in products]
     dense = {q: [] for q in judgments}  # no dense leg: the keyword leg alone decides
-    weights, score = fit_field_weights(products, dense, judgments, doc_ids, list(judgments), dense_weight=0.0)
+    config, score = fit_keyword_config(products, dense, judgments, doc_ids, list(judgments), dense_weight=0.0)
     assert score == pytest.approx(1.0)
-    assert weights["title"] > weights["description"]
+    assert config.field_weights["title"] > config.field_weights["description"]
 
 
 @pytest.mark.slow
@@ -152,10 +164,10 @@ def test_a_rebuild_keeps_the_serving_versions_fitted_weights(tmp_path, small_cat
     write_jsonl(small_catalog[:30], catalog)
     root = str(tmp_path / "index")
     common = ["--catalog", str(catalog), "--index", root, "--embedding-cache", str(tmp_path / "cache")]
-    assert reindex(["full", *common, "--field-weights", "title=2,attributes=0"]) == 0
+    assert reindex(["full", *common, "--field-weights", "title=2,attributes=0", "--attribute-max-chars", "30"]) == 0
     assert reindex(["full", *common]) == 0  # a routine rebuild
     keyword = versions.read_manifest(versions.current_dir(root))["keyword"]
-    assert keyword["scoring"] == "term-centric"
+    assert keyword["scoring"] == "term-centric" and keyword["attribute_max_chars"] == 30
     assert keyword["field_weights"] == {"title": 2, "model": 1, "brand": 1, "category": 1, "description": 1,
                                         "attributes": 0}
     assert reindex(["full", *common, "--keyword-scoring", "field-centric", "--field-weights", "title=3"]) == 2

@@ -37,11 +37,16 @@ def ranker(lists):
     return train_ranker(lists, {"test": True}, rounds=30)
 
 
-def test_lists_are_the_served_candidates_with_judged_labels(engine, lists, slice_judgments):
+def test_training_rows_are_what_serving_scores(engine, lists, ranker, slice_judgments):
+    """No train/serve skew: the ranker scores each served candidate exactly as it scored that
+    candidate's training row."""
     mouse = next(r for r in lists if r.query == "wireless mouse")
-    served = [h.product.id for h in engine.search(Query("wireless mouse", k=100)).hits]
-    assert mouse.ids == served and mouse.rows.shape == (len(served), len(RANKER_FEATURES))
-    assert mouse.labels.tolist() == [int(slice_judgments["wireless mouse"].get(i, 0)) for i in served]
+    assert mouse.labels.tolist() == [int(slice_judgments["wireless mouse"].get(i, 0)) for i in mouse.ids]
+    trained = dict(zip(mouse.ids, ranker.score(mouse.rows)))
+    served = replace(engine, ranker=ranker).search(Query("wireless mouse", k=100)).hits
+    assert {h.product.id for h in served} == set(mouse.ids)
+    for hit in served:
+        assert hit.candidate.relevance_score == pytest.approx(trained[hit.product.id], abs=1e-9)
     assert next(r for r in lists if r.query == "brother tn-2110 toner").kind == "code"
 
 
@@ -103,9 +108,27 @@ def test_configurations_turn_the_ranker_on_and_off(engine, ranker):
         Configuration.parse("hybrid-linear:0.3+magic")
     with pytest.raises(ValueError, match="^ranker:"):
         configured_engine(engine, Configuration.parse("hybrid-rrf+ranker"))
+    with pytest.raises(ValueError, match="^ranker: .*hybrid"):
+        Configuration.parse("keyword+ranker")
     serving = replace(engine, ranker=ranker)
-    assert configured_engine(serving, Configuration.parse("keyword")).ranker is None
-    assert configured_engine(serving, Configuration.parse("keyword+ranker")).ranker is ranker
+    assert configured_engine(serving, Configuration.parse("hybrid-rrf")).ranker is None
+    assert configured_engine(serving, Configuration.parse("hybrid-linear:0.4+ranker")).ranker is ranker
+    keyword = serving.search(Query("wireless mouse", mode="keyword"))  # not what it was trained on
+    assert keyword.ranked_by is None and all(h.candidate.relevance_score is None for h in keyword.hits)
+
+
+def test_search_api_explains_the_rankers_score(engine, ranker, slice_index_root, tmp_path):
+    from api import create_app
+    from search_engine.settings import Settings
+
+    settings = Settings(index_root=str(slice_index_root), events_path=str(tmp_path / "events.sqlite3"),
+                        merchandising_path=str(tmp_path / "merchandising.sqlite3"))
+    client = create_app({"SETTINGS": settings, "ENGINE": replace(engine, ranker=ranker), "TESTING": True}).test_client()
+    body = client.get("/search", query_string={"q": "brother toner", "explain": "true"}).get_json()
+    assert body["ranked_by"] == ranker.version and body["explain"]["understood"]["brands"] == ["Brother"]
+    first = body["results"][0]["explain"]["relevance"]
+    assert first["rank"] == 1 and set(first["contributions"]) == {*RANKER_FEATURES, "bias"}
+    assert body["results"][0]["score"] == pytest.approx(first["score"], abs=1e-5)
 
 
 def test_workbench_refuses_a_ranker_the_server_has_not_loaded(client):

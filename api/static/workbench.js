@@ -72,7 +72,7 @@ async function loadOptions() {
     $(`${side}-fusion`).value = options.defaults.fusion;
     $(`${side}-dense_weight`).value = options.defaults.dense_weight;
     $(`${side}-ranker`).disabled = !options.ranker;
-    $(`${side}-ranker`).value = options.ranker && options.defaults.ranker ? "on" : "";
+    $(`${side}-ranker`).value = options.defaults.ranker ? "on" : "off";
     $(`${side}-user`).disabled = !options.personalization;
     if (!options.personalization) $(`${side}-user`).placeholder = "anonymous (no preference model)";
   }
@@ -90,7 +90,7 @@ function configuration(side) {
     dense_weight: $(`${side}-dense_weight`).value,
     version: $(`${side}-version`).value,
     user: $(`${side}-user`).value,
-    ranker: $(`${side}-ranker`).value === "on",
+    ranker: $(`${side}-ranker`).value === "on" && $(`${side}-mode`).value === "hybrid",  // it ranks hybrid candidates
   };
 }
 

@@ -37,6 +37,12 @@ class KeywordConfig:
     # those hits are added below the exact ones.
     fuzzy_below: int = 10
     fuzzy_min_term_length: int = 4
+    # Attribute values longer than this many characters stay out of the keyword text (0: none
+    # do). Short values are properties ("Black", "USB Type-C", "Lithium-Ion"); long ones are
+    # blurbs (bundled software, compatibility lists) whose length dilutes every match. 60 is
+    # the middle of the range that helped on Icecat (30-200 all beat no limit); `search-train
+    # keyword` fits it on a shop's own judgments.
+    attribute_max_chars: int = 60
 
     def __post_init__(self):
         if self.scoring not in SCORINGS:
@@ -44,6 +50,9 @@ class KeywordConfig:
         unknown = sorted(set(self.field_weights) - set(TEXT_FIELDS))
         if unknown:
             raise ValueError(f"field_weights: unknown field(s) {', '.join(unknown)}; fields: {', '.join(TEXT_FIELDS)}")
+        limit = self.attribute_max_chars
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"attribute_max_chars: a whole number from 0 up (0: no limit), got {limit!r}")
         bad = {f: w for f, w in self.field_weights.items() if isinstance(w, bool) or not isinstance(w, int) or w < 0}
         if bad or not any(self.field_weights.values()):
             raise ValueError(f"field_weights: whole numbers from 0 up, at least one above 0, got {self.field_weights}")
@@ -74,8 +83,10 @@ def query_terms(text: str) -> list[str]:
     return re.findall(r"[^\W_]+", text.lower())
 
 
-def attribute_text(attributes: dict[str, Any]) -> str:
-    return " ".join(str(v) for k, v in attributes.items() if k not in ("model", "ean") and isinstance(v, str))
+def attribute_text(attributes: dict[str, Any], max_chars: int = 0) -> str:
+    """The text attribute values (not model or EAN) of at most max_chars characters (0: all)."""
+    return " ".join(v for k, v in attributes.items()
+                    if k not in ("model", "ean") and isinstance(v, str) and (not max_chars or len(v) <= max_chars))
 
 
 def append_fuzzy_hits(exact: list[tuple[int, float]], fuzzy: list[tuple[int, float]],

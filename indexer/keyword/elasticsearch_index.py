@@ -119,12 +119,13 @@ def index_body(config: ElasticsearchConfig, dimension: int | None = None) -> dic
     return {"settings": {"analysis": analysis}, "mappings": {"dynamic": "strict", "properties": properties}}
 
 
-def document(doc: int, product: Product, vector: Sequence[float] | None = None) -> dict:
+def document(doc: int, product: Product, vector: Sequence[float] | None = None,
+             attribute_max_chars: int = 0) -> dict:
     source = {
         "doc": int(doc), "product_id": product.id, "title": product.title,
         "model": str(product.attributes.get("model", "")), "brand": product.brand,
         "category": product.category, "description": product.description,
-        "attributes": attribute_text(product.attributes), "title_plain": product.title,
+        "attributes": attribute_text(product.attributes, attribute_max_chars), "title_plain": product.title,
         "brand_plain": product.brand, "brand_key": filter_key(product.brand),
         "category_key": filter_key(product.category),
     }
@@ -136,14 +137,15 @@ def document(doc: int, product: Product, vector: Sequence[float] | None = None) 
 
 
 def bulk_actions(index_name: str, remove_docs: Iterable[int], add_docs: Iterable[int],
-                 products: Iterable[Product], vectors: Iterable[Sequence[float]] | None = None) -> Iterator[dict]:
+                 products: Iterable[Product], vectors: Iterable[Sequence[float]] | None = None,
+                 attribute_max_chars: int = 0) -> Iterator[dict]:
     """Deletes, then index actions; a document's _id is its doc number, so re-runs are idempotent."""
     for doc in remove_docs:
         yield {"_op_type": "delete", "_index": index_name, "_id": str(doc)}
     vectors = iter(vectors) if vectors is not None else None
     for doc, product in zip(add_docs, products):
         vector = next(vectors) if vectors is not None else None
-        yield {"_op_type": "index", "_index": index_name, "_id": str(doc), "_source": document(doc, product, vector)}
+        yield {"_op_type": "index", "_index": index_name, "_id": str(doc), "_source": document(doc, product, vector, attribute_max_chars)}
 
 
 def filter_clauses(filters: Filters | None) -> list[dict]:
@@ -230,7 +232,8 @@ class ElasticsearchKeywordIndex:
         from elasticsearch import helpers
 
         failures = []
-        actions = bulk_actions(self.name, remove_docs, add_docs, products, vectors if self.stores_vectors else None)
+        actions = bulk_actions(self.name, remove_docs, add_docs, products, vectors if self.stores_vectors else None,
+                               self.config.attribute_max_chars)
         for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False,
                                                raise_on_exception=False, max_retries=3):
             if not ok:

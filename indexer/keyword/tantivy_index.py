@@ -101,7 +101,7 @@ class TantivyKeywordIndex:
     def _document(doc: int, product: Product, config: KeywordConfig) -> "tantivy.Document":
         texts = {"title": product.title, "model": str(product.attributes.get("model", "")), "brand": product.brand,
                  "category": product.category, "description": product.description,
-                 "attributes": attribute_text(product.attributes)}
+                 "attributes": attribute_text(product.attributes, config.attribute_max_chars)}
         fields = {
             "doc": [int(doc)],
             **{name: [text] for name, text in texts.items()},

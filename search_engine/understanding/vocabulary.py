@@ -9,10 +9,12 @@ Everything here comes from the catalog's own products and vectors, nothing from 
   categories      each product's category, or for a product without one the majority category
                   of its nearest categorized neighbours in the product tower's space
   attribute values short text values shared by several products ("Black", "Bluetooth")
-  model codes     compacted code-like tokens from titles and model fields ("tn2110")
 
-Products added by live updates after the version was opened keep their own category (no
-inferred one) until the next version is opened.
+A server builds it when it opens a version, before serving it (factory.py, live.py). Products
+added by live updates after that (an upserted product is a new doc) keep their own category,
+with no inferred one, and new brands or values are not known until the next version. The
+build holds the catalog's vectors in memory and votes each uncategorized product's category
+by exact search: seconds for 20k products, not yet sized for millions.
 """
 from __future__ import annotations
 
@@ -45,9 +47,10 @@ def compact(text: str) -> str:
 
 
 def is_code(token: str) -> bool:
-    """A model or part code: letters and digits together, or 3+ digits ("tn2110", "2060")."""
-    return len(token) >= 3 and any(c.isdigit() for c in token) and (
-        any(c.isalpha() for c in token) or len(token) >= 3)
+    """A model or part code: 3+ characters with letters and digits ("tn2110", "ps4x"), or 4+
+    digits ("2060"); "a4" and "128" are not."""
+    has_digit = any(c.isdigit() for c in token)
+    return has_digit and (len(token) >= 4 if token.isdigit() else len(token) >= 3 and any(c.isalpha() for c in token))
 
 
 def code_tokens(text: str) -> set[str]:
@@ -63,18 +66,13 @@ class CatalogVocabulary:
     type_vectors: np.ndarray  # (types, dim), unit rows from the query tower
     doc_types: np.ndarray  # per doc at build time: index into types, -1 for none
     attribute_values: Mapping[tuple[str, ...], frozenset[str]]  # normalized value words -> attribute names
-    codes: frozenset[str]
     inference_accuracy: float | None  # held-out accuracy of the neighbour vote on categorized products
 
     def type_of(self, doc: int, product: Product) -> int:
         """The index of the product's type: its category, else the inferred one; -1 if neither."""
         if doc < len(self.doc_types):
             return int(self.doc_types[doc])
-        return self.type_index.get(product.category, -1)
-
-    @property
-    def type_index(self) -> Mapping[str, int]:
-        return self._type_index
+        return self._type_index.get(product.category, -1)
 
     def __post_init__(self):
         object.__setattr__(self, "_type_index", {name: i for i, name in enumerate(self.types)})
@@ -142,10 +140,8 @@ def build_vocabulary(products: Sequence[Product | None], vectors: np.ndarray,
 
     value_products: dict[tuple[str, ...], set[str]] = defaultdict(set)
     value_counts: Counter = Counter()
-    codes: set[str] = set()
     for doc in live:
         product = products[doc]
-        codes |= code_tokens(f"{product.title} {product.attributes.get('model', '')}")
         for name, value in product.attributes.items():
             if not isinstance(value, str) or name in ("model", "ean"):
                 continue
@@ -173,5 +169,4 @@ def build_vocabulary(products: Sequence[Product | None], vectors: np.ndarray,
         accuracy = inference_accuracy(live_vectors, live_labels)
     type_vectors = np.asarray(encode(list(types)), dtype=np.float32) if types else np.zeros((0, vectors.shape[1]),
                                                                                             np.float32)
-    return CatalogVocabulary(aliases, types, type_words, type_vectors, doc_types, attribute_values,
-                             frozenset(codes), accuracy)
+    return CatalogVocabulary(aliases, types, type_words, type_vectors, doc_types, attribute_values, accuracy)
