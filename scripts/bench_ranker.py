@@ -2,8 +2,9 @@
 
 Runs the judged queries through one engine with and without the ranker, alternating query by
 query so both see the same machine load, with the query vectors cached (both pay the same
-transformer call; this measures the added stages). Reports p50/p99 of the whole search and
-of the two added stages (understand, relevance) over --rounds passes.
+transformer call; this measures the added stage). Reports p50/p99 of the whole search, of the
+relevance stage (query understanding, features, LightGBM) and of query understanding alone
+over --rounds passes.
 
 Example:
   search-bench-ranker --index var/index --ranker var/rankers --rounds 5
@@ -43,6 +44,7 @@ def main(argv=None) -> int:
     from search_engine.judgments import load_judgments
     from search_engine.settings import load_settings
     from search_engine.types import Query
+    from search_engine.understanding.analysis import analyze
 
     queries = list(load_judgments(args.judgments))
     ranked = open_engine(load_settings(index_root=args.index, ranker_path=args.ranker))
@@ -51,7 +53,8 @@ def main(argv=None) -> int:
         ranked.search(Query(text))
         plain.search(Query(text))
     totals: dict[str, list[float]] = {"without ranker": [], "with ranker": []}
-    stages: dict[str, list[float]] = {"understand": [], "relevance": []}
+    stages: dict[str, list[float]] = {"relevance": [], "of which query understanding": []}
+    vocabulary = ranked.vocabulary.get()
     for _ in range(args.rounds):
         for text in queries:
             for name, engine in (("without ranker", plain), ("with ranker", ranked)):
@@ -59,8 +62,10 @@ def main(argv=None) -> int:
                 result = engine.search(Query(text))
                 totals[name].append((time.perf_counter() - started) * 1000)
                 if engine is ranked:
-                    for stage in stages:
-                        stages[stage].append(result.timings_ms[stage])
+                    stages["relevance"].append(result.timings_ms["relevance"])
+            started = time.perf_counter()
+            analyze(text, ranked.query_vectors(text), vocabulary)
+            stages["of which query understanding"].append((time.perf_counter() - started) * 1000)
     figures = {
         "machine": f"{platform.node()} ({platform.processor() or platform.machine()}), "
                    f"{len(os.sched_getaffinity(0))} cores",
