@@ -77,6 +77,13 @@ def parse_args(argv=None):
     ranker.add_argument("--folds", type=int, default=5)
     ranker.add_argument("--output", default="var/rankers", help="folder of ranker versions (the ranker_path setting)")
     ranker.add_argument("--cv-only", action="store_true", help="report the cross-validation, save nothing")
+    clicks = ranker.add_mutually_exclusive_group()
+    clicks.add_argument("--clicks-log", metavar="JSONL",
+                        help="train from these logged searches and what shoppers did (position-debiased) "
+                             "instead of the judgments; the judgments still measure it")
+    clicks.add_argument("--clicks-db", metavar="SQLITE", help="the same from an event store (e.g. var/events.sqlite3)")
+    ranker.add_argument("--no-position-debias", action="store_true",
+                        help="with clicks: learn from them as logged, without dividing out position bias (to compare)")
     ranker.add_argument("--json", help="write the per-fold and per-kind figures here")
     fusion = commands.add_parser("fusion", help="fit fusion weights with cross-validation",
                                  description="fit fusion weights with cross-validation")
@@ -285,6 +292,17 @@ def run_keyword(args) -> int:
     return 0
 
 
+def _events(log: str | None, database: str | None) -> list:
+    from search_engine.event_store import EventStore
+    from search_engine.events import read_jsonl_events
+
+    if log:
+        return list(read_jsonl_events(log))
+    if not Path(database).exists():
+        raise FileNotFoundError(f"no event store at {database}")
+    return list(EventStore(database).all())
+
+
 def run_ranker(args) -> int:
     from dataclasses import replace
 
@@ -294,8 +312,8 @@ def run_ranker(args) -> int:
     from search_engine.metrics import mean, ndcg_at_k
     from search_engine.settings import load_settings
     from search_engine.types import Query
-    from search_engine.understanding.ranker_training import cross_validate, ranked_lists, summary_by_kind, \
-        train_ranker
+    from search_engine.understanding.ranker_training import click_lists, cross_validate, ranked_lists, \
+        summary_by_kind, train_ranker
 
     judgments = load_judgments(args.judgments)
     settings = load_settings(index_root=args.index, ranker_path="")  # a configured ranker is what this replaces
@@ -309,7 +327,13 @@ def run_ranker(args) -> int:
     if accuracy is not None:
         print(f"category inference for products without one: {accuracy:.1%} right on 1,000 categorized products "
               "left out of their own vote", file=sys.stderr)
-    folds = cross_validate(lists, judgments, args.folds)
+    training, source = None, str(args.judgments)
+    if args.clicks_log or args.clicks_db:
+        training, source = click_lists(engine, _events(args.clicks_log, args.clicks_db)), args.clicks_log or args.clicks_db
+        print(f"{len(training)} logged searches with an outcome in {source}", file=sys.stderr)
+        if args.no_position_debias:
+            training = [replace(logged, positions=None) for logged in training]
+    folds = cross_validate(lists, judgments, args.folds, training=training)
     for fold in folds:
         print(f"fold {fold.fold}: {len(fold.held_out)} held-out queries, nDCG@10 fused "
               f"{mean(fold.fused.values()):.4f} -> ranker {mean(fold.ranked.values()):.4f}", file=sys.stderr)
@@ -328,10 +352,10 @@ def run_ranker(args) -> int:
             {"fold": f.fold, "held_out": f.held_out, "fused": f.fused, "ranker": f.ranked} for f in folds]}, indent=2))
     if args.cv_only:
         return 0
-    model = train_ranker(lists, {"index_version": engine.index.version, "judgments": str(args.judgments),
-                                 "fusion": settings.fusion, "dense_weight": settings.dense_weight,
-                                 "candidates": settings.candidates, "cross_validation": kinds,
-                                 "seconds": round(time.time() - started, 1)})
+    model = train_ranker(lists if training is None else training, {
+        "index_version": engine.index.version, "trained_on": source, "measured_on": str(args.judgments),
+        "fusion": settings.fusion, "dense_weight": settings.dense_weight, "candidates": settings.candidates,
+        "cross_validation": kinds, "seconds": round(time.time() - started, 1)})
     folder = model.save(args.output)
     print(f"saved {folder}; serve it with ranker_path = \"{args.output}\" in the settings file or "
           f"SEARCH_RANKER_PATH={args.output}" + ("" if (kinds["all"]["ranker"] or 0) > (kinds["all"]["fused"] or 0) else

@@ -139,3 +139,23 @@ def test_workbench_refuses_a_ranker_the_server_has_not_loaded(client):
     response = client.post("/workbench/api/compare", headers=bearer,
                            json={"q": "mouse", "a": {"ranker": "yes"}, "b": {}})
     assert response.status_code == 400 and response.get_json()["error"]["parameter"] == "a.ranker"
+
+
+def test_logged_searches_become_position_debiased_lists_with_serving_features(engine, lists):
+    from search_engine.types import Event
+    from search_engine.understanding.ranker_training import click_lists, train_booster
+
+    served = next(r for r in lists if r.query == "wireless mouse")
+    shown = tuple(served.ids[:3])
+    events = [Event("u1", "s1", 100.0, "search", query="wireless mouse", position=1, search_id="q1", shown=shown),
+              Event("u1", "s1", 101.0, "click", product_id=shown[1], query="wireless mouse", position=2,
+                    search_id="q1"),
+              Event("u1", "s1", 102.0, "purchase", product_id=shown[2]),  # from the product page: by session
+              Event("u2", "s2", 200.0, "search", query="usb hub", position=1, search_id="q2", shown=shown)]
+    logged = click_lists(engine, events)
+    assert len(logged) == 1  # the search nobody acted on carries no preference
+    (mouse,) = logged
+    assert mouse.ids == list(shown) and mouse.labels.tolist() == [0, 1, 3] and mouse.positions.tolist() == [1, 2, 3]
+    assert np.array_equal(mouse.rows, served.rows[:3], equal_nan=True)  # the rows serving computes
+    with pytest.raises(ValueError, match="not both"):
+        train_booster([mouse, served], rounds=2)

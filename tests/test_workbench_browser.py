@@ -21,7 +21,7 @@ if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip(message, allow_module_level=True)
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -64,8 +64,12 @@ def wait(browser, condition, message):
 
 
 def ready(browser):
-    wait(browser, lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true",
-         "the page never finished loading: " + browser.find_element(By.ID, "status").text)
+    # The message is read only on a timeout: right after a login the old page may still be there.
+    try:
+        wait(browser, lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true",
+             "the page never finished loading")
+    except TimeoutException:
+        raise AssertionError("the page never finished loading: " + browser.find_element(By.ID, "status").text)
 
 
 def cards(browser, side):

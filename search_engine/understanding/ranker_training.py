@@ -4,10 +4,18 @@ Lists. Each judged query is searched as shoppers are served, unpersonalized and 
 ranker; its top `ranker_depth` fused candidates, with their features, form one list.
 Labels are the judgments' grades; an unjudged candidate counts as 0, as the metrics do.
 
+Clicks. A shop's logged searches (what was shown, in order, and what the shopper clicked,
+carted or bought: labels 1, 2, 3, as for the preference model) train it too. Each logged
+query is replayed as above and the shown products' rows are taken from that list, so every
+feature means what it means when serving. Shoppers click what is on top more, whatever it
+is: LightGBM's unbiased LambdaMART (Dataset(position=...)) learns a bias per shown position
+with the ranker and divides it out, so the ranker learns relevance, not the old order.
+
 Cross-validation uses the leak-free k folds of splits.py: a query and its near-duplicates
-("laptop", "laptops") always land on the same side. Each fold trains on the others and is
-scored on its held-out queries against the fused order the ranker would replace, and
-against plain keyword search (BM25), per kind of query.
+("laptop", "laptops") always land on the same side. Each fold trains on the others (their
+judgments, or the clicks of searches for them) and is scored on its held-out queries'
+judgments against the fused order the ranker would replace, and against plain keyword
+search (BM25), per kind of query.
 
 LightGBM LambdaMART for the reasons the preference model gives (personalization/training.py);
 label_gain makes its gain the grade itself, as metrics.py's nDCG does.
@@ -20,8 +28,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from search_engine.metrics import mean, ndcg_at_k
-from search_engine.splits import k_fold
-from search_engine.types import Query
+from search_engine.splits import k_fold, query_group_key
+from search_engine.types import Candidate, Event, Query
 from search_engine.understanding.analysis import QueryAnalysis, analyze
 from search_engine.understanding.features import RANKER_FEATURES, feature_matrix
 from search_engine.understanding.ranker import RelevanceModel
@@ -54,6 +62,7 @@ class RankedList:
     rows: np.ndarray
     labels: np.ndarray
     kind: str  # "code", "brand" or "descriptive"
+    positions: np.ndarray | None = None  # where each was shown (logged searches), for debiasing
 
 
 def query_kind(analysis: QueryAnalysis) -> str:
@@ -61,28 +70,84 @@ def query_kind(analysis: QueryAnalysis) -> str:
     return "code" if analysis.codes else "brand" if analysis.brands else "descriptive"
 
 
+class _Replay:
+    """A query's served candidates (no ranker, no shopper, no rules) with their feature rows;
+    products asked for that the search did not return are appended without retrieval scores."""
+
+    def __init__(self, engine):
+        self.plain = replace(engine, ranker=None, reranker=None, rules=None)
+        self.vocabulary = engine.vocabulary.get()
+        self.depth = engine.config.ranker_depth
+
+    def __call__(self, text: str, also: Sequence[str] = ()) -> tuple[list[str], np.ndarray, QueryAnalysis]:
+        hits = self.plain.search(Query(text, k=self.depth)).hits
+        products = self.plain.index.snapshot().products
+        docs = [h.candidate.doc for h in hits]
+        items = [h.product for h in hits]
+        candidates = [h.candidate for h in hits]
+        found = {p.id for p in items}
+        for product_id in also:
+            doc = products.doc_of(product_id)
+            if product_id not in found and doc is not None:
+                docs.append(doc)
+                items.append(products.product(doc))
+                candidates.append(Candidate(doc=doc))
+                found.add(product_id)
+        analysis = analyze(text, self.plain.query_vectors(text), self.vocabulary)
+        return [p.id for p in items], feature_matrix(analysis, self.vocabulary, docs, items, candidates), analysis
+
+
 def ranked_lists(engine, judgments: Mapping[str, Mapping[str, float]], queries: Sequence[str]) -> list[RankedList]:
     """Each query's fused candidates as the engine serves them to an anonymous shopper, with features."""
-    plain = replace(engine, ranker=None, reranker=None, rules=None)
-    vocabulary = engine.vocabulary.get()
+    replay = _Replay(engine)
     lists = []
     for text in queries:
-        hits = plain.search(Query(text, k=engine.config.ranker_depth)).hits
-        analysis = analyze(text, engine.query_vectors(text), vocabulary)
-        rows = feature_matrix(analysis, vocabulary, [h.candidate.doc for h in hits], [h.product for h in hits],
-                              [h.candidate for h in hits])
-        ids = [h.product.id for h in hits]
+        ids, rows, analysis = replay(text)
         labels = np.array([int(round(judgments[text].get(i, 0))) for i in ids], dtype=np.int32)
         lists.append(RankedList(text, ids, rows, labels, query_kind(analysis)))
     return lists
 
 
+def click_lists(engine, events: Sequence[Event], shown_depth: int = 10) -> list[RankedList]:
+    """Logged searches with an outcome as lists: the shown products' rows from a replay of the
+    query, labels from what the shopper did, positions as shown."""
+    from search_engine.personalization.training import logged_lists
+
+    replay = _Replay(engine)
+    replays: dict[str, tuple[list[str], np.ndarray, QueryAnalysis]] = {}
+    lists = []
+    for logged in logged_lists(events, shown_depth):
+        text = logged.search.query
+        if not text or not text.strip():
+            continue
+        if text not in replays or not set(logged.shown) <= set(replays[text][0]):
+            replays[text] = replay(text, logged.shown)
+        ids, rows, analysis = replays[text]
+        row_of = {product_id: i for i, product_id in enumerate(ids)}
+        first = logged.search.position or 1
+        shown = [(position, pid) for position, pid in enumerate(logged.shown, start=first) if pid in row_of]
+        if not shown:
+            continue
+        lists.append(RankedList(
+            text, [pid for _, pid in shown], rows[[row_of[pid] for _, pid in shown]],
+            np.array([logged.labels.get(pid, 0) for _, pid in shown], dtype=np.int32), query_kind(analysis),
+            np.array([position for position, _ in shown], dtype=np.int32)))
+    return lists
+
+
 def train_booster(lists: Sequence[RankedList], rounds: int = ROUNDS, params: Mapping | None = None):
+    """Judged lists, or logged lists (with positions: position-debiased); not both at once."""
     import lightgbm
 
     lists = [ranked for ranked in lists if len(ranked.ids)]
+    if not lists:
+        raise ValueError("nothing to train the ranker on: no judged query or logged search with an outcome")
+    logged = [r.positions is not None for r in lists]
+    if any(logged) and not all(logged):
+        raise ValueError("train the ranker from judgments or from logged searches, not both at once")
     data = lightgbm.Dataset(np.vstack([r.rows for r in lists]), np.concatenate([r.labels for r in lists]),
-                            group=[len(r.ids) for r in lists], feature_name=list(RANKER_FEATURES), free_raw_data=False)
+                            group=[len(r.ids) for r in lists], feature_name=list(RANKER_FEATURES), free_raw_data=False,
+                            position=np.concatenate([r.positions for r in lists]) if all(logged) else None)
     return lightgbm.train({**PARAMS, **(params or {})}, data, num_boost_round=rounds)
 
 
@@ -99,11 +164,20 @@ class FoldResult:
 
 
 def cross_validate(lists: Sequence[RankedList], judgments, folds: int = 5, rounds: int = ROUNDS,
-                   params: Mapping | None = None) -> list[FoldResult]:
+                   params: Mapping | None = None,
+                   training: Sequence[RankedList] | None = None) -> list[FoldResult]:
+    """lists: the judged queries' lists, scored held out; training: what each fold trains on
+    (default: the judged lists themselves; or logged-search lists, kept to the fold's
+    training query groups)."""
     by_query = {r.query: r for r in lists}
     results = []
     for fold, (train, held_out) in enumerate(k_fold(list(by_query), folds), start=1):
-        booster = train_booster([by_query[q] for q in train], rounds, params)
+        if training is None:
+            fold_lists = [by_query[q] for q in train]
+        else:
+            held_groups = {query_group_key(q) for q in held_out}
+            fold_lists = [r for r in training if query_group_key(r.query) not in held_groups]
+        booster = train_booster(fold_lists, rounds, params)
         fused, ranked = {}, {}
         for query in held_out:
             item = by_query[query]
