@@ -312,8 +312,8 @@ def run_ranker(args) -> int:
     from search_engine.metrics import mean, ndcg_at_k
     from search_engine.settings import load_settings
     from search_engine.types import Query
-    from search_engine.understanding.ranker_training import click_lists, cross_validate, ranked_lists, \
-        summary_by_kind, train_ranker
+    from search_engine.understanding.ranker_training import click_lists, cross_validate, kinds_worth_ranking, \
+        ranked_lists, summary_by_kind, train_ranker
 
     judgments = load_judgments(args.judgments)
     settings = load_settings(index_root=args.index, ranker_path="")  # a configured ranker is what this replaces
@@ -336,31 +336,39 @@ def run_ranker(args) -> int:
     folds = cross_validate(lists, judgments, args.folds, training=training)
     for fold in folds:
         print(f"fold {fold.fold}: {len(fold.held_out)} held-out queries, nDCG@10 fused "
-              f"{mean(fold.fused.values()):.4f} -> ranker {mean(fold.ranked.values()):.4f}", file=sys.stderr)
+              f"{mean(fold.fused.values()):.4f} -> ranker {mean(fold.ranked.values()):.4f}; ranking only "
+              f"{', '.join(fold.kinds) or 'no'} queries (chosen on its training queries) "
+              f"{mean(fold.chosen.values()):.4f}", file=sys.stderr)
     kinds = summary_by_kind(folds, lists, keyword)
     fused_name = (f"hybrid-linear:{settings.dense_weight}" if settings.fusion == "linear" else "hybrid-rrf")
     print(f"held-out nDCG@10 over {args.folds} folds by query group ({len(queries)} queries; fused = {fused_name})")
-    print(f"{'kind':12} | queries | keyword (BM25) | fused  | fused + ranker")
+    print(f"{'kind':12} | queries | keyword (BM25) | fused  | ranker, every kind | ranker, kinds chosen in-fold")
     for kind, row in kinds.items():
-        cells = ["-" if row[k] is None else f"{row[k]:.4f}" for k in ("keyword", "fused", "ranker")]
-        print(f"{kind:12} | {row['queries']:7} | {cells[0]:>14} | {cells[1]} | {cells[2]}")
-    per_fold = [v for v in (mean(f.ranked.values()) for f in folds) if v is not None]
+        cells = ["-" if row[k] is None else f"{row[k]:.4f}"
+                 for k in ("keyword", "fused", "ranker", "ranker_chosen_kinds")]
+        print(f"{kind:12} | {row['queries']:7} | {cells[0]:>14} | {cells[1]} | {cells[2]:>18} | {cells[3]}")
+    per_fold = [v for v in (mean(f.chosen.values()) for f in folds) if v is not None]
     if len(per_fold) > 1:
-        print(f"ranker per fold: {', '.join(f'{v:.4f}' for v in per_fold)} (sd {statistics.stdev(per_fold):.4f})")
+        print(f"ranker (kinds chosen in-fold) per fold: {', '.join(f'{v:.4f}' for v in per_fold)} "
+              f"(sd {statistics.stdev(per_fold):.4f})")
+    ranked_kinds = kinds_worth_ranking({r.query: r.kind for r in lists},
+                                       {q: v for f in folds for q, v in f.fused.items()},
+                                       {q: v for f in folds for q, v in f.ranked.items()})
     if args.json:
-        Path(args.json).write_text(json.dumps({"kinds": kinds, "folds": [
-            {"fold": f.fold, "held_out": f.held_out, "fused": f.fused, "ranker": f.ranked} for f in folds]}, indent=2))
+        Path(args.json).write_text(json.dumps({"kinds": kinds, "ranked_kinds": ranked_kinds, "folds": [
+            {"fold": f.fold, "held_out": f.held_out, "fused": f.fused, "ranker": f.ranked, "chosen": f.chosen,
+             "kinds": f.kinds} for f in folds]}, indent=2))
     if args.cv_only:
         return 0
     model = train_ranker(lists if training is None else training, {
         "index_version": engine.index.version, "trained_on": source, "measured_on": str(args.judgments),
         "fusion": settings.fusion, "dense_weight": settings.dense_weight, "candidates": settings.candidates,
-        "cross_validation": kinds, "seconds": round(time.time() - started, 1)})
+        "cross_validation": kinds, "seconds": round(time.time() - started, 1)}, ranked_kinds=ranked_kinds)
     folder = model.save(args.output)
-    print(f"saved {folder}; serve it with ranker_path = \"{args.output}\" in the settings file or "
-          f"SEARCH_RANKER_PATH={args.output}" + ("" if (kinds["all"]["ranker"] or 0) > (kinds["all"]["fused"] or 0) else
-                                                "\nnote: it did not beat the fused order on held-out queries; "
-                                                "serving without it is the better choice here"))
+    print(f"saved {folder}: it ranks {', '.join(ranked_kinds) or 'no'} queries (those where it beat or matched the "
+          f"fused order held-out; the rest keep the fused order); serve it with ranker_path = \"{args.output}\" "
+          f"in the settings file or SEARCH_RANKER_PATH={args.output}"
+          + ("" if ranked_kinds else "\nnote: it ranks nothing; serving without it is the same and cheaper"))
     return 0
 
 

@@ -145,6 +145,8 @@ class RelevanceRanking:
         if context.analysis is None:
             text = context.query.text
             context.analysis = analyze(text, self.query_vector(text), vocabulary)
+        if context.analysis.kind not in self.model.ranked_kinds:  # cross-validation said it does not help these
+            return candidates
         products = context.snapshot.products
         docs = [c.doc for c in top]
         rows = feature_matrix(context.analysis, vocabulary, docs, [products.product(d) for d in docs], top)

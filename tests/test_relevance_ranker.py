@@ -58,6 +58,10 @@ def test_training_is_deterministic(lists):
 def test_cross_validation_keeps_query_groups_on_one_side(lists, slice_judgments):
     folds = cross_validate(lists, slice_judgments, folds=3, rounds=10)
     held = [set(f.held_out) for f in folds]
+    for fold in folds:  # a held-out query is scored ranked where its kind was chosen, else fused
+        for query in fold.held_out:
+            kind = next(r.kind for r in lists if r.query == query)
+            assert fold.chosen[query] == (fold.ranked if kind in fold.kinds else fold.fused)[query]
     assert set().union(*held) == set(slice_judgments)
     for i, fold in enumerate(held):
         others = set().union(*(h for j, h in enumerate(held) if j != i))
@@ -76,6 +80,25 @@ def test_the_ranker_orders_candidates_and_explains_its_score(engine, ranker):
     assert result.ranked_by == ranker.version and "relevance" in result.timings_ms
     fused = {h.product.id for h in engine.search(Query("wireless mouse", k=100)).hits}
     assert {h.product.id for h in ranked.search(Query("wireless mouse", k=100)).hits} == fused
+
+
+def test_a_ranker_ranks_only_the_kinds_of_query_it_was_chosen_for(engine, ranker):
+    codes_only = replace(engine, ranker=RelevanceModel(ranker.booster, {**ranker.meta, "ranked_kinds": ["code"]},
+                                                       "codes-only"))
+    descriptive = codes_only.search(Query("wireless mouse", explain=True))
+    assert descriptive.ranked_by is None and descriptive.understood["kind"] == "descriptive"
+    assert [h.product.id for h in descriptive.hits] == [h.product.id for h in engine.search(Query("wireless mouse")).hits]
+    assert codes_only.search(Query("brother tn-2110 toner")).ranked_by == "codes-only"
+
+
+def test_kinds_are_chosen_where_held_out_ranking_did_not_lose():
+    from search_engine.understanding.ranker_training import kinds_worth_ranking
+
+    kinds = {"a": "code", "b": "brand", "c": "descriptive", "d": "descriptive"}
+    fused = {"a": 0.5, "b": 0.9, "c": 0.4, "d": 0.6}
+    ranked = {"a": 0.7, "b": 0.6, "c": 0.5, "d": 0.5}  # descriptive: 0.5 == 0.5, kept
+    assert kinds_worth_ranking(kinds, fused, ranked) == ("code", "descriptive")
+    assert kinds_worth_ranking({"a": "code"}, {"a": None}, {"a": None}) == ()
 
 
 def test_the_preference_model_reranks_the_rankers_order():

@@ -8,6 +8,7 @@ import numpy as np
 from search_engine.understanding.vocabulary import CatalogVocabulary, code_tokens, normalize, words
 
 MAX_BRAND_WORDS = 4
+QUERY_KINDS = ("code", "brand", "descriptive")
 SIMILAR_TYPES_SHOWN = 3
 MIN_VALUE_LETTERS = 3  # "c" or "tn" alone is too ambiguous to be a value
 ATTRIBUTE_NAMES_SHOWN = 5
@@ -23,8 +24,14 @@ class QueryAnalysis:
     codes: tuple[str, ...]  # model or part codes, compacted ("tn2110")
     attributes: tuple[tuple[str, tuple[str, ...]], ...]  # (value words, attribute names that hold them)
 
+    @property
+    def kind(self) -> str:
+        """One of QUERY_KINDS: a code first (a brand with a code is a code query), then a brand."""
+        return "code" if self.codes else "brand" if self.brands else "descriptive"
+
     def explain(self) -> dict:
         return {
+            "kind": self.kind,
             "brands": list(self.brands),
             "types": list(self.types),
             "similar_types": [{"type": t, "similarity": round(s, 4)} for t, s in self.similar_types],

@@ -45,8 +45,9 @@ def _compact(text: str) -> str:
     return compact(text)
 
 
-def _text_terms(product: Product) -> frozenset[str]:
-    attributes = " ".join(str(v) for k, v in product.attributes.items() if isinstance(v, str) and k != "ean")
+def text_terms(product: Product) -> frozenset[str]:
+    """Every normalized word of the product's text fields and text attributes (not the EAN)."""
+    attributes = " ".join(v for k, v in product.attributes.items() if isinstance(v, str) and k != "ean")
     return (_terms(product.title) | _terms(product.brand) | _terms(product.category) | _terms(product.description)
             | _terms(attributes))
 
@@ -76,7 +77,7 @@ def feature_matrix(analysis: QueryAnalysis, vocabulary: CatalogVocabulary, docs:
     top = min(len(types), TYPE_SHARE_DEPTH) or 1
     best_keyword = max((c.keyword_score for c in candidates if c.keyword_score is not None), default=0.0) or 1.0
     rows = np.empty((len(candidates), len(RANKER_FEATURES)), dtype=np.float32)
-    for i, (product, c, kind) in enumerate(zip(products, candidates, types)):
+    for i, (doc, product, c, kind) in enumerate(zip(docs, products, candidates, types)):
         title = _terms(product.title)
         type_words = vocabulary.type_words[kind] if kind >= 0 else ()
         code_text = _compact(f"{product.title} {product.attributes.get('model', '')}")
@@ -84,7 +85,7 @@ def feature_matrix(analysis: QueryAnalysis, vocabulary: CatalogVocabulary, docs:
             c.fused_score, _or_nan(c.fused_rank), _or_nan(c.dense_score), _or_nan(c.dense_rank),
             NAN if c.keyword_score is None else c.keyword_score / best_keyword, _or_nan(c.keyword_rank),
             len(terms & title) / len(terms) if terms else 0.0,
-            len(terms & _text_terms(product)) / len(terms) if terms else 0.0,
+            len(terms & vocabulary.text_terms(doc, product, text_terms)) / len(terms) if terms else 0.0,
             (1.0 if product.brand.lower() in brands else 0.0) if brands else NAN,
             sum(code in code_text for code in analysis.codes) / len(analysis.codes) if analysis.codes else NAN,
             (1.0 if set(type_words) <= terms else 0.0) if type_words else NAN,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from search_engine.model_folders import resolve_model_folder, save_model_folder
+from search_engine.understanding.analysis import QUERY_KINDS
 from search_engine.understanding.features import RANKER_FEATURES
 
 
@@ -23,6 +24,11 @@ class RelevanceModel:
         if features != RANKER_FEATURES:
             raise ValueError(f"relevance ranker {self.version or '(unsaved)'} was trained on features "
                              f"{list(features)}, this engine computes {list(RANKER_FEATURES)}; retrain it")
+
+    @property
+    def ranked_kinds(self) -> tuple[str, ...]:
+        """The kinds of query it ranks (chosen by cross-validation when trained); others keep the fused order."""
+        return tuple(self.meta.get("ranked_kinds", QUERY_KINDS))
 
     def score(self, rows: np.ndarray) -> np.ndarray:
         return self.booster.predict(rows, num_threads=1)

@@ -17,6 +17,12 @@ judgments, or the clicks of searches for them) and is scored on its held-out que
 judgments against the fused order the ranker would replace, and against plain keyword
 search (BM25), per kind of query.
 
+Kinds it ranks. A ranker that helps descriptive queries may hurt brand queries. The saved
+ranker ranks only the kinds of query (code, brand, descriptive) on which its held-out
+nDCG@10 was at least the fused order's; the others keep the fused order. The cross-
+validation measures that choice honestly too: inside each fold the kinds are chosen by a
+cross-validation of the fold's own training queries (nested), never by the held-out ones.
+
 LightGBM LambdaMART for the reasons the preference model gives (personalization/training.py);
 label_gain makes its gain the grade itself, as metrics.py's nDCG does.
 """
@@ -30,7 +36,7 @@ import numpy as np
 from search_engine.metrics import mean, ndcg_at_k
 from search_engine.splits import k_fold, query_group_key
 from search_engine.types import Candidate, Event, Query
-from search_engine.understanding.analysis import QueryAnalysis, analyze
+from search_engine.understanding.analysis import QUERY_KINDS, QueryAnalysis, analyze
 from search_engine.understanding.features import RANKER_FEATURES, feature_matrix
 from search_engine.understanding.ranker import RelevanceModel
 
@@ -63,11 +69,6 @@ class RankedList:
     labels: np.ndarray
     kind: str  # "code", "brand" or "descriptive"
     positions: np.ndarray | None = None  # where each was shown (logged searches), for debiasing
-
-
-def query_kind(analysis: QueryAnalysis) -> str:
-    """Codes first (a brand with a code is a code query), then brands, then the rest."""
-    return "code" if analysis.codes else "brand" if analysis.brands else "descriptive"
 
 
 class _Replay:
@@ -104,7 +105,7 @@ def ranked_lists(engine, judgments: Mapping[str, Mapping[str, float]], queries: 
     for text in queries:
         ids, rows, analysis = replay(text)
         labels = np.array([int(round(judgments[text].get(i, 0))) for i in ids], dtype=np.int32)
-        lists.append(RankedList(text, ids, rows, labels, query_kind(analysis)))
+        lists.append(RankedList(text, ids, rows, labels, analysis.kind))
     return lists
 
 
@@ -130,7 +131,7 @@ def click_lists(engine, events: Sequence[Event], shown_depth: int = 10) -> list[
             continue
         lists.append(RankedList(
             text, [pid for _, pid in shown], rows[[row_of[pid] for _, pid in shown]],
-            np.array([logged.labels.get(pid, 0) for _, pid in shown], dtype=np.int32), query_kind(analysis),
+            np.array([logged.labels.get(pid, 0) for _, pid in shown], dtype=np.int32), analysis.kind,
             np.array([position for position, _ in shown], dtype=np.int32)))
     return lists
 
@@ -160,17 +161,15 @@ class FoldResult:
     fold: int
     held_out: list[str]
     fused: dict[str, float | None]  # held-out query -> nDCG@10 of the fused order
-    ranked: dict[str, float | None]  # ... of the ranker's order
+    ranked: dict[str, float | None]  # ... of the ranker's order, every kind ranked
+    chosen: dict[str, float | None]  # ... ranking only the kinds chosen on the fold's training queries
+    kinds: tuple[str, ...]  # those kinds
 
 
-def cross_validate(lists: Sequence[RankedList], judgments, folds: int = 5, rounds: int = ROUNDS,
-                   params: Mapping | None = None,
-                   training: Sequence[RankedList] | None = None) -> list[FoldResult]:
-    """lists: the judged queries' lists, scored held out; training: what each fold trains on
-    (default: the judged lists themselves; or logged-search lists, kept to the fold's
-    training query groups)."""
+def _fold_scores(lists: Sequence[RankedList], judgments, folds: int, rounds: int, params,
+                 training: Sequence[RankedList] | None):
+    """(fold, held-out queries, fused and ranked nDCG@10 per held-out query) per fold."""
     by_query = {r.query: r for r in lists}
-    results = []
     for fold, (train, held_out) in enumerate(k_fold(list(by_query), folds), start=1):
         if training is None:
             fold_lists = [by_query[q] for q in train]
@@ -184,26 +183,62 @@ def cross_validate(lists: Sequence[RankedList], judgments, folds: int = 5, round
             fused[query] = ndcg_at_k(item.ids, judgments[query], 10)
             scores = booster.predict(item.rows, num_threads=1) if item.ids else np.zeros(0)
             ranked[query] = ndcg_at_k(reordered(item, scores), judgments[query], 10)
-        results.append(FoldResult(fold, held_out, fused, ranked))
+        yield fold, train, held_out, fused, ranked
+
+
+def kinds_worth_ranking(kinds: Mapping[str, str], fused: Mapping[str, float | None],
+                        ranked: Mapping[str, float | None]) -> tuple[str, ...]:
+    """The query kinds whose mean held-out nDCG@10 ranked is at least the fused order's; a
+    kind with no judged query is not ranked (nothing says it helps)."""
+    chosen = []
+    for kind in QUERY_KINDS:
+        queries = [q for q in fused if kinds[q] == kind]
+        before, after = mean(fused[q] for q in queries), mean(ranked[q] for q in queries)
+        if before is not None and after is not None and after >= before:
+            chosen.append(kind)
+    return tuple(chosen)
+
+
+def cross_validate(lists: Sequence[RankedList], judgments, folds: int = 5, rounds: int = ROUNDS,
+                   params: Mapping | None = None,
+                   training: Sequence[RankedList] | None = None) -> list[FoldResult]:
+    """lists: the judged queries' lists, scored held out; training: what each fold trains on
+    (default: the judged lists themselves; or logged-search lists, kept to the fold's
+    training query groups)."""
+    kinds = {r.query: r.kind for r in lists}
+    results = []
+    for fold, train, held_out, fused, ranked in _fold_scores(lists, judgments, folds, rounds, params, training):
+        inner_fused, inner_ranked = {}, {}
+        train_lists = [r for r in lists if r.query in set(train)]
+        for _, _, _, f, r in _fold_scores(train_lists, judgments, folds, rounds, params, training):
+            inner_fused.update(f)
+            inner_ranked.update(r)
+        chosen_kinds = kinds_worth_ranking(kinds, inner_fused, inner_ranked)
+        chosen = {q: ranked[q] if kinds[q] in chosen_kinds else fused[q] for q in held_out}
+        results.append(FoldResult(fold, held_out, fused, ranked, chosen, chosen_kinds))
     return results
 
 
 def train_ranker(lists: Sequence[RankedList], meta: Mapping, rounds: int = ROUNDS,
-                 params: Mapping | None = None) -> RelevanceModel:
+                 params: Mapping | None = None, ranked_kinds: Sequence[str] = QUERY_KINDS) -> RelevanceModel:
     booster = train_booster(lists, rounds, params)
     return RelevanceModel(booster, {**meta, "learner": "LightGBM LambdaMART", "rounds": rounds,
-                                    "params": {**PARAMS, **(params or {})}, "queries": len(lists)})
+                                    "params": {**PARAMS, **(params or {})}, "queries": len(lists),
+                                    "ranked_kinds": list(ranked_kinds)})
 
 
 def summary_by_kind(results: Sequence[FoldResult], lists: Sequence[RankedList],
                     keyword: Mapping[str, float | None]) -> dict[str, dict[str, float | int | None]]:
-    """Held-out nDCG@10 per kind of query: plain keyword search, the fused order, the ranker."""
+    """Held-out nDCG@10 per kind of query: plain keyword search, the fused order, the ranker on
+    every query, the ranker on the kinds chosen inside each fold."""
     kinds = {r.query: r.kind for r in lists}
     fused = {q: v for r in results for q, v in r.fused.items()}
     ranked = {q: v for r in results for q, v in r.ranked.items()}
+    chosen = {q: v for r in results for q, v in r.chosen.items()}
     table = {}
-    for kind in ("code", "brand", "descriptive", "all"):
+    for kind in (*QUERY_KINDS, "all"):
         queries = [q for q in fused if kind == "all" or kinds[q] == kind]
         table[kind] = {"queries": len(queries), "keyword": mean(keyword.get(q) for q in queries),
-                       "fused": mean(fused[q] for q in queries), "ranker": mean(ranked[q] for q in queries)}
+                       "fused": mean(fused[q] for q in queries), "ranker": mean(ranked[q] for q in queries),
+                       "ranker_chosen_kinds": mean(chosen[q] for q in queries)}
     return table

@@ -27,6 +27,7 @@ import numpy as np
 
 from indexer.schema import Product
 
+TEXT_TERMS_CACHED = 200_000  # docs whose word sets are kept (a few KB each) once computed
 MIN_ATTRIBUTE_PRODUCTS = 5  # a value shared by fewer products is an identifier, not a facet value
 MAX_ATTRIBUTE_WORDS = 3
 NEIGHBOURS = 10  # categorized neighbours that vote on a product's category
@@ -76,6 +77,17 @@ class CatalogVocabulary:
 
     def __post_init__(self):
         object.__setattr__(self, "_type_index", {name: i for i, name in enumerate(self.types)})
+        object.__setattr__(self, "_doc_terms", {})
+
+    def text_terms(self, doc: int, product: Product, compute: Callable[[Product], frozenset[str]]) -> frozenset[str]:
+        """compute(product), remembered by doc: a doc number always holds the same product (docs
+        are append-only within a version), and racing threads store the same value."""
+        terms = self._doc_terms.get(doc)
+        if terms is None:
+            terms = compute(product)
+            if len(self._doc_terms) < TEXT_TERMS_CACHED:
+                self._doc_terms[doc] = terms
+        return terms
 
 
 def infer_categories(vectors: np.ndarray, labels: Sequence[str], rows: Sequence[int] | None = None,
