@@ -11,7 +11,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 
 def save_model_folder(root: str | Path, booster, files: Mapping[str, object]) -> Path:
@@ -47,3 +47,11 @@ def resolve_model_folder(path: str | Path, missing: str) -> Path:
     if not found:
         raise FileNotFoundError(f"{missing} at {path}")
     return found[-1]
+
+
+def check_features(meta: Mapping, computed: Sequence[str], model: str) -> None:
+    """A model is only usable with the features it was trained on, in that order."""
+    trained = tuple(meta.get("features", computed))
+    if trained != tuple(computed):
+        raise ValueError(f"{model} was trained on features {list(trained)}, this engine computes "
+                         f"{list(computed)}; retrain it")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search_engine.model_folders import resolve_model_folder, save_model_folder
+from search_engine.model_folders import check_features, resolve_model_folder, save_model_folder
 from search_engine.personalization.features import FEATURES, CatalogPriors
 from search_engine.personalization.product_stats import ProductStats
 from search_engine.personalization.profiles import PriceBands
@@ -30,10 +30,7 @@ class PreferenceModel:
     version: str = ""
 
     def __post_init__(self):
-        features = tuple(self.meta.get("features", FEATURES))
-        if features != FEATURES:
-            raise ValueError(f"model {self.version or '(unsaved)'} was trained on features {list(features)}, "
-                             f"this engine computes {list(FEATURES)}; retrain it")
+        check_features(self.meta, FEATURES, f"preference model {self.version or '(unsaved)'}")
 
     def score(self, rows: np.ndarray) -> np.ndarray:
         return self.booster.predict(rows, num_threads=1)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search_engine.model_folders import resolve_model_folder, save_model_folder
+from search_engine.model_folders import check_features, resolve_model_folder, save_model_folder
 from search_engine.understanding.analysis import QUERY_KINDS
 from search_engine.understanding.features import RANKER_FEATURES
 
@@ -20,10 +20,7 @@ class RelevanceModel:
     version: str = ""
 
     def __post_init__(self):
-        features = tuple(self.meta.get("features", RANKER_FEATURES))
-        if features != RANKER_FEATURES:
-            raise ValueError(f"relevance ranker {self.version or '(unsaved)'} was trained on features "
-                             f"{list(features)}, this engine computes {list(RANKER_FEATURES)}; retrain it")
+        check_features(self.meta, RANKER_FEATURES, f"relevance ranker {self.version or '(unsaved)'}")
 
     @property
     def ranked_kinds(self) -> tuple[str, ...]:
