@@ -63,15 +63,18 @@ def parse_args(argv=None):
     cv.add_argument("--folds", type=int, default=3)
     cv.add_argument("--work", default="var/cv", help="folder for each fold's tower and index")
     cv.add_argument("--json", help="write per-fold figures here")
-    keyword = commands.add_parser("keyword", help="fit term-centric field weights with cross-validation",
-                                  description="fit term-centric field weights with cross-validation; prints "
-                                              "the reindex command that applies the weights fitted on all queries")
+    keyword = commands.add_parser("keyword", help="fit term-centric field weights and the attribute length limit "
+                                                  "with cross-validation",
+                                  description="fit term-centric field weights and the attribute length limit with "
+                                              "cross-validation; prints the reindex command that applies the "
+                                              "settings fitted on all queries")
     keyword.add_argument("--index", default="var/index", help="index whose products and dense leg to use")
     keyword.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
     keyword.add_argument("--folds", type=int, default=3)
     ranker = commands.add_parser("ranker", help="cross-validate and train the learned relevance ranker",
                                  description="cross-validate the learned relevance ranker on held-out query groups, "
-                                             "then train it on all judged queries and save a version")
+                                             "then train it on all judged queries (or all logged searches, with "
+                                             "--clicks-*) and save a version")
     ranker.add_argument("--index", default="var/index", help="index whose fused candidates to rank")
     ranker.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
     ranker.add_argument("--folds", type=int, default=5)
@@ -347,10 +350,11 @@ def run_ranker(args) -> int:
         cells = ["-" if row[k] is None else f"{row[k]:.4f}"
                  for k in ("keyword", "fused", "ranker", "ranker_chosen_kinds")]
         print(f"{kind:12} | {row['queries']:7} | {cells[0]:>14} | {cells[1]} | {cells[2]:>18} | {cells[3]}")
-    per_fold = [v for v in (mean(f.chosen.values()) for f in folds) if v is not None]
-    if len(per_fold) > 1:
-        print(f"ranker (kinds chosen in-fold) per fold: {', '.join(f'{v:.4f}' for v in per_fold)} "
-              f"(sd {statistics.stdev(per_fold):.4f})")
+    for name, column in (("every kind", "ranked"), ("kinds chosen in-fold", "chosen")):
+        per_fold = [v for v in (mean(getattr(f, column).values()) for f in folds) if v is not None]
+        if len(per_fold) > 1:
+            print(f"ranker ({name}) per fold: {', '.join(f'{v:.4f}' for v in per_fold)} "
+                  f"(sd {statistics.stdev(per_fold):.4f})")
     ranked_kinds = kinds_worth_ranking({r.query: r.kind for r in lists},
                                        {q: v for f in folds for q, v in f.fused.items()},
                                        {q: v for f in folds for q, v in f.ranked.items()})
@@ -362,7 +366,8 @@ def run_ranker(args) -> int:
         return 0
     model = train_ranker(lists if training is None else training, {
         "index_version": engine.index.version, "trained_on": source, "measured_on": str(args.judgments),
-        "fusion": settings.fusion, "dense_weight": settings.dense_weight, "candidates": settings.candidates,
+        "fusion": settings.fusion, "dense_weight": settings.dense_weight,
+        "ranked_depth": settings.engine_config().ranked_depth,
         "cross_validation": kinds, "seconds": round(time.time() - started, 1)}, ranked_kinds=ranked_kinds)
     folder = model.save(args.output)
     print(f"saved {folder}: it ranks {', '.join(ranked_kinds) or 'no'} queries (those where it beat or matched the "

@@ -35,9 +35,14 @@ class EngineConfig:
         weight = self.dense_weight
         if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0.0 <= weight <= 1.0:
             raise ValueError(f"dense_weight: must be a number from 0 to 1, got {weight!r}")
-        # The ranker reorders candidates that retrieval fetched for the first page, as in training.
-        if not 1 <= self.ranker_depth <= self.candidates:
-            raise ValueError(f"ranker_depth: must be from 1 to candidates ({self.candidates}), got {self.ranker_depth}")
+        if self.ranker_depth < 1:
+            raise ValueError(f"ranker_depth: must be at least 1, got {self.ranker_depth}")
+
+    @property
+    def ranked_depth(self) -> int:
+        """How many fused candidates the ranker reorders: no deeper than retrieval fetched for a
+        first page, so serving and training (ranker_training) rank the same lists."""
+        return min(self.ranker_depth, self.candidates)
 
 
 class TowerMismatchError(RuntimeError):
@@ -90,7 +95,7 @@ class Engine:
             stages.append(KeywordRetrieval())
         stages.append(Fusion(self.config.fusion, self.config.dense_weight, self.config.rrf_k))
         if self.ranker is not None and query.mode == "hybrid":  # the candidates it was trained on
-            stages.append(RelevanceRanking(self.ranker, self.query_vectors, self.vocabulary, self.config.ranker_depth))
+            stages.append(RelevanceRanking(self.ranker, self.query_vectors, self.vocabulary, self.config.ranked_depth))
         if query.user and self.reranker is not None:
             stages.append(Personalization(self.reranker))
         if self.rules is not None:

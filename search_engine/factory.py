@@ -52,8 +52,9 @@ def open_ranker(settings: Settings):
     from search_engine.understanding.ranker import load_ranker
 
     ranker = load_ranker(settings.ranker_path)
-    trained = {k: ranker.meta.get(k) for k in ("fusion", "dense_weight", "candidates")}
-    serving = {"fusion": settings.fusion, "dense_weight": settings.dense_weight, "candidates": settings.candidates}
+    serving = {"fusion": settings.fusion, "dense_weight": settings.dense_weight,
+               "ranked_depth": settings.engine_config().ranked_depth}
+    trained = {k: ranker.meta.get(k) for k in serving}
     if any(trained[k] is not None and trained[k] != serving[k] for k in trained):
         log.warning("relevance ranker %s was trained on candidates fused with %s, this server fuses with %s: "
                     "its scores may not carry over; retrain it (search-train ranker)", ranker.version, trained, serving)
@@ -90,5 +91,6 @@ def open_engine(settings: Settings, towers: Towers | None = None, events=None, r
                     QueryVectorCache(towers.query, size=settings.query_cache_size), open_reranker(settings, events),
                     (rules or open_rule_store(settings)).rules, open_ranker(settings))
     engine.query_vectors("warm up")  # the first transformer call is slow; pay it before traffic
-    engine.vocabulary.get()  # seconds of building that no search (ranked or explained) should wait for
+    if engine.ranker is not None:
+        engine.vocabulary.get()  # seconds of building that the first ranked search should not wait for
     return engine

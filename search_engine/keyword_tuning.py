@@ -3,9 +3,10 @@
 Each candidate setting is a fresh in-memory tantivy index over the serving version's
 products (about a second for 20k products); the dense leg is fixed, so every setting is
 scored by the hybrid nDCG@10 the engine would serve (linear fusion at the configured dense
-weight). Coordinate ascent from the untuned weights (all 1) and the base's attribute length
-limit, one field at a time over FIELD_STEPS and the limit over ATTRIBUTE_LIMIT_STEPS, until
-no single change helps on the training queries.
+weight). Steepest ascent from the untuned weights (all 1) and the base's attribute length
+limit: each pass scores every setting one step away (one field's weight over FIELD_STEPS,
+or the limit over ATTRIBUTE_LIMIT_STEPS) and moves to the best, until none helps on the
+training queries.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def fit_keyword_config(products, dense: Mapping[str, Ranking], judgments, doc_id
     improved = True
     while improved:
         improved = False
-        for trial in _neighbours(config):
+        for trial in list(_neighbours(config)):  # the neighbours of the pass's starting point
             score = hybrid_score(trial, products, dense, judgments, doc_ids, queries, dense_weight)
             if score > best_score + 1e-6:
                 config, best_score, improved = trial, score, True

@@ -140,7 +140,8 @@ class LiveEngine:
         try:
             index = self.open_index(versions.version_dir(self.root, version))
             engine = replace(self._engine, index=index, vocabulary=None)  # a new version: its own vocabulary
-            engine.vocabulary.get()  # built here, not by the first ranked or explained search
+            if engine.ranker is not None:
+                engine.vocabulary.get()  # built here, not by the first ranked search
         except Exception as exc:  # keep serving the old version, say why, and do not retry it
             self.last_error = f"not switching to {version}: {exc}"
             self.refused = {**self.refused, version: self.last_error}

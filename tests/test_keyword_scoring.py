@@ -133,6 +133,12 @@ def test_long_attribute_values_stay_out_of_the_keyword_text_up_to_the_limit():
         assert {doc for doc, _ in index.searcher().search("lamp", 5)} == found
     with pytest.raises(ValueError, match="attribute_max_chars"):
         KeywordConfig(attribute_max_chars=-1)
+    from indexer.keyword.elasticsearch_index import bulk_actions  # the same text on Elasticsearch
+
+    (action,) = bulk_actions("products-v1", [], [0], [products[0]], attribute_max_chars=60)
+    assert action["_source"]["attributes"] == ""
+    (action,) = bulk_actions("products-v1", [], [0], [products[0]])
+    assert "lamp manager" in action["_source"]["attributes"]
 
 
 def test_fitting_finds_the_field_the_judgments_reward():

@@ -36,6 +36,27 @@ def features_of(engine, text, product_ids):
     return {name: rows[:, i] for i, name in enumerate(RANKER_FEATURES)}
 
 
+def test_what_counts_as_a_model_code_and_the_kind_of_query(engine):
+    from search_engine.understanding.vocabulary import is_code
+
+    assert [t for t in ("tn2110", "2060", "ps4x", "a4", "128", "usb", "1080p") if is_code(t)] == [
+        "tn2110", "2060", "ps4x", "1080p"]
+    assert understood(engine, "brother tn-2110 toner").kind == "code"
+    assert understood(engine, "brother toner").kind == "brand"
+    assert understood(engine, "wireless mouse").kind == "descriptive"
+
+
+def test_a_products_cached_word_set_is_what_computing_it_gives(engine):
+    from search_engine.understanding.features import text_terms
+
+    store = engine.index.snapshot().products
+    vocabulary = engine.vocabulary.get()
+    for doc in list(store.live_docs())[:20]:
+        product = store.product(int(doc))
+        first = vocabulary.text_terms(int(doc), product, text_terms)
+        assert first == text_terms(product) and vocabulary.text_terms(int(doc), product, text_terms) is first
+
+
 def test_brand_and_model_code_are_recognised_and_matched(engine):
     analysis = understood(engine, "brother tn-2110 toner")
     assert analysis.brands == ("Brother",)

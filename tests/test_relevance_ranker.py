@@ -182,3 +182,33 @@ def test_logged_searches_become_position_debiased_lists_with_serving_features(en
     assert np.array_equal(mouse.rows, served.rows[:3], equal_nan=True)  # the rows serving computes
     with pytest.raises(ValueError, match="not both"):
         train_booster([mouse, served], rounds=2)
+
+
+def test_clicks_for_held_out_queries_never_train_a_fold_nor_choose_its_kinds(engine, lists, slice_judgments,
+                                                                             monkeypatch):
+    from search_engine.types import Event
+    from search_engine.understanding import ranker_training
+
+    events = []
+    for i, ranked in enumerate(lists):  # one clicked search for every judged query
+        shown = tuple(ranked.ids[:3])
+        events += [Event(f"u{i}", f"s{i}", 10.0 * i, "search", query=ranked.query, position=1, search_id=f"q{i}",
+                         shown=shown),
+                   Event(f"u{i}", f"s{i}", 10.0 * i + 1, "click", product_id=shown[1], search_id=f"q{i}")]
+    clicks = ranker_training.click_lists(engine, events)
+    assert {r.query for r in clicks} == set(slice_judgments) and all(r.positions is not None for r in clicks)
+    trained_on = []
+    real = ranker_training.train_booster
+
+    def recording(fold_lists, *args, **kwargs):
+        trained_on.append({query_group_key(r.query) for r in fold_lists})
+        return real(fold_lists, *args, **kwargs)
+
+    monkeypatch.setattr(ranker_training, "train_booster", recording)
+    folds = ranker_training.cross_validate(lists, slice_judgments, folds=2, rounds=5, training=clicks)
+    per_fold = len(trained_on) // len(folds)  # each fold: its own booster, then its inner folds' boosters
+    assert per_fold == 3
+    for i, fold in enumerate(folds):
+        held = {query_group_key(q) for q in fold.held_out}
+        for groups in trained_on[i * per_fold:(i + 1) * per_fold]:
+            assert groups and not groups & held

@@ -40,7 +40,7 @@ class KeywordConfig:
     # Attribute values longer than this many characters stay out of the keyword text (0: none
     # do). Short values are properties ("Black", "USB Type-C", "Lithium-Ion"); long ones are
     # blurbs (bundled software, compatibility lists) whose length dilutes every match. 60 is
-    # the middle of the range that helped on Icecat (30-200 all beat no limit); `search-train
+    # the middle of the range that helped on Icecat (20-200 all beat no limit); `search-train
     # keyword` fits it on a shop's own judgments.
     attribute_max_chars: int = 60
 

@@ -7,7 +7,8 @@ Labels are the judgments' grades; an unjudged candidate counts as 0, as the metr
 Clicks. A shop's logged searches (what was shown, in order, and what the shopper clicked,
 carted or bought: labels 1, 2, 3, as for the preference model) train it too. Each logged
 query is replayed as above and the shown products' rows are taken from that list, so every
-feature means what it means when serving. Shoppers click what is on top more, whatever it
+feature means what it means when serving; a shown product the replay does not find (pinned
+by a rule then, or gone from the index) has no such row and is left out. Shoppers click what is on top more, whatever it
 is: LightGBM's unbiased LambdaMART (Dataset(position=...)) learns a bias per shown position
 with the ranker and divides it out, so the ranker learns relevance, not the old order.
 
@@ -35,7 +36,7 @@ import numpy as np
 
 from search_engine.metrics import mean, ndcg_at_k
 from search_engine.splits import k_fold, query_group_key
-from search_engine.types import Candidate, Event, Query
+from search_engine.types import Event, Query
 from search_engine.understanding.analysis import QUERY_KINDS, QueryAnalysis, analyze
 from search_engine.understanding.features import RANKER_FEATURES, feature_matrix
 from search_engine.understanding.ranker import RelevanceModel
@@ -72,30 +73,23 @@ class RankedList:
 
 
 class _Replay:
-    """A query's served candidates (no ranker, no shopper, no rules) with their feature rows;
-    products asked for that the search did not return are appended without retrieval scores."""
+    """A query's served candidates (no ranker, no shopper, no rules) with the feature rows the
+    ranking stage computes for them, once per query text."""
 
     def __init__(self, engine):
         self.plain = replace(engine, ranker=None, reranker=None, rules=None)
         self.vocabulary = engine.vocabulary.get()
-        self.depth = engine.config.ranker_depth
+        self.depth = engine.config.ranked_depth
+        self.done: dict[str, tuple[list[str], np.ndarray, QueryAnalysis]] = {}
 
-    def __call__(self, text: str, also: Sequence[str] = ()) -> tuple[list[str], np.ndarray, QueryAnalysis]:
-        hits = self.plain.search(Query(text, k=self.depth)).hits
-        products = self.plain.index.snapshot().products
-        docs = [h.candidate.doc for h in hits]
-        items = [h.product for h in hits]
-        candidates = [h.candidate for h in hits]
-        found = {p.id for p in items}
-        for product_id in also:
-            doc = products.doc_of(product_id)
-            if product_id not in found and doc is not None:
-                docs.append(doc)
-                items.append(products.product(doc))
-                candidates.append(Candidate(doc=doc))
-                found.add(product_id)
-        analysis = analyze(text, self.plain.query_vectors(text), self.vocabulary)
-        return [p.id for p in items], feature_matrix(analysis, self.vocabulary, docs, items, candidates), analysis
+    def __call__(self, text: str) -> tuple[list[str], np.ndarray, QueryAnalysis]:
+        if text not in self.done:
+            hits = self.plain.search(Query(text, k=self.depth)).hits
+            analysis = analyze(text, self.plain.query_vectors(text), self.vocabulary)
+            rows = feature_matrix(analysis, self.vocabulary, [h.candidate.doc for h in hits],
+                                  [h.product for h in hits], [h.candidate for h in hits])
+            self.done[text] = ([h.product.id for h in hits], rows, analysis)
+        return self.done[text]
 
 
 def ranked_lists(engine, judgments: Mapping[str, Mapping[str, float]], queries: Sequence[str]) -> list[RankedList]:
@@ -115,15 +109,12 @@ def click_lists(engine, events: Sequence[Event], shown_depth: int = 10) -> list[
     from search_engine.personalization.training import logged_lists
 
     replay = _Replay(engine)
-    replays: dict[str, tuple[list[str], np.ndarray, QueryAnalysis]] = {}
     lists = []
     for logged in logged_lists(events, shown_depth):
         text = logged.search.query
         if not text or not text.strip():
             continue
-        if text not in replays or not set(logged.shown) <= set(replays[text][0]):
-            replays[text] = replay(text, logged.shown)
-        ids, rows, analysis = replays[text]
+        ids, rows, analysis = replay(text)
         row_of = {product_id: i for i, product_id in enumerate(ids)}
         first = logged.search.position or 1
         shown = [(position, pid) for position, pid in enumerate(logged.shown, start=first) if pid in row_of]
@@ -176,11 +167,14 @@ def _fold_scores(lists: Sequence[RankedList], judgments, folds: int, rounds: int
         else:
             held_groups = {query_group_key(q) for q in held_out}
             fold_lists = [r for r in training if query_group_key(r.query) not in held_groups]
-        booster = train_booster(fold_lists, rounds, params)
+        booster = train_booster(fold_lists, rounds, params) if any(len(r.ids) for r in fold_lists) else None
         fused, ranked = {}, {}
         for query in held_out:
             item = by_query[query]
             fused[query] = ndcg_at_k(item.ids, judgments[query], 10)
+            if booster is None:  # nothing to learn from in this fold: the order stays
+                ranked[query] = fused[query]
+                continue
             scores = booster.predict(item.rows, num_threads=1) if item.ids else np.zeros(0)
             ranked[query] = ndcg_at_k(reordered(item, scores), judgments[query], 10)
         yield fold, train, held_out, fused, ranked
@@ -208,11 +202,18 @@ def cross_validate(lists: Sequence[RankedList], judgments, folds: int = 5, round
     kinds = {r.query: r.kind for r in lists}
     results = []
     for fold, train, held_out, fused, ranked in _fold_scores(lists, judgments, folds, rounds, params, training):
-        inner_fused, inner_ranked = {}, {}
+        # The kinds to rank, chosen by a cross-validation of this fold's training side alone:
+        # its judged queries, and logged searches for none of the held-out query groups.
+        held_groups = {query_group_key(q) for q in held_out}
         train_lists = [r for r in lists if r.query in set(train)]
-        for _, _, _, f, r in _fold_scores(train_lists, judgments, folds, rounds, params, training):
-            inner_fused.update(f)
-            inner_ranked.update(r)
+        inner_training = None if training is None else [
+            r for r in training if query_group_key(r.query) not in held_groups]
+        inner_folds = min(folds, len({query_group_key(q) for q in train}))
+        inner_fused, inner_ranked = {}, {}
+        if inner_folds >= 2:
+            for _, _, _, f, r in _fold_scores(train_lists, judgments, inner_folds, rounds, params, inner_training):
+                inner_fused.update(f)
+                inner_ranked.update(r)
         chosen_kinds = kinds_worth_ranking(kinds, inner_fused, inner_ranked)
         chosen = {q: ranked[q] if kinds[q] in chosen_kinds else fused[q] for q in held_out}
         results.append(FoldResult(fold, held_out, fused, ranked, chosen, chosen_kinds))
