@@ -208,38 +208,53 @@ def run_fusion(args) -> int:
     from indexer.search_index import SearchIndex
     from search_engine.engine import Engine, EngineConfig
     from search_engine.factory import open_engine
-    from search_engine.fusion_tuning import fit_weight, fit_weights_by_kind, fused_ndcg, query_kind
+    from search_engine.fusion_tuning import fit_weight, fit_weights_by_kind, fused_ndcg
     from search_engine.judgments import load_judgments
+    from search_engine.metrics import mean
     from search_engine.settings import load_settings
     from search_engine.splits import k_fold
     from search_engine.types import Query
+    from search_engine.understanding.analysis import QUERY_KINDS, analyze
 
     judgments = load_judgments(args.judgments)
     shared = None if args.work else open_engine(load_settings(index_root=args.index, encoder_backend="torch",
                                                                        ranker_path=""))
-    rows = {"default weight": [], "fitted global weight": [], "fitted weight per query kind": []}
+    names = ("plain keyword (weight 0)", "default weight", "fitted global weight", "fitted weight per query kind")
+    rows = {name: [] for name in names}
+    per_query: dict[str, dict[str, float | None]] = {name: {} for name in names}
+    kinds: dict[str, str] = {}
     for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
         engine = shared
         if args.work:
             towers = Towers.load(str(Path(args.work) / f"fold{fold}-tower"))
             engine = Engine(SearchIndex.open_current(Path(args.work) / f"fold{fold}-index"), towers)
+        vocabulary = engine.vocabulary.get()
+        kinds.update({q: analyze(q, engine.query_vectors(q), vocabulary).kind for q in judgments})
         store = engine.index.products
         doc_ids = [store.product(doc).id if store.alive(doc) else "" for doc in range(store.size)]
         legs = {q: engine.legs(Query(q), 100) for q in judgments}
         train_legs = {q: legs[q] for q in train}
-        held_legs = {q: legs[q] for q in held_out}
         weight = fit_weight(train_legs, judgments, doc_ids)
-        by_kind = fit_weights_by_kind(train_legs, judgments, doc_ids)
-        rows["default weight"].append(fused_ndcg(held_legs, judgments, doc_ids, lambda q: EngineConfig.dense_weight))
-        rows["fitted global weight"].append(fused_ndcg(held_legs, judgments, doc_ids, lambda q: weight))
-        rows["fitted weight per query kind"].append(
-            fused_ndcg(held_legs, judgments, doc_ids, lambda q: by_kind[query_kind(q)]))
+        by_kind = fit_weights_by_kind(train_legs, judgments, doc_ids, kinds)
+        weight_of = {names[0]: lambda q: 0.0, names[1]: lambda q: EngineConfig.dense_weight,
+                     names[2]: lambda q: weight, names[3]: lambda q: by_kind.get(kinds[q], weight)}
+        for name, of in weight_of.items():
+            for query in held_out:
+                per_query[name][query] = fused_ndcg({query: legs[query]}, judgments, doc_ids, of)
+            rows[name].append(mean(per_query[name][q] for q in held_out))
         print(f"fold {fold}: global weight {weight}, per kind {by_kind}; held-out nDCG@10 "
               + ", ".join(f"{k} {v[-1]:.4f}" for k, v in rows.items()), file=sys.stderr)
     print("hybrid-linear on held-out queries | nDCG@10 mean (sd)")
     for name, values in rows.items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         print(f"{name:33} | {statistics.mean(values):.4f} ({spread:.4f})")
+    print("held-out nDCG@10 by kind of query | " + " | ".join(names))
+    for kind in QUERY_KINDS:
+        queries = [q for q in judgments if kinds[q] == kind]
+        cells = [mean(per_query[name][q] for q in queries) for name in names]
+        print(f"{kind} ({len(queries)} queries) | " + " | ".join("-" if c is None else f"{c:.4f}" for c in cells))
+    print("(serving uses one weight for every query, dense_weight; per-kind weights are reported to check "
+          "whether a kind needs its own on this shop's judgments)")
     return 0
 
 

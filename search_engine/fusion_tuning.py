@@ -1,12 +1,11 @@
 """Fit the hybrid fusion weight from judgments, globally or per kind of query.
 
 Pure functions over precomputed leg results, so a weight grid costs no retrieval.
-Kinds: a query with a digit ("brother tn-2110 toner", "rtx 2060", "ps4") names a model or
-part and should lean on exact keywords; the rest are descriptive.
+Kinds come from query understanding (QueryAnalysis.kind: a model code, else a brand the
+catalog knows, else descriptive); the caller passes each query's kind.
 """
 from __future__ import annotations
 
-import re
 from typing import Mapping, Sequence
 
 from search_engine.fusion import Ranking, linear_fusion
@@ -14,10 +13,6 @@ from search_engine.metrics import mean, ndcg_at_k
 
 WEIGHTS = tuple(round(w * 0.05, 2) for w in range(21))  # 0.00 .. 1.00
 Legs = tuple[Ranking, Ranking]  # (dense, keyword) results of one query
-
-
-def query_kind(query: str) -> str:
-    return "code" if re.search(r"\d", query) else "descriptive"
 
 
 def fused_ndcg(legs: Mapping[str, Legs], judgments: Mapping[str, Mapping[str, float]],
@@ -37,11 +32,12 @@ def fit_weight(legs: Mapping[str, Legs], judgments, doc_ids: Sequence[str],
     return max(scored)[2]
 
 
-def fit_weights_by_kind(legs: Mapping[str, Legs], judgments, doc_ids: Sequence[str],
+def fit_weights_by_kind(legs: Mapping[str, Legs], judgments, doc_ids: Sequence[str], kinds: Mapping[str, str],
                         weights: Sequence[float] = WEIGHTS) -> dict[str, float]:
+    """One weight per kind of query (kinds[query]); a kind without queries gets the global one."""
     fallback = fit_weight(legs, judgments, doc_ids, weights)
     by_kind = {}
-    for kind in ("code", "descriptive"):
-        subset = {q: l for q, l in legs.items() if query_kind(q) == kind}
+    for kind in sorted(set(kinds.values())):
+        subset = {q: l for q, l in legs.items() if kinds[q] == kind}
         by_kind[kind] = fit_weight(subset, judgments, doc_ids, weights) if subset else fallback
     return by_kind

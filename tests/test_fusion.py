@@ -61,15 +61,15 @@ def test_fuzzy_hits_go_below_every_exact_hit_by_hand():
 
 
 def test_fusion_weight_fitting_by_hand():
-    from search_engine.fusion_tuning import fit_weight, fit_weights_by_kind, query_kind
+    from search_engine.fusion_tuning import fit_weight, fit_weights_by_kind
 
     doc_ids = ["a", "b", "c", "d"]
     # Query 1: dense has the relevant doc first; query 2 ("tn 2110"): keyword does.
     legs = {"soft chair": ([(0, 0.9), (1, 0.1)], [(1, 9.0), (0, 1.0)]),
             "tn 2110": ([(3, 0.9), (2, 0.1)], [(2, 9.0), (3, 1.0)])}
     judgments = {"soft chair": {"a": 3}, "tn 2110": {"c": 3}}
-    assert query_kind("tn 2110") == "code" and query_kind("soft chair") == "descriptive"
-    by_kind = fit_weights_by_kind(legs, judgments, doc_ids, weights=(0.0, 0.25, 0.75, 1.0))
+    kinds = {"soft chair": "descriptive", "tn 2110": "code"}
+    by_kind = fit_weights_by_kind(legs, judgments, doc_ids, kinds, weights=(0.0, 0.25, 0.75, 1.0))
     assert by_kind["descriptive"] > 0.5 > by_kind["code"]
     # One global weight cannot serve both: every weight scores 1.0 + 0.63 / 2; ties go nearest 0.5.
     assert fit_weight(legs, judgments, doc_ids, weights=(0.0, 0.25, 0.75, 1.0)) in (0.25, 0.75)
