@@ -8,8 +8,10 @@ from flask import Blueprint, current_app, jsonify, request
 
 from api.engine_holder import current_engine
 from api.events import event_store
-from api.params import query_from
-from api.serialize import fusion_json, result_json
+from api.params import bool_param, query_from
+from api.serialize import fusion_json, highlight_json, result_json
+from indexer.keyword.factory import keyword_config
+from search_engine.highlight import QueryMatcher
 from search_engine.types import Event
 
 bp = Blueprint("search", __name__)
@@ -18,10 +20,15 @@ bp = Blueprint("search", __name__)
 @bp.get("/search")
 def search():
     query = query_from(request.args)
+    highlight = bool_param(request.args, "highlight")
     engine = current_engine()
     started = time.perf_counter()
     result = engine.search(query)
     body = result_json(result, fusion_json(engine.config))
+    if highlight:  # the words the keyword leg matches: same stems, same typo distance
+        matcher = QueryMatcher.of(query.text, keyword_config(engine.index.manifest))
+        for item, hit in zip(body["results"], result.hits):
+            item["highlight"] = highlight_json(hit.product, matcher)
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
     if query.user and current_app.config["SETTINGS"].log_searches:
         # What a known shopper was shown is what the preference model learns from.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from indexer.schema import Product
 from search_engine.engine import EngineConfig
+from search_engine.highlight import QueryMatcher, highlight_title, snippet
 from search_engine.types import Hit, SearchResult
 
 
@@ -36,6 +37,11 @@ def hit_json(hit: Hit, rank: int, explain: bool) -> dict:
         if c.merchandising:
             body["explain"]["merchandising"] = c.merchandising
     return body
+
+
+def highlight_json(product: Product, matcher: QueryMatcher) -> dict:
+    """HTML, safe to insert: the title and a description snippet, matches in <em>, the rest escaped."""
+    return {"title": highlight_title(product.title, matcher), "description": snippet(product.description, matcher)}
 
 
 def fusion_json(config: EngineConfig) -> dict:

@@ -1,0 +1,52 @@
+"""Highlighting: the words the keyword leg matches (same stem, same typo distance) in <em>,
+everything else escaped, on hand-made texts and through the API on real products."""
+from __future__ import annotations
+
+import pytest
+
+from search_engine.highlight import QueryMatcher, highlight_title, snippet, within_edits
+
+
+def test_stemmed_and_misspelled_words_are_marked_and_others_not():
+    matcher = QueryMatcher.of("wireles mice batteries")
+    assert highlight_title("Wireless mice with AA battery pack", matcher) == \
+        "<em>Wireless</em> <em>mice</em> with AA <em>battery</em> pack"
+    assert highlight_title("Wired mouse", matcher) == "Wired mouse"  # 2 edits from "wireles", a 7-letter word
+
+
+def test_markup_in_a_product_text_is_escaped_not_run():
+    matcher = QueryMatcher.of("mouse")
+    title = '<script>alert("x")</script> Mouse & <b onclick=1>pad</b>'
+    marked = highlight_title(title, matcher)
+    assert marked == ('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; <em>Mouse</em> &amp; '
+                      '&lt;b onclick=1&gt;pad&lt;/b&gt;')
+    assert "<script" not in snippet(title * 20, matcher)
+
+
+def test_a_snippet_is_cut_around_the_first_match_at_word_boundaries():
+    text = " ".join(f"filler{i}" for i in range(60)) + " the wireless mouse " + " ".join(
+        f"after{i}" for i in range(60))
+    cut = snippet(text, QueryMatcher.of("mouse"), chars=80)
+    assert cut.startswith("…") and cut.endswith("…") and "<em>mouse</em>" in cut
+    inner = cut.strip("…")
+    assert all(word in text.split() for word in inner.replace("<em>", "").replace("</em>", "").split())
+    assert snippet("short text", QueryMatcher.of("mouse")) == "short text"
+
+
+@pytest.mark.parametrize("a, b, limit, expected", [
+    ("wireless", "wireles", 1, True), ("wireless", "wirelss", 1, True), ("kitten", "sitting", 2, False),
+    ("kitten", "sitting", 3, True), ("abc", "abc", 0, True), ("abc", "abd", 0, False), ("a", "abcd", 2, False)])
+def test_edit_distance_within_a_limit(a, b, limit, expected):
+    assert within_edits(a, b, limit) is expected
+
+
+def test_the_search_api_highlights_real_products(client):
+    body = client.get("/search", query_string={"q": "wireles mice", "highlight": "true", "k": 5}).get_json()
+    marked = [r["highlight"] for r in body["results"]]
+    assert any("<em>" in h["title"] for h in marked)
+    for result, h in zip(body["results"], marked):
+        assert h["title"].replace("<em>", "").replace("</em>", "") == __import__("html").escape(result["title"])
+    plain = client.get("/search", query_string={"q": "wireles mice"}).get_json()
+    assert "highlight" not in plain["results"][0]
+    bad = client.get("/search", query_string={"q": "mouse", "highlight": "maybe"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["parameter"] == "highlight"
