@@ -5,7 +5,8 @@ never run).
 A word matches as the keyword leg matches it: the same stem (tantivy's English stemmer, as
 the en_stem fields use: "cables" and "cable", "batteries" and "battery"), or, for query words
 of KeywordConfig.fuzzy_min_term_length letters or more, within the keyword leg's typo
-distance (1 edit, 2 from 8 letters: "wireles" marks "wireless").
+distance (1 edit, 2 from 8 letters, a swap of neighbouring letters counting one: "wireles"
+and "wirelses" mark "wireless").
 """
 from __future__ import annotations
 
@@ -35,18 +36,24 @@ def stem(word: str) -> str:
 
 
 def within_edits(a: str, b: str, limit: int) -> bool:
-    """Levenshtein distance of a and b at most `limit`, with a band of width `limit`."""
+    """Edit distance of a and b at most `limit`, a swap of two neighbouring letters counting
+    one edit as in the keyword leg's fuzzy queries (optimal string alignment), computed in a
+    band of width `limit`."""
     if abs(len(a) - len(b)) > limit:
         return False
-    previous = list(range(len(b) + 1))
-    for i, char in enumerate(a, start=1):
-        current = [i] + [limit + 1] * len(b)
-        low, high = max(1, i - limit), min(len(b), i + limit)
-        for j in range(low, high + 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != b[j - 1]))
+    far = limit + 1
+    before, previous = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [far] * len(b)
+        for j in range(max(1, i - limit), min(len(b), i + limit) + 1):
+            cost = a[i - 1] != b[j - 1]
+            best = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if before is not None and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                best = min(best, before[j - 2] + 1)
+            current[j] = best
         if min(current) > limit:
             return False
-        previous = current
+        before, previous = previous, current
     return previous[-1] <= limit
 
 

@@ -35,7 +35,8 @@ def test_a_snippet_is_cut_around_the_first_match_at_word_boundaries():
 
 @pytest.mark.parametrize("a, b, limit, expected", [
     ("wireless", "wireles", 1, True), ("wireless", "wirelss", 1, True), ("kitten", "sitting", 2, False),
-    ("kitten", "sitting", 3, True), ("abc", "abc", 0, True), ("abc", "abd", 0, False), ("a", "abcd", 2, False)])
+    ("kitten", "sitting", 3, True), ("abc", "abc", 0, True), ("abc", "abd", 0, False), ("a", "abcd", 2, False),
+    ("wirelses", "wireless", 1, True), ("ab", "ba", 1, True), ("abc", "cba", 1, False)])
 def test_edit_distance_within_a_limit(a, b, limit, expected):
     assert within_edits(a, b, limit) is expected
 
@@ -50,3 +51,23 @@ def test_the_search_api_highlights_real_products(client):
     assert "highlight" not in plain["results"][0]
     bad = client.get("/search", query_string={"q": "mouse", "highlight": "maybe"})
     assert bad.status_code == 400 and bad.get_json()["error"]["parameter"] == "highlight"
+
+
+def test_the_banded_distance_agrees_with_the_full_one_on_random_words():
+    import random
+
+    def osa(a, b):  # the whole table, no band: the reference
+        d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+        for i in range(1, len(a) + 1):
+            for j in range(1, len(b) + 1):
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+                if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                    d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+        return d[-1][-1]
+
+    rng = random.Random(3)
+    for _ in range(2000):
+        a = "".join(rng.choice("abc") for _ in range(rng.randint(0, 7)))
+        b = "".join(rng.choice("abc") for _ in range(rng.randint(0, 7)))
+        for limit in (0, 1, 2):
+            assert within_edits(a, b, limit) is (osa(a, b) <= limit), (a, b, limit)
