@@ -25,7 +25,7 @@ def search():
     started = time.perf_counter()
     result = engine.search(query)
     body = result_json(result, fusion_json(engine.config))
-    if highlight:  # the words the keyword leg matches: same stems, same typo distance
+    if highlight:  # query words' stems, and in titles the keyword leg's typo distance (search_engine/highlight.py)
         matcher = QueryMatcher.of(query.text, keyword_config(engine.index.manifest))
         for item, hit in zip(body["results"], result.hits):
             item["highlight"] = highlight_json(hit.product, matcher)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from indexer.schema import Product
 from search_engine.engine import EngineConfig
-from search_engine.highlight import QueryMatcher, highlight_title, snippet
+from search_engine.highlight import SCAN_CHARS, QueryMatcher, highlight_title, snippet
 from search_engine.types import Hit, SearchResult
 
 
@@ -41,7 +41,8 @@ def hit_json(hit: Hit, rank: int, explain: bool) -> dict:
 
 def highlight_json(product: Product, matcher: QueryMatcher) -> dict:
     """HTML, safe to insert: the title and a description snippet, matches in <em>, the rest escaped."""
-    return {"title": highlight_title(product.title, matcher), "description": snippet(product.description, matcher)}
+    own = matcher.for_product(product.title, product.description[:SCAN_CHARS])
+    return {"title": highlight_title(product.title, own), "description": snippet(product.description, own)}
 
 
 def fusion_json(config: EngineConfig) -> dict:

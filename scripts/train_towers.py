@@ -222,14 +222,15 @@ def run_fusion(args) -> int:
     names = ("plain keyword (weight 0)", "default weight", "fitted global weight", "fitted weight per query kind")
     rows = {name: [] for name in names}
     per_query: dict[str, dict[str, float | None]] = {name: {} for name in names}
-    kinds: dict[str, str] = {}
+    held_out_kinds: dict[str, str] = {}  # each query's kind in the fold that held it out
     for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
         engine = shared
         if args.work:
             towers = Towers.load(str(Path(args.work) / f"fold{fold}-tower"))
             engine = Engine(SearchIndex.open_current(Path(args.work) / f"fold{fold}-index"), towers)
         vocabulary = engine.vocabulary.get()
-        kinds.update({q: analyze(q, engine.query_vectors(q), vocabulary).kind for q in judgments})
+        kinds = {q: analyze(q, engine.query_vectors(q), vocabulary).kind for q in judgments}
+        held_out_kinds.update({q: kinds[q] for q in held_out})
         store = engine.index.products
         doc_ids = [store.product(doc).id if store.alive(doc) else "" for doc in range(store.size)]
         legs = {q: engine.legs(Query(q), 100) for q in judgments}
@@ -241,16 +242,18 @@ def run_fusion(args) -> int:
         for name, of in weight_of.items():
             for query in held_out:
                 per_query[name][query] = fused_ndcg({query: legs[query]}, judgments, doc_ids, of)
-            rows[name].append(mean(per_query[name][q] for q in held_out))
+            fold_mean = mean(per_query[name][q] for q in held_out)
+            if fold_mean is not None:  # None: no held-out query with a relevant product
+                rows[name].append(fold_mean)
         print(f"fold {fold}: global weight {weight}, per kind {by_kind}; held-out nDCG@10 "
-              + ", ".join(f"{k} {v[-1]:.4f}" for k, v in rows.items()), file=sys.stderr)
-    print("hybrid-linear on held-out queries | nDCG@10 mean (sd)")
+              + ", ".join(f"{k} {v[-1]:.4f}" for k, v in rows.items() if v), file=sys.stderr)
+    print("hybrid-linear on held-out queries | nDCG@10 mean of the fold means (sd)")
     for name, values in rows.items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"{name:33} | {statistics.mean(values):.4f} ({spread:.4f})")
+        print(f"{name:33} | " + (f"{statistics.mean(values):.4f} ({spread:.4f})" if values else "-"))
     print("held-out nDCG@10 by kind of query | " + " | ".join(names))
     for kind in QUERY_KINDS:
-        queries = [q for q in judgments if kinds[q] == kind]
+        queries = [q for q in judgments if held_out_kinds[q] == kind]
         cells = [mean(per_query[name][q] for q in queries) for name in names]
         print(f"{kind} ({len(queries)} queries) | " + " | ".join("-" if c is None else f"{c:.4f}" for c in cells))
     print("(serving uses one weight for every query, dense_weight; per-kind weights are reported to check "

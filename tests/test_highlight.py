@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import pytest
 
+import html
+
 from search_engine.highlight import QueryMatcher, highlight_title, snippet, within_edits
 
 
+def marked_title(query, title, description=""):
+    return highlight_title(title, QueryMatcher.of(query).for_product(title, description))
+
+
 def test_stemmed_and_misspelled_words_are_marked_and_others_not():
-    matcher = QueryMatcher.of("wireles mice batteries")
-    assert highlight_title("Wireless mice with AA battery pack", matcher) == \
+    assert marked_title("wireles mice batteries", "Wireless mice with AA battery pack") == \
         "<em>Wireless</em> <em>mice</em> with AA <em>battery</em> pack"
-    assert highlight_title("Wired mouse", matcher) == "Wired mouse"  # 2 edits from "wireles", a 7-letter word
+    assert marked_title("wireles mice", "Wired mouse") == "Wired mouse"  # 2 edits from "wireles", a 7-letter word
+
+
+def test_typos_are_marked_only_for_query_words_the_product_does_not_contain():
+    assert marked_title("pink case", "Pink ink case") == "<em>Pink</em> ink <em>case</em>"
+    assert marked_title("black ink", "Blank black ink") == "Blank <em>black</em> <em>ink</em>"
+    # typos are the title's (the keyword leg's fuzzy fields), never the description's
+    matcher = QueryMatcher.of("wireles").for_product("Mouse", "a wireless mouse")
+    assert "<em>" not in snippet("a wireless mouse", matcher)
 
 
 def test_markup_in_a_product_text_is_escaped_not_run():
-    matcher = QueryMatcher.of("mouse")
     title = '<script>alert("x")</script> Mouse & <b onclick=1>pad</b>'
+    matcher = QueryMatcher.of("mouse").for_product(title)
     marked = highlight_title(title, matcher)
     assert marked == ('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; <em>Mouse</em> &amp; '
                       '&lt;b onclick=1&gt;pad&lt;/b&gt;')
@@ -26,11 +39,15 @@ def test_markup_in_a_product_text_is_escaped_not_run():
 def test_a_snippet_is_cut_around_the_first_match_at_word_boundaries():
     text = " ".join(f"filler{i}" for i in range(60)) + " the wireless mouse " + " ".join(
         f"after{i}" for i in range(60))
-    cut = snippet(text, QueryMatcher.of("mouse"), chars=80)
+    mouse = QueryMatcher.of("mouse").for_product("", text)
+    cut = snippet(text, mouse, chars=80)
     assert cut.startswith("…") and cut.endswith("…") and "<em>mouse</em>" in cut
     inner = cut.strip("…")
     assert all(word in text.split() for word in inner.replace("<em>", "").replace("</em>", "").split())
-    assert snippet("short text", QueryMatcher.of("mouse")) == "short text"
+    assert snippet("short text", mouse) == "short text" and snippet("", mouse) == ""
+    # no spaces to cut at, or the match at the very end: the match stays in the snippet
+    for hard in ("the mouse," + "a," * 200, "intro " + "a," * 200 + "mouse", "a\n" * 300 + "mouse"):
+        assert "<em>mouse</em>" in snippet(hard, mouse), hard[:20]
 
 
 @pytest.mark.parametrize("a, b, limit, expected", [
@@ -46,7 +63,9 @@ def test_the_search_api_highlights_real_products(client):
     marked = [r["highlight"] for r in body["results"]]
     assert any("<em>" in h["title"] for h in marked)
     for result, h in zip(body["results"], marked):
-        assert h["title"].replace("<em>", "").replace("</em>", "") == __import__("html").escape(result["title"])
+        assert h["title"].replace("<em>", "").replace("</em>", "") == html.escape(result["title"])
+    snippets = client.get("/search", query_string={"q": "usb hub", "highlight": "true", "k": 5}).get_json()
+    assert any("<em>" in r["highlight"]["description"] for r in snippets["results"])
     plain = client.get("/search", query_string={"q": "wireles mice"}).get_json()
     assert "highlight" not in plain["results"][0]
     bad = client.get("/search", query_string={"q": "mouse", "highlight": "maybe"})
