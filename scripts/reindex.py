@@ -166,7 +166,6 @@ def keyword_settings(args):
 def run_full(args) -> int:
     from encoders.towers import TextEncoder
     from indexer.build import IndexConfig, build_version
-    from indexer.keyword import KeywordConfig
     from indexer.vectors import VectorIndexConfig
 
     started = time.perf_counter()

@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.common import ICECAT_DIR, ICECAT_JUDGMENTS, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, setup_logging
 
 LOSS = "MultipleNegativesRankingLoss (scale 20) with one mined hard negative per pair"
 CONFIGS = ("dense", "hybrid-rrf", "hybrid-linear:0.3", "hybrid-linear:0.4", "hybrid-linear:0.5",
@@ -166,7 +166,6 @@ def run_train(args) -> int:
 def run_cv(args) -> int:
     from encoders.towers import Towers
     from indexer.build import build_version
-    from indexer.icecat import load_icecat
     from search_engine.engine import Engine
     from search_engine.evaluation import Configuration, evaluate
     from search_engine.factory import open_engine

@@ -15,7 +15,7 @@ import numpy as np
 from indexer.append_only import AppendOnlyArray
 from indexer.filters import Filters
 from indexer.product_store import ProductStore
-from indexer.vectors.faiss_index import EXACT_FILTER_LIMIT, VectorIndex, top_k
+from indexer.vectors.faiss_index import VectorIndex, top_k
 
 
 class VectorTable:
