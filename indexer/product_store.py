@@ -160,6 +160,11 @@ class ProductStore:
     def live_products(self) -> list[Product]:
         return [self.table.products[doc] for doc in self.live_docs()]
 
+    def by_doc(self) -> list[Product | None]:
+        """Every doc of this view in order, None for a dead one (lists indexed by doc number)."""
+        live = self.live.mask()
+        return [self.table.products[doc] if live[doc] else None for doc in range(self.size)]
+
     def brands(self) -> list[tuple[str, int]]:
         """Brands of live products with their counts, most common first."""
         codes = self.table.brand.head(self.size)[self.live.mask()]

@@ -63,21 +63,13 @@ def parse_args(argv=None):
     cv.add_argument("--folds", type=int, default=3)
     cv.add_argument("--work", default="var/cv", help="folder for each fold's tower and index")
     cv.add_argument("--json", help="write per-fold figures here")
-    keyword = commands.add_parser("keyword", help="fit term-centric field weights and the attribute length limit "
-                                                  "with cross-validation",
-                                  description="fit term-centric field weights and the attribute length limit with "
-                                              "cross-validation; prints the reindex command that applies the "
-                                              "settings fitted on all queries")
-    keyword.add_argument("--index", default="var/index", help="index whose products and dense leg to use")
-    keyword.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
-    keyword.add_argument("--folds", type=int, default=3)
-    ranker = commands.add_parser("ranker", help="cross-validate and train the learned relevance ranker",
-                                 description="cross-validate the learned relevance ranker on held-out query groups, "
-                                             "then train it on all judged queries (or all logged searches, with "
-                                             "--clicks-*) and save a version")
-    ranker.add_argument("--index", default="var/index", help="index whose fused candidates to rank")
-    ranker.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
-    ranker.add_argument("--folds", type=int, default=5)
+    _fitting_command(commands, "keyword", "fit term-centric field weights and the attribute length limit with "
+                     "cross-validation", "; prints the reindex command that applies the settings fitted on all queries",
+                     "index whose products and dense leg to use", folds=3)
+    ranker = _fitting_command(
+        commands, "ranker", "cross-validate and train the learned relevance ranker",
+        " on held-out query groups, then train it on all judged queries (or all logged searches, with --clicks-*) "
+        "and save a version", "index whose fused candidates to rank", folds=5)
     ranker.add_argument("--output", default="var/rankers", help="folder of ranker versions (the ranker_path setting)")
     ranker.add_argument("--cv-only", action="store_true", help="report the cross-validation, save nothing")
     clicks = ranker.add_mutually_exclusive_group()
@@ -88,13 +80,19 @@ def parse_args(argv=None):
     ranker.add_argument("--no-position-debias", action="store_true",
                         help="with clicks: learn from them as logged, without dividing out position bias (to compare)")
     ranker.add_argument("--json", help="write the per-fold and per-kind figures here")
-    fusion = commands.add_parser("fusion", help="fit fusion weights with cross-validation",
-                                 description="fit fusion weights with cross-validation")
-    fusion.add_argument("--index", default="var/index", help="index whose legs to fuse")
+    fusion = _fitting_command(commands, "fusion", "fit fusion weights with cross-validation", "",
+                              "index whose legs to fuse", folds=3)
     fusion.add_argument("--work", help="a cv --work folder: fold i uses fold i's fine-tuned tower and index")
-    fusion.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
-    fusion.add_argument("--folds", type=int, default=3)
     return parser.parse_args(argv)
+
+
+def _fitting_command(commands, name: str, summary: str, more: str, index_help: str, folds: int):
+    """A subcommand that fits on judged queries with k-fold cross-validation: --index, --judgments, --folds."""
+    command = commands.add_parser(name, help=summary, description=summary + more)
+    command.add_argument("--index", default="var/index", help=index_help)
+    command.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
+    command.add_argument("--folds", type=int, default=folds)
+    return command
 
 
 def training_pairs(args, engine, judgments, queries, exclude=()):
@@ -231,7 +229,7 @@ def run_fusion(args) -> int:
         kinds = {q: analyze(q, engine.query_vectors(q), vocabulary).kind for q in judgments}
         held_out_kinds.update({q: kinds[q] for q in held_out})
         store = engine.index.products
-        doc_ids = [store.product(doc).id if store.alive(doc) else "" for doc in range(store.size)]
+        doc_ids = [p.id if p else "" for p in store.by_doc()]
         legs = {q: engine.legs(Query(q), 100) for q in judgments}
         train_legs = {q: legs[q] for q in train}
         weight = fit_weight(train_legs, judgments, doc_ids)
@@ -279,7 +277,7 @@ def run_keyword(args) -> int:
     engine = open_engine(settings)
     serving = keyword_config(engine.index.manifest)  # its boosts and typo settings carry over
     store = engine.index.products
-    products = [store.product(doc) if store.alive(doc) else None for doc in range(store.size)]
+    products = store.by_doc()
     doc_ids = [p.id if p else "" for p in products]
     dense = {q: engine.legs(Query(q, mode="dense"), 100)[0] for q in judgments}
     weight = settings.dense_weight

@@ -57,6 +57,14 @@ def _add_leg(candidates: list[Candidate], hits: Sequence[tuple[int, float]], leg
     return merged
 
 
+def _analysis(context: SearchContext, query_vector: QueryVectorCache, vocabulary: VersionVocabulary) -> QueryAnalysis:
+    """The query's analysis, made once per search by whichever stage needs it first."""
+    if context.analysis is None:
+        text = context.query.text
+        context.analysis = analyze(text, query_vector(text), vocabulary.get())
+    return context.analysis
+
+
 @dataclass(frozen=True)
 class QueryUnderstanding:
     """Recognises what the query names in the catalog's vocabulary; changes no candidate."""
@@ -66,8 +74,7 @@ class QueryUnderstanding:
     name: str = "understand"
 
     def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
-        text = context.query.text
-        context.analysis = analyze(text, self.query_vector(text), self.vocabulary.get())
+        _analysis(context, self.query_vector, self.vocabulary)
         return candidates
 
 
@@ -141,15 +148,12 @@ class RelevanceRanking:
         top, rest = candidates[:self.depth], candidates[self.depth:]
         if not top:
             return candidates
-        vocabulary = self.vocabulary.get()
-        if context.analysis is None:
-            text = context.query.text
-            context.analysis = analyze(text, self.query_vector(text), vocabulary)
-        if context.analysis.kind not in self.model.ranked_kinds:  # cross-validation said it does not help these
+        analysis = _analysis(context, self.query_vector, self.vocabulary)
+        if analysis.kind not in self.model.ranked_kinds:  # cross-validation said it does not help these
             return candidates
         products = context.snapshot.products
         docs = [c.doc for c in top]
-        rows = feature_matrix(context.analysis, vocabulary, docs, [products.product(d) for d in docs], top)
+        rows = feature_matrix(analysis, self.vocabulary.get(), docs, [products.product(d) for d in docs], top)
         scores = self.model.score(rows)
         contributions = self.model.contributions(rows) if context.query.explain else None
         order = np.argsort(-scores, kind="stable")  # ties keep the fused order

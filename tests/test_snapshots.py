@@ -53,6 +53,8 @@ def test_a_product_view_is_unchanged_by_the_changes_after_it():
     assert second.allowed_docs(logitech).tolist() == [4] and len(second) == 3
     assert second.allowed_docs(Filters(brands=("canon",), price_min=50)).tolist() == [3]
     assert second.brands() == [("Canon", 1), ("HP", 1), ("Logitech", 1)]
+    assert [p.id if p else None for p in second.by_doc()] == [None, "b", None, "a", "d"]
+    assert [p.id for p in first.by_doc()] == ["a", "b", "c"]
     with pytest.raises(RuntimeError, match="only the newest view"):
         first.with_changes([Product("e", "E")], [])
 

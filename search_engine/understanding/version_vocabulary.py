@@ -31,7 +31,7 @@ class VersionVocabulary:
     def _build(self) -> CatalogVocabulary:
         snapshot = self._index.snapshot()
         store, vectors = snapshot.products, snapshot.vectors
-        products = [store.product(doc) if store.alive(doc) else None for doc in range(store.size)]
+        products = store.by_doc()
         live = [doc for doc, product in enumerate(products) if product is not None]
         rows = [vectors.vector(doc) for doc in live]
         matrix = np.zeros((store.size, len(rows[0]) if rows else 0), np.float32)
