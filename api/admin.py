@@ -11,6 +11,7 @@ from api.auth import require_admin
 from api.engine_holder import live_engine
 from api.errors import ApiError
 from indexer import update_log, versions
+from indexer.attributes import value_problems
 from indexer.incremental import EncoderMismatchError, VersionSwitchedError, apply_updates
 from indexer.validation import validate_records
 
@@ -56,6 +57,9 @@ def upsert_products():
     if report.errors:
         raise ApiError("invalid products, nothing was changed: " + "; ".join(map(str, report.errors[:20])),
                        parameter="products")
+    problems = value_problems(report.products, live_engine().get().index.products.attributes)
+    if problems:  # checked again under the write lock; this names the rows first
+        raise ApiError("invalid products, nothing was changed: " + "; ".join(problems), parameter="products")
     return jsonify(_write(upserts=report.products).to_dict())
 
 

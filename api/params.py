@@ -7,10 +7,14 @@ from werkzeug.datastructures import MultiDict
 
 from api.errors import ApiError
 from indexer.filters import Filters
-from search_engine.types import MODES, Query
+from search_engine.types import MODES, FacetRequest, Query, sort_key
 
 MAX_K = 100
-MAX_OFFSET = 900  # with MAX_K, paging reaches the engine's 1000-deep candidate lists
+# Paging reaches the first 10,000 products of a matched set (as Elasticsearch's default
+# max_result_window); `total` still counts them all.
+MAX_OFFSET = 9_900
+MAX_FACET_SIZE = 100
+ATTRIBUTE_PREFIX = "attr."
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -27,7 +31,8 @@ def int_param(args: Mapping, name: str, default: int, low: int, high: int) -> in
     return value
 
 
-def price_param(args: Mapping, name: str) -> float | None:
+def number_param(args: Mapping, name: str) -> float | None:
+    """A finite number (negative allowed), or None when absent or empty."""
     raw = args.get(name)
     if raw is None or raw == "":
         return None
@@ -37,8 +42,13 @@ def price_param(args: Mapping, name: str) -> float | None:
         raise ApiError(f"{name} must be a number, got {raw!r}", parameter=name) from None
     if value != value or value in (float("inf"), float("-inf")):
         raise ApiError(f"{name} must be a finite number, got {raw!r}", parameter=name)
-    if value < 0:
-        raise ApiError(f"{name} must not be negative, got {raw}", parameter=name)
+    return value
+
+
+def price_param(args: Mapping, name: str) -> float | None:
+    value = number_param(args, name)
+    if value is not None and value < 0:
+        raise ApiError(f"{name} must not be negative, got {args.get(name)}", parameter=name)
     return value
 
 
@@ -56,13 +66,66 @@ def list_param(args: MultiDict, name: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in args.getlist(name) if v.strip())
 
 
+def _range(args: Mapping, low_name: str, high_name: str, read=number_param) -> tuple[float | None, float | None]:
+    low, high = read(args, low_name), read(args, high_name)
+    if low is not None and high is not None and low > high:
+        raise ApiError(f"{low_name} ({low:g}) must not be above {high_name} ({high:g})", parameter=low_name)
+    return low, high
+
+
 def filters_from(args: MultiDict) -> Filters:
-    price_min, price_max = price_param(args, "price_min"), price_param(args, "price_max")
-    if price_min is not None and price_max is not None and price_min > price_max:
-        raise ApiError(f"price_min ({price_min:g}) must not be above price_max ({price_max:g})",
-                       parameter="price_min")
+    """brand, category, price_min/max, and attr.<name>=value (repeatable) and
+    attr.<name>_min/_max; whether the catalog has those attributes is the engine's check."""
+    price_min, price_max = _range(args, "price_min", "price_max", price_param)
+    values: dict[str, tuple[str, ...]] = {}
+    ranges: dict[str, tuple[float | None, float | None]] = {}
+    for key in args:
+        if not key.startswith(ATTRIBUTE_PREFIX):
+            continue
+        name = key[len(ATTRIBUTE_PREFIX):]
+        for suffix in ("_min", "_max"):
+            if name.endswith(suffix):
+                base = name[: -len(suffix)]
+                if base not in ranges:
+                    ranges[base] = _range(args, f"{ATTRIBUTE_PREFIX}{base}_min", f"{ATTRIBUTE_PREFIX}{base}_max")
+                break
+        else:
+            if not name:
+                raise ApiError("attr. needs an attribute name: attr.<name>=value", parameter=key)
+            values[name] = list_param(args, key)
     return Filters(brands=list_param(args, "brand"), categories=list_param(args, "category"),
-                   price_min=price_min, price_max=price_max)
+                   price_min=price_min, price_max=price_max, attributes=tuple(values.items()),
+                   ranges=tuple((name, low, high) for name, (low, high) in ranges.items()))
+
+
+def facets_from(args: MultiDict) -> FacetRequest:
+    names = tuple(dict.fromkeys(n.strip() for n in ",".join(args.getlist("facets")).split(",") if n.strip()))
+    raw_bounds = [b.strip() for b in (args.get("price_buckets") or "").split(",") if b.strip()]
+    try:
+        bounds = tuple(float(b) for b in raw_bounds)
+    except ValueError:
+        raise ApiError(f"price_buckets must be comma-separated numbers, got {args.get('price_buckets')!r}",
+                       parameter="price_buckets") from None
+    if any(b != b or b in (float("inf"), float("-inf")) for b in bounds) or any(
+            high <= low for low, high in zip(bounds, bounds[1:])):
+        raise ApiError(f"price_buckets must be finite numbers in ascending order, got {args.get('price_buckets')!r}",
+                       parameter="price_buckets")
+    return FacetRequest(names, int_param(args, "facet_size", FacetRequest.size, 1, MAX_FACET_SIZE), bounds)
+
+
+def sort_from(args: Mapping) -> str:
+    sort = (args.get("sort") or "relevance").strip()
+    try:
+        sort_key(sort)
+    except ValueError as exc:
+        raise ApiError(str(exc).removeprefix("sort: "), parameter="sort") from None
+    return sort
+
+
+def engine_error(exc: ValueError) -> ApiError:
+    """An engine ValueError ("<parameter>: message") as the 400 that names the parameter."""
+    parameter, _, message = str(exc).partition(": ")
+    return ApiError(str(exc), parameter=parameter if message and " " not in parameter else None)
 
 
 def query_from(args: MultiDict) -> Query:
@@ -85,4 +148,6 @@ def query_from(args: MultiDict) -> Query:
         filters=filters_from(args),
         user=user,
         explain=bool_param(args, "explain"),
+        sort=sort_from(args),
+        facets=facets_from(args),
     )

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from api.engine_holder import current_engine
 from api.events import event_store
-from api.params import bool_param, query_from
+from api.params import bool_param, engine_error, query_from
 from api.serialize import fusion_json, highlight_json, result_json
 from indexer.keyword.factory import keyword_config
 from search_engine.highlight import QueryMatcher
@@ -23,7 +23,10 @@ def search():
     highlight = bool_param(request.args, "highlight")
     engine = current_engine()
     started = time.perf_counter()
-    result = engine.search(query)
+    try:
+        result = engine.search(query)
+    except ValueError as exc:  # an attribute this catalog does not offer (facets, sort, attr.*)
+        raise engine_error(exc) from None
     body = result_json(result, fusion_json(engine.config))
     if highlight:  # query words' stems, and in titles the keyword leg's typo distance (search_engine/highlight.py)
         matcher = QueryMatcher.of(query.text, keyword_config(engine.index.manifest))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from indexer.schema import Product
 from search_engine.engine import EngineConfig
 from search_engine.highlight import SCAN_CHARS, QueryMatcher, highlight_title, snippet
-from search_engine.types import Hit, SearchResult
+from search_engine.types import Hit, RangeFacet, SearchResult, ValueFacet
 
 
 def product_json(product: Product) -> dict:
@@ -45,6 +45,24 @@ def highlight_json(product: Product, matcher: QueryMatcher) -> dict:
     return {"title": highlight_title(product.title, own), "description": snippet(product.description, own)}
 
 
+def facet_json(facet: ValueFacet | RangeFacet) -> dict:
+    if isinstance(facet, ValueFacet):
+        return {"type": "values", "values": [{"value": v, "count": n} for v, n in facet.values],
+                "other_values": facet.other_values}
+    return {"type": "range", "min": facet.min, "max": facet.max, "missing": facet.missing,
+            "buckets": [{"from": low, "to": high, "count": n} for low, high, n in facet.buckets]}
+
+
+def filters_json(filters) -> dict:
+    body = {"brand": list(filters.brands), "category": list(filters.categories),
+            "price_min": filters.price_min, "price_max": filters.price_max}
+    for name, values in filters.attributes:
+        body[f"attr.{name}"] = list(values)
+    for name, low, high in filters.ranges:
+        body[f"attr.{name}_min"], body[f"attr.{name}_max"] = low, high
+    return body
+
+
 def fusion_json(config: EngineConfig) -> dict:
     """The fusion settings a result was ranked with, as explain shows them."""
     return {"method": config.fusion, "dense_weight": config.dense_weight, "rrf_k": config.rrf_k}
@@ -57,16 +75,18 @@ def result_json(result: SearchResult, fusion: dict) -> dict:
         "mode": query.mode,
         "k": query.k,
         "offset": query.offset,
-        "total": result.candidates,
+        "total": result.total,
+        "match": result.match,
+        "sort": query.sort,
         "index_version": result.index_version,
         "user": query.user,
         "personalized_by": result.personalized_by,
         "ranked_by": result.ranked_by,
         "results": [hit_json(h, query.offset + i, query.explain) for i, h in enumerate(result.hits, start=1)],
     }
-    f = query.filters
-    body["filters"] = {"brand": list(f.brands), "category": list(f.categories),
-                       "price_min": f.price_min, "price_max": f.price_max}
+    body["filters"] = filters_json(query.filters)
+    if query.facets.names:
+        body["facets"] = {facet.name: facet_json(facet) for facet in result.facets}
     if query.explain:
         body["explain"] = {"fusion": fusion if query.mode == "hybrid" else None,
                            "understood": result.understood,

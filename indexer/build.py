@@ -22,6 +22,7 @@ from encoders.embedding_cache import encode_cached
 from encoders.product_text import product_text
 from encoders.towers import TextEncoder
 from indexer import update_log, versions
+from indexer.attributes import AttributeConfig, check_attributes
 from indexer.incremental import carry_over
 from indexer.keyword import KeywordConfig
 from indexer.keyword.factory import create_keyword_index, keyword_manifest
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 class IndexConfig:
     vector: VectorIndexConfig = field(default_factory=VectorIndexConfig)
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
+    attributes: AttributeConfig = field(default_factory=AttributeConfig)
 
 
 def catalog_checksum(products: Sequence[Product]) -> str:
@@ -59,6 +61,7 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
     if not products:
         raise ValueError("cannot build an index from an empty catalog")
     config = config or IndexConfig()
+    check_attributes(products, config.attributes)
     # "auto" becomes the kind for this catalog's size, so the manifest records what was built.
     config = replace(config, vector=config.vector.resolved(len(products)))
     root = Path(root)
@@ -111,7 +114,7 @@ def _write_version(products, encoder, staging: Path, version: str, config: Index
     timings["vector_index_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    keyword = create_keyword_index(staging, version, config.keyword, elasticsearch,
+    keyword = create_keyword_index(staging, version, config.keyword, config.attributes, elasticsearch,
                                    encoder.dimension if vectors_on_cluster else None)
     if vectors_on_cluster:
         keyword.add(range(len(products)), products, vectors)
@@ -129,6 +132,7 @@ def _write_version(products, encoder, staging: Path, version: str, config: Index
                     "vectors_key": encoder.vectors_key},
         "vector_index": asdict(config.vector),
         "keyword": keyword_manifest(config.keyword, keyword),
+        "attributes": config.attributes.manifest(),
         "build_timings": {k: round(v, 3) for k, v in timings.items()},
     }
     write_manifest(staging, manifest)  # written last: a folder without one is never switched to

@@ -18,9 +18,17 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from indexer.attributes import AttributeConfig
 from indexer.validation import CatalogReport, finish, validate_records
 
 ATTRIBUTE_PREFIXES = ("attr_t_", "attr_n_", "attr_b_")
+# What a shopper of this catalog filters by: attributes many products share with few distinct
+# values (facets), and measured quantities (numeric: grams, metres, GB, inches, cores).
+ICECAT_ATTRIBUTES = AttributeConfig(
+    facets=("product_colour", "connectivity_technology", "print_technology", "printing_colours", "form_factor",
+            "material", "processor_manufacturer", "storage_media", "interface"),
+    numeric=("weight", "cable_length", "internal_memory", "display_diagonal", "total_storage_capacity",
+             "processor_cores"))
 CATEGORY_WORD = re.compile(r"[a-z][a-z/\-]*")
 
 

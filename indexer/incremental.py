@@ -16,6 +16,7 @@ from typing import Sequence
 from encoders.product_text import product_text
 from encoders.towers import TextEncoder
 from indexer import update_log, versions
+from indexer.attributes import check_attributes
 from indexer.schema import Product
 from indexer.search_index import SearchIndex
 from indexer.snapshot import IndexSnapshot
@@ -116,6 +117,7 @@ def apply_updates(index: SearchIndex, encoder: TextEncoder, upserts: Sequence[Pr
     check_encoder(index, encoder)
     latest = {p.id: p for p in upserts}  # the last upsert of an id in a batch wins
     products = list(latest.values())
+    check_attributes(products, index.products.attributes, whole_catalog=False)
     vectors = encoder.encode([product_text(p) for p in products]) if products else []
     summary = UpdateSummary(index.version)
     with update_log.write_lock(index.directory):

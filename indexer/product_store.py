@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from indexer.append_only import AppendOnlyArray, LiveDocs
+from indexer.attributes import AttributeConfig, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.schema import Product
 
@@ -48,15 +49,25 @@ class ProductTable:
     """Every product a version has held, in doc order, with its filter columns; one writer
     appends (under the index's publish lock), readers read below their view's size."""
 
-    def __init__(self, products: Sequence[Product]):
+    def __init__(self, products: Sequence[Product], attributes: AttributeConfig = AttributeConfig()):
         self.products: list[Product] = []
+        self.attributes = attributes
         self.brands = Vocabulary()
         self.categories = Vocabulary()
         self.price = AppendOnlyArray(np.zeros(0, dtype=np.float64))
         self.brand = AppendOnlyArray(np.zeros(0, dtype=np.int32))
         self.category = AppendOnlyArray(np.zeros(0, dtype=np.int32))
+        # Facet attributes: a vocabulary and a code column each; code 0 is "no value".
+        self.values = {name: Vocabulary() for name in attributes.facets}
+        for vocabulary in self.values.values():
+            vocabulary.code("")
+        self.value = {name: AppendOnlyArray(np.zeros(0, dtype=np.int32)) for name in attributes.facets}
+        self.number = {name: AppendOnlyArray(np.zeros(0, dtype=np.float64)) for name in attributes.numeric}
         self.docs_of: dict[str, list[int]] = {}  # every doc an id has had, ascending
         self.append(products)
+
+    def columns(self) -> list[AppendOnlyArray]:
+        return [self.price, self.brand, self.category, *self.value.values(), *self.number.values()]
 
     def __len__(self) -> int:
         return len(self.products)
@@ -68,7 +79,7 @@ class ProductTable:
             while docs and docs[-1] >= size:
                 docs.pop()
         del self.products[size:]
-        for column in (self.price, self.brand, self.category):
+        for column in self.columns():
             column.rewind(size)
 
     def append(self, products: Sequence[Product]) -> None:
@@ -76,9 +87,22 @@ class ProductTable:
         self.price.append(np.array([np.nan if p.price is None else p.price for p in products], dtype=np.float64))
         self.brand.append(np.array([self.brands.code(p.brand) for p in products], dtype=np.int32))
         self.category.append(np.array([self.categories.code(p.category) for p in products], dtype=np.int32))
+        for name, column in self.value.items():
+            values = self.values[name]
+            column.append(np.array([values.code(_text(p.attributes.get(name))) for p in products], dtype=np.int32))
+        for name, column in self.number.items():
+            numbers = [numeric_value(p.attributes.get(name)) for p in products]
+            column.append(np.array([np.nan if v is None else v for v in numbers], dtype=np.float64))
         for doc, product in enumerate(products, start):
             self.docs_of.setdefault(product.id, []).append(doc)
         self.products.extend(products)  # last: a doc is readable only once its columns are
+
+
+def _text(value) -> str:
+    """A facet value as shoppers see it ("" when missing)."""
+    if value is None:
+        return ""
+    return str(value).strip()
 
 
 class ProductStore:
@@ -90,9 +114,13 @@ class ProductStore:
         self.live = live
 
     @classmethod
-    def of(cls, products: Sequence[Product]) -> "ProductStore":
+    def of(cls, products: Sequence[Product], attributes: AttributeConfig = AttributeConfig()) -> "ProductStore":
         """A fresh store: doc i is products[i], all live."""
-        return cls(ProductTable(products), len(products), LiveDocs.all_live(len(products)))
+        return cls(ProductTable(products, attributes), len(products), LiveDocs.all_live(len(products)))
+
+    @property
+    def attributes(self) -> AttributeConfig:
+        return self.table.attributes
 
     def __len__(self) -> int:
         """Live products."""
@@ -129,20 +157,49 @@ class ProductStore:
         """Whether one live doc passes the filters, by the same rules as allowed_docs."""
         return self.alive(doc) and bool(self._passing(filters, slice(doc, doc + 1))[0])
 
-    def _passing(self, filters: Filters, rows: slice) -> np.ndarray:
+    def passing(self, docs: np.ndarray, filters: Filters) -> np.ndarray:
+        """For each of these docs (below size), whether it is live and passes the filters:
+        the same rules as allowed_docs, at a cost that grows with len(docs), not the catalog."""
+        return self._passing(filters, np.asarray(docs, dtype=np.int64))
+
+    def _passing(self, filters: Filters, rows: slice | np.ndarray) -> np.ndarray:
         mask = self.live.mask()[rows].copy()
+        table = self.table
         if filters.brands:
-            mask &= np.isin(self.table.brand.head(self.size)[rows], self.table.brands.lookup(filters.brands))
+            mask &= np.isin(table.brand.head(self.size)[rows], table.brands.lookup(filters.brands))
         if filters.categories:
-            mask &= np.isin(self.table.category.head(self.size)[rows],
-                            self.table.categories.lookup(filters.categories))
-        price = self.table.price.head(self.size)[rows]
-        with np.errstate(invalid="ignore"):  # NaN prices compare False, so they never pass
-            if filters.price_min is not None:
-                mask &= price >= filters.price_min
-            if filters.price_max is not None:
-                mask &= price <= filters.price_max
+            mask &= np.isin(table.category.head(self.size)[rows], table.categories.lookup(filters.categories))
+        for name, values in filters.attributes:
+            mask &= np.isin(table.value[name].head(self.size)[rows], table.values[name].lookup(values))
+        ranges = [(table.price, filters.price_min, filters.price_max)] + [
+            (table.number[name], low, high) for name, low, high in filters.ranges]
+        with np.errstate(invalid="ignore"):  # NaN (no value) compares False, so it never passes a range
+            for column, low, high in ranges:
+                if low is None and high is None:
+                    continue
+                values = column.head(self.size)[rows]
+                if low is not None:
+                    mask &= values >= low
+                if high is not None:
+                    mask &= values <= high
         return mask
+
+    def value_codes(self, facet: str, docs: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The codes of a facet ("brand", "category" or a facet attribute) at these docs, and
+        each code's display name (code 0 of an attribute, and "" of brand or category: none)."""
+        table = self.table
+        if facet == "brand":
+            column, vocabulary = table.brand, table.brands
+        elif facet == "category":
+            column, vocabulary = table.category, table.categories
+        else:
+            column, vocabulary = table.value[facet], table.values[facet]
+        return column.head(self.size)[docs], vocabulary.names
+
+    def numbers(self, name: str, docs: np.ndarray) -> np.ndarray:
+        """Price ("price") or a numeric attribute at these docs; NaN where a product has none."""
+        column = self.table.price if name == "price" else self.table.number[name]
+        return column.head(self.size)[docs]
 
     def with_changes(self, added: Sequence[Product], removed: Iterable[int]) -> "ProductStore":
         """The next view: `added` under the next doc numbers, `removed` docs dead. The
@@ -181,11 +238,11 @@ class ProductStore:
                 out.write(json.dumps(product.to_dict() if product else None, ensure_ascii=False) + "\n")
 
     @classmethod
-    def load(cls, directory: Path) -> "ProductStore":
+    def load(cls, directory: Path, attributes: AttributeConfig = AttributeConfig()) -> "ProductStore":
         with gzip.open(Path(directory) / PRODUCTS_FILE, "rt", encoding="utf-8") as lines:
             rows = [json.loads(line) for line in lines]
         dead = [doc for doc, row in enumerate(rows) if row is None]
         # A dead doc keeps its number with an empty placeholder that no view shows.
         products = [Product.from_dict(row) if row is not None else Product(id="", title="") for row in rows]
-        store = cls.of(products)
+        store = cls.of(products, attributes)
         return ProductStore(store.table, store.size, store.live.without(dead)) if dead else store

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer import update_log, versions
+from indexer.attributes import AttributeConfig
 from indexer.keyword.base import KeywordIndex
 from indexer.keyword.factory import KEYWORD_DIR, open_keyword_index
 from indexer.product_store import ProductStore
@@ -48,7 +49,8 @@ class SearchIndex:
         keyword = open_keyword_index(directory, manifest, elasticsearch)
         on_cluster = manifest["vector_index"]["kind"] == ELASTICSEARCH_VECTORS
         vectors = None if on_cluster else VectorTable(VectorIndex.load(directory, use_gpu=use_gpu))
-        index = cls(directory, manifest, ProductStore.load(directory), vectors, keyword)
+        products = ProductStore.load(directory, AttributeConfig.from_manifest(manifest))
+        index = cls(directory, manifest, products, vectors, keyword)
         index.catch_up()
         return index
 

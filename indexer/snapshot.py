@@ -22,6 +22,9 @@ class VectorSearcher(Protocol):
 
     def vector(self, doc: int) -> np.ndarray: ...
 
+    def similarities(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        """The query's similarity to each of these docs (any docs of the snapshot), exactly."""
+
     def __len__(self) -> int:
         """Live products."""
 

@@ -97,6 +97,12 @@ def _parser():
                       help=f"leave attribute values longer than N characters out of the keyword text; 0 keeps "
                            f"them all (default: the serving version's, else {KeywordConfig.attribute_max_chars}; "
                            "fit it on your judgments: search-train keyword)")
+    full.add_argument("--facet-attributes", default=None, metavar="NAME,...",
+                      help="attributes shoppers can filter by value and see counted as facets (default: the "
+                           "serving version's; for the bundled Icecat catalog a default list; otherwise none)")
+    full.add_argument("--numeric-attributes", default=None, metavar="NAME,...",
+                      help="attributes with number values that shoppers can filter by range and sort by "
+                           "(default: as --facet-attributes); '' for none")
     full.add_argument("--keep", type=int, default=DEFAULT_KEEP,
                       help=f"versions kept on disk, the serving one included (default {DEFAULT_KEEP})")
     vector = full.add_argument_group("vector index (defaults: indexer.vectors.VectorIndexConfig)")
@@ -163,6 +169,23 @@ def keyword_settings(args):
     return config
 
 
+def attribute_settings(args):
+    """--facet-attributes / --numeric-attributes, else the serving version's choice, else the
+    bundled Icecat catalog's default list (when that is what is indexed), else none."""
+    from indexer import versions
+    from indexer.attributes import AttributeConfig
+    from indexer.icecat import ICECAT_ATTRIBUTES
+
+    serving = versions.serving_dir(args.index)
+    if serving:
+        default = AttributeConfig.from_manifest(versions.read_manifest(serving))
+    else:
+        default = AttributeConfig() if args.catalog else ICECAT_ATTRIBUTES
+    return AttributeConfig(
+        facets=default.facets if args.facet_attributes is None else AttributeConfig.parse(args.facet_attributes, "").facets,
+        numeric=default.numeric if args.numeric_attributes is None else AttributeConfig.parse("", args.numeric_attributes).numeric)
+
+
 def run_full(args) -> int:
     from encoders.towers import TextEncoder
     from indexer.build import IndexConfig, build_version
@@ -177,7 +200,7 @@ def run_full(args) -> int:
     settings = args.settings
     encoder = TextEncoder(args.model or settings.product_model or settings.model, device=args.device or settings.device,
                           backend=args.encoder_backend or settings.encoder_backend)
-    config = IndexConfig(vector=vector_config, keyword=keyword_settings(args))
+    config = IndexConfig(vector=vector_config, keyword=keyword_settings(args), attributes=attribute_settings(args))
     from indexer.versions import NoIndexError, current_version
 
     try:

@@ -11,8 +11,9 @@ from indexer.search_index import SearchIndex
 from search_engine.fusion import DEFAULT_RRF_K
 from search_engine.merchandising import Rule
 from search_engine.query_cache import QueryVectorCache
-from search_engine.stages import (MAX_DEPTH, DenseRetrieval, Fusion, KeywordRetrieval, Merchandising,
-                                  Personalization, QueryUnderstanding, RelevanceRanking, SearchContext, Stage)
+from search_engine.results_page import check_fields, results_page
+from search_engine.stages import (DenseRetrieval, Fusion, KeywordRetrieval, Matching, Merchandising, Personalization,
+                                  QueryUnderstanding, RelevanceRanking, SearchContext, Stage)
 from search_engine.types import Candidate, Hit, Query, SearchResult
 from search_engine.understanding.ranker import RelevanceModel
 from search_engine.understanding.version_vocabulary import VersionVocabulary
@@ -27,6 +28,11 @@ class EngineConfig:
     rrf_k: int = DEFAULT_RRF_K
     candidates: int = 100  # how deep each leg retrieves before fusion
     ranker_depth: int = 100  # how many fused candidates the relevance ranker reorders
+    # The matched set (search_engine/matching.py): products at least this similar to the query
+    # match it, among the dense_match_limit most similar. The default suits the packaged
+    # MiniLM towers (fitted on Icecat; other towers or catalogs: search-train matching).
+    dense_floor: float = 0.45
+    dense_match_limit: int = 1000
 
     def __post_init__(self):
         # Messages start with the field's name: the API turns that into the parameter it names.
@@ -37,6 +43,11 @@ class EngineConfig:
             raise ValueError(f"dense_weight: must be a number from 0 to 1, got {weight!r}")
         if self.ranker_depth < 1:
             raise ValueError(f"ranker_depth: must be at least 1, got {self.ranker_depth}")
+        floor = self.dense_floor
+        if isinstance(floor, bool) or not isinstance(floor, numbers.Real) or not -1.0 <= floor <= 1.0:
+            raise ValueError(f"dense_floor: must be a similarity from -1 to 1, got {floor!r}")
+        if self.dense_match_limit < 1:
+            raise ValueError(f"dense_match_limit: must be at least 1, got {self.dense_match_limit}")
 
     @property
     def ranked_depth(self) -> int:
@@ -94,6 +105,7 @@ class Engine:
         if query.mode in ("keyword", "hybrid"):
             stages.append(KeywordRetrieval())
         stages.append(Fusion(self.config.fusion, self.config.dense_weight, self.config.rrf_k))
+        stages.append(Matching(self.query_vectors, self.config.dense_floor, self.config.dense_match_limit))
         if self.ranker is not None and query.mode == "hybrid":  # the candidates it was trained on
             stages.append(RelevanceRanking(self.ranker, self.query_vectors, self.vocabulary, self.config.ranked_depth))
         if query.user and self.reranker is not None:
@@ -103,21 +115,27 @@ class Engine:
         return stages
 
     def search(self, query: Query) -> SearchResult:
+        """The query's page of its matched set, in its sort order, with its facets.
+        ValueError (naming the parameter) when it names attributes this catalog lacks."""
         snapshot = self.index.snapshot()  # this search reads only this view, start to end
-        depth = min(max(self.config.candidates, query.offset + query.k), MAX_DEPTH)
-        context = SearchContext(query, snapshot, depth)
+        check_fields(query, snapshot.products.attributes)
+        # The ranked head is as deep whatever page is asked for, so pages never disagree;
+        # deeper pages come from the rest of the matched set (search_engine/results_page.py).
+        context = SearchContext(query, snapshot, self.config.candidates)
         timings: dict[str, float] = {}
         candidates: list[Candidate] = []
         for stage in self.stages(query):
             started = time.perf_counter()
             candidates = stage.run(context, candidates)
             timings[stage.name] = (time.perf_counter() - started) * 1000
-        page = candidates[query.offset: query.offset + query.k]
+        started = time.perf_counter()
+        page = results_page(query, snapshot.products, context.matched, candidates)
+        timings["page"] = (time.perf_counter() - started) * 1000
         hits = [Hit(snapshot.products.product(c.doc), c.base_score if c.personal_score is None else c.personal_score,
-                    c) for c in page]
+                    c) for c in page.candidates]
         understood = context.analysis.explain() if query.explain and context.analysis is not None else None
-        return SearchResult(query, hits, len(candidates), snapshot.version, timings, context.personalized_by,
-                            context.ranked_by, understood)
+        return SearchResult(query, hits, page.total, snapshot.version, timings, context.personalized_by,
+                            context.ranked_by, understood, page.facets, context.match)
 
     def legs(self, query: Query, depth: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         """The dense and the keyword leg's (doc, score) lists for a query, on one snapshot

@@ -72,6 +72,11 @@ class Rule:
         return asdict(self)
 
 
+def pinned_ids(query: str, rules: Sequence[Rule]) -> list[str]:
+    """The product ids the rules pin for this query."""
+    return [r.product_id for r in rules if r.action == "pin" and r.matches(query)]
+
+
 def apply_rules(query: str, candidates: list[Candidate], rules: Sequence[Rule], product_at: Callable[[int], Product],
                 doc_of: Callable[[str], int | None], passes_filters: Callable[[int], bool]) -> list[Candidate]:
     """The candidates reordered by the rules that match the query; each moved one says why.

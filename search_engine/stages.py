@@ -1,8 +1,11 @@
 """The stages of a search. Each takes the search's context (its query and its one index
 snapshot) and the candidates so far, and returns the candidates for the next stage:
 
-    query understanding -> dense retrieval, keyword retrieval -> fusion -> relevance ranking
-    -> personalization -> merchandising
+    query understanding -> dense retrieval, keyword retrieval -> fusion -> matching
+    -> relevance ranking -> personalization -> merchandising
+
+and then the results page (search_engine/results_page.py) adds the rest of the matched set
+below the candidates.
 
 The engine runs the ones that apply to a query in that order (search_engine/engine.py);
 an evaluation swaps one by configuration. Every stage reads only the snapshot it is handed.
@@ -16,7 +19,8 @@ import numpy as np
 
 from indexer.snapshot import IndexSnapshot
 from search_engine.fusion import linear_fusion, reciprocal_rank_fusion
-from search_engine.merchandising import Rule, apply_rules
+from search_engine.matching import MatchedSet, dense_matches, live_only, merged
+from search_engine.merchandising import Rule, apply_rules, pinned_ids
 from search_engine.query_cache import QueryVectorCache
 from search_engine.types import Candidate, Query
 from search_engine.understanding.analysis import QueryAnalysis, analyze
@@ -24,7 +28,6 @@ from search_engine.understanding.features import RANKER_FEATURES, feature_matrix
 from search_engine.understanding.ranker import RelevanceModel
 from search_engine.understanding.version_vocabulary import VersionVocabulary
 
-MAX_DEPTH = 1000
 
 
 @dataclass
@@ -35,6 +38,8 @@ class SearchContext:
     personalized_by: str | None = None  # set by the personalization stage when it reranked
     analysis: QueryAnalysis | None = None  # set by the query understanding stage
     ranked_by: str | None = None  # set by the relevance ranking stage when it ranked
+    matched: MatchedSet | None = None  # set by the matching stage (pins added by merchandising)
+    match: str = "matched"  # "nearest" when nothing matched and the set is the nearest products
 
 
 class Stage(Protocol):
@@ -98,6 +103,41 @@ class KeywordRetrieval:
         hits = snapshot.keyword.search(query.text, context.depth, None if query.filters.is_empty else query.filters)
         live = snapshot.products.live  # a shared backend (Elasticsearch) may be ahead of this snapshot
         return _add_leg(candidates, [(doc, score) for doc, score in hits if doc in live], "keyword")
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Finds the query's matched set (search_engine/matching.py) and keeps the candidates in
+    it, in their order: a product outside it is not a result, wherever a leg ranked it.
+    When nothing matches, the set is the `depth` nearest products instead (said in the
+    result), so a shopper who misspelt every word still sees the closest products."""
+
+    query_vector: QueryVectorCache
+    dense_floor: float
+    dense_limit: int
+    name: str = "match"
+
+    def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
+        query, snapshot = context.query, context.snapshot
+        dense = keyword = (np.zeros(0, dtype=np.int64), np.zeros(0))
+        if query.mode != "keyword":
+            vector = self.query_vector(query.text)
+            dense_hits = snapshot.vectors.search(vector, self.dense_limit)
+            dense = dense_matches(dense_hits, self.dense_floor)
+        if query.mode != "dense":
+            docs, scores = live_only(*snapshot.keyword.matches(query.text), snapshot.products.size,
+                                     snapshot.products.live.mask())
+            # One order for the set's rest in hybrid mode: similarity to the query.
+            keyword = (docs, snapshot.vectors.similarities(vector, docs) if query.mode == "hybrid" else scores)
+        context.matched = merged(*dense, *keyword)
+        if not len(context.matched):
+            nearest = dense_hits[:context.depth] if query.mode != "keyword" else [
+                (doc, score) for doc, score in snapshot.keyword.search(query.text, context.depth)
+                if doc in snapshot.products.live]
+            context.matched = merged(*dense_matches(nearest, -np.inf), *keyword)
+            context.match = "nearest"
+        inside = np.isin([c.doc for c in candidates], context.matched.docs)
+        return [c for c, ok in zip(candidates, inside) if ok]
 
 
 @dataclass(frozen=True)
@@ -192,5 +232,10 @@ class Merchandising:
 
     def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
         products, filters = context.snapshot.products, context.query.filters
-        return apply_rules(context.query.text, candidates, self.rules(), products.product, products.doc_of,
+        rules = self.rules()
+        pinned = [doc for doc in map(products.doc_of, pinned_ids(context.query.text, rules)) if doc is not None]
+        if pinned and context.matched is not None:  # a pin says the product matches this query
+            docs = np.array(pinned, dtype=np.int64)
+            context.matched = context.matched.with_docs(docs, np.full(len(docs), -np.inf))
+        return apply_rules(context.query.text, candidates, rules, products.product, products.doc_of,
                            lambda doc: products.passes(doc, filters))

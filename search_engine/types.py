@@ -7,6 +7,35 @@ from indexer.filters import Filters
 from indexer.schema import Product
 
 MODES = ("keyword", "dense", "hybrid")
+# Sort orders besides the numeric attributes' "attr.<name>_asc" / "attr.<name>_desc".
+SORTS = ("relevance", "price_asc", "price_desc")
+
+
+@dataclass(frozen=True)
+class FacetRequest:
+    """Which facets to count over the matched set: "brand", "category", "price" and
+    "attr.<name>" (a facet attribute: value counts; a numeric one: a range with a histogram)."""
+
+    names: tuple[str, ...] = ()
+    size: int = 10  # value facets: how many values, most common first
+    price_buckets: tuple[float, ...] = ()  # the price histogram's bounds, ascending; () chooses them
+
+    def __post_init__(self):
+        if self.size < 1:
+            raise ValueError(f"facet_size: must be at least 1, got {self.size}")
+        if any(b >= a for a, b in zip(self.price_buckets[1:], self.price_buckets)):
+            raise ValueError(f"price_buckets: bounds must ascend, got {list(self.price_buckets)}")
+
+
+def sort_key(sort: str) -> tuple[str, bool] | None:
+    """What a sort order sorts by ("price" or "attr.<name>") and whether descending;
+    None for relevance. ValueError names the parameter when it is none of them."""
+    if sort == "relevance":
+        return None
+    field, _, direction = sort.rpartition("_")
+    if direction not in ("asc", "desc") or not (field == "price" or (field.startswith("attr.") and len(field) > 5)):
+        raise ValueError(f"sort: expected relevance, price_asc, price_desc or attr.<name>_asc/_desc, got {sort!r}")
+    return field, direction == "desc"
 
 
 @dataclass(frozen=True)
@@ -18,6 +47,8 @@ class Query:
     filters: Filters = field(default_factory=Filters)
     user: str | None = None
     explain: bool = False
+    sort: str = "relevance"
+    facets: FacetRequest = field(default_factory=FacetRequest)
 
     def __post_init__(self):
         if not self.text.strip():
@@ -28,6 +59,7 @@ class Query:
             raise ValueError(f"k must be at least 1, got {self.k}")
         if self.offset < 0:
             raise ValueError(f"offset must not be negative, got {self.offset}")
+        sort_key(self.sort)
 
 
 @dataclass
@@ -84,12 +116,36 @@ class Hit:
 
 
 @dataclass
+class ValueFacet:
+    """A value facet's most common values over the matched set, with their counts."""
+
+    name: str
+    values: list[tuple[str, int]]  # (value as first spelled in the catalog, products), most first
+    other_values: int  # further values with products, beyond the facet size
+
+
+@dataclass
+class RangeFacet:
+    """A numeric facet (price, a numeric attribute) over the matched set."""
+
+    name: str
+    min: float | None
+    max: float | None
+    buckets: list[tuple[float, float | None, int]]  # [low, high) and its products; high None: open
+    missing: int  # products of the set without a value
+
+
+@dataclass
 class SearchResult:
     query: Query
     hits: list[Hit]
-    candidates: int  # how many products the stages considered before paging
+    total: int  # the matched set's size under the query's filters: what paging reaches
     index_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     personalized_by: str | None = None  # the preference model's version when it reranked
     ranked_by: str | None = None  # the relevance ranker's version when it ranked
     understood: dict | None = None  # what query understanding recognised (explain)
+    facets: list[ValueFacet | RangeFacet] = field(default_factory=list)
+    # "matched": the results are the query's matched set; "nearest": nothing matched, so they
+    # are the products nearest to it (search_engine/stages.py, Matching)
+    match: str = "matched"

@@ -52,10 +52,11 @@ def towers():
 
 @pytest.fixture(scope="session")
 def slice_index_root(tmp_path_factory, slice_products, towers):
-    from indexer.build import build_version
+    from indexer.build import IndexConfig, build_version
+    from indexer.icecat import ICECAT_ATTRIBUTES
 
     root = tmp_path_factory.mktemp("slice-index")
-    build_version(slice_products, towers.product, root,
+    build_version(slice_products, towers.product, root, IndexConfig(attributes=ICECAT_ATTRIBUTES),
                   embedding_cache=tmp_path_factory.mktemp("embedding-cache"))
     return root
 

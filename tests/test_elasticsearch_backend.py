@@ -5,11 +5,12 @@ import os
 
 import pytest
 
+from indexer.attributes import AttributeConfig
 from indexer.filters import Filters
 from indexer.keyword import KeywordConfig
 from indexer.keyword.elasticsearch_index import (
     ElasticsearchConfig, ElasticsearchError, bulk_actions, connect, filter_clauses, fuzzy_body, index_body,
-    knn_body, search_body)
+    knn_body, match_query, search_body)
 from indexer.schema import Product
 
 PRODUCT = Product("p1", "Brother TN-2110 toner cartridge", "Black toner", "Brother", "Toner Cartridge", 45.0,
@@ -47,6 +48,31 @@ def test_bulk_actions_delete_first_and_use_doc_numbers_as_ids():
     assert source["brand_key"] == "brother" and source["category_key"] == "toner cartridge"
     assert source["model"] == "TN-2110" and source["price"] == 45.0 and source["vector"] == [0.5, 0.5]
     assert "123" not in source["attributes"]  # EANs are not searchable text
+
+
+def test_attributes_are_indexed_and_filtered_as_tantivy_does():
+    attributes = AttributeConfig(facets=("product_colour",), numeric=("weight",))
+    properties = index_body(ElasticsearchConfig(url="http://x"), attributes=attributes)["mappings"]["properties"]
+    assert properties["attr_key"] == {"type": "keyword"}
+    assert properties["number"]["properties"] == {"weight": {"type": "double"}}
+    product = Product("p2", "Cable", attributes={"product_colour": " Dark  Grey", "weight": "12.5"})
+    (action,) = bulk_actions("products-v1", [], [3], [product], attributes=attributes)
+    assert action["_source"]["attr_key"] == ["product_colour=dark grey"]
+    assert action["_source"]["number"] == {"weight": 12.5}
+    filters = Filters(attributes=(("product_colour", ("Black", "White")),), ranges=(("weight", None, 100.0),))
+    assert filter_clauses(filters) == [{"terms": {"attr_key": ["product_colour=black", "product_colour=white"]}},
+                                       {"range": {"number.weight": {"lte": 100.0}}}]
+
+
+def test_the_matched_set_query_needs_every_word_or_its_typo():
+    config = KeywordConfig()
+    exact = match_query("wireless mouse", config, typos=False)["bool"]["must"]
+    assert [m["combined_fields"]["query"] for m in exact] == ["wireless", "mouse"]
+    with_typos = match_query("wireles mse", config, typos=True)["bool"]["must"]
+    assert with_typos[0]["bool"]["minimum_should_match"] == 1
+    assert {"fuzzy": {"title_plain": {"value": "wireles", "fuzziness": 1, "transpositions": True}}} in \
+        with_typos[0]["bool"]["should"]
+    assert "combined_fields" in with_typos[1]  # shorter than fuzzy_min_term_length: exact only
 
 
 def test_search_body_mirrors_tantivy_boosts_and_filters():
@@ -89,7 +115,7 @@ def test_missing_connection_for_the_backend_is_named(tmp_path):
     from indexer.keyword.factory import create_keyword_index
 
     with pytest.raises(ValueError, match="SEARCH_ELASTICSEARCH_URL"):
-        create_keyword_index(tmp_path, "v1", KeywordConfig(backend="elasticsearch"))
+        create_keyword_index(tmp_path, "v1", KeywordConfig(backend="elasticsearch"), AttributeConfig())
 
 
 @pytest.mark.elasticsearch

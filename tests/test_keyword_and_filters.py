@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from indexer.attributes import AttributeConfig
 from indexer.filters import Filters
 from indexer.keyword.tantivy_index import TantivyKeywordIndex
 from indexer.product_store import ProductStore
@@ -24,11 +25,13 @@ PRODUCTS = [
     Product("f", "Speaker set with subwoofer", "Desk speakers", "Creative", "speakers", 60.0, {}),
 ]
 
+ATTRIBUTES = AttributeConfig(facets=("product_colour",))
+
 
 @pytest.fixture(scope="module", params=["tantivy", "elasticsearch"])
 def keyword(request, tmp_path_factory):
     if request.param == "tantivy":
-        index = TantivyKeywordIndex.create(tmp_path_factory.mktemp("kw") / "keyword")
+        index = TantivyKeywordIndex.create(tmp_path_factory.mktemp("kw") / "keyword", attributes=ATTRIBUTES)
         index.add(range(len(PRODUCTS)), PRODUCTS)
         yield index
         return
@@ -43,7 +46,7 @@ def keyword(request, tmp_path_factory):
     config = ElasticsearchConfig(url=url, api_key=os.environ.get("ELASTICSEARCH_API_KEY"))
     client = connect(config)
     index = ElasticsearchKeywordIndex.create(client, f"test-products-{uuid.uuid4().hex[:8]}", config,
-                                             KeywordConfig())
+                                             KeywordConfig(), ATTRIBUTES)
     index.add(range(len(PRODUCTS)), PRODUCTS)
     yield index
     client.indices.delete(index=index.name, ignore_unavailable=True)
@@ -67,6 +70,18 @@ def test_model_code_query_finds_the_product(keyword):
 def test_query_syntax_in_user_text_is_harmless(keyword):
     assert ids(keyword.searcher().search('mouse AND "logitech" OR title:(', 10))  # no parse error
     assert keyword.searcher().search("   ", 10) == [] and keyword.searcher().search("!!!", 10) == []
+
+
+def test_the_matched_set_holds_every_query_word_or_else_its_typo(keyword):
+    docs, scores = keyword.searcher().matches("wireless mouse")
+    assert [PRODUCTS[d].id for d in docs] == ["a", "c", "e"] and len(scores) == 3 and all(scores > 0)
+    assert [PRODUCTS[d].id for d in keyword.searcher().matches("logitec mouse")[0]] == ["a"]  # few exact: typos
+    assert len(keyword.searcher().matches("mouse toner")[0]) == 0
+
+
+def test_facet_attributes_filter_the_keyword_leg(keyword):
+    grey = Filters(attributes=(("product_colour", ("GREY", "pink")),))
+    assert ids(keyword.searcher().search("mouse", 10, grey)) == ["a"]
 
 
 def test_typo_falls_back_to_fuzzy_matching(keyword):

@@ -98,7 +98,7 @@ def test_a_version_built_before_term_centric_scoring_opens_field_centric_and_tak
     from indexer.keyword import tantivy_index
     from indexer.keyword.factory import open_keyword_index
 
-    def schema_without_combined():  # the schema versions were built with before the combined field
+    def schema_without_combined(attributes):  # the schema versions were built with before the combined field
         builder = tantivy.SchemaBuilder()
         builder.add_integer_field("doc", stored=True, indexed=True, fast=True)
         for name in ("title", "model", "brand", "category", "description", "attributes"):

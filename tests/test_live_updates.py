@@ -58,7 +58,7 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
     EventStore(env["SEARCH_EVENTS_PATH"]).add(read_jsonl_events(hand_log))  # "fan" has a history
     deleted_at: dict[str, float] = {}  # product id -> when its delete was acknowledged
     problems: list[str] = []
-    counts = {"search": 0, "filtered": 0, "similar": 0, "personal": 0, "writes": 0}
+    counts = {"search": 0, "filtered": 0, "faceted": 0, "similar": 0, "personal": 0, "writes": 0}
     stop = threading.Event()
 
     with running_server(served_copy, env, workers=2) as (base, _):
@@ -68,11 +68,16 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
                 return None
             body = response.json()
             ids = [hit["id"] for hit in body["results"]]
-            if len(ids) < k:
-                problems.append(f"{kind}: a page of {len(ids)} < {k}")
+            expected = min(k, body["total"]) if "total" in body else k  # a search's page is full up to its total
+            if len(ids) != expected or len(set(ids)) != len(ids):
+                problems.append(f"{kind}: a page of {len(ids)} (distinct {len(set(ids))}), expected {expected}")
             back = [i for i in ids if deleted_at.get(i, float("inf")) < started]
             if back:
                 problems.append(f"{kind}: deleted products came back: {back}")
+            if kind == "faceted":  # facets count the same snapshot's matched set as total does
+                price = body["facets"]["price"]
+                if sum(b["count"] for b in price["buckets"]) + price["missing"] != body["total"]:
+                    problems.append(f"faceted: price buckets {price} do not add up to total {body['total']}")
             if kind == "personal" and not body.get("personalized_by"):
                 problems.append("personal: the shopper's results were not personalized")
             return body
@@ -91,6 +96,8 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
             "search": lambda rng: ("/search", {"q": rng.choice(queries), "k": 10}, 10),
             "filtered": lambda rng: ("/search", {"q": rng.choice(queries), "k": 10, "brand": top_brand,
                                                   "price_min": 0 if rng.random() < 0.5 else None}, 10),
+            "faceted": lambda rng: ("/search", {"q": rng.choice(queries), "k": 10, "sort": "price_asc",
+                                                 "facets": "brand,price,attr.product_colour"}, 10),
             "similar": lambda rng: (f"/products/{rng.choice(stable)}/similar", {"k": 5}, 5),
             "personal": lambda rng: ("/search", {"q": "hdmi cable", "k": 10, "user": "fan"}, 10),
         }

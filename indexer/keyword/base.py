@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
+import numpy as np
+
 from indexer.filters import Filters
 from indexer.schema import Product
 
@@ -104,6 +106,11 @@ def append_fuzzy_hits(exact: list[tuple[int, float]], fuzzy: list[tuple[int, flo
 class KeywordSearcher(Protocol):
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """Top-k (doc number, BM25 score), best first, only products passing the filters."""
+
+    def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The keyword part of the matched set: every doc holding all the query's words (or,
+        when fewer than fuzzy_below do, typos of them in title, brand or model), ascending,
+        with their scores; unfiltered (search_engine/matching.py)."""
 
 
 class KeywordIndex(Protocol):

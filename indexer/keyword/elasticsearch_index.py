@@ -5,8 +5,9 @@ text fields, the same scoring (term-centric: combined_fields with the field weig
 as tantivy's weighted combined field, approximately: Elasticsearch estimates the combined
 document frequency and rounds field lengths; field-centric: a multi_match of type most_fields sums
 each field's boosted BM25, as tantivy's multi-field query does), the same fuzzy fallback on unstemmed
-title, brand and model, and the same filters (exact lower-case brand and category keys,
-inclusive price range). Each index version gets its own Elasticsearch index
+title, brand and model, the same filters (exact lower-case brand, category and facet
+attribute keys, inclusive price and numeric attribute ranges) and the same matched set
+(every query word, or a typo of it when few products have them all). Each index version gets its own Elasticsearch index
 `<prefix>-<version>`; the alias `<prefix>` follows the serving version (moved atomically by
 a build that serves, `switch` and `rollback`, mirroring the local CURRENT pointer), and
 pruning a version deletes its index.
@@ -20,6 +21,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
+
+from indexer.attributes import AttributeConfig, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.keyword.base import TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, query_terms
 from indexer.schema import Product
@@ -78,7 +82,11 @@ def connect(config: ElasticsearchConfig):
     return client
 
 
-def index_body(config: ElasticsearchConfig, dimension: int | None = None) -> dict:
+MAX_RESULT_WINDOW = 10_000  # Elasticsearch's default: deeper matched sets are read with scroll
+
+
+def index_body(config: ElasticsearchConfig, dimension: int | None = None,
+               attributes: AttributeConfig = AttributeConfig()) -> dict:
     """Settings and mappings: English analysis like tantivy's en_stem, keys for filters."""
     filters = {
         "english_possessive": {"type": "stemmer", "language": "possessive_english"},
@@ -112,6 +120,8 @@ def index_body(config: ElasticsearchConfig, dimension: int | None = None) -> dic
         "brand_key": {"type": "keyword"},
         "category_key": {"type": "keyword"},
         "price": {"type": "double"},
+        "attr_key": {"type": "keyword"},  # "name=value" of the facet attributes, as tantivy's
+        "number": {"type": "object", "properties": {name: {"type": "double"} for name in attributes.numeric}},
     }
     if dimension:
         properties["vector"] = {"type": "dense_vector", "dims": dimension, "index": True,
@@ -120,7 +130,7 @@ def index_body(config: ElasticsearchConfig, dimension: int | None = None) -> dic
 
 
 def document(doc: int, product: Product, vector: Sequence[float] | None = None,
-             attribute_max_chars: int = 0) -> dict:
+             attribute_max_chars: int = 0, attributes: AttributeConfig = AttributeConfig()) -> dict:
     source = {
         "doc": int(doc), "product_id": product.id, "title": product.title,
         "model": str(product.attributes.get("model", "")), "brand": product.brand,
@@ -131,6 +141,13 @@ def document(doc: int, product: Product, vector: Sequence[float] | None = None,
     }
     if product.price is not None:
         source["price"] = float(product.price)
+    keys = [f"{name}={filter_key(str(product.attributes[name]))}" for name in attributes.facets
+            if str(product.attributes.get(name, "")).strip()]
+    if keys:
+        source["attr_key"] = keys
+    numbers = {name: numeric_value(product.attributes.get(name)) for name in attributes.numeric}
+    if any(v is not None for v in numbers.values()):
+        source["number"] = {name: value for name, value in numbers.items() if value is not None}
     if vector is not None:
         source["vector"] = [float(x) for x in vector]
     return source
@@ -138,14 +155,14 @@ def document(doc: int, product: Product, vector: Sequence[float] | None = None,
 
 def bulk_actions(index_name: str, remove_docs: Iterable[int], add_docs: Iterable[int],
                  products: Iterable[Product], vectors: Iterable[Sequence[float]] | None = None,
-                 attribute_max_chars: int = 0) -> Iterator[dict]:
+                 attribute_max_chars: int = 0, attributes: AttributeConfig = AttributeConfig()) -> Iterator[dict]:
     """Deletes, then index actions; a document's _id is its doc number, so re-runs are idempotent."""
     for doc in remove_docs:
         yield {"_op_type": "delete", "_index": index_name, "_id": str(doc)}
     vectors = iter(vectors) if vectors is not None else None
     for doc, product in zip(add_docs, products):
         vector = next(vectors) if vectors is not None else None
-        yield {"_op_type": "index", "_index": index_name, "_id": str(doc), "_source": document(doc, product, vector, attribute_max_chars)}
+        yield {"_op_type": "index", "_index": index_name, "_id": str(doc), "_source": document(doc, product, vector, attribute_max_chars, attributes)}
 
 
 def filter_clauses(filters: Filters | None) -> list[dict]:
@@ -163,32 +180,59 @@ def filter_clauses(filters: Filters | None) -> list[dict]:
         if filters.price_max is not None:
             bounds["lte"] = filters.price_max
         clauses.append({"range": {"price": bounds}})
+    for name, values in filters.attributes:
+        clauses.append({"terms": {"attr_key": [f"{name}={value}" for value in values]}})
+    for name, low, high in filters.ranges:
+        bounds = {key: bound for key, bound in (("gte", low), ("lte", high)) if bound is not None}
+        clauses.append({"range": {f"number.{name}": bounds}})
     return clauses
+
+
+def _text_match(words: str, config: KeywordConfig) -> dict:
+    if config.scoring == "term-centric":  # BM25F, as tantivy's combined field: weights scale term frequencies
+        fields = [f"{'model.english' if name == 'model' else name}^{config.field_weights[name]}"
+                  for name in TEXT_FIELDS if config.field_weights.get(name, 0) > 0]
+        return {"combined_fields": {"query": words, "fields": fields, "operator": "or"}}
+    fields = [f"{name}^{config.boosts[name]:g}" for name in TEXT_FIELDS if config.boosts.get(name, 0) > 0]
+    return {"multi_match": {"query": words, "type": "most_fields", "fields": fields}}
 
 
 def search_body(text: str, k: int, filters: Filters | None, config: KeywordConfig) -> dict | None:
     terms = query_terms(text)
     if not terms:
         return None
-    if config.scoring == "term-centric":  # BM25F, as tantivy's combined field: weights scale term frequencies
-        fields = [f"{'model.english' if name == 'model' else name}^{config.field_weights[name]}"
-                  for name in TEXT_FIELDS if config.field_weights.get(name, 0) > 0]
-        match = {"combined_fields": {"query": " ".join(terms), "fields": fields, "operator": "or"}}
-    else:
-        fields = [f"{name}^{config.boosts[name]:g}" for name in TEXT_FIELDS if config.boosts.get(name, 0) > 0]
-        match = {"multi_match": {"query": " ".join(terms), "type": "most_fields", "fields": fields}}
     return {"size": k, "_source": False, "fields": ["doc"],
-            "query": {"bool": {"must": [match], "filter": filter_clauses(filters)}}}
+            "query": {"bool": {"must": [_text_match(" ".join(terms), config)], "filter": filter_clauses(filters)}}}
+
+
+def _fuzzy_clauses(term: str) -> list[dict]:
+    return [{"fuzzy": {field: {"value": term, "fuzziness": 1 if len(term) < 8 else 2, "transpositions": True}}}
+            for field in FUZZY_FIELDS]
 
 
 def fuzzy_body(text: str, k: int, filters: Filters | None, config: KeywordConfig) -> dict | None:
     terms = [t for t in query_terms(text) if len(t) >= config.fuzzy_min_term_length]
     if not terms:
         return None
-    should = [{"fuzzy": {field: {"value": term, "fuzziness": 1 if len(term) < 8 else 2, "transpositions": True}}}
-              for term in terms for field in FUZZY_FIELDS]
+    should = [clause for term in terms for clause in _fuzzy_clauses(term)]
     return {"size": k, "_source": False, "fields": ["doc"],
             "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filter_clauses(filters)}}}
+
+
+def match_query(text: str, config: KeywordConfig, typos: bool) -> dict | None:
+    """The matched set's query (as tantivy's `matches`): every query word must match, and
+    with typos=True each word may instead be within the typo distance in title, brand or model."""
+    terms = query_terms(text)
+    if not terms:
+        return None
+    must = []
+    for term in terms:
+        exact = _text_match(term, config)
+        if typos and len(term) >= config.fuzzy_min_term_length:
+            must.append({"bool": {"should": [exact, *_fuzzy_clauses(term)], "minimum_should_match": 1}})
+        else:
+            must.append(exact)
+    return {"bool": {"must": must}}
 
 
 def knn_body(vector: Sequence[float], k: int, filters: Filters | None) -> dict:
@@ -211,19 +255,21 @@ class ElasticsearchKeywordIndex:
     drops hits its snapshot does not hold (see SegmentedVectors and the keyword stage), so a
     search never shows a doc newer than the rest of its snapshot."""
 
-    def __init__(self, client, name: str, config: KeywordConfig, alias: str, stores_vectors: bool = False):
+    def __init__(self, client, name: str, config: KeywordConfig, attributes: AttributeConfig, alias: str,
+                 stores_vectors: bool = False):
         self.client = client
         self.name = name
         self.config = config
+        self.attributes = attributes
         self.alias = alias  # follows the serving version (mark_serving)
         self.stores_vectors = stores_vectors  # the version's vectors live here (kNN), not in FAISS
 
     @classmethod
     def create(cls, client, name: str, es_config: ElasticsearchConfig, config: KeywordConfig,
-               dimension: int | None = None) -> "ElasticsearchKeywordIndex":
+               attributes: AttributeConfig, dimension: int | None = None) -> "ElasticsearchKeywordIndex":
         client.indices.delete(index=name, ignore_unavailable=True)  # a leftover of a killed build
-        client.indices.create(index=name, **index_body(es_config, dimension))
-        return cls(client, name, config, es_config.index_prefix, stores_vectors=dimension is not None)
+        client.indices.create(index=name, **index_body(es_config, dimension, attributes))
+        return cls(client, name, config, attributes, es_config.index_prefix, stores_vectors=dimension is not None)
 
     def add(self, docs: Sequence[int], products: Sequence[Product], vectors=None) -> None:
         self.update([], docs, products, vectors)
@@ -233,7 +279,7 @@ class ElasticsearchKeywordIndex:
 
         failures = []
         actions = bulk_actions(self.name, remove_docs, add_docs, products, vectors if self.stores_vectors else None,
-                               self.config.attribute_max_chars)
+                               self.config.attribute_max_chars, self.attributes)
         for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False,
                                                raise_on_exception=False, max_retries=3):
             if not ok:
@@ -260,6 +306,27 @@ class ElasticsearchKeywordIndex:
             return hits
         return append_fuzzy_hits(hits, _hits(self.client.search(index=self.name, **fuzzy)), k)
 
+    def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every doc the matched-set query matches, ascending, with scores (as tantivy's)."""
+        query = match_query(text, self.config, typos=False)
+        if query is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        if self.client.count(index=self.name, query=query)["count"] < self.config.fuzzy_below:
+            query = match_query(text, self.config, typos=True)
+        hits = self._all_hits(query)
+        hits.sort()
+        return np.array([d for d, _ in hits], dtype=np.int64), np.array([s for _, s in hits], dtype=np.float64)
+
+    def _all_hits(self, query: dict) -> list[tuple[int, float]]:
+        response = self.client.search(index=self.name, query=query, size=MAX_RESULT_WINDOW, _source=False,
+                                      track_total_hits=True)
+        if response["hits"]["total"]["value"] <= MAX_RESULT_WINDOW:
+            return _hits(response)
+        from elasticsearch import helpers
+
+        return [(int(hit["_id"]), float(hit["_score"] or 0.0)) for hit in helpers.scan(
+            self.client, index=self.name, query={"query": query, "track_scores": True}, _source=False)]
+
     def knn(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         return _hits(self.client.search(index=self.name, **knn_body(vector, k, filters)))
 
@@ -268,6 +335,11 @@ class ElasticsearchKeywordIndex:
 
         source = self.client.get(index=self.name, id=str(doc), source_includes=["vector"])
         return np.asarray(source["_source"]["vector"], dtype=np.float32)
+
+    def vectors(self, docs) -> np.ndarray:
+        """The stored vectors of these docs, in their order (one multi-get)."""
+        response = self.client.mget(index=self.name, ids=[str(int(d)) for d in docs], source_includes=["vector"])
+        return np.asarray([item["_source"]["vector"] for item in response["docs"]], dtype=np.float32)
 
     def num_docs(self) -> int:
         return int(self.client.count(index=self.name)["count"])

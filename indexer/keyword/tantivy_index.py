@@ -5,8 +5,10 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import tantivy
 
+from indexer.attributes import AttributeConfig, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.keyword.base import (TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, combined_text,
                                   query_terms)
@@ -21,7 +23,7 @@ WRITER_HEAP = 128_000_000
 SMALL_BATCH, SMALL_WRITER_HEAP = 1_000, 16_000_000
 
 
-def _schema() -> "tantivy.Schema":
+def _schema(attributes: AttributeConfig) -> "tantivy.Schema":
     builder = tantivy.SchemaBuilder()
     # Integer, not unsigned: unsigned ids fail on Python ints in tantivy 0.27.
     builder.add_integer_field("doc", stored=True, indexed=True, fast=True)
@@ -35,34 +37,50 @@ def _schema() -> "tantivy.Schema":
     builder.add_text_field("brand_key", tokenizer_name="raw")
     builder.add_text_field("category_key", tokenizer_name="raw")
     builder.add_float_field("price", indexed=True, fast=True)
+    # Facet attributes as "name=value" keys (filter_key'd); numeric ones as a number field each.
+    builder.add_text_field("attr_key", tokenizer_name="raw")
+    for name in attributes.numeric:
+        builder.add_float_field(_number_field(name), indexed=True, fast=True)
     return builder.build()
+
+
+def _number_field(name: str) -> str:
+    return f"number_{name}"
+
+
+def attribute_key(name: str, value) -> str:
+    """The term a facet attribute's value is indexed and filtered as."""
+    return f"{name}={filter_key(str(value))}"
 
 
 class TantivyKeywordIndex:
     """One version's tantivy index on disk. One writer at a time (the version's write lock);
     `searcher()` gives a point-in-time view that later commits do not change."""
 
-    def __init__(self, index: "tantivy.Index", config: KeywordConfig):
+    def __init__(self, index: "tantivy.Index", config: KeywordConfig, attributes: AttributeConfig):
         self.index = index
         self.config = config
+        self.attributes = attributes
         self.schema = index.schema
         self.fields = [f for f in TEXT_FIELDS if config.boosts.get(f, 0) > 0]
 
     @classmethod
-    def create(cls, directory: Path | None, config: KeywordConfig | None = None) -> "TantivyKeywordIndex":
+    def create(cls, directory: Path | None, config: KeywordConfig | None = None,
+               attributes: AttributeConfig = AttributeConfig()) -> "TantivyKeywordIndex":
         """A new index in `directory` (None: in memory, for fitting settings)."""
+        config = config or KeywordConfig()
         if directory is None:
-            return cls(tantivy.Index(_schema()), config or KeywordConfig())
+            return cls(tantivy.Index(_schema(attributes)), config, attributes)
         directory = Path(directory)
         if directory.exists():
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
-        return cls(tantivy.Index(_schema(), path=str(directory)), config or KeywordConfig())
+        return cls(tantivy.Index(_schema(attributes), path=str(directory)), config, attributes)
 
     @classmethod
-    def open(cls, directory: Path, config: KeywordConfig) -> "TantivyKeywordIndex":
-        """config: the one it was built with (its manifest's; indexer.keyword.factory)."""
-        return cls(tantivy.Index.open(str(directory)), config)
+    def open(cls, directory: Path, config: KeywordConfig, attributes: AttributeConfig) -> "TantivyKeywordIndex":
+        """config, attributes: the ones it was built with (its manifest's; indexer.keyword.factory)."""
+        return cls(tantivy.Index.open(str(directory)), config, attributes)
 
     def add(self, docs: Sequence[int], products: Sequence[Product], vectors=None) -> None:
         self.update([], docs, products, vectors)
@@ -76,7 +94,7 @@ class TantivyKeywordIndex:
         for doc in list(remove_docs) + list(add_docs):
             writer.delete_documents_by_term("doc", int(doc))
         for doc, product in zip(add_docs, products):
-            writer.add_document(self._document(doc, product, self.config))
+            writer.add_document(self._document(doc, product, self.config, self.attributes))
         writer.commit()
         writer.wait_merging_threads()
 
@@ -98,7 +116,8 @@ class TantivyKeywordIndex:
         """Nothing outside the version's folder, which pruning removes."""
 
     @staticmethod
-    def _document(doc: int, product: Product, config: KeywordConfig) -> "tantivy.Document":
+    def _document(doc: int, product: Product, config: KeywordConfig, attributes: AttributeConfig
+                  ) -> "tantivy.Document":
         texts = {"title": product.title, "model": str(product.attributes.get("model", "")), "brand": product.brand,
                  "category": product.category, "description": product.description,
                  "attributes": attribute_text(product.attributes, config.attribute_max_chars)}
@@ -113,6 +132,13 @@ class TantivyKeywordIndex:
         }
         if product.price is not None:
             fields["price"] = [float(product.price)]
+        if attributes.facets:  # versions built before attributes have no attr_key field
+            fields["attr_key"] = [attribute_key(name, product.attributes[name]) for name in attributes.facets
+                                  if str(product.attributes.get(name, "")).strip()]
+        for name in attributes.numeric:
+            number = numeric_value(product.attributes.get(name))
+            if number is not None:
+                fields[_number_field(name)] = [number]
         return tantivy.Document(**fields)
 
 
@@ -134,6 +160,12 @@ class TantivySearcher:
         if filters.has_price_range:
             clauses.append((Occur.Must, tantivy.Query.range_query(
                 schema, "price", tantivy.FieldType.Float, filters.price_min, filters.price_max)))
+        for name, values in filters.attributes:
+            clauses.append((Occur.Must, tantivy.Query.term_set_query(
+                schema, "attr_key", [f"{name}={value}" for value in values])))
+        for name, low, high in filters.ranges:
+            clauses.append((Occur.Must, tantivy.Query.range_query(
+                schema, _number_field(name), tantivy.FieldType.Float, low, high)))
         return clauses
 
     def _run(self, text_query, filters: Filters | None, k: int) -> list[tuple[int, float]]:
@@ -148,11 +180,7 @@ class TantivySearcher:
         if not terms or k <= 0:
             return []
         config = self.index.config
-        if config.scoring == "term-centric":
-            parsed = self.index.index.parse_query(" ".join(terms), ["combined"])
-        else:
-            parsed = self.index.index.parse_query(" ".join(terms), self.index.fields, field_boosts=config.boosts)
-        hits = self._run(parsed, filters, k)
+        hits = self._run(self._text_query(" ".join(terms)), filters, k)
         if len(hits) >= min(k, config.fuzzy_below):
             return hits
         return append_fuzzy_hits(hits, self._fuzzy_hits(terms, filters, k + len(hits)), k)
@@ -163,8 +191,45 @@ class TantivySearcher:
         if not long_terms:
             return []
         fuzzy = tantivy.Query.boolean_query([
-            (tantivy.Occur.Should, tantivy.Query.fuzzy_term_query(
-                self.index.schema, field, term, distance=1 if len(term) < 8 else 2, transposition_cost_one=True))
-            for term in long_terms for field in FUZZY_FIELDS
-        ])
+            (tantivy.Occur.Should, query) for term in long_terms for query in self._fuzzy_queries(term)])
         return self._run(fuzzy, filters, k)
+
+    def _fuzzy_queries(self, term: str) -> list:
+        return [tantivy.Query.fuzzy_term_query(self.index.schema, field, term, distance=1 if len(term) < 8 else 2,
+                                               transposition_cost_one=True) for field in FUZZY_FIELDS]
+
+    def _text_query(self, text: str):
+        config = self.index.config
+        if config.scoring == "term-centric":
+            return self.index.index.parse_query(text, ["combined"])
+        return self.index.index.parse_query(text, self.index.fields, field_boosts=config.boosts)
+
+    def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every doc holding all the query's words (as the keyword leg stems them, in any
+        field); when fewer than `fuzzy_below` do, a word may also match within the typo
+        distance in title, brand or model. Docs ascending, with their scores; no filters."""
+        terms = query_terms(text)
+        if not terms:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        config = self.index.config
+        every_word = tantivy.Query.boolean_query([(tantivy.Occur.Must, self._text_query(t)) for t in terms])
+        docs, scores = self._all(every_word)
+        if len(docs) >= config.fuzzy_below:
+            return docs, scores
+        each_word_or_typo = tantivy.Query.boolean_query([
+            (tantivy.Occur.Must, tantivy.Query.boolean_query(
+                [(tantivy.Occur.Should, self._text_query(t))] + (
+                    [(tantivy.Occur.Should, q) for q in self._fuzzy_queries(t)]
+                    if len(t) >= config.fuzzy_min_term_length else [])))
+            for t in terms])
+        return self._all(each_word_or_typo)
+
+    def _all(self, query) -> tuple[np.ndarray, np.ndarray]:
+        count = self.searcher.search(query, limit=1, count=True).count
+        if not count:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        hits = self.searcher.search(query, limit=count, count=False).hits
+        docs = np.asarray(self.searcher.fast_field_values("doc", [address for _, address in hits]), dtype=np.int64)
+        scores = np.asarray([score for score, _ in hits], dtype=np.float64)
+        order = np.argsort(docs, kind="stable")
+        return docs[order], scores[order]

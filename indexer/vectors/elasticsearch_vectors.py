@@ -36,3 +36,8 @@ class ElasticsearchVectors:
 
     def vector(self, doc: int) -> np.ndarray:
         return self.index.vector(doc)
+
+    def similarities(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        if not len(docs):
+            return np.zeros(0, dtype=np.float32)
+        return self.index.vectors(docs) @ np.asarray(query, dtype=np.float32).reshape(-1)

@@ -63,6 +63,17 @@ class SegmentedVectors:
         base_size = len(self.base)
         return self.base.vector(doc) if doc < base_size else np.asarray(self.delta[doc - base_size])
 
+    def similarities(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        """The query's inner product with each of these docs' vectors, exactly."""
+        docs = np.asarray(docs, dtype=np.int64)
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        base_size = len(self.base)
+        in_base = docs < base_size
+        scores = np.empty(len(docs), dtype=np.float32)
+        scores[in_base] = self.base.vectors[docs[in_base]] @ query
+        scores[~in_base] = self.delta[docs[~in_base] - base_size] @ query
+        return scores
+
     def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """Top-k (doc, score) among live products passing the filters, best first."""
         if k <= 0:

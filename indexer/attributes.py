@@ -1,0 +1,92 @@
+"""Which product attributes a catalog offers shoppers as facets, filters and sort keys.
+
+A catalog names them (its index versions record the choice in their manifest):
+  facets   attributes counted by value and filterable by value (`attr.<name>=value`),
+           compared like brands: trimmed, whitespace collapsed, case-insensitive
+  numeric  attributes filterable by range (`attr.<name>_min/_max`), summarised as a range
+           with a histogram, and sortable; their values must read as numbers ("60.0", 2)
+An attribute may be both. Checked when an index is built: every named attribute must occur
+in the catalog, and every value of a numeric one must be a number.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from indexer.schema import Product
+
+NAME = re.compile(r"[A-Za-z0-9_]+")
+RESERVED = ("model", "ean")  # identifiers, searched as text, never facets
+
+
+@dataclass(frozen=True)
+class AttributeConfig:
+    facets: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "facets", tuple(dict.fromkeys(self.facets)))
+        object.__setattr__(self, "numeric", tuple(dict.fromkeys(self.numeric)))
+        for kind, names in (("facets", self.facets), ("numeric", self.numeric)):
+            bad = [n for n in names if not NAME.fullmatch(n) or n in RESERVED]
+            if bad:
+                raise ValueError(f"{kind}: attribute names are letters, digits and _ (not {', '.join(RESERVED)}), "
+                                 f"got {', '.join(map(repr, bad))}")
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> "AttributeConfig":
+        """What a version was built with (none before attributes were configurable)."""
+        recorded = manifest.get("attributes") or {}
+        return cls(tuple(recorded.get("facets", ())), tuple(recorded.get("numeric", ())))
+
+    @classmethod
+    def parse(cls, facets: str | None, numeric: str | None) -> "AttributeConfig":
+        """Comma-separated names, as a command line gives them."""
+        def names(text):
+            return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+        return cls(names(facets), names(numeric))
+
+    def manifest(self) -> dict:
+        return {k: list(v) for k, v in asdict(self).items()}
+
+
+def numeric_value(raw: Any) -> float | None:
+    """An attribute value as a number: None when missing or not a finite number."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def attribute_problems(products: Sequence[Product], config: AttributeConfig, limit: int = 20) -> list[str]:
+    """Why this catalog does not fit the configuration, one line each (empty: it fits)."""
+    present = {name for p in products for name in p.attributes}
+    problems = [f"attribute {name!r} is configured but no product has it"
+                for name in sorted(set(config.facets + config.numeric) - present)]
+    return problems + value_problems(products, config, limit)
+
+
+def value_problems(products: Sequence[Product], config: AttributeConfig, limit: int = 20) -> list[str]:
+    """Products whose numeric attributes are not numbers, one line each (row: 1-based)."""
+    problems: list[str] = []
+    for row, product in enumerate(products, start=1):
+        for name in config.numeric:
+            raw = product.attributes.get(name)
+            if raw not in (None, "") and numeric_value(raw) is None:
+                problems.append(f"row {row} (product {product.id}): attributes.{name} {raw!r} is not a number, "
+                                f"but {name} is a numeric attribute")
+                if len(problems) >= limit:
+                    return problems
+    return problems
+
+
+def check_attributes(products: Sequence[Product], config: AttributeConfig, whole_catalog: bool = True) -> None:
+    """Raise ValueError naming every problem; whole_catalog=False (an update) checks values only."""
+    problems = attribute_problems(products, config) if whole_catalog else value_problems(products, config)
+    if problems:
+        raise ValueError("the products do not fit the attribute configuration:\n  " + "\n  ".join(problems))
