@@ -177,8 +177,9 @@ def attribute_settings(args):
     from indexer.icecat import ICECAT_ATTRIBUTES
 
     serving = versions.serving_dir(args.index)
-    if serving:
-        default = AttributeConfig.from_manifest(versions.read_manifest(serving))
+    manifest = versions.read_manifest(serving) if serving else {}
+    if "attributes" in manifest:  # versions built before attributes were configurable record none
+        default = AttributeConfig.from_manifest(manifest)
     else:
         default = AttributeConfig() if args.catalog else ICECAT_ATTRIBUTES
     return AttributeConfig(

@@ -10,6 +10,9 @@
   search-train ranker  k-fold cross-validation of the learned relevance ranker (held-out
                        nDCG@10 per kind of query against the fused order and plain BM25),
                        then train it on all judged queries and save a version
+  search-train matching fit the matched set's dense floor (which products a query matches
+                       besides those holding its words) the same way, by the set's F1 over
+                       the judged products
 
 Hard negatives are mined from the serving index given with --index (built with the tower you
 start from). Reindexing with the trained tower is one command:
@@ -23,6 +26,7 @@ Examples:
   search-train fusion --work var/cv --folds 3                       (each fold's fine-tuned legs)
   search-train keyword --index var/icecat-index --folds 3
   search-train ranker --index var/icecat-index --output var/rankers   (then SEARCH_RANKER_PATH=var/rankers)
+  search-train matching --index var/icecat-index --folds 5          (then SEARCH_DENSE_FLOOR=<printed>)
 """
 from __future__ import annotations
 
@@ -80,6 +84,9 @@ def parse_args(argv=None):
     ranker.add_argument("--no-position-debias", action="store_true",
                         help="with clicks: learn from them as logged, without dividing out position bias (to compare)")
     ranker.add_argument("--json", help="write the per-fold and per-kind figures here")
+    _fitting_command(commands, "matching", "fit the matched set's dense floor with cross-validation",
+                     "; prints the floor fitted on all queries and the setting that applies it",
+                     "index whose keyword matches and product vectors to use", folds=5)
     fusion = _fitting_command(commands, "fusion", "fit fusion weights with cross-validation", "",
                               "index whose legs to fuse", folds=3)
     fusion.add_argument("--work", help="a cv --work folder: fold i uses fold i's fine-tuned tower and index")
@@ -258,6 +265,54 @@ def run_fusion(args) -> int:
     return 0
 
 
+def run_matching(args) -> int:
+    from search_engine.factory import open_engine
+    from search_engine.fusion import linear_fusion, reciprocal_rank_fusion
+    from search_engine.judgments import load_judgments
+    from search_engine.matching_tuning import fit_floor, materials_by_query, mean_quality
+    from search_engine.metrics import mean
+    from search_engine.settings import load_settings
+    from search_engine.splits import k_fold
+    from search_engine.types import Query
+
+    judgments = load_judgments(args.judgments)
+    settings = load_settings(index_root=args.index, ranker_path="")
+    engine = open_engine(settings)
+    config, snapshot = engine.config, engine.index.snapshot()
+    products = snapshot.products
+    live = products.live.mask()
+    id_of = [p.id if p else "" for p in products.by_doc()]
+    keyword, dense, ranked = {}, {}, {}
+    for query in judgments:
+        docs, _ = snapshot.keyword.matches(query)
+        keyword[query] = frozenset(id_of[d] for d in docs if d < products.size and live[d])
+        hits = snapshot.vectors.search(engine.query_vectors(query), config.dense_match_limit)
+        dense[query] = tuple((id_of[d], s) for d, s in hits)
+        dense_leg, keyword_leg = engine.legs(Query(query), config.candidates)
+        fused = reciprocal_rank_fusion([dense_leg, keyword_leg], config.rrf_k) if config.fusion == "rrf" else \
+            linear_fusion(dense_leg, keyword_leg, config.dense_weight)
+        ranked[query] = tuple(id_of[d] for d, _ in fused)
+    materials = materials_by_query(judgments, keyword, dense, ranked, {i for i in id_of if i})
+    names = ("words only (no dense floor)", f"configured floor {config.dense_floor}", "fitted floor")
+    held_out: dict[str, dict[str, list]] = {name: {} for name in names}
+    for fold, (train, test) in enumerate(k_fold(judgments, args.folds), start=1):
+        floor = fit_floor([materials[q] for q in train])
+        for name, value in zip(names, (2.0, config.dense_floor, floor)):
+            figures = mean_quality([materials[q] for q in test], value)
+            for metric, number in figures.items():
+                held_out[name].setdefault(metric, []).append(number)
+        print(f"fold {fold}: fitted floor {floor}", file=sys.stderr)
+    metrics = ("f1", "recall", "precision", "ndcg@10", "median size")
+    print(f"matched set on held-out queries ({args.folds} folds) | " + " | ".join(metrics))
+    for name in names:
+        print(f"{name} | " + " | ".join(f"{mean(held_out[name][m]):.4f}" if m != "median size"
+                                         else f"{mean(held_out[name][m]):.0f}" for m in metrics))
+    floor = fit_floor(list(materials.values()))
+    print(f"floor fitted on all {len(materials)} queries: {floor} (set it: SEARCH_DENSE_FLOOR={floor}, "
+          f"or dense_floor = {floor} in the settings file)")
+    return 0
+
+
 def run_keyword(args) -> int:
     from dataclasses import replace
 
@@ -411,7 +466,7 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     try:
         return {"train": run_train, "cv": run_cv, "fusion": run_fusion, "keyword": run_keyword,
-                "ranker": run_ranker}[args.command](args)
+                "ranker": run_ranker, "matching": run_matching}[args.command](args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"search-train {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -29,9 +29,10 @@ class EngineConfig:
     candidates: int = 100  # how deep each leg retrieves before fusion
     ranker_depth: int = 100  # how many fused candidates the relevance ranker reorders
     # The matched set (search_engine/matching.py): products at least this similar to the query
-    # match it, among the dense_match_limit most similar. The default suits the packaged
-    # MiniLM towers (fitted on Icecat; other towers or catalogs: search-train matching).
-    dense_floor: float = 0.45
+    # match it, among the dense_match_limit most similar. The default is what `search-train
+    # matching` fits for the packaged MiniLM towers on the bundled Icecat judgments; other
+    # towers (their similarities run on another scale) and other catalogs: fit it again.
+    dense_floor: float = 0.5
     dense_match_limit: int = 1000
 
     def __post_init__(self):
@@ -101,7 +102,7 @@ class Engine:
         if query.explain:
             stages.append(QueryUnderstanding(self.query_vectors, self.vocabulary))
         if query.mode in ("dense", "hybrid"):
-            stages.append(DenseRetrieval(self.query_vectors))
+            stages.append(DenseRetrieval(self.query_vectors, self.config.dense_match_limit))
         if query.mode in ("keyword", "hybrid"):
             stages.append(KeywordRetrieval())
         stages.append(Fusion(self.config.fusion, self.config.dense_weight, self.config.rrf_k))

@@ -1,8 +1,9 @@
 """The matched set: which products a query matches, before any filter.
 
 - keyword: the products holding every query word as the keyword leg reads it (stemmed, in
-  any field; when fewer than `fuzzy_below` products do, a word may be a typo of one in
-  title, brand or model): the keyword backend's `matches`.
+  any field; when fewer than `fuzzy_below` products do, a word that fewer than
+  `fuzzy_below` products hold may match by a typo of it in title, brand or model): the
+  keyword backend's `matches`.
 - dense: the products whose similarity to the query is at least the dense floor, among the
   `dense_match_limit` most similar (a cap, so a vague query costs at most that many).
 - hybrid: both.

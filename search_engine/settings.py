@@ -27,6 +27,9 @@ class Settings:
     dense_weight: float = 0.4
     rrf_k: int = 60
     candidates: int = 100
+    # The matched set (search_engine/matching.py): fit dense_floor with search-train matching.
+    dense_floor: float = EngineConfig.dense_floor
+    dense_match_limit: int = EngineConfig.dense_match_limit
     query_cache_size: int = 10_000  # query vectors kept for repeated queries; 0 turns it off
     faiss_threads: int = 1  # one OpenMP thread answers single queries fastest
     torch_threads: int | None = None
@@ -76,7 +79,8 @@ class Settings:
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(fusion=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k,
-                            candidates=self.candidates, ranker_depth=self.ranker_depth)
+                            candidates=self.candidates, ranker_depth=self.ranker_depth,
+                            dense_floor=self.dense_floor, dense_match_limit=self.dense_match_limit)
 
 
 def _coerce(name: str, value: Any, kind: Any) -> Any:

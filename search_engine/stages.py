@@ -40,6 +40,9 @@ class SearchContext:
     ranked_by: str | None = None  # set by the relevance ranking stage when it ranked
     matched: MatchedSet | None = None  # set by the matching stage (pins added by merchandising)
     match: str = "matched"  # "nearest" when nothing matched and the set is the nearest products
+    # The dense leg's unfiltered hits as deep as matching looks, when the leg ran unfiltered:
+    # one vector search serves both.
+    nearest: list[tuple[int, float]] | None = None
 
 
 class Stage(Protocol):
@@ -86,12 +89,16 @@ class QueryUnderstanding:
 @dataclass(frozen=True)
 class DenseRetrieval:
     query_vector: QueryVectorCache
+    match_depth: int = 0  # unfiltered, fetch this deep for the matching stage too
     name: str = "dense"
 
     def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
-        query = context.query
-        hits = context.snapshot.vectors.search(self.query_vector(query.text), context.depth, query.filters)
-        return _add_leg(candidates, hits, "dense")
+        query, vectors = context.query, context.snapshot.vectors
+        vector = self.query_vector(query.text)
+        if query.filters.is_empty and self.match_depth:
+            context.nearest = vectors.search(vector, max(context.depth, self.match_depth))
+            return _add_leg(candidates, context.nearest[:context.depth], "dense")
+        return _add_leg(candidates, vectors.search(vector, context.depth, query.filters), "dense")
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,8 @@ class Matching:
         dense = keyword = (np.zeros(0, dtype=np.int64), np.zeros(0))
         if query.mode != "keyword":
             vector = self.query_vector(query.text)
-            dense_hits = snapshot.vectors.search(vector, self.dense_limit)
+            dense_hits = context.nearest[:self.dense_limit] if context.nearest is not None else \
+                snapshot.vectors.search(vector, self.dense_limit)
             dense = dense_matches(dense_hits, self.dense_floor)
         if query.mode != "dense":
             docs, scores = live_only(*snapshot.keyword.matches(query.text), snapshot.products.size,

@@ -108,9 +108,10 @@ class KeywordSearcher(Protocol):
         """Top-k (doc number, BM25 score), best first, only products passing the filters."""
 
     def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """The keyword part of the matched set: every doc holding all the query's words (or,
-        when fewer than fuzzy_below do, typos of them in title, brand or model), ascending,
-        with their scores; unfiltered (search_engine/matching.py)."""
+        """The keyword part of the matched set: every doc holding all the query's words; when
+        fewer than fuzzy_below do, a word fewer than fuzzy_below products hold may match by a
+        typo of it in title, brand or model. Docs ascending, with their scores; unfiltered
+        (search_engine/matching.py)."""
 
 
 class KeywordIndex(Protocol):

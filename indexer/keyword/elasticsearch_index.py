@@ -219,16 +219,17 @@ def fuzzy_body(text: str, k: int, filters: Filters | None, config: KeywordConfig
             "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filter_clauses(filters)}}}
 
 
-def match_query(text: str, config: KeywordConfig, typos: bool) -> dict | None:
-    """The matched set's query (as tantivy's `matches`): every query word must match, and
-    with typos=True each word may instead be within the typo distance in title, brand or model."""
+def match_query(text: str, config: KeywordConfig, typo_prone: Iterable[str] = ()) -> dict | None:
+    """The matched set's query (as tantivy's `matches`): every query word must match; a word
+    in typo_prone may instead be within the typo distance in title, brand or model."""
     terms = query_terms(text)
     if not terms:
         return None
+    typo_prone = set(typo_prone)
     must = []
     for term in terms:
         exact = _text_match(term, config)
-        if typos and len(term) >= config.fuzzy_min_term_length:
+        if term in typo_prone:
             must.append({"bool": {"should": [exact, *_fuzzy_clauses(term)], "minimum_should_match": 1}})
         else:
             must.append(exact)
@@ -308,14 +309,20 @@ class ElasticsearchKeywordIndex:
 
     def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Every doc the matched-set query matches, ascending, with scores (as tantivy's)."""
-        query = match_query(text, self.config, typos=False)
+        query = match_query(text, self.config)
         if query is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        if self.client.count(index=self.name, query=query)["count"] < self.config.fuzzy_below:
-            query = match_query(text, self.config, typos=True)
+        config = self.config
+        if self._count(query) < config.fuzzy_below:
+            typo_prone = [t for t in query_terms(text) if len(t) >= config.fuzzy_min_term_length
+                          and self._count(_text_match(t, config)) < config.fuzzy_below]
+            query = match_query(text, config, typo_prone)
         hits = self._all_hits(query)
         hits.sort()
         return np.array([d for d, _ in hits], dtype=np.int64), np.array([s for _, s in hits], dtype=np.float64)
+
+    def _count(self, query: dict) -> int:
+        return int(self.client.count(index=self.name, query=query)["count"])
 
     def _all_hits(self, query: dict) -> list[tuple[int, float]]:
         response = self.client.search(index=self.name, query=query, size=MAX_RESULT_WINDOW, _source=False,

@@ -206,8 +206,9 @@ class TantivySearcher:
 
     def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Every doc holding all the query's words (as the keyword leg stems them, in any
-        field); when fewer than `fuzzy_below` do, a word may also match within the typo
-        distance in title, brand or model. Docs ascending, with their scores; no filters."""
+        field); when fewer than `fuzzy_below` do, a word that fewer than `fuzzy_below`
+        products hold may also match within the typo distance in title, brand or model.
+        Docs ascending, with their scores; no filters."""
         terms = query_terms(text)
         if not terms:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
@@ -216,16 +217,22 @@ class TantivySearcher:
         docs, scores = self._all(every_word)
         if len(docs) >= config.fuzzy_below:
             return docs, scores
+        typo_prone = [t for t in terms if len(t) >= config.fuzzy_min_term_length
+                      and self._count(self._text_query(t)) < config.fuzzy_below]
+        if not typo_prone:
+            return docs, scores
         each_word_or_typo = tantivy.Query.boolean_query([
             (tantivy.Occur.Must, tantivy.Query.boolean_query(
-                [(tantivy.Occur.Should, self._text_query(t))] + (
-                    [(tantivy.Occur.Should, q) for q in self._fuzzy_queries(t)]
-                    if len(t) >= config.fuzzy_min_term_length else [])))
+                [(tantivy.Occur.Should, self._text_query(t))]
+                + [(tantivy.Occur.Should, q) for q in (self._fuzzy_queries(t) if t in typo_prone else [])]))
             for t in terms])
         return self._all(each_word_or_typo)
 
+    def _count(self, query) -> int:
+        return self.searcher.search(query, limit=1, count=True).count
+
     def _all(self, query) -> tuple[np.ndarray, np.ndarray]:
-        count = self.searcher.search(query, limit=1, count=True).count
+        count = self._count(query)
         if not count:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         hits = self.searcher.search(query, limit=count, count=False).hits
