@@ -16,7 +16,7 @@ from api.auth import require_admin
 from api.engine_holder import current_engine
 from api.errors import ApiError
 from api.events import event_store
-from api.params import query_from
+from api.params import engine_error, query_from
 from api.serialize import fusion_json, result_json
 from search_engine.evaluation import DEFAULT_CONFIGURATIONS, Configuration, configured_engine, evaluate, \
     format_table, query_changes
@@ -102,26 +102,44 @@ def options():
         "ranker": engine.ranker.version if engine.ranker is not None else None,
         "users": [{"user": user, "events": count} for user, count in events.users(100)],
         "named_configurations": [c.name for c in DEFAULT_CONFIGURATIONS],
+        "facets": list(workbench_facets(engine.index.products.attributes)),
+        "sorts": ["relevance", "price_asc", "price_desc"] + [
+            f"attr.{name}_{direction}" for name in engine.index.products.attributes.numeric
+            for direction in ("asc", "desc")],
     })
+
+
+def workbench_facets(attributes) -> tuple[str, ...]:
+    """What the workbench counts for a merchant: brand, type, price and the value attributes."""
+    return ("brand", "category", "price", *(f"attr.{name}" for name in attributes.facets))
 
 
 @bp.post("/compare")
 def compare():
-    """{"q", "k", "brand", "category", "price_min", "price_max", "a": {...}, "b": {...}}: both
-    rankings with per-stage scores, and how B's list differs from A's."""
+    """{"q", "k", "brand", "category", "price_min", "price_max", "sort", "attr": {name: [values]},
+    "a": {...}, "b": {...}}: both rankings with per-stage scores and facets (brand, type, price,
+    the value attributes), and how B's list differs from A's."""
     body = _json_body()
     args = MultiDict()
-    for name in ("q", "k", "brand", "category", "price_min", "price_max"):
-        values = body.get(name)
+    attributes = body.get("attr") or {}
+    if not isinstance(attributes, dict):
+        raise ApiError("attr must be an object of attribute name -> list of values", parameter="attr")
+    fields = [(name, body.get(name)) for name in ("q", "k", "brand", "category", "price_min", "price_max", "sort")]
+    for name, values in fields + [(f"attr.{name}", values) for name, values in attributes.items()]:
         for value in values if isinstance(values, list) else [values]:
             if value is not None:
                 args.add(name, str(value))
+    args.add("facets", ",".join(workbench_facets(current_engine().index.products.attributes)))
+    args.add("facet_size", "8")
     query = replace(query_from(args), explain=True)  # the shoppers' endpoint's checks and messages
     sides = {}
     for label in ("a", "b"):
         configuration = configuration_from(body.get(label, {}), label)
         engine = _configured(configuration, label)
-        result = engine.search(replace(query, mode=configuration.mode, user=configuration.user))
+        try:
+            result = engine.search(replace(query, mode=configuration.mode, user=configuration.user))
+        except ValueError as exc:  # an attribute the version of this side does not offer
+            raise engine_error(exc) from None
         sides[label] = result_json(result, fusion_json(engine.config))
     ids = {label: [hit["id"] for hit in side["results"]] for label, side in sides.items()}
     grades = _judgment_store().judgments_for(query.text)

@@ -108,8 +108,25 @@ def test_compare_applies_the_filters_to_both_sides(client):
         assert all(h["brand"] == "Logitech" and h["price"] <= 80 for h in body[side]["results"])
 
 
+def test_compare_counts_facets_and_filters_by_attribute_and_sorts(client):
+    body = client.post("/workbench/api/compare", headers=BEARER,
+                       json={"q": "wireless mouse", "k": 10, "attr": {"connectivity_technology": ["Wireless"]},
+                             "sort": "price_asc", "a": HYBRID, "b": KEYWORD}).get_json()
+    for side in ("a", "b"):
+        facets = body[side]["facets"]
+        assert {"brand", "category", "price", "attr.product_colour"} <= set(facets)
+        connectivity = {v["value"]: v["count"] for v in facets["attr.connectivity_technology"]["values"]}
+        assert connectivity.get("Wireless") == body[side]["total"]  # its own selection is not applied to it
+        prices = [h["price"] for h in body[side]["results"]]
+        assert prices == sorted(prices)
+    options = client.get("/workbench/api/options", headers=BEARER).get_json()
+    assert "attr.product_colour" in options["facets"] and "attr.weight_desc" in options["sorts"]
+
+
 @pytest.mark.parametrize("change, parameter", [
     ({"q": ""}, "q"),
+    ({"attr": {"nothing": ["x"]}}, "attr.nothing"),
+    ({"sort": "cheapest"}, "sort"),
     ({"k": 0}, "k"),
     ({"price_min": "cheap"}, "price_min"),
     ({"b": {"mode": "semantic"}}, "b.mode"),

@@ -112,6 +112,28 @@ def test_search_compare_judge_pin_and_evaluate_in_chromium(browser, server, app,
     wait(browser, lambda: "dense" in browser.find_element(By.ID, "b-describe").text, "B never became dense")
     assert_changes_summarized(browser)
 
+    # Facets of A's matched set: a brand filters both sides and still offers the other brands;
+    # an attribute value shows as a chip, A's total is its count, and the chip takes it away.
+    first_brand = browser.find_elements(By.CSS_SELECTOR, "#facets button[data-facet='brand']")[0]
+    brand = first_brand.get_attribute("data-value")
+    first_brand.click()
+    wait(browser, lambda: all(c.find_element(By.CLASS_NAME, "meta").text.startswith(brand)
+                              for side in ("a", "b") for c in cards(browser, side)), "the brand did not filter")
+    assert browser.find_element(By.ID, "brand").get_attribute("value") == brand
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#facets button[data-facet='brand']")) > 1
+    browser.find_element(By.ID, "brand").clear()
+    browser.find_element(By.ID, "compare").click()
+    wait(browser, lambda: not browser.find_elements(By.CSS_SELECTOR, "#facets button.selected"),
+         "the brand filter did not go")
+    colour = browser.find_elements(By.CSS_SELECTOR, "#facets button[data-facet='attr.product_colour']")[0]
+    value, count = colour.get_attribute("data-value"), re.search(r"\((\d+)\)", colour.text).group(1)
+    colour.click()
+    wait(browser, lambda: value in browser.find_element(By.ID, "attribute-filters").text, "no chip for the colour")
+    assert f"{count} matching products" in browser.find_element(By.ID, "a-describe").text
+    browser.find_element(By.CSS_SELECTOR, "#attribute-filters .chip").click()
+    wait(browser, lambda: not browser.find_elements(By.CSS_SELECTOR, "#attribute-filters .chip") and
+         len(cards(browser, "a")) == 10, "the chip did not go")
+
     # Judge the first result 3; the mark is stored and still shown after a reload.
     product_id = cards(browser, "a")[0].get_attribute("data-id")
     cards(browser, "a")[0].find_element(By.CSS_SELECTOR, "button[data-grade='3']").click()

@@ -9,6 +9,8 @@ const SIDES = ["a", "b"];
 let lastCompare = null; // the last comparison shown, re-rendered when a judgment changes
 let namedConfigurations = []; // search-evaluate's default configurations, offered for evaluation
 let servingVersion = null;
+let facetNames = []; // what the server counts, in the order shown
+let attributeFilters = {}; // attribute name -> values chosen from its facet (any of them)
 
 function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -80,6 +82,8 @@ async function loadOptions() {
   $("users").replaceChildren(...options.users.map((u) => element("option", {value: u.user}, `${u.events} events`)));
   namedConfigurations = options.named_configurations;
   $("named-list").textContent = namedConfigurations.join(", ");
+  facetNames = options.facets;
+  $("sort").replaceChildren(...options.sorts.map((sort) => element("option", {value: sort}, sort.replaceAll("_", " "))));
 }
 
 function configuration(side) {
@@ -101,7 +105,7 @@ function describe(config) {
 
 // ---- compare -------------------------------------------------------------------------
 
-const FORM_FIELDS = ["q", "brand", "category", "price_min", "price_max", "k"];
+const FORM_FIELDS = ["q", "brand", "category", "price_min", "price_max", "k", "sort"];
 const CONFIG_FIELDS = ["mode", "fusion", "dense_weight", "version", "ranker", "user"];
 
 function rememberInUrl() {
@@ -110,6 +114,7 @@ function rememberInUrl() {
   for (const side of SIDES) for (const field of CONFIG_FIELDS) {
     if ($(`${side}-${field}`).value) params.set(`${side}.${field}`, $(`${side}-${field}`).value);
   }
+  if (Object.keys(attributeFilters).length) params.set("attr", JSON.stringify(attributeFilters));
   history.replaceState(null, "", `${location.pathname}?${params}`);
 }
 
@@ -123,12 +128,21 @@ function restoreFromUrl() {
       $(`${side}-${field}`).value = value;
     }
   }
+  try {
+    attributeFilters = JSON.parse(params.get("attr") || "{}");
+  } catch (error) {
+    attributeFilters = {};
+  }
   return params.has("q");
 }
 
+const listed = (text) => text.split(",").map((v) => v.trim()).filter(Boolean);
+
 async function compare() {
-  const body = {q: $("q").value, k: Number($("k").value || 10), a: configuration("a"), b: configuration("b")};
-  for (const field of ["brand", "category", "price_min", "price_max"]) {
+  const body = {q: $("q").value, k: Number($("k").value || 10), sort: $("sort").value, attr: attributeFilters,
+    a: configuration("a"), b: configuration("b")};
+  for (const field of ["brand", "category"]) body[field] = listed($(field).value);
+  for (const field of ["price_min", "price_max"]) {
     if ($(field).value.trim()) body[field] = $(field).value.trim();
   }
   say("Searching…");
@@ -147,13 +161,63 @@ function renderCompare() {
   $("changes-summary").textContent = `“${data.query}”: B against A: ${counts.up} moved up, ${counts.down} moved down, ` +
     `${counts.new} new, ${counts.dropped} dropped, ${counts.same} unchanged.`;
   for (const side of SIDES) {
-    $(`${side}-describe`).textContent = `${describe(data.configs[side])} · ${data[side].total} candidates` +
+    $(`${side}-describe`).textContent = `${describe(data.configs[side])} · ${data[side].total} ` +
+      (data[side].match === "nearest" ? "nearest products (nothing matched)" : "matching products") +
       (data[side].personalized_by ? ` · personalized by ${data[side].personalized_by}` :
         data.configs[side].user ? " · not personalized (unknown shopper or no model)" : "");
     $(`results-${side}`).replaceChildren(...data[side].results.map((hit) => card(hit, side, change[hit.id], data.judgments[hit.id])));
   }
+  renderFacets(data.a.facets || {});
   $("results").hidden = false;
   renderMarks();
+}
+
+// ---- facets --------------------------------------------------------------------------
+
+function chosen(name) {
+  if (name === "brand" || name === "category") return listed($(name).value);
+  return attributeFilters[name.slice("attr.".length)] || [];
+}
+
+function toggle(name, value) {
+  const values = chosen(name);
+  const next = values.some((v) => v.toLowerCase() === value.toLowerCase())
+    ? values.filter((v) => v.toLowerCase() !== value.toLowerCase()) : [...values, value];
+  if (name === "brand" || name === "category") $(name).value = next.join(", ");
+  else if (next.length) attributeFilters[name.slice("attr.".length)] = next;
+  else delete attributeFilters[name.slice("attr.".length)];
+}
+
+function choosePriceBucket(bucket) {
+  const same = $("price_min").value === String(bucket.from) && $("price_max").value === String(bucket.to ?? "");
+  $("price_min").value = same ? "" : bucket.from;
+  $("price_max").value = same || bucket.to === null ? "" : bucket.to;
+}
+
+function renderFacets(facets) {
+  const label = (name) => ({brand: "Brand", category: "Type", price: "Price"})[name] || name.slice("attr.".length).replaceAll("_", " ");
+  const boxes = facetNames.filter((name) => facets[name]).map((name) => {
+    const facet = facets[name];
+    let entries;
+    if (facet.type === "values") {
+      const selected = chosen(name).map((v) => v.toLowerCase());
+      entries = facet.values.map((v) => element("button", {type: "button", "data-facet": name, "data-value": v.value,
+        class: selected.includes(v.value.toLowerCase()) ? "selected" : "",
+        onclick: () => guarded(async () => { toggle(name, v.value); await compare(); })},
+      `${v.value} `, element("span", {class: "count"}, `(${v.count})`)));
+      if (facet.other_values) entries.push(element("span", {class: "count"}, `+${facet.other_values} more`));
+    } else {
+      entries = facet.buckets.map((b) => element("button", {type: "button", "data-facet": name,
+        onclick: () => guarded(async () => { choosePriceBucket(b); await compare(); })},
+      `${b.to === null ? `${b.from} and up` : `${b.from} – ${b.to}`} `, element("span", {class: "count"}, `(${b.count})`)));
+    }
+    return element("div", {class: "facet"}, element("h4", {}, label(name)), entries);
+  });
+  $("facets").replaceChildren(...boxes);
+  $("attribute-filters").replaceChildren(...Object.entries(attributeFilters).map(([name, values]) =>
+    element("button", {type: "button", class: "chip", title: "remove this filter",
+      onclick: () => guarded(async () => { delete attributeFilters[name]; await compare(); })},
+    `${name.replaceAll("_", " ")}: ${values.join(" or ")} ✕`)));
 }
 
 function changeBadge(side, change) {
