@@ -42,9 +42,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["version_engines"] = VersionEngines(settings.index_root, open_index)
     register_error_handlers(app)
 
-    from api import admin, events, health, products, search, workbench, workbench_api
+    from api import admin, events, health, openapi, products, search, workbench, workbench_api
 
     events.init_app(app, store)
-    for module in (search, products, events, health, admin, workbench, workbench_api):
+    for module in (search, products, events, health, admin, workbench, workbench_api, openapi):
         app.register_blueprint(module.bp)
     return app

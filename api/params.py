@@ -7,6 +7,7 @@ from werkzeug.datastructures import MultiDict
 
 from api.errors import ApiError
 from indexer.filters import Filters
+from search_engine.results_page import FieldError, check_fields
 from search_engine.types import MODES, FacetRequest, Query, sort_key
 
 MAX_K = 100
@@ -110,6 +111,8 @@ def facets_from(args: MultiDict) -> FacetRequest:
             high <= low for low, high in zip(bounds, bounds[1:])):
         raise ApiError(f"price_buckets must be finite numbers in ascending order, got {args.get('price_buckets')!r}",
                        parameter="price_buckets")
+    if bounds and "price" not in names:
+        raise ApiError("price_buckets shapes the price facet: ask for it with facets=price", parameter="price_buckets")
     return FacetRequest(names, int_param(args, "facet_size", FacetRequest.size, 1, MAX_FACET_SIZE), bounds)
 
 
@@ -122,10 +125,23 @@ def sort_from(args: Mapping) -> str:
     return sort
 
 
-def engine_error(exc: ValueError) -> ApiError:
-    """An engine ValueError ("<parameter>: message") as the 400 that names the parameter."""
-    parameter, _, message = str(exc).partition(": ")
-    return ApiError(str(exc), parameter=parameter if message and " " not in parameter else None)
+def attribute_parameters(args: MultiDict) -> list[str]:
+    """The request's attr.* parameter names, empty ones included."""
+    return [key for key in args if key.startswith(ATTRIBUTE_PREFIX)]
+
+
+def checked_against(query: Query, args: MultiDict, attributes) -> Query:
+    """The query, once its facets, sort and attr.* parameters name what this catalog offers
+    (search_engine/results_page.check_fields); else the 400 naming the parameter."""
+    try:
+        check_fields(query, attributes, attribute_parameters(args))
+    except FieldError as exc:
+        raise field_error(exc) from None
+    return query
+
+
+def field_error(exc: FieldError) -> ApiError:
+    return ApiError(str(exc), parameter=exc.parameter)
 
 
 def query_from(args: MultiDict) -> Query:

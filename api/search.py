@@ -8,10 +8,11 @@ from flask import Blueprint, current_app, jsonify, request
 
 from api.engine_holder import current_engine
 from api.events import event_store
-from api.params import bool_param, engine_error, query_from
+from api.params import bool_param, checked_against, field_error, query_from
 from api.serialize import fusion_json, highlight_json, result_json
 from indexer.keyword.factory import keyword_config
 from search_engine.highlight import QueryMatcher
+from search_engine.results_page import FieldError
 from search_engine.types import Event
 
 bp = Blueprint("search", __name__)
@@ -19,14 +20,14 @@ bp = Blueprint("search", __name__)
 
 @bp.get("/search")
 def search():
-    query = query_from(request.args)
-    highlight = bool_param(request.args, "highlight")
     engine = current_engine()
+    query = checked_against(query_from(request.args), request.args, engine.index.products.attributes)
+    highlight = bool_param(request.args, "highlight")
     started = time.perf_counter()
     try:
         result = engine.search(query)
-    except ValueError as exc:  # an attribute this catalog does not offer (facets, sort, attr.*)
-        raise engine_error(exc) from None
+    except FieldError as exc:  # the serving version changed to one without that attribute meanwhile
+        raise field_error(exc) from None
     body = result_json(result, fusion_json(engine.config))
     if highlight:  # query words' stems, and in titles the keyword leg's typo distance (search_engine/highlight.py)
         matcher = QueryMatcher.of(query.text, keyword_config(engine.index.manifest))

@@ -49,7 +49,7 @@ def facet_json(facet: ValueFacet | RangeFacet) -> dict:
     if isinstance(facet, ValueFacet):
         return {"type": "values", "values": [{"value": v, "count": n} for v, n in facet.values],
                 "other_values": facet.other_values}
-    return {"type": "range", "min": facet.min, "max": facet.max, "missing": facet.missing,
+    return {"type": "range", "min": facet.min, "max": facet.max, "missing": facet.missing, "below": facet.below,
             "buckets": [{"from": low, "to": high, "count": n} for low, high, n in facet.buckets]}
 
 

@@ -16,12 +16,13 @@ from api.auth import require_admin
 from api.engine_holder import current_engine
 from api.errors import ApiError
 from api.events import event_store
-from api.params import engine_error, query_from
+from api.params import query_from
 from api.serialize import fusion_json, result_json
 from search_engine.evaluation import DEFAULT_CONFIGURATIONS, Configuration, configured_engine, evaluate, \
     format_table, query_changes
 from search_engine.judgments import COLUMNS, read_judgments, write_judgments_to
 from search_engine.rank_diff import rank_changes
+from search_engine.types import FacetRequest, Query, sort_key
 from search_engine.version_engines import UnknownVersionError
 
 bp = Blueprint("workbench_api", __name__, url_prefix="/workbench/api")
@@ -114,6 +115,24 @@ def workbench_facets(attributes) -> tuple[str, ...]:
     return ("brand", "category", "price", *(f"attr.{name}" for name in attributes.facets))
 
 
+def for_attributes(query: Query, attributes) -> tuple[Query, list[str]]:
+    """The query for an index version with these attributes: the workbench's facets, and
+    without the attribute filters and sort it does not offer (named in the list)."""
+    ignored = [f"attr.{name}" for name, _ in query.filters.attributes if name not in attributes.facets]
+    ignored += [f"attr.{name}_{'min' if low is not None else 'max'}" for name, low, _ in query.filters.ranges
+                if name not in attributes.numeric]
+    filters = replace(query.filters,
+                      attributes=tuple(a for a in query.filters.attributes if a[0] in attributes.facets),
+                      ranges=tuple(r for r in query.filters.ranges if r[0] in attributes.numeric))
+    sort = query.sort
+    key = sort_key(sort)
+    if key is not None and key[0] != "price" and key[0].removeprefix("attr.") not in attributes.numeric:
+        ignored.append("sort")
+        sort = "relevance"
+    facets = FacetRequest(workbench_facets(attributes), size=8)
+    return replace(query, filters=filters, sort=sort, facets=facets), ignored
+
+
 @bp.post("/compare")
 def compare():
     """{"q", "k", "brand", "category", "price_min", "price_max", "sort", "attr": {name: [values]},
@@ -129,18 +148,19 @@ def compare():
         for value in values if isinstance(values, list) else [values]:
             if value is not None:
                 args.add(name, str(value))
-    args.add("facets", ",".join(workbench_facets(current_engine().index.products.attributes)))
-    args.add("facet_size", "8")
     query = replace(query_from(args), explain=True)  # the shoppers' endpoint's checks and messages
-    sides = {}
+    sides, ignored = {}, {}
     for label in ("a", "b"):
         configuration = configuration_from(body.get(label, {}), label)
         engine = _configured(configuration, label)
-        try:
-            result = engine.search(replace(query, mode=configuration.mode, user=configuration.user))
-        except ValueError as exc:  # an attribute the version of this side does not offer
-            raise engine_error(exc) from None
-        sides[label] = result_json(result, fusion_json(engine.config))
+        # Each side counts the facets its own index version offers and leaves out the filters
+        # and sort it lacks (an older version may have no attributes), saying so.
+        side_query, ignored[label] = for_attributes(query, engine.index.products.attributes)
+        result = engine.search(replace(side_query, mode=configuration.mode, user=configuration.user))
+        sides[label] = {**result_json(result, fusion_json(engine.config)), "ignored": ignored[label]}
+    unknown = [p for p in ignored["a"] if p in ignored["b"]]
+    if unknown:
+        raise ApiError(f"{unknown[0]}: neither side's index version offers it", parameter=unknown[0])
     ids = {label: [hit["id"] for hit in side["results"]] for label, side in sides.items()}
     grades = _judgment_store().judgments_for(query.text)
     products = current_engine().index.products

@@ -15,10 +15,14 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+from indexer.filters import filter_key
 from indexer.schema import Product
 
 NAME = re.compile(r"[A-Za-z0-9_]+")
-RESERVED = ("model", "ean")  # identifiers, searched as text, never facets
+# Identifiers (searched as text, never facets) and the product's own fields, which facets,
+# filters and sorts already name plainly; a name ending in _min or _max would read as a range.
+RESERVED = ("model", "ean", "brand", "category", "price")
+RANGE_SUFFIXES = ("_min", "_max")
 
 
 @dataclass(frozen=True)
@@ -30,10 +34,10 @@ class AttributeConfig:
         object.__setattr__(self, "facets", tuple(dict.fromkeys(self.facets)))
         object.__setattr__(self, "numeric", tuple(dict.fromkeys(self.numeric)))
         for kind, names in (("facets", self.facets), ("numeric", self.numeric)):
-            bad = [n for n in names if not NAME.fullmatch(n) or n in RESERVED]
+            bad = [n for n in names if not NAME.fullmatch(n) or n in RESERVED or n.endswith(RANGE_SUFFIXES)]
             if bad:
-                raise ValueError(f"{kind}: attribute names are letters, digits and _ (not {', '.join(RESERVED)}), "
-                                 f"got {', '.join(map(repr, bad))}")
+                raise ValueError(f"{kind}: attribute names are letters, digits and _, not {', '.join(RESERVED)} "
+                                 f"and not ending in _min or _max; got {', '.join(map(repr, bad))}")
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> "AttributeConfig":
@@ -50,6 +54,18 @@ class AttributeConfig:
 
     def manifest(self) -> dict:
         return {k: list(v) for k, v in asdict(self).items()}
+
+
+def facet_text(raw: Any) -> str:
+    """A facet attribute's value as shoppers see it ("" when the product has none)."""
+    return "" if raw is None else str(raw).strip()
+
+
+def facet_term(name: str, raw: Any) -> str | None:
+    """The term a keyword backend indexes and filters a facet value as ("name=value", the
+    value normalised as every filter compares it), or None when the product has none."""
+    text = facet_text(raw)
+    return f"{name}={filter_key(text)}" if text else None
 
 
 def numeric_value(raw: Any) -> float | None:

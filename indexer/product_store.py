@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from indexer.append_only import AppendOnlyArray, LiveDocs
-from indexer.attributes import AttributeConfig, numeric_value
+from indexer.attributes import AttributeConfig, facet_text, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.schema import Product
 
@@ -58,16 +58,17 @@ class ProductTable:
         self.brand = AppendOnlyArray(np.zeros(0, dtype=np.int32))
         self.category = AppendOnlyArray(np.zeros(0, dtype=np.int32))
         # Facet attributes: a vocabulary and a code column each; code 0 is "no value".
-        self.values = {name: Vocabulary() for name in attributes.facets}
-        for vocabulary in self.values.values():
+        self.attribute_values = {name: Vocabulary() for name in attributes.facets}
+        for vocabulary in self.attribute_values.values():
             vocabulary.code("")
-        self.value = {name: AppendOnlyArray(np.zeros(0, dtype=np.int32)) for name in attributes.facets}
-        self.number = {name: AppendOnlyArray(np.zeros(0, dtype=np.float64)) for name in attributes.numeric}
+        self.attribute_codes = {name: AppendOnlyArray(np.zeros(0, dtype=np.int32)) for name in attributes.facets}
+        self.attribute_numbers = {name: AppendOnlyArray(np.zeros(0, dtype=np.float64)) for name in attributes.numeric}
         self.docs_of: dict[str, list[int]] = {}  # every doc an id has had, ascending
         self.append(products)
 
     def columns(self) -> list[AppendOnlyArray]:
-        return [self.price, self.brand, self.category, *self.value.values(), *self.number.values()]
+        return [self.price, self.brand, self.category, *self.attribute_codes.values(),
+                *self.attribute_numbers.values()]
 
     def __len__(self) -> int:
         return len(self.products)
@@ -87,22 +88,16 @@ class ProductTable:
         self.price.append(np.array([np.nan if p.price is None else p.price for p in products], dtype=np.float64))
         self.brand.append(np.array([self.brands.code(p.brand) for p in products], dtype=np.int32))
         self.category.append(np.array([self.categories.code(p.category) for p in products], dtype=np.int32))
-        for name, column in self.value.items():
-            values = self.values[name]
-            column.append(np.array([values.code(_text(p.attributes.get(name))) for p in products], dtype=np.int32))
-        for name, column in self.number.items():
+        for name, column in self.attribute_codes.items():
+            values = self.attribute_values[name]
+            column.append(np.array([values.code(facet_text(p.attributes.get(name))) for p in products],
+                                   dtype=np.int32))
+        for name, column in self.attribute_numbers.items():
             numbers = [numeric_value(p.attributes.get(name)) for p in products]
             column.append(np.array([np.nan if v is None else v for v in numbers], dtype=np.float64))
         for doc, product in enumerate(products, start):
             self.docs_of.setdefault(product.id, []).append(doc)
         self.products.extend(products)  # last: a doc is readable only once its columns are
-
-
-def _text(value) -> str:
-    """A facet value as shoppers see it ("" when missing)."""
-    if value is None:
-        return ""
-    return str(value).strip()
 
 
 class ProductStore:
@@ -170,9 +165,10 @@ class ProductStore:
         if filters.categories:
             mask &= np.isin(table.category.head(self.size)[rows], table.categories.lookup(filters.categories))
         for name, values in filters.attributes:
-            mask &= np.isin(table.value[name].head(self.size)[rows], table.values[name].lookup(values))
+            mask &= np.isin(table.attribute_codes[name].head(self.size)[rows],
+                            table.attribute_values[name].lookup(values))
         ranges = [(table.price, filters.price_min, filters.price_max)] + [
-            (table.number[name], low, high) for name, low, high in filters.ranges]
+            (table.attribute_numbers[name], low, high) for name, low, high in filters.ranges]
         with np.errstate(invalid="ignore"):  # NaN (no value) compares False, so it never passes a range
             for column, low, high in ranges:
                 if low is None and high is None:
@@ -185,20 +181,21 @@ class ProductStore:
         return mask
 
     def value_codes(self, facet: str, docs: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """The codes of a facet ("brand", "category" or a facet attribute) at these docs, and
-        each code's display name (code 0 of an attribute, and "" of brand or category: none)."""
+        """The codes of a value facet ("brand", "category" or "attr.<name>") at these docs, and
+        each code's display name ("": no value)."""
         table = self.table
         if facet == "brand":
             column, vocabulary = table.brand, table.brands
         elif facet == "category":
             column, vocabulary = table.category, table.categories
         else:
-            column, vocabulary = table.value[facet], table.values[facet]
+            name = facet.removeprefix("attr.")
+            column, vocabulary = table.attribute_codes[name], table.attribute_values[name]
         return column.head(self.size)[docs], vocabulary.names
 
-    def numbers(self, name: str, docs: np.ndarray) -> np.ndarray:
-        """Price ("price") or a numeric attribute at these docs; NaN where a product has none."""
-        column = self.table.price if name == "price" else self.table.number[name]
+    def numbers(self, field: str, docs: np.ndarray) -> np.ndarray:
+        """"price" or "attr.<numeric name>" at these docs; NaN where a product has none."""
+        column = self.table.price if field == "price" else self.table.attribute_numbers[field.removeprefix("attr.")]
         return column.head(self.size)[docs]
 
     def with_changes(self, added: Sequence[Product], removed: Iterable[int]) -> "ProductStore":

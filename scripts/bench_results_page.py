@@ -6,9 +6,9 @@ server   hybrid /search over an index (default var/index, the full Icecat catalo
          with and without facets (brand, category, price and two attributes) plus
          highlighting, requests alternating between the two so machine noise hits both alike;
          the query-vector cache is on, so neither pays for the transformer twice.
-scaling  in process, the results page alone (filters, sort by price, five facets with one
-         selected brand) over synthetic catalogs of 20k and 1M products and matched sets of
-         100 to 100k products.
+scaling  in process, the results page alone (five facets; relevance order or sorted by price;
+         no filter or one brand chosen) over synthetic catalogs of 20k and 1M products and
+         matched sets of 100 to 100k products.
 
 Examples:
   search-bench-page server --index var/index --requests 400
@@ -120,18 +120,22 @@ def run_scaling(args) -> dict:
         store = synthetic_store(n)
         built_s = time.perf_counter() - started
         rng = np.random.default_rng(1)
+        facets = FacetRequest(("brand", "category", "price", "attr.colour", "attr.weight"))
+        shapes = {"no filter, relevance": Query("anything", facets=facets),
+                  "no filter, by price": Query("anything", facets=facets, sort="price_asc"),
+                  "one brand, by price": Query("anything", facets=facets, sort="price_asc",
+                                               filters=Filters(brands=("Brand 7",)))}
         for size in (int(s) for s in args.sets.split(",") if int(s) <= n):
-            query = Query("anything", filters=Filters(brands=("Brand 7",)), sort="price_asc",
-                          facets=FacetRequest(("brand", "category", "price", "attr.colour", "attr.weight")))
-            timings = []
-            for _ in range(args.rounds):
-                docs = np.sort(rng.choice(n, size, replace=False))
-                matched = MatchedSet(docs, rng.random(size))
-                started = time.perf_counter()
-                results_page(query, store, matched, [])
-                timings.append((time.perf_counter() - started) * 1000)
-            rows.append({"catalog": n, "matched_set": size, **percentiles(timings)})
-            print(f"catalog {n}, matched set {size}: p50 {rows[-1]['p50_ms']} ms", file=sys.stderr)
+            for shape, query in shapes.items():
+                timings = []
+                for _ in range(args.rounds):
+                    docs = np.sort(rng.choice(n, size, replace=False))
+                    matched = MatchedSet(docs, rng.random(size))
+                    started = time.perf_counter()
+                    results_page(query, store, matched, [])
+                    timings.append((time.perf_counter() - started) * 1000)
+                rows.append({"catalog": n, "matched_set": size, "query": shape, **percentiles(timings)})
+                print(f"catalog {n}, matched set {size}, {shape}: p50 {rows[-1]['p50_ms']} ms", file=sys.stderr)
         rows.append({"catalog": n, "store_build_s": round(built_s, 1)})
         del store
     return {"rounds": args.rounds, "rows": rows}

@@ -130,7 +130,7 @@ class Engine:
             candidates = stage.run(context, candidates)
             timings[stage.name] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        page = results_page(query, snapshot.products, context.matched, candidates)
+        page = results_page(query, snapshot.products, context.matched, candidates, context.rules)
         timings["page"] = (time.perf_counter() - started) * 1000
         hits = [Hit(snapshot.products.product(c.doc), c.base_score if c.personal_score is None else c.personal_score,
                     c) for c in page.candidates]

@@ -34,8 +34,18 @@ class MatchedSet:
 
     def with_docs(self, extra: np.ndarray, extra_scores: np.ndarray) -> "MatchedSet":
         """This set with more docs (pinned products); docs already in it keep their score."""
-        new = ~np.isin(extra, self.docs)
+        new = ~contains(self.docs, extra)
         return merged(self.docs, self.scores, extra[new], extra_scores[new])
+
+
+def contains(sorted_docs: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    """For each of docs, whether it is in sorted_docs (ascending): np.isin without sorting
+    the big side again, which is most of a page's cost for a large matched set."""
+    docs = np.asarray(docs, dtype=np.int64)
+    if not len(sorted_docs):
+        return np.zeros(len(docs), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_docs, docs), len(sorted_docs) - 1)
+    return sorted_docs[at] == docs
 
 
 def merged(docs_a: np.ndarray, scores_a: np.ndarray, docs_b: np.ndarray, scores_b: np.ndarray) -> MatchedSet:

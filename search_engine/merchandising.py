@@ -2,21 +2,23 @@
 
 A rule matches a query exactly or when the query contains its words (as whole words, in
 order, case-insensitive), and then
-  pin    puts one product at a position (1-based); a pinned product the engine did not
-         retrieve is brought in, as long as it passes the shopper's filters
+  pin    puts one product at a position (1-based) and adds it to the query's matched set,
+         as long as it passes the shopper's filters
   boost  moves every product of a brand or type above the rest, keeping their order
   bury   moves them below the rest, keeping their order
-Boosts apply first, then buries, then pins (a pin is the most specific decision). Every
-rule that moved a product is listed in that product's explain.
+over the whole relevance order of the matched set (search_engine/results_page.py), so a
+buried product is below every other match, on whatever page. Boosts apply first, then
+buries, then pins (a pin is the most specific decision). Every rule that moved a product is
+listed in that product's explain.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
-from indexer.filters import filter_key
-from indexer.schema import Product
-from search_engine.types import Candidate
+import numpy as np
+
+from indexer.filters import Filters, filter_key
 
 MATCHES = ("exact", "contains")
 ACTIONS = ("pin", "boost", "bury")
@@ -54,13 +56,10 @@ class Rule:
             return wanted == given
         return any(given[i:i + len(wanted)] == wanted for i in range(len(given) - len(wanted) + 1))
 
-    def selects(self, product: Product) -> bool:
-        """Boost/bury: the product has the rule's brand (and/or category)."""
-        if self.brand and filter_key(product.brand or "") != filter_key(self.brand):
-            return False
-        if self.category and filter_key(product.category or "") != filter_key(self.category):
-            return False
-        return True
+    def selects(self) -> Filters:
+        """Boost/bury: the products it moves are the ones passing these filters (its brand
+        and/or category, compared as filters compare them)."""
+        return Filters(brands=(self.brand,) if self.brand else (), categories=(self.category,) if self.category else ())
 
     def describe(self) -> str:
         target = self.product_id if self.action == "pin" else \
@@ -72,37 +71,42 @@ class Rule:
         return asdict(self)
 
 
-def pinned_ids(query: str, rules: Sequence[Rule]) -> list[str]:
-    """The product ids the rules pin for this query."""
-    return [r.product_id for r in rules if r.action == "pin" and r.matches(query)]
+def active_rules(query: str, rules: Sequence[Rule]) -> list[Rule]:
+    return [r for r in rules if r.matches(query)]
 
 
-def apply_rules(query: str, candidates: list[Candidate], rules: Sequence[Rule], product_at: Callable[[int], Product],
-                doc_of: Callable[[str], int | None], passes_filters: Callable[[int], bool]) -> list[Candidate]:
-    """The candidates reordered by the rules that match the query; each moved one says why.
-    passes_filters(doc): whether a product the engine did not retrieve passes the shopper's filters."""
-    active = [r for r in rules if r.matches(query)]
-    if not active:
-        return candidates
-    ordered = list(candidates)
+def pinned_ids(rules: Sequence[Rule]) -> list[str]:
+    """The product ids these (active) rules pin."""
+    return [r.product_id for r in rules if r.action == "pin"]
+
+
+def apply_rules(docs: np.ndarray, rules: Sequence[Rule], selected: Callable[[Rule, np.ndarray], np.ndarray],
+                doc_of: Callable[[str], int | None], passes_filters: Callable[[int], bool]
+                ) -> tuple[np.ndarray, Callable[[int], list[str]]]:
+    """docs (a relevance order) reordered by these active rules, and what moved a doc (the
+    rules' descriptions, in order). selected(rule, docs): which of the docs a boost or bury
+    moves; passes_filters(doc): whether a pinned product the order lacks may be brought in."""
+    moved: list[tuple[Rule, np.ndarray]] = []  # boosts and buries with the docs they moved, sorted
     for action in ("boost", "bury"):
-        for rule in (r for r in active if r.action == action):
-            chosen = [c for c in ordered if rule.selects(product_at(c.doc))]
-            rest = [c for c in ordered if not rule.selects(product_at(c.doc))]
-            for c in chosen:
-                c.merchandising = (c.merchandising or []) + [rule.describe()]
-            ordered = chosen + rest if action == "boost" else rest + chosen
-    for rule in sorted((r for r in active if r.action == "pin"), key=lambda r: r.position):
+        for rule in (r for r in rules if r.action == action):
+            chosen = selected(rule, docs)
+            moved.append((rule, np.sort(docs[chosen])))
+            docs = np.concatenate([docs[chosen], docs[~chosen]] if action == "boost" else [docs[~chosen], docs[chosen]])
+    pinned: dict[int, list[str]] = {}
+    for rule in sorted((r for r in rules if r.action == "pin"), key=lambda r: r.position):
         doc = doc_of(rule.product_id)
         if doc is None:
             continue  # pinned product no longer in the catalog: the rule waits for it
-        existing = next((c for c in ordered if c.doc == doc), None)
-        if existing is None:
-            if not passes_filters(doc):
-                continue  # a pin never breaks the shopper's own filters
-            existing = Candidate(doc=doc)
-        else:
-            ordered.remove(existing)
-        existing.merchandising = (existing.merchandising or []) + [rule.describe()]
-        ordered.insert(min(rule.position - 1, len(ordered)), existing)
-    return ordered
+        present = docs == doc
+        if not present.any() and not passes_filters(doc):
+            continue  # a pin never breaks the shopper's own filters
+        rest = docs[~present]
+        docs = np.insert(rest, min(rule.position - 1, len(rest)), doc)
+        pinned.setdefault(doc, []).append(rule.describe())
+
+    def notes(doc: int) -> list[str]:
+        by_group = [rule.describe() for rule, chosen in moved
+                    if len(chosen) and chosen[min(np.searchsorted(chosen, doc), len(chosen) - 1)] == doc]
+        return by_group + pinned.get(doc, [])
+
+    return docs, notes

@@ -5,22 +5,22 @@ snapshot) and the candidates so far, and returns the candidates for the next sta
     -> relevance ranking -> personalization -> merchandising
 
 and then the results page (search_engine/results_page.py) adds the rest of the matched set
-below the candidates.
+below the candidates and applies the merchandising rules over that whole order.
 
 The engine runs the ones that apply to a query in that order (search_engine/engine.py);
 an evaluation swaps one by configuration. Every stage reads only the snapshot it is handed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
 from indexer.snapshot import IndexSnapshot
 from search_engine.fusion import linear_fusion, reciprocal_rank_fusion
-from search_engine.matching import MatchedSet, dense_matches, live_only, merged
-from search_engine.merchandising import Rule, apply_rules, pinned_ids
+from search_engine.matching import MatchedSet, contains, dense_matches, live_only, merged
+from search_engine.merchandising import Rule, active_rules, pinned_ids
 from search_engine.query_cache import QueryVectorCache
 from search_engine.types import Candidate, Query
 from search_engine.understanding.analysis import QueryAnalysis, analyze
@@ -43,6 +43,7 @@ class SearchContext:
     # The dense leg's unfiltered hits as deep as matching looks, when the leg ran unfiltered:
     # one vector search serves both.
     nearest: list[tuple[int, float]] | None = None
+    rules: list[Rule] = field(default_factory=list)  # the merchandising rules for this query
 
 
 class Stage(Protocol):
@@ -135,8 +136,10 @@ class Matching:
         if query.mode != "dense":
             docs, scores = live_only(*snapshot.keyword.matches(query.text), snapshot.products.size,
                                      snapshot.products.live.mask())
-            # One order for the set's rest in hybrid mode: similarity to the query.
-            keyword = (docs, snapshot.vectors.similarities(vector, docs) if query.mode == "hybrid" else scores)
+            if query.mode == "hybrid":  # one order for the set's rest: similarity to the query
+                docs = docs[~contains(np.sort(dense[0]), docs)]  # the dense matches have theirs
+                scores = snapshot.vectors.similarities(vector, docs)
+            keyword = (docs, scores)
         context.matched = merged(*dense, *keyword)
         if not len(context.matched):
             nearest = dense_hits[:context.depth] if query.mode != "keyword" else [
@@ -144,7 +147,7 @@ class Matching:
                 if doc in snapshot.products.live]
             context.matched = merged(*dense_matches(nearest, -np.inf), *keyword)
             context.match = "nearest"
-        inside = np.isin([c.doc for c in candidates], context.matched.docs)
+        inside = contains(context.matched.docs, [c.doc for c in candidates])
         return [c for c, ok in zip(candidates, inside) if ok]
 
 
@@ -235,15 +238,17 @@ class Personalization:
 
 @dataclass(frozen=True)
 class Merchandising:
+    """Finds the merchant's rules for this query; their pins join the matched set. The
+    results page applies the rules over the whole relevance order (search_engine/results_page.py)."""
+
     rules: Callable[[], Sequence[Rule]]  # e.g. RuleStore.rules
     name: str = "merchandising"
 
     def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
-        products, filters = context.snapshot.products, context.query.filters
-        rules = self.rules()
-        pinned = [doc for doc in map(products.doc_of, pinned_ids(context.query.text, rules)) if doc is not None]
-        if pinned and context.matched is not None:  # a pin says the product matches this query
+        products = context.snapshot.products
+        context.rules = active_rules(context.query.text, self.rules())
+        pinned = [doc for doc in map(products.doc_of, pinned_ids(context.rules)) if doc is not None]
+        if pinned:  # a pin says the product matches this query
             docs = np.array(pinned, dtype=np.int64)
             context.matched = context.matched.with_docs(docs, np.full(len(docs), -np.inf))
-        return apply_rules(context.query.text, candidates, rules, products.product, products.doc_of,
-                           lambda doc: products.passes(doc, filters))
+        return candidates

@@ -81,6 +81,12 @@ class Candidate:
     merchandising: list[str] | None = None  # the merchandising rules that moved it, in order
 
     @property
+    def ranked(self) -> bool:
+        """Whether the stages ranked it (a retrieval leg found it), as opposed to the rest of
+        the matched set that the results page adds below them: what rankers see and learn from."""
+        return self.fused_rank is not None
+
+    @property
     def base_score(self) -> float:
         """The unpersonalized score: the relevance ranker's where it ranked, else fusion's."""
         return self.fused_score if self.relevance_score is None else self.relevance_score
@@ -133,6 +139,7 @@ class RangeFacet:
     max: float | None
     buckets: list[tuple[float, float | None, int]]  # [low, high) and its products; high None: open
     missing: int  # products of the set without a value
+    below: int = 0  # products below the first bucket (only with bounds given)
 
 
 @dataclass

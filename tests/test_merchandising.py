@@ -1,11 +1,11 @@
 """Merchandising rules: pins, boosts and buries applied after ranking, stored, edited over HTTP."""
+import numpy as np
 import pytest
 
 from indexer.filters import Filters
 from indexer.product_store import ProductStore
 from indexer.schema import Product
-from search_engine.merchandising import Rule, apply_rules
-from search_engine.types import Candidate
+from search_engine.merchandising import Rule, active_rules, apply_rules
 
 PRODUCTS = [Product("a", "A", brand="HP", category="toner", price=50.0),
             Product("b", "B", brand="Canon", category="toner", price=30.0),
@@ -17,9 +17,10 @@ DOC_OF = {p.id: doc for doc, p in enumerate(PRODUCTS)}
 
 def ranked(query, rules, docs=(0, 1, 2, 3), filters=Filters()):
     store = ProductStore.of(PRODUCTS)
-    out = apply_rules(query, [Candidate(doc=d) for d in docs], rules, PRODUCTS.__getitem__, DOC_OF.get,
-                      lambda doc: store.passes(doc, filters))
-    return [PRODUCTS[c.doc].id for c in out], out
+    order, notes = apply_rules(np.array(docs), active_rules(query, rules),
+                               lambda rule, some: store.passing(some, rule.selects()), DOC_OF.get,
+                               lambda doc: store.passes(doc, filters))
+    return [PRODUCTS[d].id for d in order], notes
 
 
 def test_rules_match_exactly_or_by_whole_words():
@@ -35,10 +36,11 @@ def test_boost_bury_and_pin_by_hand():
     pin = Rule("toner", "pin", product_id="d", position=1, id=3)
     assert ranked("toner", [boost])[0] == ["b", "a", "c", "d"]
     assert ranked("toner", [bury])[0] == ["a", "b", "d", "c"]
-    order, candidates = ranked("toner", [boost, bury, pin])
+    order, notes = ranked("toner", [boost, bury, pin])
     assert order == ["d", "b", "a", "c"]  # boosts, then buries, then pins
-    assert candidates[0].merchandising == [pin.describe()]
-    assert candidates[3].merchandising == [bury.describe()] and "bury category 'printer'" in bury.describe()
+    assert notes(DOC_OF["d"]) == [pin.describe()] and notes(DOC_OF["b"]) == [boost.describe()]
+    assert notes(DOC_OF["c"]) == [bury.describe()] and "bury category 'printer'" in bury.describe()
+    assert notes(DOC_OF["a"]) == []
     assert ranked("printer", [boost, bury, pin])[0] == ["a", "b", "c", "d"]  # no rule matches
 
 

@@ -158,6 +158,60 @@ def test_a_pinned_product_joins_the_matched_set(engine):
     assert outsider.id in [h.product.id for h in by_price]
 
 
+@pytest.mark.parametrize("action", ["bury", "boost"])
+def test_boosts_and_buries_move_products_across_every_page(engine, action):
+    from search_engine.merchandising import Rule
+
+    shallow = replace(engine, config=replace(engine.config, candidates=5))  # most of the set is below the ranked head
+    brand = shallow.search(Query("hdmi cable", facets=FacetRequest(("brand",)))).facets[0].values[0][0]
+    ruled = replace(shallow, rules=lambda: [Rule("hdmi cable", action, brand=brand)])
+    hits = every_page(ruled, Query("hdmi cable"))
+    chosen = [h.product.brand.lower() == brand.lower() for h in hits]
+    assert 0 < sum(chosen) < len(chosen) and len(hits) > 10
+    assert chosen == sorted(chosen, reverse=action == "boost")  # every one of them first (boost) or last (bury)
+    assert all(h.candidate.merchandising for h, moved in zip(hits, chosen) if moved)
+
+
+def test_price_buckets_count_half_open_ranges_and_what_lies_below(engine):
+    query = Query("hdmi cable", facets=FacetRequest(("price",), price_buckets=(10, 20)))
+    facet = engine.search(query).facets[0]
+    prices = [h.product.price for h in every_page(engine, query) if h.product.price is not None]
+    assert facet.below == sum(p < 10 for p in prices) > 0
+    assert [b[2] for b in facet.buckets] == [sum(10 <= p < 20 for p in prices), sum(p >= 20 for p in prices)]
+    # A price filter is inclusive at both ends: choosing [10, 20) is price_min=10 with price_max just under 20.
+    assert engine.search(replace(query, filters=Filters(price_min=10, price_max=19.999))).total == facet.buckets[0][2]
+
+
+def test_attribute_names_that_would_be_ambiguous_are_refused():
+    for name in ("brand", "price", "category", "size_min", "weight_max", "model"):
+        with pytest.raises(ValueError, match="facets: attribute names"):
+            AttributeConfig(facets=(name,))
+
+
+def test_a_version_without_attributes_serves_and_refuses_attribute_parameters(tmp_path, towers):
+    import json
+
+    from indexer.build import build_version
+    from indexer.search_index import SearchIndex
+    from search_engine.engine import Engine
+
+    products = [Product(str(i), f"Wireless mouse {i}", brand="Acme", price=10.0 + i,
+                        attributes={"product_colour": "Black"}) for i in range(12)]
+    version = build_version(products, towers.product, tmp_path)
+    manifest_path = version / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["attributes"]  # as versions built before attributes were configurable
+    manifest_path.write_text(json.dumps(manifest))
+    engine = Engine(SearchIndex.open_current(tmp_path), towers)
+    result = engine.search(Query("wireless mouse", facets=FacetRequest(("brand", "price"))))
+    assert result.total == 12 and result.facets[0].values == [("Acme", 12)]
+    for query in (Query("mouse", facets=FacetRequest(("attr.product_colour",))),
+                  Query("mouse", filters=Filters(attributes=(("product_colour", ("black",)),))),
+                  Query("mouse", sort="attr.weight_asc")):
+        with pytest.raises(ValueError, match="attr"):
+            engine.search(query)
+
+
 def test_the_api_returns_facets_total_and_sort(client):
     body = client.get("/search", query_string={
         "q": "hdmi cable", "facets": "brand,price,attr.product_colour,attr.cable_length", "facet_size": 3,
@@ -233,3 +287,13 @@ def test_automatic_price_bounds_are_round_quantiles():
     facet = range_facet("price", prices)
     assert sum(b[2] for b in facet.buckets) == len(prices) and not math.isnan(facet.max)
 
+
+
+def test_contains_agrees_with_isin():
+    from search_engine.matching import contains
+
+    rng = np.random.default_rng(3)
+    for size in (0, 1, 50):
+        haystack = np.unique(rng.integers(0, 100, size))
+        needles = rng.integers(-5, 105, 40)
+        assert (contains(haystack, needles) == np.isin(needles, haystack)).all()

@@ -123,6 +123,22 @@ def test_compare_counts_facets_and_filters_by_attribute_and_sorts(client):
     assert "attr.product_colour" in options["facets"] and "attr.weight_desc" in options["sorts"]
 
 
+def test_a_side_whose_version_lacks_an_attribute_leaves_its_filter_out_and_says_so(client, engine):
+    from api.workbench_api import for_attributes
+    from indexer.attributes import AttributeConfig
+    from indexer.filters import Filters
+    from search_engine.types import Query
+
+    query = Query("mouse", sort="attr.weight_asc", filters=Filters(
+        attributes=(("product_colour", ("black",)),), ranges=(("weight", None, 100.0),)))
+    older, ignored = for_attributes(query, AttributeConfig())
+    assert ignored == ["attr.product_colour", "attr.weight_max", "sort"]
+    assert older.filters == Filters() and older.sort == "relevance" and older.facets.names == ("brand", "category",
+                                                                                               "price")
+    same, ignored = for_attributes(query, engine.index.products.attributes)
+    assert ignored == [] and same.filters == query.filters and "attr.product_colour" in same.facets.names
+
+
 @pytest.mark.parametrize("change, parameter", [
     ({"q": ""}, "q"),
     ({"attr": {"nothing": ["x"]}}, "attr.nothing"),

@@ -163,6 +163,7 @@ function renderCompare() {
   for (const side of SIDES) {
     $(`${side}-describe`).textContent = `${describe(data.configs[side])} · ${data[side].total} ` +
       (data[side].match === "nearest" ? "nearest products (nothing matched)" : "matching products") +
+      (data[side].ignored.length ? ` · its version lacks ${data[side].ignored.join(", ")}` : "") +
       (data[side].personalized_by ? ` · personalized by ${data[side].personalized_by}` :
         data.configs[side].user ? " · not personalized (unknown shopper or no model)" : "");
     $(`results-${side}`).replaceChildren(...data[side].results.map((hit) => card(hit, side, change[hit.id], data.judgments[hit.id])));

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from indexer.attributes import AttributeConfig, numeric_value
+from indexer.attributes import AttributeConfig, facet_term, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.keyword.base import TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, query_terms
 from indexer.schema import Product
@@ -141,8 +141,7 @@ def document(doc: int, product: Product, vector: Sequence[float] | None = None,
     }
     if product.price is not None:
         source["price"] = float(product.price)
-    keys = [f"{name}={filter_key(str(product.attributes[name]))}" for name in attributes.facets
-            if str(product.attributes.get(name, "")).strip()]
+    keys = [term for term in (facet_term(name, product.attributes.get(name)) for name in attributes.facets) if term]
     if keys:
         source["attr_key"] = keys
     numbers = {name: numeric_value(product.attributes.get(name)) for name in attributes.numeric}
@@ -181,7 +180,7 @@ def filter_clauses(filters: Filters | None) -> list[dict]:
             bounds["lte"] = filters.price_max
         clauses.append({"range": {"price": bounds}})
     for name, values in filters.attributes:
-        clauses.append({"terms": {"attr_key": [f"{name}={value}" for value in values]}})
+        clauses.append({"terms": {"attr_key": [facet_term(name, value) for value in values]}})
     for name, low, high in filters.ranges:
         bounds = {key: bound for key, bound in (("gte", low), ("lte", high)) if bound is not None}
         clauses.append({"range": {f"number.{name}": bounds}})
@@ -325,10 +324,9 @@ class ElasticsearchKeywordIndex:
         return int(self.client.count(index=self.name, query=query)["count"])
 
     def _all_hits(self, query: dict) -> list[tuple[int, float]]:
-        response = self.client.search(index=self.name, query=query, size=MAX_RESULT_WINDOW, _source=False,
-                                      track_total_hits=True)
-        if response["hits"]["total"]["value"] <= MAX_RESULT_WINDOW:
-            return _hits(response)
+        count = self._count(query)
+        if count <= MAX_RESULT_WINDOW:
+            return _hits(self.client.search(index=self.name, query=query, size=max(count, 1), _source=False))
         from elasticsearch import helpers
 
         return [(int(hit["_id"]), float(hit["_score"] or 0.0)) for hit in helpers.scan(
@@ -343,10 +341,12 @@ class ElasticsearchKeywordIndex:
         source = self.client.get(index=self.name, id=str(doc), source_includes=["vector"])
         return np.asarray(source["_source"]["vector"], dtype=np.float32)
 
-    def vectors(self, docs) -> np.ndarray:
-        """The stored vectors of these docs, in their order (one multi-get)."""
+    def vectors(self, docs) -> list[np.ndarray | None]:
+        """The stored vectors of these docs, in their order (one multi-get); None for a doc
+        deleted since the caller's snapshot."""
         response = self.client.mget(index=self.name, ids=[str(int(d)) for d in docs], source_includes=["vector"])
-        return np.asarray([item["_source"]["vector"] for item in response["docs"]], dtype=np.float32)
+        return [np.asarray(item["_source"]["vector"], dtype=np.float32) if item.get("found") else None
+                for item in response["docs"]]
 
     def num_docs(self) -> int:
         return int(self.client.count(index=self.name)["count"])

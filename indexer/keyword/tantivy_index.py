@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import tantivy
 
-from indexer.attributes import AttributeConfig, numeric_value
+from indexer.attributes import AttributeConfig, facet_term, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.keyword.base import (TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, combined_text,
                                   query_terms)
@@ -46,11 +46,6 @@ def _schema(attributes: AttributeConfig) -> "tantivy.Schema":
 
 def _number_field(name: str) -> str:
     return f"number_{name}"
-
-
-def attribute_key(name: str, value) -> str:
-    """The term a facet attribute's value is indexed and filtered as."""
-    return f"{name}={filter_key(str(value))}"
 
 
 class TantivyKeywordIndex:
@@ -133,8 +128,8 @@ class TantivyKeywordIndex:
         if product.price is not None:
             fields["price"] = [float(product.price)]
         if attributes.facets:  # versions built before attributes have no attr_key field
-            fields["attr_key"] = [attribute_key(name, product.attributes[name]) for name in attributes.facets
-                                  if str(product.attributes.get(name, "")).strip()]
+            terms = (facet_term(name, product.attributes.get(name)) for name in attributes.facets)
+            fields["attr_key"] = [term for term in terms if term]
         for name in attributes.numeric:
             number = numeric_value(product.attributes.get(name))
             if number is not None:
@@ -162,7 +157,7 @@ class TantivySearcher:
                 schema, "price", tantivy.FieldType.Float, filters.price_min, filters.price_max)))
         for name, values in filters.attributes:
             clauses.append((Occur.Must, tantivy.Query.term_set_query(
-                schema, "attr_key", [f"{name}={value}" for value in values])))
+                schema, "attr_key", [facet_term(name, value) for value in values])))
         for name, low, high in filters.ranges:
             clauses.append((Occur.Must, tantivy.Query.range_query(
                 schema, _number_field(name), tantivy.FieldType.Float, low, high)))

@@ -38,6 +38,6 @@ class ElasticsearchVectors:
         return self.index.vector(doc)
 
     def similarities(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
-        if not len(docs):
-            return np.zeros(0, dtype=np.float32)
-        return self.index.vectors(docs) @ np.asarray(query, dtype=np.float32).reshape(-1)
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        # A doc deleted on the cluster since this snapshot has no vector: similarity 0.
+        return np.array([0.0 if v is None else float(v @ query) for v in self.index.vectors(docs)], dtype=np.float32)

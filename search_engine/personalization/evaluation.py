@@ -36,7 +36,7 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
                 gains[e.product_id] = max(gains.get(e.product_id, 0), LABELS[e.type])
         if not gains:
             continue
-        candidates = [h.candidate for h in engine.search(Query(search.query, k=depth)).hits]
+        candidates = [h.candidate for h in engine.search(Query(search.query, k=depth)).hits if h.candidate.ranked]
         profile = build_profile(by_user[search.user_id], products.get, reranker.model.bands,
                                 now=search.timestamp, half_life_days=reranker.half_life_days)
         cold += profile.empty

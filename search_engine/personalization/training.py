@@ -186,7 +186,7 @@ def candidate_replay(engine, depth: int = 100) -> Callable[[str], dict[str, Cand
     def candidates_of(query: str) -> dict[str, Candidate]:
         if query not in cache:
             hits = engine.search(Query(query, k=depth)).hits
-            cache[query] = {hit.product.id: hit.candidate for hit in hits}
+            cache[query] = {hit.product.id: hit.candidate for hit in hits if hit.candidate.ranked}
         return cache[query]
 
     return candidates_of

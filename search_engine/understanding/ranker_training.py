@@ -84,7 +84,7 @@ class _Replay:
 
     def __call__(self, text: str) -> tuple[list[str], np.ndarray, QueryAnalysis]:
         if text not in self.done:
-            hits = self.plain.search(Query(text, k=self.depth)).hits
+            hits = [h for h in self.plain.search(Query(text, k=self.depth)).hits if h.candidate.ranked]
             analysis = analyze(text, self.plain.query_vectors(text), self.vocabulary)
             rows = feature_matrix(analysis, self.vocabulary, [h.candidate.doc for h in hits],
                                   [h.product for h in hits], [h.candidate for h in hits])

@@ -1,0 +1,939 @@
+"""GET /openapi.json: the API's OpenAPI 3.1 document, built from the pydantic models below.
+
+Every JSON body the API returns or accepts has a model here. Response models forbid fields
+they do not name, so tests/test_openapi.py, which validates real responses of every endpoint
+against this document, fails when the code returns something the document lacks. A new
+endpoint needs an Operation in OPERATIONS: the tests compare them with the app's routes.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Annotated, Any, Literal
+
+from flask import Blueprint, current_app, jsonify
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
+from api.auth import CSRF_HEADER
+from api.params import MAX_FACET_SIZE, MAX_K, MAX_OFFSET
+from indexer.attributes import NAME
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+ATTRIBUTE_NAME = NAME.pattern
+RANGE_KEY = rf"^attr\.{ATTRIBUTE_NAME}_(min|max)$"
+VALUE_KEY = rf"^attr\.(?![A-Za-z0-9_]*_(min|max)$){ATTRIBUTE_NAME}$"
+FACET_NAME = rf"^(brand|category|price|attr\.{ATTRIBUTE_NAME})$"
+SORT_PATTERN = rf"^(relevance|price_asc|price_desc|attr\.{ATTRIBUTE_NAME}_(asc|desc))$"
+
+Mode = Literal["keyword", "dense", "hybrid"]
+FusionMethod = Literal["rrf", "linear"]
+Rating = Literal[0, 1, 2, 3]
+
+
+class ResponseModel(BaseModel):
+    """A response body: a field the code returns but the model lacks fails validation."""
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestModel(BaseModel):
+    """A request body; fields the endpoint does not read are ignored unless a model forbids them."""
+
+
+def omitted(description: str = "", **kwargs) -> Any:
+    """A field that is left out when it does not apply (never sent as null)."""
+    return Field(None, description=description or None, **kwargs)
+
+
+# ---------------------------------------------------------------- errors (api/errors.py)
+
+class BatchProblem(ResponseModel):
+    """One bad item of a batch (POST /events): its index in the batch, the field and why."""
+    index: int
+    field: str
+    message: str
+
+
+class ErrorInfo(ResponseModel):
+    """What went wrong; `parameter` names the query parameter, field or header at fault."""
+    status: int
+    message: str
+    parameter: str = omitted("the parameter, body field or header at fault")
+    details: list[BatchProblem] = omitted("one entry per bad item of a batch")
+
+
+class ErrorResponse(ResponseModel):
+    """Every error the API answers, whatever the status."""
+    error: ErrorInfo
+
+
+# ---------------------------------------------------------------- GET /search (api/serialize.py)
+
+class LegScore(ResponseModel):
+    """A retrieval leg's score and 1-based rank; null when the leg did not find the product."""
+    score: float | None
+    rank: int | None
+
+
+class FusedScore(ResponseModel):
+    """The fused score, and the rank after fusion and filters (before any ranker)."""
+    score: float
+    rank: int | None
+
+
+class RelevanceExplain(ResponseModel):
+    """The learned relevance ranker's score, rank and each feature's share of the score."""
+    score: float
+    rank: int | None
+    contributions: dict[str, float] | None
+
+
+class PersonalizationExplain(ResponseModel):
+    """The shopper's preference model's score and each feature's share of it."""
+    score: float
+    contributions: dict[str, float] | None
+
+
+class HitExplain(ResponseModel):
+    """What each stage said about one result (explain=true)."""
+    dense: LegScore
+    keyword: LegScore
+    fused: FusedScore
+    relevance: RelevanceExplain = omitted("when the relevance ranker ranked the product")
+    personalization: PersonalizationExplain = omitted("when the preference model reranked the product")
+    merchandising: list[str] = omitted("the merchandising rules that moved the product, in order")
+
+
+class Highlight(ResponseModel):
+    """HTML safe to insert: matched words in <em>, everything else escaped."""
+    title: str
+    description: str = Field(description="a snippet of the description around the matches")
+
+
+class SearchHit(ResponseModel):
+    """One result: the product's summary, its 1-based rank on the whole list and its score."""
+    rank: int
+    id: str
+    title: str
+    brand: str
+    category: str
+    price: float | None
+    score: float
+    explain: HitExplain = omitted("with explain=true")
+    highlight: Highlight = omitted("with highlight=true")
+
+
+def _filters_schema(schema: dict) -> None:
+    schema["additionalProperties"] = False
+    schema["patternProperties"] = {
+        VALUE_KEY: {"type": "array", "items": {"type": "string"},
+                    "description": "attr.<name>=value filters: the values asked for (normalised)"},
+        RANGE_KEY: {"type": ["number", "null"], "description": "attr.<name>_min / _max range bounds"},
+    }
+
+
+class AppliedFilters(ResponseModel):
+    """The filters the results passed, normalised; attr.<name> (values) and
+    attr.<name>_min / attr.<name>_max (bounds) appear for the attributes the query filtered on."""
+    model_config = ConfigDict(extra="allow", json_schema_extra=_filters_schema)
+    brand: list[str]
+    category: list[str]
+    price_min: float | None
+    price_max: float | None
+
+
+class ValueCount(ResponseModel):
+    """A value as first spelled in the catalog, and how many matched products have it."""
+    value: str
+    count: int
+
+
+class ValueFacet(ResponseModel):
+    """Brand, category or a facet attribute: its most common values over the matched set."""
+    type: Literal["values"]
+    values: list[ValueCount]
+    other_values: int = Field(description="further values with products, beyond facet_size")
+
+
+class Bucket(ResponseModel):
+    """A histogram bucket [from, to); to is null for the open last bucket."""
+    from_: float = Field(alias="from")
+    to: float | None
+    count: int
+
+
+class RangeFacet(ResponseModel):
+    """Price or a numeric attribute: its range over the matched set, with a histogram."""
+    type: Literal["range"]
+    min: float | None
+    max: float | None
+    missing: int = Field(description="matched products without a value")
+    below: int = Field(description="matched products below the first bucket (only with price_buckets given)")
+    buckets: list[Bucket]
+
+
+Facet = Annotated[ValueFacet | RangeFacet, Field(discriminator="type")]
+
+
+class FusionSettings(ResponseModel):
+    """The fusion settings the results were ranked with."""
+    method: FusionMethod
+    dense_weight: float
+    rrf_k: int
+
+
+class SimilarType(ResponseModel):
+    """A product type near the query by the query tower, with its cosine similarity."""
+    type: str
+    similarity: float
+
+
+class UnderstoodValue(ResponseModel):
+    """Query words that are a value of catalog attributes (at most 5 named, then a count)."""
+    value: str
+    attributes: list[str]
+    more_attributes: int
+
+
+class Understood(ResponseModel):
+    """What query understanding recognised (search_engine/understanding/analysis.py)."""
+    kind: Literal["code", "brand", "descriptive"]
+    brands: list[str]
+    types: list[str]
+    similar_types: list[SimilarType]
+    codes: list[str]
+    attributes: list[UnderstoodValue]
+
+
+class SearchExplain(ResponseModel):
+    """How the whole search ran: fusion settings (null outside hybrid mode), what the query
+    was understood as, and each stage's time in milliseconds."""
+    fusion: FusionSettings | None
+    understood: Understood
+    timings_ms: dict[str, float]
+
+
+class Ranking(ResponseModel):
+    """A page of a query's ranked results, as /search and the workbench's comparison show it."""
+    query: str
+    mode: Mode
+    k: int
+    offset: int
+    total: int = Field(description="the matched set's size under the filters: what paging reaches")
+    match: Literal["matched", "nearest"] = Field(
+        description="matched: the results hold the query; nearest: nothing matched, these are the nearest products")
+    sort: str
+    index_version: str
+    user: str | None
+    personalized_by: str | None = Field(description="the preference model's version when it reranked")
+    ranked_by: str | None = Field(description="the relevance ranker's version when it ranked")
+    results: list[SearchHit]
+    filters: AppliedFilters
+    facets: dict[Annotated[str, Field(pattern=FACET_NAME)], Facet] = omitted(
+        "with facets=...: each facet asked for, by name", json_schema_extra={"additionalProperties": False})
+    explain: SearchExplain = omitted("with explain=true")
+
+
+class SearchResponse(Ranking):
+    """GET /search: a page of results, with how long the search took."""
+    took_ms: float
+    search_id: str = omitted("for a known shopper (user=...) when searches are logged: "
+                             "send it with the clicks that follow")
+
+
+# ---------------------------------------------------------------- products, events, health
+
+class Product(ResponseModel):
+    """A catalog product as stored."""
+    id: str
+    title: str
+    description: str
+    brand: str
+    category: str
+    price: float | None
+    attributes: dict[str, Any]
+
+
+class SimilarResponse(ResponseModel):
+    """GET /products/{product_id}/similar: the nearest products by the product tower."""
+    id: str
+    results: list[SearchHit]
+
+
+class EventIn(RequestModel):
+    """One shopper event. search events carry query and shown; the others carry product_id."""
+    user_id: str | int = Field(max_length=200)
+    session_id: str | int = Field(max_length=200)
+    timestamp: float | str = Field(description="seconds since the epoch, or ISO 8601 with a zone")
+    type: Literal["search", "view", "click", "add_to_cart", "purchase"]
+    product_id: str | int | None = Field(None, description="required for every type but search")
+    query: str | None = Field(None, max_length=500, description="required for search events")
+    position: int | None = Field(None, ge=1, description="1-based position shown at")
+    search_id: str | int | None = None
+    shown: list[str] | None = Field(None, max_length=1000,
+                                    description="search events only: product ids in the order shown")
+
+
+class EventBatch(RequestModel):
+    """A batch of events, stored whole or not at all."""
+    events: list[EventIn] = Field(min_length=1, max_length=1000)
+
+
+class EventsBody(RootModel[EventBatch | Annotated[list[EventIn], Field(min_length=1, max_length=1000)]]):
+    """POST /events: {"events": [...]} or a bare list of events."""
+
+
+class SkippedEvent(ResponseModel):
+    """An event not stored because it names a product the catalog lacks (skip_unknown=true)."""
+    index: int
+    product_id: str
+
+
+class EventsStored(ResponseModel):
+    """POST /events: how many events were stored and which were skipped."""
+    stored: int
+    skipped: list[SkippedEvent]
+
+
+class HealthModel(ResponseModel):
+    """The towers the engine encodes with."""
+    query_tower: str
+    product_tower: str
+    product_tower_fingerprint: str
+
+
+class HealthVectors(ResponseModel):
+    """The vector index's kind and whether it runs on a GPU."""
+    kind: str
+    gpu: bool
+
+
+class HealthFusion(ResponseModel):
+    """The serving fusion settings."""
+    method: FusionMethod
+    dense_weight: float
+
+
+class Health(ResponseModel):
+    """GET /health: what is being served."""
+    status: Literal["ok"]
+    index_version: str
+    product_count: int
+    update_seq: int
+    model: HealthModel
+    vector_index: HealthVectors
+    fusion: HealthFusion
+
+
+# ---------------------------------------------------------------- /admin (api/admin.py)
+
+class ProductIn(RequestModel):
+    """A product to add or replace; every row of a batch is validated before any is written."""
+    id: str | int
+    title: str
+    description: str | None = None
+    brand: str | None = None
+    category: str | None = None
+    price: float | str | None = Field(None, description='a non-negative number; "$12.50" is read too')
+    attributes: dict[str, Any] | None = Field(
+        None, description="the catalog's numeric attributes must read as numbers")
+
+
+class ProductBatch(RequestModel):
+    """POST /admin/products."""
+    products: list[ProductIn] = Field(min_length=1, max_length=10_000)
+
+
+class IdBatch(RequestModel):
+    """POST /admin/products/delete."""
+    ids: list[str | int] = Field(min_length=1, max_length=10_000)
+
+
+class UpdateSummary(ResponseModel):
+    """What an update did to the serving version (ids in request order)."""
+    version: str
+    added: list[str]
+    updated: list[str]
+    deleted: list[str]
+    not_found: list[str] = Field(description="deleted ids the index did not have")
+
+
+class Reloaded(ResponseModel):
+    """POST /admin/reload: the version now serving."""
+    version: str
+    product_count: int
+
+
+class AdminStatus(ResponseModel):
+    """GET /admin/status: the serving version, the update log and the versions on disk."""
+    serving_version: str
+    current_pointer: str
+    product_count: int
+    applied_changes: int
+    logged_changes: int
+    versions: list[str]
+    interrupted_builds: list[str]
+    refused_versions: dict[str, str] = Field(description="version -> why it cannot be served")
+    last_error: str | None
+
+
+class RuleIn(RequestModel):
+    """A merchandising rule: pin needs product_id and position; boost and bury need brand
+    and/or category. Empty strings and nulls count as absent."""
+    model_config = ConfigDict(extra="forbid")
+    query: str
+    action: Literal["pin", "boost", "bury"]
+    match: Literal["exact", "contains"] | None = "exact"
+    product_id: str | None = None
+    position: int | None = Field(None, ge=1, le=100)
+    brand: str | None = None
+    category: str | None = None
+
+
+class Rule(ResponseModel):
+    """A stored merchandising rule."""
+    query: str
+    action: Literal["pin", "boost", "bury"]
+    match: Literal["exact", "contains"]
+    product_id: str | None
+    position: int | None
+    brand: str | None
+    category: str | None
+    id: int
+
+
+class RuleList(ResponseModel):
+    """GET /admin/rules."""
+    rules: list[Rule]
+
+
+class RuleDeleted(ResponseModel):
+    """DELETE /admin/rules/{rule_id}."""
+    deleted: int
+
+
+# ---------------------------------------------------------------- /workbench (api/workbench.py)
+
+class WorkbenchLogin(RequestModel):
+    """The login form."""
+    token: str
+    next: str | None = Field(None, description="the workbench link to come back to (never elsewhere)")
+
+
+# ---------------------------------------------------------------- /workbench/api (api/workbench_api.py)
+
+class VersionInfo(ResponseModel):
+    """A complete index version on disk and the encoder it was built with."""
+    version: str
+    serving: bool
+    encoder: str
+    fingerprint: str
+    backend: str
+    products: int | None
+
+
+class OptionDefaults(ResponseModel):
+    """The serving configuration."""
+    mode: Mode
+    fusion: FusionMethod
+    dense_weight: float
+    ranker: bool
+
+
+class KnownUser(ResponseModel):
+    """A shopper with stored events."""
+    user: str
+    events: int
+
+
+class WorkbenchOptions(ResponseModel):
+    """GET /workbench/api/options: what the page offers to compare."""
+    serving_version: str
+    versions: list[VersionInfo]
+    defaults: OptionDefaults
+    personalization: str | None = Field(description="the preference model's version, if loaded")
+    ranker: str | None = Field(description="the relevance ranker's version, if loaded")
+    users: list[KnownUser]
+    named_configurations: list[str]
+    facets: list[str]
+    sorts: list[str]
+
+
+class ConfigurationIn(RequestModel):
+    """An engine configuration; unknown fields are refused, empty strings and nulls are absent."""
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200)
+    mode: Mode | None = "hybrid"
+    fusion: FusionMethod | None = "linear"
+    dense_weight: float | str | None = Field(None, description="0 to 1 (default 0.4)")
+    version: str | None = Field(None, max_length=200, description="an index version other than the serving one")
+    user: str | None = Field(None, max_length=200, description="personalize for this shopper")
+    ranker: bool | None = False
+
+
+class CompareRequest(RequestModel):
+    """POST /workbench/api/compare: one query (with /search's checks) under two configurations."""
+    q: str
+    k: int | str | None = None
+    brand: str | list[str] | None = None
+    category: str | list[str] | None = None
+    price_min: float | str | None = None
+    price_max: float | str | None = None
+    sort: str | None = None
+    attr: dict[str, str | list[str]] | None = Field(None, description="attribute name -> values to filter by")
+    a: ConfigurationIn | None = None
+    b: ConfigurationIn | None = None
+
+
+class ComparedRanking(Ranking):
+    """One side of a comparison: always explained, with the workbench's facets (brand, category,
+    price and the catalog's value attributes)."""
+    facets: dict[Annotated[str, Field(pattern=FACET_NAME)], Facet] = Field(
+        json_schema_extra={"additionalProperties": False})
+    explain: SearchExplain
+    ignored: list[str] = Field(description="attr.* filters (and the sort) this side's index version does not "
+                                           "offer, left out for this side")
+
+
+class RankChange(ResponseModel):
+    """Where a product stands in A and in B (1-based; null: not in that list)."""
+    id: str
+    a: int | None
+    b: int | None
+    status: Literal["new", "dropped", "up", "down", "same"]
+    moved: int = Field(description="places moved up (positive) or down (negative)")
+
+
+class Comparison(ResponseModel):
+    """Both rankings, how B differs from A, and the query's marks."""
+    query: str
+    a: ComparedRanking
+    b: ComparedRanking
+    changes: list[RankChange]
+    judgments: dict[str, int] = Field(description="product id -> rating 0-3")
+    judged_titles: dict[str, str] = Field(description="product id -> title of the judged products")
+
+
+class QueryJudgments(ResponseModel):
+    """One query's marks: product id -> rating."""
+    query: str
+    judgments: dict[str, int]
+
+
+class JudgedQuery(ResponseModel):
+    """A query and how many products are marked for it."""
+    query: str
+    judged: int
+
+
+class JudgmentSummary(ResponseModel):
+    """Every judged query and the total count of marks."""
+    queries: list[JudgedQuery]
+    total: int
+
+
+class JudgmentsListing(RootModel[QueryJudgments | JudgmentSummary]):
+    """GET /workbench/api/judgments: one query's marks with ?query=, else the summary."""
+
+
+class JudgmentIn(RequestModel):
+    """A mark: it replaces the query's old mark for the product."""
+    query: str
+    product_id: str
+    rating: Rating
+    version: str | None = Field(None, description="the index version the result came from")
+
+
+class Judgment(ResponseModel):
+    """The stored mark."""
+    query: str
+    product_id: str
+    rating: Rating
+
+
+class JudgmentRef(RequestModel):
+    """A mark to forget."""
+    query: str
+    product_id: str
+
+
+class JudgmentForgotten(ResponseModel):
+    """DELETE /workbench/api/judgments."""
+    deleted: Literal[True]
+
+
+class JudgmentUpload(RequestModel):
+    """A query,docid,rating CSV as a form upload."""
+    file: bytes = Field(json_schema_extra={"contentMediaType": "text/csv"})
+
+
+class JudgmentsImported(ResponseModel):
+    """POST /workbench/api/judgments.csv: rows imported and queries now judged."""
+    imported: int
+    queries: int
+
+
+class EvaluateRequest(RequestModel):
+    """Configurations as objects or by name (keyword, dense, hybrid-rrf, hybrid-linear[:w], +ranker)."""
+    configurations: list[str | ConfigurationIn] = Field(min_length=1, max_length=10)
+
+
+class EvaluationRow(ResponseModel):
+    """One configuration's mean metrics over the judged queries (null: none scored)."""
+    name: str
+    ndcg_at_10: float | None = Field(alias="ndcg@10")
+    recall_at_100: float | None = Field(alias="recall@100")
+    mrr: float | None
+
+
+class QueryDelta(ResponseModel):
+    """A query's nDCG@10 under the first two configurations."""
+    query: str
+    a: float | None
+    b: float | None
+    delta: float
+
+
+class Evaluation(ResponseModel):
+    """POST /workbench/api/evaluate (with two or more configurations: the first two compared)."""
+    queries: int
+    table: list[EvaluationRow]
+    text: str
+    compared: list[str] = omitted("the names of the first two configurations")
+    per_query: list[QueryDelta] = omitted("every query, biggest gain first")
+    better: list[QueryDelta] = omitted("up to 10 queries the second configuration improved")
+    worse: list[QueryDelta] = omitted("up to 10 queries it made worse, worst first")
+
+
+class OpenApiDocument(RootModel[dict[str, Any]]):
+    """This OpenAPI 3.1 document."""
+
+
+# ---------------------------------------------------------------- the operations
+
+@dataclass(frozen=True)
+class Param:
+    """A query or path parameter."""
+    name: str
+    schema: dict
+    description: str
+    where: str = "query"
+    required: bool = False
+    extra: dict = field(default_factory=dict)  # style, explode, ...
+
+
+@dataclass(frozen=True)
+class RequestBody:
+    """A request body: media type -> model (or a plain JSON schema)."""
+    content: dict[str, Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Response:
+    """A response body: a model (JSON) or, for other media types, a plain schema."""
+    model: Any = None
+    description: str = ""
+    media_type: str = "application/json"
+    headers: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path; admin operations get the bearer scheme and their 401 and 403."""
+    method: str
+    path: str
+    summary: str
+    tag: str
+    responses: dict[int, Response]
+    description: str = ""
+    parameters: tuple[Param, ...] = ()
+    body: RequestBody | None = None
+    admin: bool = False
+
+
+def error(description: str) -> Response:
+    """An ErrorResponse body."""
+    return Response(ErrorResponse, description)
+
+
+HTML = {"type": "string", "contentMediaType": "text/html"}
+PRODUCT_ID = Param("product_id", {"type": "string"}, "the product's id", "path", True)
+RULE_ID = Param("rule_id", {"type": "integer"}, "the rule's id", "path", True)
+ADMIN_WRITE_ERRORS = {
+    409: error("the update cannot be written to the serving version (another product tower, "
+               "or a version this server cannot serve)"),
+    503: error("the index version kept changing during the write; try again"),
+}
+LOCATION = {"Location": {"schema": {"type": "string"}, "description": "the workbench page"}}
+
+SEARCH_PARAMETERS = (
+    Param("q", {"type": "string", "minLength": 1, "maxLength": 500}, "the query text (trimmed; not empty)",
+          required=True),
+    Param("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}, "results per page"),
+    Param("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+          "results to skip (paging reaches the first 10,000 of the matched set)"),
+    Param("mode", {"type": "string", "enum": ["keyword", "dense", "hybrid"], "default": "hybrid"},
+          "which retrieval legs run"),
+    Param("brand", {"type": "array", "items": {"type": "string"}},
+          "only these brands (repeat the parameter for several; case-insensitive)",
+          extra={"style": "form", "explode": True}),
+    Param("category", {"type": "array", "items": {"type": "string"}},
+          "only these categories (product types; repeatable)", extra={"style": "form", "explode": True}),
+    Param("price_min", {"type": "number", "minimum": 0}, "lowest price (not above price_max)"),
+    Param("price_max", {"type": "number", "minimum": 0}, "highest price"),
+    Param("user", {"type": "string", "maxLength": 200},
+          "the shopper: personalizes the results and, when searches are logged, returns a search_id"),
+    Param("session", {"type": "string"}, "the shopper's session, logged with the search (first 200 "
+          "characters; default: the user)"),
+    Param("explain", {"type": "boolean", "default": False},
+          "explain every result's stages and the search (also 1/0, yes/no, on/off)"),
+    Param("highlight", {"type": "boolean", "default": False},
+          "HTML highlights of the query's words in title and description (also 1/0, yes/no, on/off)"),
+    Param("sort", {"type": "string", "pattern": SORT_PATTERN, "default": "relevance"},
+          "relevance, price_asc, price_desc, or attr.<name>_asc / _desc for a numeric attribute"),
+    Param("facets", {"type": "string"},
+          "comma-separated facets to count over the matched set (repeatable): brand, category, price, "
+          "attr.<name> for a configured attribute (values, or a range for a numeric one)"),
+    Param("facet_size", {"type": "integer", "minimum": 1, "maximum": MAX_FACET_SIZE, "default": 10},
+          "values per value facet"),
+    Param("price_buckets", {"type": "string"},
+          "the price histogram's bounds, comma-separated ascending numbers (default: chosen)"),
+    Param("attributes", {
+        "type": "object",
+        "patternProperties": {
+            VALUE_KEY: {"type": "array", "items": {"type": "string"}},
+            RANGE_KEY: {"type": "number"},
+        },
+        "additionalProperties": False,
+    }, "attribute filters, one query parameter each: attr.<name>=value (repeatable; a facet attribute), "
+       "attr.<name>_min and attr.<name>_max (a numeric attribute's range). An attribute the catalog "
+       "does not offer for that use is a 400 naming the parameter.",
+        extra={"style": "form", "explode": True}),
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "/search", "Search the catalog", "search", {
+        200: Response(SearchResponse, "a page of results"),
+        400: error("a bad parameter (named in error.parameter)"),
+    }, "Hybrid (dense + keyword) search over the matched set, with filters, sort, facets, explain and "
+       "highlights. Dynamic attribute filters: attr.<name>=value (repeatable), attr.<name>_min, "
+       "attr.<name>_max.", SEARCH_PARAMETERS),
+    Operation("get", "/products/{product_id}", "One product", "products", {
+        200: Response(Product, "the product"),
+        404: error("no product with that id"),
+    }, parameters=(PRODUCT_ID,)),
+    Operation("get", "/products/{product_id}/similar", "Products similar to one product", "products", {
+        200: Response(SimilarResponse, "the nearest products"),
+        400: error("a bad k"),
+        404: error("no product with that id"),
+    }, parameters=(PRODUCT_ID, Param("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10},
+                                     "how many"))),
+    Operation("post", "/events", "Store shoppers' events", "events", {
+        201: Response(EventsStored, "the batch was stored (durably)"),
+        400: error("an invalid event or an unknown product id: nothing was stored; details lists each"),
+    }, "The batch is stored whole or not at all. An unknown product id rejects the batch unless "
+       "skip_unknown=true, which stores the rest and lists what it skipped.",
+        (Param("skip_unknown", {"type": "boolean", "default": False},
+               "store the events naming known products and skip the rest"),),
+        RequestBody({"application/json": EventsBody})),
+    Operation("get", "/health", "What is being served", "health", {200: Response(Health, "the serving engine")}),
+    Operation("get", "/openapi.json", "This document", "meta", {200: Response(OpenApiDocument, "OpenAPI 3.1")}),
+
+    Operation("post", "/admin/products", "Add or replace products", "admin", {
+        200: Response(UpdateSummary, "the products were written"),
+        400: error("an invalid body or invalid products: nothing was changed"),
+        **ADMIN_WRITE_ERRORS,
+    }, body=RequestBody({"application/json": ProductBatch}), admin=True),
+    Operation("post", "/admin/products/delete", "Delete products", "admin", {
+        200: Response(UpdateSummary, "ids the index does not have are listed under not_found"),
+        400: error("an invalid body"),
+        **ADMIN_WRITE_ERRORS,
+    }, body=RequestBody({"application/json": IdBatch}), admin=True),
+    Operation("delete", "/admin/products/{product_id}", "Delete one product", "admin", {
+        200: Response(UpdateSummary, "the product was deleted"),
+        404: error("no product with that id"),
+        **ADMIN_WRITE_ERRORS,
+    }, parameters=(PRODUCT_ID,), admin=True),
+    Operation("post", "/admin/reload", "Switch to the current index version now", "admin", {
+        200: Response(Reloaded, "the version now serving"),
+        409: error("the current version cannot be served; the old one keeps serving"),
+    }, admin=True),
+    Operation("get", "/admin/status", "Serving version, update log and versions on disk", "admin", {
+        200: Response(AdminStatus, "the status"),
+    }, admin=True),
+    Operation("get", "/admin/rules", "Merchandising rules", "admin", {200: Response(RuleList, "every rule")},
+              admin=True),
+    Operation("post", "/admin/rules", "Add a merchandising rule", "admin", {
+        201: Response(Rule, "the stored rule"),
+        400: error("an invalid rule (the field is named), or a pin of an unknown product"),
+    }, body=RequestBody({"application/json": RuleIn}), admin=True),
+    Operation("put", "/admin/rules/{rule_id}", "Replace a merchandising rule", "admin", {
+        200: Response(Rule, "the stored rule"),
+        400: error("an invalid rule"),
+        404: error("no rule with that id"),
+    }, parameters=(RULE_ID,), body=RequestBody({"application/json": RuleIn}), admin=True),
+    Operation("delete", "/admin/rules/{rule_id}", "Delete a merchandising rule", "admin", {
+        200: Response(RuleDeleted, "the rule was deleted"),
+        404: error("no rule with that id"),
+    }, parameters=(RULE_ID,), admin=True),
+
+    Operation("get", "/workbench", "The merchants' relevance workbench page", "workbench", {
+        200: Response(HTML, "the page (logged in)", "text/html"),
+        401: Response(HTML, "the login page", "text/html"),
+        403: Response(HTML, "the workbench is disabled: no admin token is configured", "text/html"),
+    }, parameters=(Param("state", {"type": "object", "additionalProperties": {"type": "string"}},
+                         "the page's state (query, configurations), one query parameter each, read by its "
+                         "script; a login keeps it", extra={"style": "form", "explode": True}),)),
+    Operation("post", "/workbench/login", "Log in to the workbench with the admin token", "workbench", {
+        303: Response(None, "logged in: back to the page (the link in next, never elsewhere); sets the "
+                            "session cookie", headers=LOCATION),
+        401: Response(HTML, "not the admin token: the login page again", "text/html"),
+        403: Response(HTML, "the workbench is disabled: no admin token is configured", "text/html"),
+    }, body=RequestBody({"application/x-www-form-urlencoded": WorkbenchLogin})),
+    Operation("post", "/workbench/logout", "Log out of the workbench", "workbench", {
+        303: Response(None, "logged out: to the page (its login form)", headers=LOCATION),
+    }),
+
+    Operation("get", "/workbench/api/options", "What the workbench can compare", "workbench", {
+        200: Response(WorkbenchOptions, "versions, defaults, loaded models, shoppers, facets and sorts"),
+    }, admin=True),
+    Operation("post", "/workbench/api/compare", "Compare one query under two configurations", "workbench", {
+        200: Response(Comparison, "both rankings with per-stage scores and facets, and the changes"),
+        400: error("a bad query field or configuration field (named, e.g. b.mode)"),
+    }, body=RequestBody({"application/json": CompareRequest}), admin=True),
+    Operation("get", "/workbench/api/judgments", "Stored relevance marks", "workbench", {
+        200: Response(JudgmentsListing, "one query's marks, or every judged query"),
+    }, parameters=(Param("query", {"type": "string"}, "one query's marks; without it every judged query"),),
+        admin=True),
+    Operation("post", "/workbench/api/judgments", "Mark a result 0-3", "workbench", {
+        200: Response(Judgment, "the stored mark"),
+        400: error("a bad field, or a product the version does not have"),
+    }, body=RequestBody({"application/json": JudgmentIn}), admin=True),
+    Operation("delete", "/workbench/api/judgments", "Forget a mark", "workbench", {
+        200: Response(JudgmentForgotten, "the mark was forgotten"),
+        400: error("the body is not a JSON object"),
+        404: error("no such mark"),
+    }, body=RequestBody({"application/json": JudgmentRef}), admin=True),
+    Operation("get", "/workbench/api/judgments.csv", "Export the marks as CSV", "workbench", {
+        200: Response({"type": "string"}, "query,docid,rating rows (an attachment)", "text/csv"),
+    }, admin=True),
+    Operation("post", "/workbench/api/judgments.csv", "Import marks from a CSV", "workbench", {
+        200: Response(JudgmentsImported, "every row was imported"),
+        400: error("no CSV, not UTF-8, or a bad row (named): nothing was imported"),
+    }, "The Icecat list's format: query,docid,rating. All rows are stored or none.",
+        body=RequestBody({"text/csv": {"type": "string"}, "multipart/form-data": JudgmentUpload}), admin=True),
+    Operation("post", "/workbench/api/evaluate", "Evaluate configurations over the marks", "workbench", {
+        200: Response(Evaluation, "the table (as search-evaluate prints it) and per-query changes"),
+        400: error("bad configurations, or no marks stored yet"),
+    }, body=RequestBody({"application/json": EvaluateRequest}), admin=True),
+)
+
+ADMIN_ERRORS = {
+    401: error("no valid 'Authorization: Bearer <token>' header (and no workbench login)"),
+    403: error(f"no admin token is configured, or a workbench change without the {CSRF_HEADER} header"),
+}
+ADMIN_NOTE = (f"Needs the admin token: 'Authorization: Bearer <token>', or the workbench's login cookie "
+              f"(with the page's {CSRF_HEADER} header for changes).")
+
+
+# ---------------------------------------------------------------- the document
+
+class _Generator(GenerateJsonSchema):
+    """Pydantic's schemas without a title per field, and without `default: null` on omitted fields."""
+
+    def field_title_should_be_set(self, schema) -> bool:
+        return False
+
+    def default_schema(self, schema):
+        json_schema = super().default_schema(schema)
+        if json_schema.get("default", ...) is None and not _allows_null(json_schema):
+            del json_schema["default"]  # an omitted field, never null
+        return json_schema
+
+
+def _allows_null(schema: dict) -> bool:
+    return schema.get("type") == "null" or any(_allows_null(s) for s in schema.get("anyOf", ()))
+
+
+def _models() -> list[type[BaseModel]]:
+    found = {}
+    for op in OPERATIONS:
+        bodies = list(op.body.content.values()) if op.body else []
+        for candidate in bodies + [r.model for r in op.responses.values()] + [ErrorResponse]:
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                found[candidate.__name__] = candidate
+    return list(found.values())
+
+
+def _content(media_type: str, model, refs: dict) -> dict:
+    return {media_type: {"schema": refs[model] if isinstance(model, type) else dict(model)}}
+
+
+def _operation(op: Operation, refs: dict) -> dict:
+    body: dict[str, Any] = {"operationId": re.sub(r"[^A-Za-z0-9]+", "_", f"{op.method} {op.path}").strip("_"),
+                            "summary": op.summary, "tags": [op.tag]}
+    description = " ".join(d for d in (op.description, ADMIN_NOTE if op.admin else "") if d)
+    if description:
+        body["description"] = description
+    if op.parameters:
+        body["parameters"] = [{"name": p.name, "in": p.where, "required": p.required, "description": p.description,
+                               "schema": p.schema, **p.extra} for p in op.parameters]
+    if op.body:
+        body["requestBody"] = {"required": True, "content": {}}
+        for media_type, model in op.body.content.items():
+            body["requestBody"]["content"].update(_content(media_type, model, refs))
+        if op.body.description:
+            body["requestBody"]["description"] = op.body.description
+    responses = {**op.responses, **(ADMIN_ERRORS if op.admin else {})}
+    body["responses"] = {}
+    for status, response in sorted(responses.items()):
+        described = {"description": response.description or HTTPStatus(status).phrase}
+        if response.model is not None:
+            described["content"] = _content(response.media_type, response.model, refs)
+        if response.headers:
+            described["headers"] = response.headers
+        body["responses"][str(status)] = described
+    if op.admin:
+        body["security"] = [{"bearer": []}]
+    return body
+
+
+def openapi_document() -> dict:
+    """The whole document; built from OPERATIONS and the models."""
+    models = _models()
+    refs, schemas = models_json_schema([(m, "validation") for m in models], ref_template=REF_TEMPLATE,
+                                       schema_generator=_Generator)
+    refs = {model: refs[(model, "validation")] for model in models}
+    paths: dict[str, dict] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Shop semantic search",
+            "version": "0.1.0",
+            "description": "Hybrid semantic product search: the shoppers' endpoints, the admin endpoints and "
+                           "the merchants' workbench. Every error is JSON: {\"error\": {\"status\", \"message\", "
+                           "\"parameter\"?, \"details\"?}} (ErrorResponse), including 404 for unknown paths, 405 "
+                           "for a method a path does not have and 500. " + ADMIN_NOTE,
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+bp = Blueprint("openapi", __name__)
+EXTENSION = "openapi_document"
+
+
+@bp.get("/openapi.json")
+def document():
+    built = current_app.extensions.get(EXTENSION)
+    if built is None:  # built once per app
+        built = current_app.extensions[EXTENSION] = openapi_document()
+    return jsonify(built)
