@@ -223,6 +223,12 @@ class Ranking(ResponseModel):
     total: int = Field(description="the matched set's size under the filters: what paging reaches")
     match: Literal["matched", "nearest"] = Field(
         description="matched: the results hold the query; nearest: nothing matched, these are the nearest products")
+    corrected_query: str | None = Field(description="no product holds the words as typed: the results are for "
+                                                    "this spelling (correct=false searches the words as typed)")
+    did_you_mean: str | None = Field(description="a spelling more products hold; the results are for the query "
+                                                 "as typed")
+    relaxed: list[str] = Field(description="words that no longer had to match (nothing matched all of them); "
+                                           "the ranking still reads them")
     sort: str
     index_version: str
     user: str | None
@@ -689,6 +695,8 @@ SEARCH_PARAMETERS = (
           "characters; default: the user)"),
     Param("explain", {"type": "boolean", "default": False},
           "explain every result's stages and the search (also 1/0, yes/no, on/off)"),
+    Param("correct", {"type": "boolean", "default": True},
+          "false: search the words exactly as typed, no spelling correction or relaxation (also 1/0, yes/no, on/off)"),
     Param("highlight", {"type": "boolean", "default": False},
           "HTML highlights of the query's words in title and description (also 1/0, yes/no, on/off)"),
     Param("sort", {"type": "string", "pattern": SORT_PATTERN, "default": "relevance"},

@@ -166,4 +166,5 @@ def query_from(args: MultiDict) -> Query:
         explain=bool_param(args, "explain"),
         sort=sort_from(args),
         facets=facets_from(args),
+        correct_spelling=bool_param(args, "correct") if "correct" in args else True,
     )

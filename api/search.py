@@ -30,7 +30,7 @@ def search():
         raise field_error(exc) from None
     body = result_json(result, fusion_json(engine.config))
     if highlight:  # query words' stems, and in titles the keyword leg's typo distance (search_engine/highlight.py)
-        matcher = QueryMatcher.of(query.text, keyword_config(engine.index.manifest))
+        matcher = QueryMatcher.of(result.corrected_query or query.text, keyword_config(engine.index.manifest))
         for item, hit in zip(body["results"], result.hits):
             item["highlight"] = highlight_json(hit.product, matcher)
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)

@@ -5,8 +5,13 @@ Configurations: keyword, dense, hybrid-rrf, hybrid-linear[:dense_weight]; a hybr
 Metrics (search_engine/metrics.py): gain = the 0-3 rating, unjudged products count 0, ideal
 order from the judged products; Recall@100 and MRR count ratings >= 2 as relevant.
 
-Example:
+--misspell SEED also runs every configuration on the same queries misspelt by the seeded
+typo generator (search_engine/typos.py: one edit in one or two words) and reports how much
+of the clean nDCG@10 each keeps.
+
+Examples:
   search-evaluate --index var/index --judgments data/icecat/Broad_Query_Set_rated.csv
+  search-evaluate --index var/index --config hybrid-linear:0.4 --misspell 7
 """
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ def parse_args(argv=None):
                         help="a relevance ranker folder (default: the ranker_path setting); "
                              "configurations ending in +ranker use it, e.g. --config hybrid-linear:0.4+ranker")
     parser.add_argument("--per-query", metavar="FILE", help="also write per-query scores as JSON")
+    parser.add_argument("--misspell", type=int, metavar="SEED",
+                        help="also evaluate the queries misspelt with this seed (search_engine/typos.py)")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -74,11 +81,25 @@ def main(argv=None) -> int:
     print(format_table(results))
     if len(results) == 2:
         print_changes(results)
+    if args.misspell is not None:
+        print_misspelt(engine, judgments, configurations, results, args.misspell)
     if args.per_query:
         with open(args.per_query, "w") as out:
             json.dump({r.configuration.name: r.per_query for r in results}, out, indent=1)
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def print_misspelt(engine, judgments, configurations, clean, seed: int) -> None:
+    from search_engine.evaluation import evaluate
+    from search_engine.typos import misspelled_judgments
+
+    typos = misspelled_judgments(judgments, seed)
+    misspelt = {typo: grades for typo, (_, grades) in typos.items()}
+    as_typed = evaluate(engine, misspelt, configurations, correct_spelling=False)
+    corrected = evaluate(engine, misspelt, configurations)
+    print(f"\nthe same {len(typos)} queries misspelt (seed {seed}; e.g. "
+          + ", ".join(f"{q!r} -> {t!r}" for t, (q, _) in list(typos.items())[:3]) + ")")
+    print("configuration | nDCG@10 clean | misspelt, as typed (correct=false) | kept | misspelt, corrected | kept")
+    for before, typed, fixed in zip(clean, as_typed, corrected):
+        a, b, c = (r.summary()["ndcg@10"] for r in (before, typed, fixed))
+        print(f"{before.configuration.name} | {a:.4f} | {b:.4f} | {b / a:.1%} | {c:.4f} | {c / a:.1%}")

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from encoders.towers import Towers
+from indexer.keyword.factory import keyword_config
 from indexer.search_index import SearchIndex
+from indexer.spelling import SpellingDictionary
 from search_engine.fusion import DEFAULT_RRF_K
 from search_engine.merchandising import Rule
+from search_engine.built_once import BuiltOnce
 from search_engine.query_cache import QueryVectorCache
 from search_engine.results_page import check_fields, results_page
+from search_engine.spelling import correct, relaxed
 from search_engine.stages import (DenseRetrieval, Fusion, KeywordRetrieval, Matching, Merchandising, Personalization,
                                   QueryUnderstanding, RelevanceRanking, SearchContext, Stage)
 from search_engine.types import Candidate, Hit, Query, SearchResult
@@ -82,6 +86,7 @@ class Engine:
     rules: Callable[[], Sequence[Rule]] | None = None
     ranker: RelevanceModel | None = None
     vocabulary: VersionVocabulary | None = None
+    spelling: BuiltOnce[SpellingDictionary] | None = None  # default: built from the index on first use
 
     def __post_init__(self):
         expected = self.index.manifest["encoder"]["fingerprint"]
@@ -95,6 +100,15 @@ class Engine:
             object.__setattr__(self, "query_vectors", QueryVectorCache(self.towers.query))
         if self.vocabulary is None:
             object.__setattr__(self, "vocabulary", VersionVocabulary(self.index, self.towers.query.encode))
+        if self.spelling is None:
+            object.__setattr__(self, "spelling", BuiltOnce(lambda: SpellingDictionary.build(
+                self.index.snapshot().products.by_doc(), keyword_config(self.index.manifest).attribute_max_chars)))
+
+    @property
+    def spelling_enough(self) -> int:
+        """Products holding every word below which a query's spelling is checked: where the
+        keyword leg starts to accept typos too."""
+        return keyword_config(self.index.manifest).fuzzy_below
 
     def stages(self, query: Query) -> list[Stage]:
         """The stages this query runs through, in order."""
@@ -116,10 +130,33 @@ class Engine:
         return stages
 
     def search(self, query: Query) -> SearchResult:
-        """The query's page of its matched set, in its sort order, with its facets.
-        ValueError (naming the parameter) when it names attributes this catalog lacks."""
+        """The query's page of its matched set, in its sort order, with its facets; spelling
+        corrected when no product holds every word as typed, and relaxed (words dropped) when
+        nothing matches even so (search_engine/spelling.py). FieldError (naming the
+        parameter) when it names attributes this catalog lacks."""
         snapshot = self.index.snapshot()  # this search reads only this view, start to end
         check_fields(query, snapshot.products.attributes)
+        correction = None
+        if query.correct_spelling:
+            correction = correct(query.text, self.spelling.get(), snapshot.keyword.count, self.spelling_enough)
+        if correction is not None and correction.original_matching == 0:  # nothing holds the words as typed
+            result = self._search(replace(query, text=correction.text), snapshot)
+            result.query, result.corrected_query = query, correction.text
+        else:
+            result = self._search(query, snapshot)
+            result.did_you_mean = correction.text if correction is not None else None
+        if result.match == "nearest" and query.correct_spelling:  # nothing matched: require fewer words
+            searched = result.corrected_query or query.text
+            relaxation = relaxed(searched, self.spelling.get(), snapshot.keyword.count)
+            if relaxation is not None:
+                kept, dropped = relaxation
+                loosened = self._search(replace(query, text=searched, keyword_text=kept), snapshot)
+                loosened.query, loosened.corrected_query, loosened.relaxed = query, result.corrected_query, dropped
+                return loosened
+        return result
+
+    def _search(self, query: Query, snapshot) -> SearchResult:
+        """One pass of the stages and the results page over the snapshot, for the text as given."""
         # The ranked head is as deep whatever page is asked for, so pages never disagree;
         # deeper pages come from the rest of the matched set (search_engine/results_page.py).
         context = SearchContext(query, snapshot, self.config.candidates)

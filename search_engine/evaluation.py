@@ -87,14 +87,17 @@ def configured_engine(engine: Engine, configuration: Configuration,
 
 
 def evaluate(engine: Engine, judgments: Judgments, configurations=DEFAULT_CONFIGURATIONS,
-             engine_for_version: Callable[[str], Engine] | None = None) -> list[ConfigurationScores]:
-    """engine_for_version opens the engine of a configuration that names another index version."""
+             engine_for_version: Callable[[str], Engine] | None = None,
+             correct_spelling: bool = True) -> list[ConfigurationScores]:
+    """engine_for_version opens the engine of a configuration that names another index version;
+    correct_spelling=False searches every query as typed (search_engine/spelling.py off)."""
     results = []
     for configuration in configurations:
         configured = configured_engine(engine, configuration, engine_for_version)
         scores = ConfigurationScores(configuration)
         for text, grades in judgments.items():
-            found = configured.search(Query(text, k=DEPTH, mode=configuration.mode, user=configuration.user))
+            found = configured.search(Query(text, k=DEPTH, mode=configuration.mode, user=configuration.user,
+                                            correct_spelling=correct_spelling))
             ranked = [hit.product.id for hit in found.hits]
             scores.per_query[text] = {
                 "ndcg@10": ndcg_at_k(ranked, grades, 10),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from indexer.keyword.base import KeywordConfig, query_terms
+from indexer.spelling import within_edits  # noqa: F401 (also this module's, for its callers)
 
 SNIPPET_CHARS = 160
 SCAN_CHARS = 4000  # of a description: enough for a snippet, bounded for very long texts
@@ -37,28 +38,6 @@ def _stemmer():
 def stem(word: str) -> str:
     tokens = _stemmer().analyze(word)
     return tokens[0] if tokens else word.lower()
-
-
-def within_edits(a: str, b: str, limit: int) -> bool:
-    """Edit distance of a and b at most `limit`, a swap of two neighbouring letters counting
-    one edit as in the keyword leg's fuzzy queries (optimal string alignment), computed in a
-    band of width `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return False
-    far = limit + 1
-    before, previous = None, list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        current = [i] + [far] * len(b)
-        for j in range(max(1, i - limit), min(len(b), i + limit) + 1):
-            cost = a[i - 1] != b[j - 1]
-            best = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if before is not None and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                best = min(best, before[j - 2] + 1)
-            current[j] = best
-        if min(current) > limit:
-            return False
-        before, previous = previous, current
-    return previous[-1] <= limit
 
 
 @dataclass(frozen=True)

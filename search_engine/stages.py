@@ -108,7 +108,8 @@ class KeywordRetrieval:
 
     def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
         query, snapshot = context.query, context.snapshot
-        hits = snapshot.keyword.search(query.text, context.depth, None if query.filters.is_empty else query.filters)
+        hits = snapshot.keyword.search(query.words_to_match, context.depth,
+                                       None if query.filters.is_empty else query.filters)
         live = snapshot.products.live  # a shared backend (Elasticsearch) may be ahead of this snapshot
         return _add_leg(candidates, [(doc, score) for doc, score in hits if doc in live], "keyword")
 
@@ -134,7 +135,7 @@ class Matching:
                 snapshot.vectors.search(vector, self.dense_limit)
             dense = dense_matches(dense_hits, self.dense_floor)
         if query.mode != "dense":
-            docs, scores = live_only(*snapshot.keyword.matches(query.text), snapshot.products.size,
+            docs, scores = live_only(*snapshot.keyword.matches(query.words_to_match), snapshot.products.size,
                                      snapshot.products.live.mask())
             if query.mode == "hybrid":  # one order for the set's rest: similarity to the query
                 docs = docs[~contains(np.sort(dense[0]), docs)]  # the dense matches have theirs
@@ -143,7 +144,7 @@ class Matching:
         context.matched = merged(*dense, *keyword)
         if not len(context.matched):
             nearest = dense_hits[:context.depth] if query.mode != "keyword" else [
-                (doc, score) for doc, score in snapshot.keyword.search(query.text, context.depth)
+                (doc, score) for doc, score in snapshot.keyword.search(query.words_to_match, context.depth)
                 if doc in snapshot.products.live]
             context.matched = merged(*dense_matches(nearest, -np.inf), *keyword)
             context.match = "nearest"

@@ -49,6 +49,14 @@ class Query:
     explain: bool = False
     sort: str = "relevance"
     facets: FacetRequest = field(default_factory=FacetRequest)
+    correct_spelling: bool = True  # False: search the words as typed (the shopper insists)
+    # The words products must hold (the keyword leg and the matched set), when spelling
+    # relaxation dropped some; None: all of text. The dense leg always reads the whole text.
+    keyword_text: str | None = None
+
+    @property
+    def words_to_match(self) -> str:
+        return self.text if self.keyword_text is None else self.keyword_text
 
     def __post_init__(self):
         if not self.text.strip():
@@ -156,3 +164,6 @@ class SearchResult:
     # "matched": the results are the query's matched set; "nearest": nothing matched, so they
     # are the products nearest to it (search_engine/stages.py, Matching)
     match: str = "matched"
+    corrected_query: str | None = None  # the results are for this spelling of the query
+    did_you_mean: str | None = None  # a spelling more products match; the results are for the query as typed
+    relaxed: tuple[str, ...] = ()  # words left out to find matches, in the order they were dropped

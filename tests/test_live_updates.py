@@ -91,7 +91,8 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
                 check_page(kind, started, session.get(base + path, params=params, timeout=30), k)
                 counts[kind] += 1
 
-        queries = ["usb hub", "wireless mouse", "backpack", "hdmi cable", "battery", "widget", "stressco"]
+        queries = ["usb hub", "wireless mouse", "backpack", "hdmi cable", "battery", "widget", "stressco",
+                   "wireles mouse", "usbhub"]  # misspelt: corrected while the catalog changes
         kinds = {
             "search": lambda rng: ("/search", {"q": rng.choice(queries), "k": 10}, 10),
             "filtered": lambda rng: ("/search", {"q": rng.choice(queries), "k": 10, "brand": top_brand,

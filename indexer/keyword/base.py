@@ -107,6 +107,9 @@ class KeywordSearcher(Protocol):
     def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """Top-k (doc number, BM25 score), best first, only products passing the filters."""
 
+    def count(self, text: str) -> int:
+        """How many docs hold every one of the query's words (as `matches` reads them, no typos)."""
+
     def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The keyword part of the matched set: every doc holding all the query's words; when
         fewer than fuzzy_below do, a word fewer than fuzzy_below products hold may match by a

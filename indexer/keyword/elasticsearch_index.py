@@ -306,6 +306,10 @@ class ElasticsearchKeywordIndex:
             return hits
         return append_fuzzy_hits(hits, _hits(self.client.search(index=self.name, **fuzzy)), k)
 
+    def count(self, text: str) -> int:
+        query = match_query(text, self.config)
+        return 0 if query is None else self._count(query)
+
     def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Every doc the matched-set query matches, ascending, with scores (as tantivy's)."""
         query = match_query(text, self.config)

@@ -199,6 +199,13 @@ class TantivySearcher:
             return self.index.index.parse_query(text, ["combined"])
         return self.index.index.parse_query(text, self.index.fields, field_boosts=config.boosts)
 
+    def count(self, text: str) -> int:
+        terms = query_terms(text)
+        return self._count(self._every_word(terms)) if terms else 0
+
+    def _every_word(self, terms: list[str]):
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, self._text_query(t)) for t in terms])
+
     def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Every doc holding all the query's words (as the keyword leg stems them, in any
         field); when fewer than `fuzzy_below` do, a word that fewer than `fuzzy_below`
@@ -208,8 +215,7 @@ class TantivySearcher:
         if not terms:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         config = self.index.config
-        every_word = tantivy.Query.boolean_query([(tantivy.Occur.Must, self._text_query(t)) for t in terms])
-        docs, scores = self._all(every_word)
+        docs, scores = self._all(self._every_word(terms))
         if len(docs) >= config.fuzzy_below:
             return docs, scores
         typo_prone = [t for t in terms if len(t) >= config.fuzzy_min_term_length

@@ -1,34 +1,24 @@
 """The catalog vocabulary of one index version, built on first use and shared by its searches."""
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 import numpy as np
 
+from search_engine.built_once import BuiltOnce
 from search_engine.understanding.vocabulary import CatalogVocabulary, build_vocabulary
 
 
-class VersionVocabulary:
+class VersionVocabulary(BuiltOnce[CatalogVocabulary]):
     """Builds from the version's snapshot at first use (seconds for 20k products: a neighbour
     vote per uncategorized product), once, under a lock; afterwards a plain read."""
 
     def __init__(self, index, encode: Callable[[list[str]], np.ndarray]):
+        super().__init__(self._build_vocabulary)
         self._index = index  # a SearchIndex
         self._encode = encode
-        self._lock = threading.Lock()
-        self._vocabulary: CatalogVocabulary | None = None
 
-    def get(self) -> CatalogVocabulary:
-        vocabulary = self._vocabulary
-        if vocabulary is None:
-            with self._lock:
-                if self._vocabulary is None:
-                    self._vocabulary = self._build()
-                vocabulary = self._vocabulary
-        return vocabulary
-
-    def _build(self) -> CatalogVocabulary:
+    def _build_vocabulary(self) -> CatalogVocabulary:
         snapshot = self._index.snapshot()
         store, vectors = snapshot.products, snapshot.vectors
         products = store.by_doc()

@@ -1,0 +1,117 @@
+"""The catalog's own words, for spelling correction: how many products hold each, and which
+known words lie within a typo of a given one.
+
+Words come from every field the keyword leg searches (title, brand, category, model,
+description, short attribute values), lower-cased, as the keyword leg splits them. A word
+is a correction target only when at least MIN_TARGET_PRODUCTS products hold it, so a
+typo inside one description does not become a suggestion. Neighbours are found with a
+symmetric delete index (SymSpell's idea: two words within one edit share a word made by
+deleting at most one letter from each) and confirmed by edit distance, a swap of two
+neighbouring letters counting one edit as in the keyword leg's fuzzy queries.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Iterable
+
+from indexer.keyword.base import attribute_text, query_terms
+from indexer.schema import Product
+
+MIN_TARGET_PRODUCTS = 2
+MIN_TARGET_LENGTH = 2
+
+
+def within_edits(a: str, b: str, limit: int) -> bool:
+    """Edit distance of a and b at most `limit`, a swap of two neighbouring letters counting
+    one edit (optimal string alignment), computed in a band of width `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    far = limit + 1
+    before, previous = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [far] * len(b)
+        for j in range(max(1, i - limit), min(len(b), i + limit) + 1):
+            cost = a[i - 1] != b[j - 1]
+            best = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if before is not None and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                best = min(best, before[j - 2] + 1)
+            current[j] = best
+        if min(current) > limit:
+            return False
+        before, previous = previous, current
+    return previous[-1] <= limit
+
+
+def typo_limit(word: str) -> int:
+    """Edits a word may be off by: one under 8 letters, two from 8 on (as the keyword leg's
+    fuzzy queries), none under 3 letters ("aa" is too short to tell a typo from a code)."""
+    return 0 if len(word) < 3 else 1 if len(word) < 8 else 2
+
+
+def _deletes(word: str) -> set[str]:
+    return {word} | {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    word: str
+    products: int  # how many products hold it
+
+
+class SpellingDictionary:
+    """Immutable once built; one per index version."""
+
+    def __init__(self, products_per_word: dict[str, int]):
+        self.products_per_word = products_per_word
+        index: dict[str, list[str]] = defaultdict(list)
+        for word, count in products_per_word.items():
+            if count >= MIN_TARGET_PRODUCTS and len(word) >= MIN_TARGET_LENGTH and word.isalpha():
+                for variant in _deletes(word):
+                    index[variant].append(word)
+        self._by_delete = dict(index)
+
+    @classmethod
+    def build(cls, products: Iterable[Product | None], attribute_max_chars: int = 0) -> "SpellingDictionary":
+        """From a version's products (None: a dead doc, skipped)."""
+        counts: Counter[str] = Counter()
+        for product in products:
+            if product is None:
+                continue
+            text = " ".join((product.title, product.brand, product.category, product.description,
+                             str(product.attributes.get("model", "")),
+                             attribute_text(product.attributes, attribute_max_chars)))
+            counts.update(set(query_terms(text)))
+        return cls(dict(counts))
+
+    def products(self, word: str) -> int:
+        return self.products_per_word.get(word, 0)
+
+    def neighbours(self, word: str, limit: int) -> list[Neighbour]:
+        """Known words within `limit` edits (at most 2; found for one edit on each side),
+        most widely held first; the word itself is not one."""
+        if limit <= 0:
+            return []
+        found = {candidate for variant in _deletes(word) for candidate in self._by_delete.get(variant, ())}
+        found.discard(word)
+        close = [w for w in found if within_edits(word, w, limit)]
+        return sorted((Neighbour(w, self.products_per_word[w]) for w in close), key=lambda n: (-n.products, n.word))
+
+    def splits(self, word: str, typos: bool = False) -> list[tuple[str, str]]:
+        """Ways to read a word as two known words run together ("wirelessmouse"); with
+        typos, also as two words of which one is off by an edit ("computerfam": computer
+        fan). The most widely held readings first."""
+        found: dict[tuple[str, str], int] = {}
+        for i in range(MIN_TARGET_LENGTH, len(word) - MIN_TARGET_LENGTH + 1):
+            left, right = word[:i], word[i:]
+            lefts = [(left, self.products(left))]
+            rights = [(right, self.products(right))]
+            if typos:
+                lefts += [(n.word, n.products) for n in self.neighbours(left, min(typo_limit(left), 1))[:2]]
+                rights += [(n.word, n.products) for n in self.neighbours(right, min(typo_limit(right), 1))[:2]]
+            for a, held_a in lefts:
+                for b, held_b in rights:
+                    typo_count = (a != left) + (b != right)
+                    if typo_count <= 1 and min(held_a, held_b) >= MIN_TARGET_PRODUCTS:
+                        found[(a, b)] = min(held_a, held_b) - (10 ** 9) * typo_count  # exact splits first
+        return sorted(found, key=lambda pair: (-found[pair], pair))

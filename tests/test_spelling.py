@@ -1,0 +1,110 @@
+"""Spelling correction, relaxation and the typo generator, on hand-made words and on the real
+Icecat slice through the engine and the API."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from indexer.schema import Product
+from indexer.spelling import SpellingDictionary, typo_limit
+from search_engine.spelling import correct, relaxed
+from search_engine.types import Query
+from search_engine.typos import EDITS, misspell, misspelled_judgments
+
+WORDS = {"wireless": 40, "mouse": 30, "mice": 1, "hdmi": 20, "cable": 50, "label": 60, "printer": 25,
+         "toner": 12, "usb": 70, "hub": 15}
+DICTIONARY = SpellingDictionary(WORDS)
+
+
+def test_neighbours_are_known_words_within_the_typo_distance_most_held_first():
+    assert [n.word for n in DICTIONARY.neighbours("wireles", typo_limit("wireles"))] == ["wireless"]
+    # "cable" by a swap of neighbours (one edit), "label" by one substitution: the more widely held first
+    assert [n.word for n in DICTIONARY.neighbours("cabel", 1)] == ["label", "cable"]
+    assert [n.word for n in DICTIONARY.neighbours("hbu", typo_limit("hbu"))] == ["hub"]
+    assert DICTIONARY.neighbours("mice", 1) == []  # held by one product only: never a target
+    assert typo_limit("aa") == 0 and typo_limit("toner") == 1 and typo_limit("wireless") == 2
+
+
+def test_run_together_words_split_and_may_carry_a_typo():
+    assert DICTIONARY.splits("wirelessmouse") == [("wireless", "mouse")]
+    assert DICTIONARY.splits("usbhbu") == [] and DICTIONARY.splits("usbhbu", typos=True) == [("usb", "hub")]
+
+
+def matching_counter(products: dict[str, set[str]]):
+    """Products holding every word, from a word -> products table."""
+    def count(text: str) -> int:
+        sets = [products.get(w, set()) for w in text.split()]
+        return len(set.intersection(*sets)) if sets else 0
+    return count
+
+
+HOLDERS = {"hdmi": set(range(20)), "cable": set(range(10, 60)), "label": set(range(100, 160)),
+           "wireless": set(range(200, 240)), "mouse": set(range(220, 250)), "usb": set(range(300, 370)),
+           "hub": set(range(360, 375))}
+
+
+def test_correction_uses_the_other_words_as_context():
+    count = matching_counter(HOLDERS)
+    fixed = correct("HDMI cabel", DICTIONARY, count, enough=10)
+    assert fixed.text == "hdmi cable" and fixed.matching == 10 and fixed.original_matching == 0
+    assert correct("wirelessmouse", DICTIONARY, count, enough=10).text == "wireless mouse"
+    assert correct("wireless mo use", SpellingDictionary({**WORDS, "mo": 3, "use": 9}), count, 10).text == \
+        "wireless mouse"
+    assert correct("hdmi cable", DICTIONARY, count, enough=10) is None  # 10 products hold it as typed
+    assert correct("qqqq zzzz", DICTIONARY, count, enough=10) is None  # nothing better to offer
+
+
+def test_relaxation_drops_the_fewest_words_and_the_most_common_first():
+    count = matching_counter(HOLDERS)
+    assert relaxed("wireless mouse printer", DICTIONARY, count) == ("wireless mouse", ("printer",))
+    # usb (70 products) says less than hub (15): it goes, and the unknown word with it
+    assert relaxed("usb hub xyzzy", DICTIONARY, count) == ("usb hub", ("xyzzy",))
+    assert relaxed("usb wireles hub", DICTIONARY, count) == ("usb hub", ("wireles",))
+    assert relaxed("usb wireless xyzzy", DICTIONARY, count) == ("wireless", ("usb", "xyzzy"))
+    assert relaxed("xyzzy", DICTIONARY, count) is None
+
+
+def test_the_typo_generator_is_seeded_and_makes_one_edit_per_chosen_word():
+    judgments = {q: {"p": 3.0} for q in ("wireless mouse", "hdmi cable", "usb hub", "tv")}
+    first, again = misspelled_judgments(judgments, 7), misspelled_judgments(judgments, 7)
+    assert first == again and {q for q, _ in first.values()} == set(judgments)
+    assert all(typo != query for typo, (query, _) in first.items())
+    rng = random.Random(3)
+    kinds = set()
+    for _ in range(300):
+        typo = misspell("wireless mouse", rng)
+        joined = typo.replace(" ", "")
+        assert typo != "wireless mouse" and abs(len(joined) - len("wirelessmouse")) <= 2
+        kinds.add("split" if len(typo.split()) == 3 else "merge" if len(typo.split()) == 1 else "in-word")
+    assert kinds == {"split", "merge", "in-word"} and len(EDITS) == 6
+
+
+def test_the_dictionary_is_built_from_what_the_keyword_leg_searches():
+    built = SpellingDictionary.build([Product("1", "Wireless Mouse", "Optical", "Logitech"),
+                                      Product("2", "Wireless Keyboard", brand="Logitech"), None])
+    assert built.products("wireless") == 2 and built.products("logitech") == 2 and built.products("optical") == 1
+
+
+@pytest.mark.parametrize("typed,meant", [("wireles mouse", "wireless mouse"), ("hdmi cabel", "hdmi cable"),
+                                         ("usbhub", "usb hub"), ("bakcpack", "backpack")])
+def test_a_misspelt_query_gets_the_corrected_results_and_says_so(engine, typed, meant):
+    result, clean = engine.search(Query(typed)), engine.search(Query(meant))
+    assert result.corrected_query == meant and result.query.text == typed
+    assert [h.product.id for h in result.hits] == [h.product.id for h in clean.hits] and result.total == clean.total
+
+
+def test_the_shopper_can_insist_on_the_words_as_typed(client):
+    corrected = client.get("/search", query_string={"q": "wireles mouse", "highlight": "true"}).get_json()
+    assert corrected["corrected_query"] == "wireless mouse" and corrected["query"] == "wireles mouse"
+    assert "<em>" in corrected["results"][0]["highlight"]["title"]
+    typed = client.get("/search", query_string={"q": "wireles mouse", "correct": "false"}).get_json()
+    assert typed["corrected_query"] is None and typed["relaxed"] == []
+    assert client.get("/search?q=mouse&correct=maybe").get_json()["error"]["parameter"] == "correct"
+
+
+def test_when_no_product_holds_every_word_some_words_are_dropped_and_named(engine):
+    result = engine.search(Query("wireless mouse zqxwv", mode="keyword"))
+    assert result.match == "matched" and result.relaxed == ("zqxwv",)
+    assert result.total == engine.search(Query("wireless mouse", mode="keyword")).total
+    assert engine.search(Query("wireless mouse zqxwv", mode="keyword", correct_spelling=False)).match == "nearest"
