@@ -147,7 +147,8 @@ class Engine:
             result.did_you_mean = correction.text if correction is not None else None
         if result.match == "nearest" and query.correct_spelling:  # nothing matched: require fewer words
             searched = result.corrected_query or query.text
-            relaxation = relaxed(searched, self.spelling.get(), snapshot.keyword.count)
+            relaxation = relaxed(searched, self.spelling.get(), snapshot.keyword.count,
+                                 keep_specific=query.mode == "keyword")
             if relaxation is not None:
                 kept, dropped = relaxation
                 loosened = self._search(replace(query, text=searched, keyword_text=kept), snapshot)

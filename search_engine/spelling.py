@@ -10,10 +10,13 @@ correct each other ("hdmi cabel" -> "hdmi cable", not "hdmi label"). A correctio
 offered when it makes more products match than the query as typed.
 
 Relaxation: when nothing matches even so, the fewest words are dropped from what products
-must hold (each unknown word read as its most widely held neighbour first), and of the ways
-to drop that many, the one that keeps the most specific words (the fewest products, above
-none, match them): the least informative words go first. The dense leg still reads the
-whole query, so the ranking keeps the words that were dropped from the matching.
+must hold (each unknown word read as its most widely held neighbour first). In keyword
+mode, of the ways to drop that many, the one that keeps the most specific words (the
+fewest products, above none, match them): the least informative words go first. In hybrid
+and dense mode the dense leg still reads the whole query and ranks what the kept words
+match, so the broadest choice (the most products) is kept and the ranking sorts it out:
+"wireles mice" keeps "wireless" and ranks the wireless mice first, where keeping "mice"
+would leave only the KVM switches that mention mice.
 """
 from __future__ import annotations
 
@@ -92,21 +95,23 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     return best[1] if best else None
 
 
-def relaxed(text: str, dictionary: SpellingDictionary, count_matching: Callable[[str], int]
-            ) -> tuple[str, tuple[str, ...]] | None:
-    """The words to require when no product holds them all: as few dropped as possible, and
-    of the choices that drop as many and still match, the one the fewest products match (the
-    least informative, most common words go); a word the catalog does not know is read as its
-    most widely held neighbour first. (kept words, dropped words), or None when no single word
-    matches anything either."""
+def relaxed(text: str, dictionary: SpellingDictionary, count_matching: Callable[[str], int],
+            keep_specific: bool = True) -> tuple[str, tuple[str, ...]] | None:
+    """The words to require when no product holds them all: as few dropped as possible; of
+    the choices that drop as many and still match, keep_specific keeps the one the fewest
+    products match (the least informative, most common words go: right when the kept words
+    are all a ranking reads), else the one the most match (right when the dense leg ranks
+    that broader set by the whole query). A word the catalog does not know is read as its
+    most widely held neighbour first. (kept words, dropped words), or None when no single
+    word matches anything either."""
     typed = query_terms(text)
     words = [_best_known(w, dictionary) for w in typed]
     for size in range(len(words) - 1, 0, -1):
         choices = [(count_matching(" ".join(words[i] for i in kept)), kept)
                    for kept in itertools.combinations(range(len(words)), size)]
         matching = [c for c in choices if c[0] > 0]
-        if matching:  # the most specific words that still match: the most common ones are dropped
-            _, kept = min(matching)
+        if matching:
+            _, kept = min(matching) if keep_specific else max(matching, key=lambda c: (c[0], [-i for i in c[1]]))
             return " ".join(words[i] for i in kept), tuple(w for i, w in enumerate(typed) if i not in kept)
     return None
 

@@ -62,6 +62,8 @@ def test_relaxation_drops_the_fewest_words_and_the_most_common_first():
     assert relaxed("usb hub xyzzy", DICTIONARY, count) == ("usb hub", ("xyzzy",))
     assert relaxed("usb wireles hub", DICTIONARY, count) == ("usb hub", ("wireles",))
     assert relaxed("usb wireless xyzzy", DICTIONARY, count) == ("wireless", ("usb", "xyzzy"))
+    # with a dense leg to rank by the whole query, the broadest match is kept instead
+    assert relaxed("usb wireless xyzzy", DICTIONARY, count, keep_specific=False) == ("usb", ("wireless", "xyzzy"))
     assert relaxed("xyzzy", DICTIONARY, count) is None
 
 
@@ -108,3 +110,5 @@ def test_when_no_product_holds_every_word_some_words_are_dropped_and_named(engin
     assert result.match == "matched" and result.relaxed == ("zqxwv",)
     assert result.total == engine.search(Query("wireless mouse", mode="keyword")).total
     assert engine.search(Query("wireless mouse zqxwv", mode="keyword", correct_spelling=False)).match == "nearest"
+    hybrid = engine.search(Query("wireles mice"))  # no product holds "wireless" and "mice" together
+    assert hybrid.relaxed and "mouse" in hybrid.hits[0].product.title.lower()
