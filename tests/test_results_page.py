@@ -138,10 +138,11 @@ def test_keyword_matches_hold_every_query_word(engine):
 
 
 def test_nothing_matched_gives_the_nearest_products_and_says_so(engine):
-    result = engine.search(Query("wireles mice"))
+    result = engine.search(Query("wireles mice", correct_spelling=False))  # as typed: no relaxation
     assert result.match == "nearest" and result.total > 0
     assert "mouse" in result.hits[0].product.title.lower()
     assert engine.search(Query("wireless mouse")).match == "matched"
+    assert engine.search(Query("qzxv wqzj")).match == "nearest"  # no word of it matches anything
 
 
 def test_a_pinned_product_joins_the_matched_set(engine):
