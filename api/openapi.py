@@ -227,8 +227,8 @@ class Ranking(ResponseModel):
                                                     "this spelling (correct=false searches the words as typed)")
     did_you_mean: str | None = Field(description="a spelling more products hold; the results are for the query "
                                                  "as typed")
-    relaxed: list[str] = Field(description="words that no longer had to match (nothing matched all of them); "
-                                           "the ranking still reads them")
+    relaxed: list[str] = Field(description="words products no longer had to hold (nothing matched all of them); "
+                                           "in hybrid mode the dense leg still reads them")
     sort: str
     index_version: str
     user: str | None

@@ -144,15 +144,18 @@ class Engine:
             result.query, result.corrected_query = query, correction.text
         else:
             result = self._search(query, snapshot)
-            result.did_you_mean = correction.text if correction is not None else None
-        if result.match == "nearest" and query.correct_spelling:  # nothing matched: require fewer words
+            # Some products hold the words as typed: offer a respelling, never a re-split ("garmin": "arm in").
+            result.did_you_mean = correction.text if correction is not None and not correction.reshaped else None
+        # Nothing matched: require fewer words (dense mode requires none: nothing to relax).
+        if result.match == "nearest" and query.correct_spelling and query.mode != "dense":
             searched = result.corrected_query or query.text
             relaxation = relaxed(searched, self.spelling.get(), snapshot.keyword.count,
                                  keep_specific=query.mode == "keyword")
             if relaxation is not None:
-                kept, dropped = relaxation
-                loosened = self._search(replace(query, text=searched, keyword_text=kept), snapshot)
-                loosened.query, loosened.corrected_query, loosened.relaxed = query, result.corrected_query, dropped
+                searched = relaxation.corrected or searched  # the dense leg reads the whole (corrected) query
+                loosened = self._search(replace(query, text=searched, keyword_text=relaxation.kept), snapshot)
+                loosened.query, loosened.relaxed = query, relaxation.dropped
+                loosened.corrected_query = searched if searched != query.text else None
                 return loosened
         return result
 

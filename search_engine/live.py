@@ -139,7 +139,9 @@ class LiveEngine:
     def _switch(self, version: str) -> None:
         try:
             index = self.open_index(versions.version_dir(self.root, version))
-            engine = replace(self._engine, index=index, vocabulary=None)  # a new version: its own vocabulary
+            # A new version: its own vocabulary and words, built here, not by its first searches.
+            engine = replace(self._engine, index=index, vocabulary=None, spelling=None)
+            engine.spelling.get()
             if engine.ranker is not None:
                 engine.vocabulary.get()  # built here, not by the first ranked search
         except Exception as exc:  # keep serving the old version, say why, and do not retry it

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from indexer.keyword.base import query_terms
-from indexer.spelling import SpellingDictionary, typo_limit
+from indexer.spelling import MIN_TARGET_PRODUCTS, SpellingDictionary, typo_limit
 
 NEIGHBOURS_PER_WORD = 4  # the most widely held known words a typo may stand for
 MAX_COMBINATIONS = 64  # candidate corrections counted, fewest edits first
@@ -38,22 +38,38 @@ class Correction:
     matching: int  # products holding every corrected word
     original_matching: int  # ... every word as typed
     edits: int  # words changed, split or joined
+    reshaped: bool  # words were split or joined (not only respelt)
+
+
+def _is_code(word: str) -> bool:
+    """Model codes and numbers ("pg540", "2110") are never corrected: a near code is another product."""
+    return any(c.isdigit() for c in word)
+
+
+def _typo_prone(word: str, dictionary: SpellingDictionary) -> bool:
+    """A word fewer products hold than a correction target needs: it may be a typo."""
+    return not _is_code(word) and dictionary.products(word) < MIN_TARGET_PRODUCTS
+
+
+def _known(word: str, dictionary: SpellingDictionary) -> bool:
+    return _is_code(word) or dictionary.products(word) >= MIN_TARGET_PRODUCTS
 
 
 def _options(words: list[str], i: int, dictionary: SpellingDictionary) -> list[tuple[int, tuple[str, ...], int]]:
     """Ways to read the words from position i: (words consumed, replacement, edits)."""
     word = words[i]
     options = [(1, (word,), 0)]
-    held = dictionary.products(word)
-    if held == 0:  # a word the catalog does not know: a typo of one it does, or two run together
+    if _typo_prone(word, dictionary):  # a typo of a word the catalog knows, or two run together
         options += [(1, (n.word,), 1) for n in dictionary.neighbours(word, typo_limit(word))[:NEIGHBOURS_PER_WORD]]
-        options += [(1, split, 1) for split in dictionary.splits(word, typos=True)[:3]]
-    if i + 1 < len(words):
+        # Two words run together cost one edit, and one more if one of them is misspelt too.
+        options += [(1, split, 1 if "".join(split) == word else 2)
+                    for split in dictionary.splits(word, typos=True)[:3]]
+    if i + 1 < len(words) and not _is_code(word) and not _is_code(words[i + 1]):
         following = words[i + 1]
         joined = word + following
-        if dictionary.products(joined) > max(held, dictionary.products(following)):
+        if dictionary.products(joined) > max(dictionary.products(word), dictionary.products(following)):
             options.append((2, (joined,), 1))
-        if not held or not dictionary.products(following):  # a space in the wrong place ("gpswa tch")
+        if _typo_prone(word, dictionary) or _typo_prone(following, dictionary):  # a misplaced space ("gpswa tch")
             options += [(2, split, 1) for split in dictionary.splits(joined)[:2] if split != (word, following)]
     return options
 
@@ -76,48 +92,88 @@ def _readings(words: list[str], dictionary: SpellingDictionary) -> list[tuple[tu
 
 def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[[str], int],
             enough: int) -> Correction | None:
-    """The best correction of a query that fewer than `enough` products fully match, or None.
-    count_matching(words): products holding every word (the keyword backend's count)."""
+    """The correction of a query that fewer than `enough` products fully match, or None.
+    Only readings in which every word is one the catalog knows, with the fewest edits that
+    achieve that, are candidates (a more exotic reading is not a correction: relaxation
+    handles what is left); of those, the one the most products fully match, if that beats
+    the query as typed. count_matching(words): products holding every word."""
     words = query_terms(text)
     if not words:
         return None
     original = count_matching(" ".join(words))
-    if original >= enough:
+    if original >= enough or (original and all(_known(w, dictionary) for w in words)):
+        return None  # enough products hold it, or some do and every word is a real one
+    known = [r for r in _readings(words, dictionary) if r[1] > 0 and all(_known(w, dictionary) for w in r[0])]
+    if not known:
         return None
-    readings = sorted((r for r in _readings(words, dictionary) if r[1] > 0), key=lambda r: r[1])
+    fewest = min(edits for _, edits in known)
     best = None
-    for reading, edits in readings[:MAX_COMBINATIONS]:
+    for reading, edits in [r for r in known if r[1] == fewest][:MAX_COMBINATIONS]:
         matching = count_matching(" ".join(reading))
-        held = sum(math.log1p(dictionary.products(w)) for w in reading)
-        score = (matching, -edits, held)
+        score = (matching, sum(math.log1p(dictionary.products(w)) for w in reading))
         if matching > original and (best is None or score > best[0]):
-            best = (score, Correction(" ".join(reading), matching, original, edits))
+            best = (score, Correction(" ".join(reading), matching, original, edits, len(reading) != len(words) or
+                                      any(" " in w for w in reading)))
     return best[1] if best else None
 
 
+@dataclass(frozen=True)
+class Relaxation:
+    kept: str  # the words products must hold
+    dropped: tuple[str, ...]  # words no longer required, as read (corrected where they were)
+    corrected: str | None  # the whole query with words no product holds replaced, when any were
+
+
 def relaxed(text: str, dictionary: SpellingDictionary, count_matching: Callable[[str], int],
-            keep_specific: bool = True) -> tuple[str, tuple[str, ...]] | None:
-    """The words to require when no product holds them all: as few dropped as possible; of
-    the choices that drop as many and still match, keep_specific keeps the one the fewest
-    products match (the least informative, most common words go: right when the kept words
-    are all a ranking reads), else the one the most match (right when the dense leg ranks
-    that broader set by the whole query). A word the catalog does not know is read as its
-    most widely held neighbour first. (kept words, dropped words), or None when no single
-    word matches anything either."""
+            keep_specific: bool = True) -> Relaxation | None:
+    """The words to require when no product holds them all. A word that no product holds
+    is first read as its most widely held neighbour that some do (said in `corrected`), and
+    dropped if it has none. Then as few words as possible are dropped: keep_specific keeps,
+    of the choices that drop as many and still match, the one the fewest products match
+    (the least informative, most common words go: right when the kept words are all a
+    ranking reads), else the one the most match (right when the dense leg ranks that broader
+    set by the whole query). None when no word matches anything."""
     typed = query_terms(text)
-    words = [_best_known(w, dictionary) for w in typed]
-    for size in range(len(words) - 1, 0, -1):
-        choices = [(count_matching(" ".join(words[i] for i in kept)), kept)
-                   for kept in itertools.combinations(range(len(words)), size)]
+    words = [_matchable(w, dictionary, count_matching) for w in typed]
+    corrected = " ".join(w or t for w, t in zip(words, typed)) if any(
+        w is not None and w != t for w, t in zip(words, typed)) else None
+    alone = {i: count_matching(w) for i, w in enumerate(words) if w is not None}
+    usable = [i for i, n in alone.items() if n > 0]
+    if not usable:
+        return None
+    kept = _kept(usable, words, count_matching, keep_specific, alone)
+    return Relaxation(" ".join(words[i] for i in kept),
+                      tuple(words[i] or typed[i] for i in range(len(typed)) if i not in kept), corrected)
+
+
+MAX_RELAXED_WORDS = 6  # beyond this many matchable words, words are dropped one at a time
+
+
+def _kept(usable: list[int], words: list[str | None], count_matching, keep_specific: bool,
+          alone: dict[int, int]) -> list[int]:
+    """The positions to keep, of words each of which some product holds: the largest set
+    that still matches, chosen as relaxed() says (one word always matches on its own)."""
+    if len(usable) > MAX_RELAXED_WORDS:  # greedily: the most common (or the rarest) word goes first
+        order = sorted(usable, key=lambda i: -alone[i] if keep_specific else alone[i])
+        return next(sorted(order[k:]) for k in range(len(order))
+                    if count_matching(" ".join(words[i] for i in sorted(order[k:]))))
+    for size in range(len(usable), 0, -1):
+        choices = [(count_matching(" ".join(words[i] for i in kept)), list(kept))
+                   for kept in itertools.combinations(usable, size)]
         matching = [c for c in choices if c[0] > 0]
         if matching:
-            _, kept = min(matching) if keep_specific else max(matching, key=lambda c: (c[0], [-i for i in c[1]]))
-            return " ".join(words[i] for i in kept), tuple(w for i, w in enumerate(typed) if i not in kept)
-    return None
+            return (min(matching) if keep_specific else max(matching, key=lambda c: (c[0], [-i for i in c[1]])))[1]
+    raise AssertionError("a usable word matches on its own")
 
 
-def _best_known(word: str, dictionary: SpellingDictionary) -> str:
-    if dictionary.products(word):
+def _matchable(word: str, dictionary: SpellingDictionary, count_matching) -> str | None:
+    """The word if some product holds it (as the keyword leg stems it), else its most widely
+    held neighbour that some product holds, else None."""
+    if count_matching(word):
         return word
-    neighbours = dictionary.neighbours(word, typo_limit(word))
-    return neighbours[0].word if neighbours else word
+    if _is_code(word):
+        return None
+    for neighbour in dictionary.neighbours(word, typo_limit(word)):
+        if count_matching(neighbour.word):
+            return neighbour.word
+    return None

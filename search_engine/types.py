@@ -166,4 +166,4 @@ class SearchResult:
     match: str = "matched"
     corrected_query: str | None = None  # the results are for this spelling of the query
     did_you_mean: str | None = None  # a spelling more products match; the results are for the query as typed
-    relaxed: tuple[str, ...] = ()  # words left out to find matches, in the order they were dropped
+    relaxed: tuple[str, ...] = ()  # words products no longer had to hold, in the query's order

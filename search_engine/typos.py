@@ -9,8 +9,9 @@ two words. The edit is one of
   split          a space put inside the word                      "mouse" -> "mo use"
   merge          the word joined to the next one                  "wireless mouse" -> "wirelessmouse"
 chosen uniformly among those that apply (a word needs 2+ letters for a deletion or
-substitution, two different neighbouring letters for a transposition, 4+ letters for a
-split; merge needs a next word), so the misspelling always differs from the word. Words of fewer than 3 characters are left alone when the query has longer ones.
+substitution, two different neighbouring letters for a transposition, a place between two
+letters or digits leaving 2+ characters each side for a split; merge needs a next word),
+so the misspelling always differs from the word as a search reads it. Words of fewer than 3 characters are left alone when the query has longer ones.
 Letters are a-z; the same seed always gives the same misspellings.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _edit(words: list[str], i: int, kind: str, rng: random.Random) -> list[str]:
     if kind == "merge":
         return words[:i] + [word + words[i + 1]] + words[i + 2:]
     if kind == "split":
-        at = rng.randrange(2, len(word) - 1)
+        at = rng.choice(_split_points(word))
         return words[:i] + [word[:at], word[at:]] + words[i + 1:]
     if kind == "insertion":
         at = rng.randrange(len(word) + 1)
@@ -45,6 +46,12 @@ def _edit(words: list[str], i: int, kind: str, rng: random.Random) -> list[str]:
     return words[:i] + [changed] + words[i + 1:]
 
 
+def _split_points(word: str) -> list[int]:
+    """Where a space splits a word into two parts of 2+ characters that a search reads as two
+    words (between two letters or digits, not beside a hyphen)."""
+    return [at for at in range(2, len(word) - 1) if word[at - 1].isalnum() and word[at].isalnum()]
+
+
 def _edits_for(words: list[str], i: int) -> list[str]:
     length = len(words[i])
     kinds = ["insertion"]
@@ -52,7 +59,7 @@ def _edits_for(words: list[str], i: int) -> list[str]:
         kinds += ["deletion", "substitution"]
     if any(a != b for a, b in zip(words[i], words[i][1:])):
         kinds.append("transposition")
-    if length >= 4:
+    if _split_points(words[i]):
         kinds.append("split")
     if i + 1 < len(words):
         kinds.append("merge")
@@ -79,9 +86,9 @@ def misspelled_judgments(judgments: Mapping[str, Mapping[str, float]], seed: int
     rng = random.Random(seed)
     out: dict[str, tuple[str, Mapping[str, float]]] = {}
     for query in sorted(judgments):
-        for _ in range(20):
-            typo = misspell(query, rng)
-            if typo != query.lower() and typo not in out:
-                break
+        typo = next((t for t in (misspell(query, rng) for _ in range(100)) if t != query.lower() and t not in out),
+                    None)
+        if typo is None:
+            raise ValueError(f"no misspelling of {query!r} that differs from it and from the others")
         out[typo] = (query, judgments[query])
     return out

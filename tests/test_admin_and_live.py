@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from api import create_app
+from api.engine_holder import EXTENSION
 from indexer.build import build_version
 from indexer.search_index import SearchIndex
 from search_engine.engine import Engine
@@ -106,11 +107,19 @@ def test_searches_never_fail_while_a_new_version_is_switched_in(small_root, towe
 
 
 def test_admin_reload_switches_at_once(small_root, towers, small_catalog):
+    from indexer.spelling import SpellingDictionary
+
     client = make_app(small_root, towers, admin_token=TOKEN, reload_interval_s=3600).test_client()
+    words_before = client.application.extensions[EXTENSION].get().spelling.get()
     new_version = build_version(small_catalog[:50], towers.product, small_root).name
     assert client.get("/health").get_json()["index_version"] != new_version
     assert client.post("/admin/reload", headers=AUTH).get_json() == {"version": new_version, "product_count": 50}
     assert client.get("/health").get_json()["index_version"] == new_version
+    # The new version corrects with its own words: those only the products it dropped held are gone.
+    words_after = client.application.extensions[EXTENSION].get().spelling.get()
+    kept = SpellingDictionary.build(small_catalog[:50])
+    gone = [w for w in words_before.products_per_word if not kept.products(w)]
+    assert gone and not any(words_after.products(w) for w in gone)
 
 
 def test_a_version_built_with_another_product_tower_is_refused_and_the_old_keeps_serving(

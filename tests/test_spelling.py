@@ -7,7 +7,7 @@ import random
 import pytest
 
 from indexer.schema import Product
-from indexer.spelling import SpellingDictionary, typo_limit
+from indexer.spelling import SpellingDictionary, typo_limit, within_edits
 from search_engine.spelling import correct, relaxed
 from search_engine.types import Query
 from search_engine.typos import EDITS, misspell, misspelled_judgments
@@ -53,18 +53,38 @@ def test_correction_uses_the_other_words_as_context():
         "wireless mouse"
     assert correct("hdmi cable", DICTIONARY, count, enough=10) is None  # 10 products hold it as typed
     assert correct("qqqq zzzz", DICTIONARY, count, enough=10) is None  # nothing better to offer
+    codes = SpellingDictionary({**WORDS, "pg": 5, "40": 5})
+    assert correct("canon pg540", codes, count, enough=10) is None  # a code is never corrected into another
 
 
 def test_relaxation_drops_the_fewest_words_and_the_most_common_first():
     count = matching_counter(HOLDERS)
-    assert relaxed("wireless mouse printer", DICTIONARY, count) == ("wireless mouse", ("printer",))
-    # usb (70 products) says less than hub (15): it goes, and the unknown word with it
-    assert relaxed("usb hub xyzzy", DICTIONARY, count) == ("usb hub", ("xyzzy",))
-    assert relaxed("usb wireles hub", DICTIONARY, count) == ("usb hub", ("wireles",))
-    assert relaxed("usb wireless xyzzy", DICTIONARY, count) == ("wireless", ("usb", "xyzzy"))
+
+    def kept_and_dropped(text, **options):
+        relaxation = relaxed(text, DICTIONARY, count, **options)
+        return relaxation.kept, relaxation.dropped, relaxation.corrected
+
+    assert kept_and_dropped("wireless mouse printer") == ("wireless mouse", ("printer",), None)
+    # usb (70 products) says less than hub (15): it goes, and the word nothing matches with it
+    assert kept_and_dropped("usb hub xyzzy") == ("usb hub", ("xyzzy",), None)
+    # a word no product holds is read as its neighbour first, and the response says so
+    assert kept_and_dropped("usb wireles hub") == ("usb hub", ("wireless",), "usb wireless hub")
+    assert kept_and_dropped("usb wireless xyzzy") == ("wireless", ("usb", "xyzzy"), None)
     # with a dense leg to rank by the whole query, the broadest match is kept instead
-    assert relaxed("usb wireless xyzzy", DICTIONARY, count, keep_specific=False) == ("usb", ("wireless", "xyzzy"))
-    assert relaxed("xyzzy", DICTIONARY, count) is None
+    assert kept_and_dropped("usb wireless xyzzy", keep_specific=False) == ("usb", ("wireless", "xyzzy"), None)
+    assert relaxed("xyzzy qqqq", DICTIONARY, count) is None
+
+
+def test_relaxation_of_a_long_query_stays_cheap():
+    calls = []
+    count = matching_counter(HOLDERS)
+
+    def counting(text):
+        calls.append(text)
+        return count(text)
+
+    relaxation = relaxed("mouse " + " ".join(f"zq{i}x" for i in range(30)), DICTIONARY, counting)
+    assert relaxation.kept == "mouse" and len(calls) < 100  # words nothing matches are dropped up front
 
 
 def test_the_typo_generator_is_seeded_and_makes_one_edit_per_chosen_word():
@@ -76,10 +96,12 @@ def test_the_typo_generator_is_seeded_and_makes_one_edit_per_chosen_word():
     kinds = set()
     for _ in range(300):
         typo = misspell("wireless mouse", rng)
-        joined = typo.replace(" ", "")
-        assert typo != "wireless mouse" and abs(len(joined) - len("wirelessmouse")) <= 2
-        kinds.add("split" if len(typo.split()) == 3 else "merge" if len(typo.split()) == 1 else "in-word")
+        words = typo.split()
+        # Spaces moved or not, at most one edit in each of the (at most two) words it chose.
+        assert typo != "wireless mouse" and within_edits("".join(words), "wirelessmouse", 2)
+        kinds.add({3: "split", 1: "merge"}.get(len(words), "in-word"))
     assert kinds == {"split", "merge", "in-word"} and len(EDITS) == 6
+    assert all(" -" not in misspell("tn-2110 toner", random.Random(s)) for s in range(50))  # no split beside a hyphen
 
 
 def test_the_dictionary_is_built_from_what_the_keyword_leg_searches():
@@ -112,3 +134,23 @@ def test_when_no_product_holds_every_word_some_words_are_dropped_and_named(engin
     assert engine.search(Query("wireless mouse zqxwv", mode="keyword", correct_spelling=False)).match == "nearest"
     hybrid = engine.search(Query("wireles mice"))  # no product holds "wireless" and "mice" together
     assert hybrid.relaxed and "mouse" in hybrid.hits[0].product.title.lower()
+
+
+def test_a_better_spelling_is_offered_when_some_products_hold_the_words_as_typed(tmp_path, towers):
+    from indexer.build import build_version
+    from indexer.search_index import SearchIndex
+    from search_engine.engine import Engine
+
+    products = [Product(str(i), f"Wireless mouse model {i}", brand="Acme") for i in range(12)]
+    products.append(Product("typo", "Wirless mouse", brand="Acme"))  # the catalog's own typo
+    build_version(products, towers.product, tmp_path)
+    engine = Engine(SearchIndex.open_current(tmp_path), towers)
+    result = engine.search(Query("wirless mouse", mode="keyword"))
+    assert result.did_you_mean == "wireless mouse" and result.corrected_query is None
+    assert "typo" in [h.product.id for h in result.hits]  # the results are for the words as typed
+    assert engine.search(Query("wireless mouse", mode="keyword")).did_you_mean is None
+
+
+def test_dense_mode_has_nothing_to_relax(engine):
+    result = engine.search(Query("qzxv wqzj mouse", mode="dense"))
+    assert result.relaxed == () and result.corrected_query is None
