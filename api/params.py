@@ -6,6 +6,7 @@ from typing import Mapping
 from werkzeug.datastructures import MultiDict
 
 from api.errors import ApiError
+from indexer.attributes import RANGE_SUFFIXES
 from indexer.filters import Filters
 from search_engine.results_page import FieldError, check_fields
 from search_engine.types import MODES, FacetRequest, Query, sort_key
@@ -84,7 +85,7 @@ def filters_from(args: MultiDict) -> Filters:
         if not key.startswith(ATTRIBUTE_PREFIX):
             continue
         name = key[len(ATTRIBUTE_PREFIX):]
-        for suffix in ("_min", "_max"):
+        for suffix in RANGE_SUFFIXES:
             if name.endswith(suffix):
                 base = name[: -len(suffix)]
                 if base not in ranges:

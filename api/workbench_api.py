@@ -22,7 +22,8 @@ from search_engine.evaluation import DEFAULT_CONFIGURATIONS, Configuration, conf
     format_table, query_changes
 from search_engine.judgments import COLUMNS, read_judgments, write_judgments_to
 from search_engine.rank_diff import rank_changes
-from search_engine.types import FacetRequest, Query, sort_key
+from search_engine.results_page import attribute_parameter_offered, filter_parameters, sort_offered
+from search_engine.types import SORTS, FacetRequest, Query
 from search_engine.version_engines import UnknownVersionError
 
 bp = Blueprint("workbench_api", __name__, url_prefix="/workbench/api")
@@ -104,7 +105,7 @@ def options():
         "users": [{"user": user, "events": count} for user, count in events.users(100)],
         "named_configurations": [c.name for c in DEFAULT_CONFIGURATIONS],
         "facets": list(workbench_facets(engine.index.products.attributes)),
-        "sorts": ["relevance", "price_asc", "price_desc"] + [
+        "sorts": list(SORTS) + [
             f"attr.{name}_{direction}" for name in engine.index.products.attributes.numeric
             for direction in ("asc", "desc")],
     })
@@ -118,15 +119,12 @@ def workbench_facets(attributes) -> tuple[str, ...]:
 def for_attributes(query: Query, attributes) -> tuple[Query, list[str]]:
     """The query for an index version with these attributes: the workbench's facets, and
     without the attribute filters and sort it does not offer (named in the list)."""
-    ignored = [f"attr.{name}" for name, _ in query.filters.attributes if name not in attributes.facets]
-    ignored += [f"attr.{name}_{'min' if low is not None else 'max'}" for name, low, _ in query.filters.ranges
-                if name not in attributes.numeric]
+    ignored = [p for p in filter_parameters(query.filters) if not attribute_parameter_offered(p, attributes)]
     filters = replace(query.filters,
                       attributes=tuple(a for a in query.filters.attributes if a[0] in attributes.facets),
                       ranges=tuple(r for r in query.filters.ranges if r[0] in attributes.numeric))
     sort = query.sort
-    key = sort_key(sort)
-    if key is not None and key[0] != "price" and key[0].removeprefix("attr.") not in attributes.numeric:
+    if not sort_offered(sort, attributes):
         ignored.append("sort")
         sort = "relevance"
     facets = FacetRequest(workbench_facets(attributes), size=8)

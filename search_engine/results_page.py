@@ -57,14 +57,31 @@ def check_fields(query: Query, attributes: AttributeConfig, parameters: Sequence
                 name.startswith("attr.") and name.removeprefix("attr.") in attributes.facets + attributes.numeric):
             raise FieldError(f"facets: {name!r} is not a facet; expected brand, category, price or a "
                              f"configured attribute ({offered})")
-    key = sort_key(query.sort)
-    if key is not None and key[0] != "price" and key[0].removeprefix("attr.") not in attributes.numeric:
-        raise FieldError(f"sort: {key[0]!r} is not a numeric attribute of this catalog "
+    if not sort_offered(query.sort, attributes):
+        raise FieldError(f"sort: {sort_key(query.sort)[0]!r} is not a numeric attribute of this catalog "
                          f"(numeric: {', '.join(f'attr.{n}' for n in attributes.numeric) or 'none'})")
-    named = [f"attr.{name}" for name, _ in query.filters.attributes]
-    named += [f"attr.{name}_{'min' if low is not None else 'max'}" for name, low, _ in query.filters.ranges]
-    for parameter in dict.fromkeys([*parameters, *named]):
+    for parameter in dict.fromkeys([*parameters, *filter_parameters(query.filters)]):
         check_attribute_parameter(parameter, attributes)
+
+
+def sort_offered(sort: str, attributes: AttributeConfig) -> bool:
+    """Whether a catalog with these attributes can sort so: relevance, price, or a numeric attribute."""
+    key = sort_key(sort)
+    return key is None or key[0] == "price" or key[0].removeprefix("attr.") in attributes.numeric
+
+
+def filter_parameters(filters: Filters) -> list[str]:
+    """The attr.* parameters these filters were given as (a range by its bound given first)."""
+    return [f"attr.{name}" for name, _ in filters.attributes] + [
+        f"attr.{name}_{'min' if low is not None else 'max'}" for name, low, _ in filters.ranges]
+
+
+def attribute_parameter_offered(parameter: str, attributes: AttributeConfig) -> bool:
+    try:
+        check_attribute_parameter(parameter, attributes)
+    except FieldError:
+        return False
+    return True
 
 
 def check_attribute_parameter(parameter: str, attributes: AttributeConfig) -> None:
@@ -89,8 +106,8 @@ def results_page(query: Query, products: ProductStore, matched: MatchedSet, rank
     docs, scores = matched.docs[passing], matched.scores[passing]
     head_docs = np.array([c.doc for c in ranked], dtype=np.int64)
     head_docs = head_docs[contains(docs, head_docs)]
-    tail = docs[~contains(np.sort(head_docs), docs)]
-    tail_scores = scores[np.searchsorted(docs, tail)]  # docs ascending: each tail doc's own score
+    in_tail = ~contains(np.sort(head_docs), docs)
+    tail, tail_scores = docs[in_tail], scores[in_tail]
     key = sort_key(query.sort)
     notes = None
     if key is None and not rules:  # the common page: only its share of the tail needs ordering
