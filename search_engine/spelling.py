@@ -55,38 +55,49 @@ def _known(word: str, dictionary: SpellingDictionary) -> bool:
     return _is_code(word) or dictionary.products(word) >= MIN_TARGET_PRODUCTS
 
 
-def _options(words: list[str], i: int, dictionary: SpellingDictionary) -> list[tuple[int, tuple[str, ...], int]]:
-    """Ways to read the words from position i: (words consumed, replacement, edits)."""
+def _options(words: list[str], i: int, dictionary: SpellingDictionary
+             ) -> list[tuple[int, tuple[str, ...], int, bool]]:
+    """Ways to read the words from position i: (words consumed, replacement, edits, whether
+    the word boundaries moved)."""
     word = words[i]
-    options = [(1, (word,), 0)]
+    options = [(1, (word,), 0, False)]
     if _typo_prone(word, dictionary):  # a typo of a word the catalog knows, or two run together
-        options += [(1, (n.word,), 1) for n in dictionary.neighbours(word, typo_limit(word))[:NEIGHBOURS_PER_WORD]]
+        options += [(1, (n.word,), 1, False)
+                    for n in dictionary.neighbours(word, typo_limit(word))[:NEIGHBOURS_PER_WORD]]
         # Two words run together cost one edit, and one more if one of them is misspelt too.
-        options += [(1, split, 1 if "".join(split) == word else 2)
+        options += [(1, split, 1 if "".join(split) == word else 2, True)
                     for split in dictionary.splits(word, typos=True)[:3]]
     if i + 1 < len(words) and not _is_code(word) and not _is_code(words[i + 1]):
         following = words[i + 1]
         joined = word + following
         if dictionary.products(joined) > max(dictionary.products(word), dictionary.products(following)):
-            options.append((2, (joined,), 1))
+            options.append((2, (joined,), 1, True))
         if _typo_prone(word, dictionary) or _typo_prone(following, dictionary):  # a misplaced space ("gpswa tch")
-            options += [(2, split, 1) for split in dictionary.splits(joined)[:2] if split != (word, following)]
+            options += [(2, split, 1, True) for split in dictionary.splits(joined)[:2] if split != (word, following)]
     return options
 
 
-def _readings(words: list[str], dictionary: SpellingDictionary) -> list[tuple[tuple[str, ...], int]]:
-    """Every reading of the query (words, edits), built left to right."""
-    readings: list[tuple[tuple[str, ...], int, int]] = [((), 0, 0)]  # (words so far, edits, position)
+@dataclass(frozen=True)
+class Reading:
+    words: tuple[str, ...]
+    edits: int
+    reshaped: bool  # a word was split or words joined (not only respelt)
+
+
+def _readings(words: list[str], dictionary: SpellingDictionary) -> list[Reading]:
+    """Every reading of the query, built left to right."""
+    growing = [(Reading((), 0, False), 0)]  # (reading so far, position)
     done = []
-    while readings:
+    while growing:
         grown = []
-        for so_far, edits, at in readings:
+        for so_far, at in growing:
             if at == len(words):
-                done.append((so_far, edits))
+                done.append(so_far)
                 continue
-            for consumed, replacement, cost in _options(words, at, dictionary):
-                grown.append((so_far + replacement, edits + cost, at + consumed))
-        readings = sorted(grown, key=lambda r: r[1])[: MAX_COMBINATIONS * 4]
+            for consumed, replacement, cost, reshaped in _options(words, at, dictionary):
+                grown.append((Reading(so_far.words + replacement, so_far.edits + cost, so_far.reshaped or reshaped),
+                              at + consumed))
+        growing = sorted(grown, key=lambda r: r[0].edits)[: MAX_COMBINATIONS * 4]
     return done
 
 
@@ -103,17 +114,16 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     original = count_matching(" ".join(words))
     if original >= enough or (original and all(_known(w, dictionary) for w in words)):
         return None  # enough products hold it, or some do and every word is a real one
-    known = [r for r in _readings(words, dictionary) if r[1] > 0 and all(_known(w, dictionary) for w in r[0])]
+    known = [r for r in _readings(words, dictionary) if r.edits > 0 and all(_known(w, dictionary) for w in r.words)]
     if not known:
         return None
-    fewest = min(edits for _, edits in known)
+    fewest = min(r.edits for r in known)
     best = None
-    for reading, edits in [r for r in known if r[1] == fewest][:MAX_COMBINATIONS]:
-        matching = count_matching(" ".join(reading))
-        score = (matching, sum(math.log1p(dictionary.products(w)) for w in reading))
+    for reading in [r for r in known if r.edits == fewest][:MAX_COMBINATIONS]:
+        matching = count_matching(" ".join(reading.words))
+        score = (matching, sum(math.log1p(dictionary.products(w)) for w in reading.words))
         if matching > original and (best is None or score > best[0]):
-            best = (score, Correction(" ".join(reading), matching, original, edits, len(reading) != len(words) or
-                                      any(" " in w for w in reading)))
+            best = (score, Correction(" ".join(reading.words), matching, original, reading.edits, reading.reshaped))
     return best[1] if best else None
 
 
@@ -134,11 +144,12 @@ def relaxed(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     ranking reads), else the one the most match (right when the dense leg ranks that broader
     set by the whole query). None when no word matches anything."""
     typed = query_terms(text)
-    words = [_matchable(w, dictionary, count_matching) for w in typed]
+    readings = [_matchable(w, dictionary, count_matching) for w in typed]
+    words = [word for word, _ in readings]
     corrected = " ".join(w or t for w, t in zip(words, typed)) if any(
         w is not None and w != t for w, t in zip(words, typed)) else None
-    alone = {i: count_matching(w) for i, w in enumerate(words) if w is not None}
-    usable = [i for i, n in alone.items() if n > 0]
+    alone = {i: matching for i, (_, matching) in enumerate(readings) if matching}
+    usable = list(alone)
     if not usable:
         return None
     kept = _kept(usable, words, count_matching, keep_specific, alone)
@@ -166,14 +177,14 @@ def _kept(usable: list[int], words: list[str | None], count_matching, keep_speci
     raise AssertionError("a usable word matches on its own")
 
 
-def _matchable(word: str, dictionary: SpellingDictionary, count_matching) -> str | None:
+def _matchable(word: str, dictionary: SpellingDictionary, count_matching) -> tuple[str | None, int]:
     """The word if some product holds it (as the keyword leg stems it), else its most widely
-    held neighbour that some product holds, else None."""
-    if count_matching(word):
-        return word
-    if _is_code(word):
-        return None
+    held neighbour that some product holds, else None; with how many products hold it."""
+    matching = count_matching(word)
+    if matching or _is_code(word):
+        return (word, matching) if matching else (None, 0)
     for neighbour in dictionary.neighbours(word, typo_limit(word)):
-        if count_matching(neighbour.word):
-            return neighbour.word
-    return None
+        matching = count_matching(neighbour.word)
+        if matching:
+            return neighbour.word, matching
+    return None, 0

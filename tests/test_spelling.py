@@ -51,6 +51,9 @@ def test_correction_uses_the_other_words_as_context():
     assert correct("wirelessmouse", DICTIONARY, count, enough=10).text == "wireless mouse"
     assert correct("wireless mo use", SpellingDictionary({**WORDS, "mo": 3, "use": 9}), count, 10).text == \
         "wireless mouse"
+    respelt, resplit = correct("wireles mouse", DICTIONARY, count, 10), correct("wirelessm ouse", DICTIONARY, count, 10)
+    assert (respelt.text, respelt.reshaped) == ("wireless mouse", False)
+    assert (resplit.text, resplit.reshaped) == ("wireless mouse", True)  # as many words, boundaries moved
     assert correct("hdmi cable", DICTIONARY, count, enough=10) is None  # 10 products hold it as typed
     assert correct("qqqq zzzz", DICTIONARY, count, enough=10) is None  # nothing better to offer
     codes = SpellingDictionary({**WORDS, "pg": 5, "40": 5})
