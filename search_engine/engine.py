@@ -10,9 +10,9 @@ from encoders.towers import Towers
 from indexer.keyword.factory import keyword_config
 from indexer.search_index import SearchIndex
 from indexer.spelling import SpellingDictionary
+from search_engine.built_once import BuiltOnce
 from search_engine.fusion import DEFAULT_RRF_K
 from search_engine.merchandising import Rule
-from search_engine.built_once import BuiltOnce
 from search_engine.query_cache import QueryVectorCache
 from search_engine.results_page import check_fields, results_page
 from search_engine.spelling import correct, relaxed
@@ -87,6 +87,9 @@ class Engine:
     ranker: RelevanceModel | None = None
     vocabulary: VersionVocabulary | None = None
     spelling: BuiltOnce[SpellingDictionary] | None = None  # default: built from the index on first use
+    # Products holding every word below which a query's spelling is checked: where the
+    # keyword leg starts to accept typos too (the version's fuzzy_below, read once).
+    spelling_enough: int = field(init=False, repr=False)
 
     def __post_init__(self):
         expected = self.index.manifest["encoder"]["fingerprint"]
@@ -100,15 +103,11 @@ class Engine:
             object.__setattr__(self, "query_vectors", QueryVectorCache(self.towers.query))
         if self.vocabulary is None:
             object.__setattr__(self, "vocabulary", VersionVocabulary(self.index, self.towers.query.encode))
+        keyword = keyword_config(self.index.manifest)
         if self.spelling is None:
             object.__setattr__(self, "spelling", BuiltOnce(lambda: SpellingDictionary.build(
-                self.index.snapshot().products.by_doc(), keyword_config(self.index.manifest).attribute_max_chars)))
-
-    @property
-    def spelling_enough(self) -> int:
-        """Products holding every word below which a query's spelling is checked: where the
-        keyword leg starts to accept typos too."""
-        return keyword_config(self.index.manifest).fuzzy_below
+                self.index.snapshot().products.by_doc(), keyword.attribute_max_chars)))
+        object.__setattr__(self, "spelling_enough", keyword.fuzzy_below)
 
     def stages(self, query: Query) -> list[Stage]:
         """The stages this query runs through, in order."""

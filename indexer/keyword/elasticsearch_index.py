@@ -316,19 +316,21 @@ class ElasticsearchKeywordIndex:
         if query is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         config = self.config
-        if self._count(query) < config.fuzzy_below:
+        count = self._count(query)
+        if count < config.fuzzy_below:
             typo_prone = [t for t in query_terms(text) if len(t) >= config.fuzzy_min_term_length
                           and self._count(_text_match(t, config)) < config.fuzzy_below]
             query = match_query(text, config, typo_prone)
-        hits = self._all_hits(query)
+            count = self._count(query)
+        hits = self._all_hits(query, count)
         hits.sort()
         return np.array([d for d, _ in hits], dtype=np.int64), np.array([s for _, s in hits], dtype=np.float64)
 
     def _count(self, query: dict) -> int:
         return int(self.client.count(index=self.name, query=query)["count"])
 
-    def _all_hits(self, query: dict) -> list[tuple[int, float]]:
-        count = self._count(query)
+    def _all_hits(self, query: dict, count: int) -> list[tuple[int, float]]:
+        """Every doc the query matches, with its score; count: how many that is."""
         if count <= MAX_RESULT_WINDOW:
             return _hits(self.client.search(index=self.name, query=query, size=max(count, 1), _source=False))
         from elasticsearch import helpers
