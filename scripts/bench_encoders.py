@@ -18,9 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from scripts.common import ICECAT_DIR, ICECAT_JUDGMENTS, setup_logging
+from scripts.common import ICECAT_DIR, ICECAT_JUDGMENTS, percentiles, setup_logging
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -37,10 +35,6 @@ def parse_args(argv=None):
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
-
-
-def percentiles(values) -> dict:
-    return {f"p{p}": round(float(np.percentile(values, p)), 2) for p in (50, 95, 99)}
 
 
 def measure(encoder, texts, queries, passes: int) -> dict:

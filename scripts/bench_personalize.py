@@ -18,11 +18,12 @@ import random
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
-import numpy as np
+from scripts.common import ICECAT_JUDGMENTS, percentiles as shared_percentiles, setup_logging
 
-from scripts.common import ICECAT_JUDGMENTS, setup_logging
+percentiles = partial(shared_percentiles, digits=3)  # this benchmark's figures' shape
 
 
 def parse_args(argv=None):
@@ -36,10 +37,6 @@ def parse_args(argv=None):
     parser.add_argument("--depth", type=int, default=100, help="candidates reranked")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
-
-
-def percentiles(values) -> dict:
-    return {f"p{p}": round(float(np.percentile(values, p)), 3) for p in (50, 95, 99)}
 
 
 def main(argv=None) -> int:

@@ -18,15 +18,14 @@ import platform
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from scripts.common import ICECAT_JUDGMENTS, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, percentiles as shared_percentiles, setup_logging
 
-
-def percentiles(values: list[float]) -> dict:
-    return {"p50": round(float(np.percentile(values, 50)), 3), "p99": round(float(np.percentile(values, 99)), 3)}
+percentiles = partial(shared_percentiles, points=(50, 99), digits=3)  # this benchmark's figures' shape
 
 
 def main(argv=None) -> int:

@@ -22,19 +22,17 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
 
-from scripts.common import ICECAT_JUDGMENTS, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, percentiles as shared_percentiles, setup_logging
+
+percentiles = partial(shared_percentiles, key="p{}_ms")  # this benchmark's figures' shape
 
 FACETS = "brand,category,price,attr.{},attr.{}"
-
-
-def percentiles(ms: list[float]) -> dict:
-    values = np.array(ms)
-    return {f"p{p}_ms": round(float(np.percentile(values, p)), 2) for p in (50, 95, 99)}
 
 
 def run_server(args) -> dict:

@@ -35,24 +35,20 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
 
 from scripts.bench_search import ensure_index, free_port, run_threads, start_server
-from scripts.common import ICECAT_DIR, setup_logging
+from scripts.common import ICECAT_DIR, percentiles as shared_percentiles, setup_logging
+
+percentiles = partial(shared_percentiles, points=(50, 99), key="p{}_ms")  # this benchmark's figures' shape
 
 TOKEN = "bench-updates-token"
 QUERIES = ["wireless mouse", "hdmi cable", "usb hub", "backpack", "aa battery", "toner", "laptop bag",
            "keyboard", "monitor", "headphones", "webcam", "power bank", "ssd", "router", "printer"]
-
-
-def percentiles(values) -> dict:
-    ms = np.asarray(values, dtype=float)
-    if not len(ms):
-        return {"p50_ms": None, "p99_ms": None}
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
 
 
 def rss_mb(pid: int) -> float:

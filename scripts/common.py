@@ -10,6 +10,15 @@ ICECAT_DIR = REPO_ROOT / "data" / "icecat"
 ICECAT_JUDGMENTS = ICECAT_DIR / "Broad_Query_Set_rated.csv"
 
 
+def percentiles(values, points=(50, 95, 99), digits: int = 2, key: str = "p{}") -> dict:
+    """{key.format(p): the p-th percentile} of a benchmark's timings, rounded; None for each
+    when there are none."""
+    import numpy as np
+
+    ms = np.asarray(values, dtype=float)
+    return {key.format(p): round(float(np.percentile(ms, p)), digits) if len(ms) else None for p in points}
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
