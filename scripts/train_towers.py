@@ -267,8 +267,9 @@ def run_fusion(args) -> int:
 
 def run_matching(args) -> int:
     from search_engine.factory import open_engine
-    from search_engine.fusion import linear_fusion, reciprocal_rank_fusion
+    from search_engine.fusion import fuse
     from search_engine.judgments import load_judgments
+    from search_engine.matching import live_only
     from search_engine.matching_tuning import fit_floor, materials_by_query, mean_quality
     from search_engine.metrics import mean
     from search_engine.settings import load_settings
@@ -280,17 +281,14 @@ def run_matching(args) -> int:
     engine = open_engine(settings)
     config, snapshot = engine.config, engine.index.snapshot()
     products = snapshot.products
-    live = products.live.mask()
     id_of = [p.id if p else "" for p in products.by_doc()]
     keyword, dense, ranked = {}, {}, {}
     for query in judgments:
-        docs, _ = snapshot.keyword.matches(query)
-        keyword[query] = frozenset(id_of[d] for d in docs if d < products.size and live[d])
+        docs, _ = live_only(*snapshot.keyword.matches(query), products.size, products.live.mask())
+        keyword[query] = frozenset(id_of[d] for d in docs)
         hits = snapshot.vectors.search(engine.query_vectors(query), config.dense_match_limit)
         dense[query] = tuple((id_of[d], s) for d, s in hits)
-        dense_leg, keyword_leg = engine.legs(Query(query), config.candidates)
-        fused = reciprocal_rank_fusion([dense_leg, keyword_leg], config.rrf_k) if config.fusion == "rrf" else \
-            linear_fusion(dense_leg, keyword_leg, config.dense_weight)
+        fused = fuse(config.fusion, *engine.legs(Query(query), config.candidates), config.dense_weight, config.rrf_k)
         ranked[query] = tuple(id_of[d] for d, _ in fused)
     materials = materials_by_query(judgments, keyword, dense, ranked, {i for i in id_of if i})
     names = ("words only (no dense floor)", f"configured floor {config.dense_floor}", "fitted floor")

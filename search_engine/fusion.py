@@ -44,6 +44,14 @@ def linear_fusion(dense: Ranking, keyword: Ranking, dense_weight: float) -> list
     return _sorted(scores)
 
 
+def fuse(method: str, dense: Ranking, keyword: Ranking, dense_weight: float, rrf_k: int = DEFAULT_RRF_K
+         ) -> list[tuple[int, float]]:
+    """The two legs fused as an engine configured with this method ("rrf" or "linear") does."""
+    if method == "rrf":
+        return reciprocal_rank_fusion([dense, keyword], rrf_k)
+    return linear_fusion(dense, keyword, dense_weight)
+
+
 def _sorted(scores: dict[int, float]) -> list[tuple[int, float]]:
     # Ties break by doc number so a fused order is deterministic.
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))

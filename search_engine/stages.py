@@ -18,7 +18,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from indexer.snapshot import IndexSnapshot
-from search_engine.fusion import linear_fusion, reciprocal_rank_fusion
+from search_engine.fusion import fuse
 from search_engine.matching import MatchedSet, contains, dense_matches, live_only, merged
 from search_engine.merchandising import Rule, active_rules, pinned_ids
 from search_engine.query_cache import QueryVectorCache
@@ -166,10 +166,8 @@ class Fusion:
             fused = dense
         elif context.query.mode == "keyword":
             fused = keyword
-        elif self.method == "rrf":
-            fused = reciprocal_rank_fusion([dense, keyword], self.rrf_k)
         else:
-            fused = linear_fusion(dense, keyword, self.dense_weight)
+            fused = fuse(self.method, dense, keyword, self.dense_weight, self.rrf_k)
         by_doc = {c.doc: c for c in candidates}
         ranked = []
         for rank, (doc, score) in enumerate(fused, start=1):
