@@ -15,8 +15,10 @@ from search_engine.live import LiveEngine
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. test_config may carry SETTINGS (a Settings), ENGINE (an Engine),
-    EVENTS (an EventStore), RULES (a merchandising RuleStore) and JUDGMENTS (a JudgmentStore)."""
-    from search_engine.factory import open_engine, open_event_store, open_judgment_store, open_rule_store
+    EVENTS (an EventStore), RULES (a merchandising RuleStore), JUDGMENTS (a JudgmentStore)
+    and SUGGESTIONS (a LiveSuggestions)."""
+    from search_engine.factory import (open_engine, open_event_store, open_judgment_store, open_rule_store,
+                                       open_suggestions)
     from search_engine.settings import load_settings
     from search_engine.version_engines import VersionEngines
 
@@ -30,6 +32,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if engine.rules is None:
         engine = replace(engine, rules=rules.rules)
     app.extensions["rule_store"] = rules
+    app.extensions["suggestions"] = test_config.pop("SUGGESTIONS", None) or open_suggestions(settings, store)
     app.extensions["judgment_store"] = test_config.pop("JUDGMENTS", None) or open_judgment_store(settings)
     app.config.from_mapping(SETTINGS=settings, SESSION_COOKIE_SAMESITE="Lax", **test_config)
     app.secret_key = session_secret(settings)
@@ -42,9 +45,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["version_engines"] = VersionEngines(settings.index_root, open_index)
     register_error_handlers(app)
 
-    from api import admin, events, health, openapi, products, search, workbench, workbench_api
+    from api import admin, events, health, openapi, products, search, suggest, workbench, workbench_api
 
     events.init_app(app, store)
     for module in (search, products, events, health, admin, workbench, workbench_api, openapi):
         app.register_blueprint(module.bp)
+    app.register_blueprint(suggest.bp)
     return app

@@ -1,9 +1,12 @@
-"""Admin endpoints for the catalog team and merchants: reload, upsert, delete, status, rules.
+"""Admin endpoints for the catalog team and merchants: reload, upsert, delete, status,
+merchandising rules, suggestion rules.
 
 They need the admin token (api/auth.py): `Authorization: Bearer <admin_token>`, or the
 workbench's login cookie; with no token configured they are disabled (403), never open.
 """
 from __future__ import annotations
+
+import dataclasses
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -113,23 +116,33 @@ def list_rules():
     return jsonify({"rules": [r.to_dict() for r in current_app.extensions["rule_store"].rules()]})
 
 
-def _rule_from_body():
+def _rule_from_body(rule_type, fields: tuple[str, ...], what: str):
+    """One rule of `rule_type` from the JSON body: unknown fields and the rule's own checks
+    ("field: message") become a 400 naming the field."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(f"the body must be a JSON object describing one {what}", parameter=fields[0])
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise ApiError(f"unknown {what} field(s): {', '.join(unknown)}", parameter=unknown[0])
+    missing = [f.name for f in dataclasses.fields(rule_type) if f.name in fields and f.default is dataclasses.MISSING
+               and body.get(f.name) in ("", None)]
+    if missing:
+        raise ApiError(f"{missing[0]}: a {what} needs one", parameter=missing[0])
+    try:
+        return rule_type(**{k: body[k] for k in fields if k in body and body[k] not in ("", None)})
+    except (TypeError, ValueError) as exc:
+        field, _, _ = str(exc).partition(":")
+        raise ApiError(str(exc), parameter=field if field in fields else None) from None
+
+
+def _merchandising_rule():
     """A merchandising rule: {"query", "match": exact|contains, "action": pin|boost|bury,
     "product_id" + "position" for a pin, "brand" and/or "category" for boost and bury}."""
     from search_engine.merchandising import Rule
     from search_engine.merchandising_store import FIELDS
 
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError("the body must be a JSON object describing one rule", parameter="query")
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise ApiError(f"unknown rule field(s): {', '.join(unknown)}", parameter=unknown[0])
-    try:
-        rule = Rule(**{k: body[k] for k in FIELDS if k in body and body[k] not in ("", None)})
-    except (TypeError, ValueError) as exc:
-        field, _, _ = str(exc).partition(":")
-        raise ApiError(str(exc), parameter=field if field in FIELDS else None) from None
+    rule = _rule_from_body(Rule, FIELDS, "rule")
     if rule.action == "pin" and live_engine().get().index.products.get(rule.product_id) is None:
         raise ApiError(f"product_id: no product with id {rule.product_id!r}", parameter="product_id")
     return rule
@@ -137,12 +150,12 @@ def _rule_from_body():
 
 @bp.post("/rules")
 def add_rule():
-    return jsonify(current_app.extensions["rule_store"].add(_rule_from_body()).to_dict()), 201
+    return jsonify(current_app.extensions["rule_store"].add(_merchandising_rule()).to_dict()), 201
 
 
 @bp.put("/rules/<int:rule_id>")
 def replace_rule(rule_id: int):
-    rule = current_app.extensions["rule_store"].replace(rule_id, _rule_from_body())
+    rule = current_app.extensions["rule_store"].replace(rule_id, _merchandising_rule())
     if rule is None:
         raise ApiError(f"no rule with id {rule_id}", status=404, parameter="id")
     return jsonify(rule.to_dict())
@@ -152,4 +165,40 @@ def replace_rule(rule_id: int):
 def delete_rule(rule_id: int):
     if not current_app.extensions["rule_store"].delete(rule_id):
         raise ApiError(f"no rule with id {rule_id}", status=404, parameter="id")
+    return jsonify({"deleted": rule_id})
+
+
+def _suggestion_rule():
+    """{"text", "action": block|pin, "match": exact|contains (a block only)}."""
+    from search_engine.suggest.rules import FIELDS, SuggestionRule
+
+    return _rule_from_body(SuggestionRule, FIELDS, "suggestion rule")
+
+
+def _suggestion_rules():
+    return current_app.extensions["suggestions"].rules
+
+
+@bp.get("/suggestions/rules")
+def list_suggestion_rules():
+    return jsonify({"rules": [r.to_dict() for r in _suggestion_rules().rules()]})
+
+
+@bp.post("/suggestions/rules")
+def add_suggestion_rule():
+    return jsonify(_suggestion_rules().add(_suggestion_rule()).to_dict()), 201
+
+
+@bp.put("/suggestions/rules/<int:rule_id>")
+def replace_suggestion_rule(rule_id: int):
+    rule = _suggestion_rules().replace(rule_id, _suggestion_rule())
+    if rule is None:
+        raise ApiError(f"no suggestion rule with id {rule_id}", status=404, parameter="id")
+    return jsonify(rule.to_dict())
+
+
+@bp.delete("/suggestions/rules/<int:rule_id>")
+def delete_suggestion_rule(rule_id: int):
+    if not _suggestion_rules().delete(rule_id):
+        raise ApiError(f"no suggestion rule with id {rule_id}", status=404, parameter="id")
     return jsonify({"deleted": rule_id})

@@ -419,6 +419,57 @@ class RuleDeleted(ResponseModel):
     deleted: int
 
 
+class SuggestionRuleIn(RequestModel):
+    """A suggestion rule: block a phrase (match exact) or every phrase holding its words in
+    order (match contains); or pin a phrase first for every prefix it completes (exact only)."""
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=200)
+    action: Literal["block", "pin"]
+    match: Literal["exact", "contains"] | None = "exact"
+
+
+class SuggestionRule(ResponseModel):
+    """A stored suggestion rule."""
+    id: int
+    text: str
+    action: Literal["block", "pin"]
+    match: Literal["exact", "contains"]
+
+
+class SuggestionRuleList(ResponseModel):
+    """GET /admin/suggestions/rules."""
+    rules: list[SuggestionRule]
+
+
+# ---------------------------------------------------------------- /suggest (api/suggest.py)
+
+class SuggestionOut(ResponseModel):
+    text: str = Field(description="the completion, as shoppers typed it most often (or the catalog's words)")
+    score: float = Field(description="searches + weighted clicks and purchases + the catalog's share")
+    typos: int = Field(description="edits between what was typed and this completion's start")
+    pinned: bool = Field(description="a merchant pinned it first")
+    searches_score: float = Field(description="the event log's part of the score")
+    catalog_products: int = Field(description="products holding the phrase when the version was built "
+                                              "(0: not one of the catalog's phrases)")
+
+
+class SuggestCategory(ResponseModel):
+    value: str
+    count: int
+
+
+class SuggestResponse(ResponseModel):
+    """GET /suggest."""
+    q: str
+    suggestions: list[SuggestionOut]
+    leads_to: str | None = Field(description="the text products and categories are for: the best completion, "
+                                             "or what was typed when there is none")
+    products: list[Product]
+    categories: list[SuggestCategory]
+    version: str
+    took_ms: float
+
+
 # ---------------------------------------------------------------- /workbench (api/workbench.py)
 
 class WorkbenchLogin(RequestModel):
@@ -746,6 +797,19 @@ OPERATIONS: tuple[Operation, ...] = (
         (Param("skip_unknown", {"type": "boolean", "default": False},
                "store the events naming known products and skip the rest"),),
         RequestBody({"application/json": EventsBody})),
+    Operation("get", "/suggest", "Complete what the shopper is typing", "search", {
+        200: Response(SuggestResponse, "completions, best first, with products and categories to jump to"),
+        400: error("a bad parameter (named in error.parameter)"),
+    }, "Completions from what shoppers searched (and clicked and bought) and from the catalog's phrases, "
+       "tolerant of a typo, only ones that find products, after the merchants' block and pin rules.", (
+        Param("q", {"type": "string", "minLength": 1, "maxLength": 200}, "what has been typed so far (not blank)",
+              required=True),
+        Param("k", {"type": "integer", "minimum": 1, "maximum": 20, "default": 5}, "how many completions"),
+        Param("products", {"type": "integer", "minimum": 0, "maximum": 10, "default": 3},
+              "top products of the best completion"),
+        Param("categories", {"type": "integer", "minimum": 0, "maximum": 10, "default": 3},
+              "top categories of the best completion, with product counts"),
+    )),
     Operation("get", "/health", "What is being served", "health", {200: Response(Health, "the serving engine")}),
     Operation("get", "/openapi.json", "This document", "meta", {200: Response(OpenApiDocument, "OpenAPI 3.1")}),
 
@@ -785,6 +849,22 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("delete", "/admin/rules/{rule_id}", "Delete a merchandising rule", "admin", {
         200: Response(RuleDeleted, "the rule was deleted"),
         404: error("no rule with that id"),
+    }, parameters=(RULE_ID,), admin=True),
+
+    Operation("get", "/admin/suggestions/rules", "Suggestion rules", "admin",
+              {200: Response(SuggestionRuleList, "every suggestion rule")}, admin=True),
+    Operation("post", "/admin/suggestions/rules", "Block or pin a suggestion", "admin", {
+        201: Response(SuggestionRule, "the stored rule"),
+        400: error("an invalid rule (the field is named)"),
+    }, body=RequestBody({"application/json": SuggestionRuleIn}), admin=True),
+    Operation("put", "/admin/suggestions/rules/{rule_id}", "Replace a suggestion rule", "admin", {
+        200: Response(SuggestionRule, "the stored rule"),
+        400: error("an invalid rule"),
+        404: error("no suggestion rule with that id"),
+    }, parameters=(RULE_ID,), body=RequestBody({"application/json": SuggestionRuleIn}), admin=True),
+    Operation("delete", "/admin/suggestions/rules/{rule_id}", "Delete a suggestion rule", "admin", {
+        200: Response(RuleDeleted, "the rule was deleted"),
+        404: error("no suggestion rule with that id"),
     }, parameters=(RULE_ID,), admin=True),
 
     Operation("get", "/workbench", "The merchants' relevance workbench page", "workbench", {

@@ -136,8 +136,10 @@ def run_threads(target, count: int) -> float:
     return time.perf_counter() - started
 
 
-def load_test(port: int, queries: list[str], clients: int, max_requests: int, max_seconds: float) -> dict:
-    """`clients` threads sending hybrid searches back to back until either bound is reached."""
+def load_test(port: int, queries: list[str], clients: int, max_requests: int, max_seconds: float,
+              path: str = "/search", params=lambda q: {"q": q, "k": 10}) -> dict:
+    """`clients` threads sending requests back to back until either bound is reached (default:
+    hybrid searches; path and params(query) say what else)."""
     import http.client
     import itertools
     import threading
@@ -158,7 +160,7 @@ def load_test(port: int, queries: list[str], clients: int, max_requests: int, ma
                 break
             started = time.perf_counter()
             try:
-                connection.request("GET", "/search?" + urlencode({"q": queries[i % len(queries)], "k": 10}))
+                connection.request("GET", f"{path}?{urlencode(params(queries[i % len(queries)]))}")
                 response = connection.getresponse()
                 response.read()
                 if response.status != 200:

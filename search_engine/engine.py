@@ -10,6 +10,7 @@ from encoders.towers import Towers
 from indexer.keyword.factory import keyword_config
 from indexer.search_index import SearchIndex
 from indexer.spelling import SpellingDictionary
+from indexer.suggestions import catalog_phrases
 from search_engine.built_once import BuiltOnce
 from search_engine.fusion import DEFAULT_RRF_K
 from search_engine.merchandising import Rule
@@ -18,6 +19,7 @@ from search_engine.results_page import check_fields, results_page
 from search_engine.spelling import correct, relaxed
 from search_engine.stages import (DenseRetrieval, Fusion, KeywordRetrieval, Matching, Merchandising, Personalization,
                                   QueryUnderstanding, RelevanceRanking, SearchContext, Stage)
+from search_engine.suggest.prefix_index import PrefixIndex
 from search_engine.types import Candidate, Hit, Query, SearchResult
 from search_engine.understanding.ranker import RelevanceModel
 from search_engine.understanding.version_vocabulary import VersionVocabulary
@@ -87,6 +89,7 @@ class Engine:
     ranker: RelevanceModel | None = None
     vocabulary: VersionVocabulary | None = None
     spelling: BuiltOnce[SpellingDictionary] | None = None  # default: built from the index on first use
+    phrases: BuiltOnce[PrefixIndex] | None = None  # the catalog's phrases for suggestions, by products holding them
     # Products holding every word below which a query's spelling is checked: where the
     # keyword leg starts to accept typos too (the version's fuzzy_below, read once).
     spelling_enough: int = field(init=False, repr=False)
@@ -107,6 +110,9 @@ class Engine:
         if self.spelling is None:
             object.__setattr__(self, "spelling", BuiltOnce(lambda: SpellingDictionary.build(
                 self.index.snapshot().products.by_doc(), keyword.attribute_max_chars)))
+        if self.phrases is None:
+            object.__setattr__(self, "phrases", BuiltOnce(lambda: PrefixIndex(
+                catalog_phrases(self.index.snapshot().products.by_doc()))))
         object.__setattr__(self, "spelling_enough", keyword.fuzzy_below)
 
     def stages(self, query: Query) -> list[Stage]:

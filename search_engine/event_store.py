@@ -66,6 +66,17 @@ class EventStore:
         finally:
             connection.close()
 
+    def since(self, after_id: int, limit: int = 10_000) -> list[tuple[int, Event]]:
+        """Up to `limit` events stored after the one numbered `after_id`, in the order stored,
+        with their numbers (what a follower of the log reads next; its own connection)."""
+        connection = sqlite3.connect(self.path)
+        try:
+            rows = connection.execute(f"SELECT id, {', '.join(COLUMNS)} FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                                      (after_id, limit)).fetchall()
+        finally:
+            connection.close()
+        return [(row[0], _event(row[1:])) for row in rows]
+
     def users(self, limit: int = 200) -> list[tuple[str, int]]:
         """The shoppers with the most events, with their event counts."""
         return [(u, n) for u, n in self._query(

@@ -61,7 +61,8 @@ def parse_event(raw: Any, index: int | None = None) -> Event:
         position = raw.get("position")
         if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 1):
             raise EventError("position", f"must be a whole number from 1, got {position!r}")
-        shown = raw.get("shown") or ()
+        shown = raw.get("shown")
+        shown = [] if shown is None else shown  # a search that showed nothing has nothing to list
         if kind == "search":
             if not isinstance(shown, list) or not all(isinstance(s, str) and s for s in shown):
                 raise EventError("shown", "must be a list of product ids in the order shown")

@@ -67,6 +67,15 @@ def open_rule_store(settings: Settings):
     return RuleStore(settings.merchandising_path)
 
 
+def open_suggestions(settings: Settings, events=None, follow: bool = True):
+    """Suggestions following the event store (opened from settings if None)."""
+    from search_engine.suggest.live import LiveSuggestions
+    from search_engine.suggest.rules import SuggestionRuleStore
+
+    return LiveSuggestions(events or open_event_store(settings), SuggestionRuleStore(settings.merchandising_path),
+                           settings.query_scoring(), settings.suggest_refresh_s, follow=follow)
+
+
 def open_judgment_store(settings: Settings):
     from search_engine.judgment_store import JudgmentStore
 
@@ -92,6 +101,7 @@ def open_engine(settings: Settings, towers: Towers | None = None, events=None, r
                     (rules or open_rule_store(settings)).rules, open_ranker(settings))
     engine.query_vectors("warm up")  # the first transformer call is slow; pay it before traffic
     engine.spelling.get()  # the catalog's words (0.4 s for 20k products), before the first misspelt query
+    engine.phrases.get()  # the catalog's phrases for suggestions (1 s for 20k products), before the first keystroke
     if engine.ranker is not None:
         engine.vocabulary.get()  # seconds of building that the first ranked search should not wait for
     return engine

@@ -139,9 +139,10 @@ class LiveEngine:
     def _switch(self, version: str) -> None:
         try:
             index = self.open_index(versions.version_dir(self.root, version))
-            # A new version: its own vocabulary and words, built here, not by its first searches.
-            engine = replace(self._engine, index=index, vocabulary=None, spelling=None)
+            # A new version: its own vocabulary, words and phrases, built here, not by its first searches.
+            engine = replace(self._engine, index=index, vocabulary=None, spelling=None, phrases=None)
             engine.spelling.get()
+            engine.phrases.get()
             if engine.ranker is not None:
                 engine.vocabulary.get()  # built here, not by the first ranked search
         except Exception as exc:  # keep serving the old version, say why, and do not retry it

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from search_engine.engine import EngineConfig
+from search_engine.suggest.popularity import QueryScoring
 
 ENV_PREFIX = "SEARCH_"
 
@@ -44,8 +45,16 @@ class Settings:
     ranker_path: str | None = None
     ranker_depth: int = 100
     log_searches: bool = True  # record what each known shopper was shown (training data)
-    merchandising_path: str = "var/merchandising.sqlite3"  # merchants' pin/boost/bury rules
+    # Merchants' rules: merchandising (pin, boost, bury) and suggestions (block, pin), one table each.
+    merchandising_path: str = "var/merchandising.sqlite3"
     judgments_path: str = "var/judgments.sqlite3"  # merchants' 0-3 marks from the workbench
+    # Suggestions (GET /suggest): how completions rank (search_engine/suggest/popularity.py;
+    # `search-bench-suggest quality` measures other weights on a shop's judgments and events).
+    suggest_click_weight: float = QueryScoring.click_weight
+    suggest_purchase_weight: float = QueryScoring.purchase_weight
+    suggest_catalog_weight: float = QueryScoring.catalog_weight
+    suggest_min_shoppers: int = QueryScoring.min_shoppers
+    suggest_refresh_s: float = 2.0  # how often the suggestions read new events
     admin_token: str | None = None  # unset: the admin endpoints and the workbench are disabled
     # Signs the workbench's login cookie; unset, it is derived from admin_token (so every
     # worker agrees, and changing the token logs everyone out).
@@ -76,6 +85,10 @@ class Settings:
             username=self.elasticsearch_username, password=self.elasticsearch_password,
             ca_certs=self.elasticsearch_ca_certs, index_prefix=self.elasticsearch_index_prefix,
             synonyms=synonyms)
+
+    def query_scoring(self) -> QueryScoring:
+        return QueryScoring(click_weight=self.suggest_click_weight, purchase_weight=self.suggest_purchase_weight,
+                            catalog_weight=self.suggest_catalog_weight, min_shoppers=self.suggest_min_shoppers)
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(fusion=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k,
@@ -117,4 +130,5 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = Settings(**{k: _coerce(k, v, known[k]) for k, v in values.items()})
     settings.engine_config()  # fail early on a bad fusion method or weight
+    settings.query_scoring()
     return settings

@@ -55,6 +55,13 @@ def _known(word: str, dictionary: SpellingDictionary) -> bool:
     return _is_code(word) or dictionary.products(word) >= MIN_TARGET_PRODUCTS
 
 
+def respellings(word: str, dictionary: SpellingDictionary, count: int = NEIGHBOURS_PER_WORD) -> list[str]:
+    """The most widely held known words a typo-prone word may stand for (none for a known word or a code)."""
+    if not _typo_prone(word, dictionary):
+        return []
+    return [n.word for n in dictionary.neighbours(word, typo_limit(word))[:count]]
+
+
 def _options(words: list[str], i: int, dictionary: SpellingDictionary
              ) -> list[tuple[int, tuple[str, ...], int, bool]]:
     """Ways to read the words from position i: (words consumed, replacement, edits, whether
@@ -62,8 +69,7 @@ def _options(words: list[str], i: int, dictionary: SpellingDictionary
     word = words[i]
     options = [(1, (word,), 0, False)]
     if _typo_prone(word, dictionary):  # a typo of a word the catalog knows, or two run together
-        options += [(1, (n.word,), 1, False)
-                    for n in dictionary.neighbours(word, typo_limit(word))[:NEIGHBOURS_PER_WORD]]
+        options += [(1, (respelt,), 1, False) for respelt in respellings(word, dictionary)]
         # Two words run together cost one edit, and one more if one of them is misspelt too.
         options += [(1, split, 1 if "".join(split) == word else 2, True)
                     for split in dictionary.splits(word, typos=True)[:3]]

@@ -230,6 +230,12 @@ class Clients:
         assert created.status_code == 201
         return created.get_json()["id"]
 
+    def suggestion_rule(self) -> int:
+        """A stored suggestion rule's id."""
+        created = self.shop.post("/admin/suggestions/rules", headers=BEARER, json={"text": "usb", "action": "block"})
+        assert created.status_code == 201
+        return created.get_json()["id"]
+
     def judged(self, queries=("wireless mouse", "usb hub", "backpack")) -> None:
         grades = self.request.getfixturevalue("judgments")
         rows = "".join(f"{q},{p},{int(g)}\n" for q in queries for p, g in grades[q].items())
@@ -361,6 +367,18 @@ def post_events_400(c):
 @exchange("post", "/events", 400, "an unknown product")
 def post_events_400_2(c):
     return c.shop.post("/events", json=_events(c, "no-such-product"))
+
+
+@exchange("get", "/suggest", 200)
+def get_suggest_200(c):
+    response = c.shop.get("/suggest", query_string={"q": "hdmi ca", "k": 3})
+    assert response.get_json()["suggestions"] and response.get_json()["products"]
+    return response
+
+
+@exchange("get", "/suggest", 400, "a blank prefix")
+def get_suggest_400(c):
+    return c.shop.get("/suggest", query_string={"q": "  "})
 
 
 @exchange("get", "/health", 200)
@@ -501,6 +519,53 @@ def delete_admin_rules_rule_id_200(c):
 @exchange("delete", "/admin/rules/{rule_id}", 404)
 def delete_admin_rules_rule_id_404(c):
     return c.shop.delete("/admin/rules/999", headers=BEARER)
+
+
+@exchange("get", "/admin/suggestions/rules", 200)
+def get_admin_suggestions_rules_200(c):
+    c.suggestion_rule()
+    return c.shop.get("/admin/suggestions/rules", headers=BEARER)
+
+
+@exchange("get", "/admin/suggestions/rules", 401)
+def get_admin_suggestions_rules_401(c):
+    return c.shop.get("/admin/suggestions/rules")
+
+
+@exchange("post", "/admin/suggestions/rules", 201)
+def post_admin_suggestions_rules_201(c):
+    return c.shop.post("/admin/suggestions/rules", headers=BEARER, json={"text": "hdmi cable", "action": "pin"})
+
+
+@exchange("post", "/admin/suggestions/rules", 400)
+def post_admin_suggestions_rules_400(c):
+    return c.shop.post("/admin/suggestions/rules", headers=BEARER, json={"text": "x", "action": "hide"})
+
+
+@exchange("put", "/admin/suggestions/rules/{rule_id}", 200)
+def put_admin_suggestions_rules_rule_id_200(c):
+    return c.shop.put(f"/admin/suggestions/rules/{c.suggestion_rule()}", headers=BEARER,
+                      json={"text": "usb", "action": "block", "match": "contains"})
+
+
+@exchange("put", "/admin/suggestions/rules/{rule_id}", 400)
+def put_admin_suggestions_rules_rule_id_400(c):
+    return c.shop.put(f"/admin/suggestions/rules/{c.suggestion_rule()}", headers=BEARER, json={"action": "block"})
+
+
+@exchange("put", "/admin/suggestions/rules/{rule_id}", 404)
+def put_admin_suggestions_rules_rule_id_404(c):
+    return c.shop.put("/admin/suggestions/rules/999", headers=BEARER, json={"text": "x", "action": "block"})
+
+
+@exchange("delete", "/admin/suggestions/rules/{rule_id}", 200)
+def delete_admin_suggestions_rules_rule_id_200(c):
+    return c.shop.delete(f"/admin/suggestions/rules/{c.suggestion_rule()}", headers=BEARER)
+
+
+@exchange("delete", "/admin/suggestions/rules/{rule_id}", 404)
+def delete_admin_suggestions_rules_rule_id_404(c):
+    return c.shop.delete("/admin/suggestions/rules/999", headers=BEARER)
 
 
 # /workbench: the page and its login

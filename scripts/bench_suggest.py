@@ -1,0 +1,209 @@
+"""Measure query suggestions (GET /suggest): how often they offer what the shopper was
+typing, and how fast they answer through a real server.
+
+quality  in process, over an index (default var/index): for each judged query, its first 3,
+         5 and 8 characters typed; how often the query itself (or one with the same stems)
+         is among the top 5 completions, and its mean reciprocal rank; with no events, and
+         with an event log (--events, JSONL) counted in. With --events it also checks the
+         log against itself: suggestions from the first 80% of its searches (by time), the
+         prefixes of the last 20% as the typing. That second figure needs no judgments, so a
+         shop can check the ranking weights (--click-weight, ...) on its own history.
+server   GET /suggest against a gunicorn server in another process, prefixes typed one
+         letter at a time for every judged query: one client in order (the first time each
+         prefix is asked, then again: repeated prefixes are what a busy shop mostly sees),
+         then several clients at once for throughput.
+
+The bundled event logs are SIMULATED shoppers (search_engine/personalization/simulator.py),
+who search the judged queries themselves: "with events" figures on them are an upper bound.
+
+Examples:
+  search-bench-suggest quality --events var/sim-ranker/train-events.jsonl
+  search-bench-suggest server --events var/sim-ranker/train-events.jsonl --clients 1,2,4
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from scripts.common import ICECAT_JUDGMENTS, percentiles, setup_logging
+
+TYPED = (3, 5, 8)
+SHOWN = 5
+HELD_OUT_SHARE = 0.2
+
+
+def _stems(text: str) -> tuple[str, ...]:
+    from indexer.keyword.base import query_terms
+    from search_engine.highlight import stem
+
+    return tuple(stem(word) for word in query_terms(text))
+
+
+def _fill(store_path: Path, events) -> "object":
+    from search_engine.event_store import EventStore
+
+    store = EventStore(store_path)
+    store.add(events, durable=False)
+    return store
+
+
+def _suggestions(events_store, scoring, folder: Path):
+    from search_engine.suggest.live import LiveSuggestions
+    from search_engine.suggest.rules import SuggestionRuleStore
+
+    live = LiveSuggestions(events_store, SuggestionRuleStore(folder / "rules.sqlite3"), scoring, follow=False)
+    live.refresh()
+    return live
+
+
+def typed_hits(live, engine, wanted: list[str]) -> dict:
+    """For each prefix length: the share of `wanted` texts found in the top SHOWN completions
+    of their prefix, and the mean reciprocal rank (0 when not shown)."""
+    figures = {}
+    for length in TYPED:
+        hits, reciprocal = 0, 0.0
+        for text in wanted:
+            target = _stems(text)
+            shown = live.suggest(engine, text[:length], SHOWN, 0, 0).suggestions
+            rank = next((i for i, s in enumerate(shown, 1) if _stems(s.key) == target), None)
+            hits += rank is not None
+            reciprocal += 1 / rank if rank else 0.0
+        figures[f"{length}_chars"] = {"in_top_5": round(hits / len(wanted), 4),
+                                      "mrr": round(reciprocal / len(wanted), 4)}
+    return figures
+
+
+def run_quality(args) -> dict:
+    from search_engine.factory import open_engine
+    from search_engine.events import read_jsonl_events
+    from search_engine.judgments import load_judgments
+    from search_engine.settings import load_settings
+
+    settings = load_settings(index_root=args.index, **_scoring_overrides(args))
+    scoring = settings.query_scoring()
+    engine = open_engine(settings, rules=_NoRules())
+    judged = list(load_judgments(ICECAT_JUDGMENTS))
+    figures = {"index": args.index, "queries": len(judged), "scoring": vars(scoring)}
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        figures["judged_no_events"] = typed_hits(_suggestions(None, scoring, folder), engine, judged)
+        if args.events:
+            events = sorted(read_jsonl_events(args.events), key=lambda e: e.timestamp)
+            everything = _fill(folder / "all.sqlite3", events)
+            figures["events"] = {"file": args.events, "count": len(events)}
+            figures["judged_with_events"] = typed_hits(_suggestions(everything, scoring, folder), engine, judged)
+            cut = events[int(len(events) * (1 - HELD_OUT_SHARE))].timestamp
+            earlier = _fill(folder / "earlier.sqlite3", [e for e in events if e.timestamp < cut])
+            later = [e.query for e in events if e.timestamp >= cut and e.type == "search" and e.query]
+            figures["later_searches"] = {"searches": len(later), **typed_hits(
+                _suggestions(earlier, scoring, folder), engine, later)}
+    return figures
+
+
+class _NoRules:
+    def rules(self):
+        return []
+
+
+def _scoring_overrides(args) -> dict:
+    return {name: getattr(args, name.removeprefix("suggest_"))
+            for name in ("suggest_click_weight", "suggest_purchase_weight", "suggest_catalog_weight",
+                         "suggest_min_shoppers")}
+
+
+def typing_prefixes(queries: list[str]) -> list[str]:
+    """Every prefix a shopper types on the way to each query, one letter at a time."""
+    return [q[:n] for q in queries for n in range(1, len(q) + 1) if q[:n].strip()]
+
+
+def run_server(args) -> dict:
+    from scripts.bench_search import free_port, load_test, start_server
+    from search_engine.events import read_jsonl_events
+    from search_engine.judgments import load_judgments
+
+    prefixes = typing_prefixes(list(load_judgments(ICECAT_JUDGMENTS)))
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        env = {"SEARCH_EVENTS_PATH": str(folder / "events.sqlite3"),
+               "SEARCH_MERCHANDISING_PATH": str(folder / "merchandising.sqlite3")}
+        if args.events:
+            _fill(folder / "events.sqlite3", read_jsonl_events(args.events)).close()
+        port = free_port()
+        server = start_server(args.index, port, query_cache=True, workers=args.workers, threads=args.threads,
+                              env=env)
+        try:
+            time.sleep(args.settle_s)  # the suggestion follower reads the event log in the background
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+            def get(prefix: str) -> float:
+                started = time.perf_counter()
+                connection.request("GET", "/suggest?" + urlencode({"q": prefix}))
+                response = connection.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
+                return (time.perf_counter() - started) * 1000
+
+            first = [get(p) for p in prefixes]
+            again = [get(p) for p in prefixes]
+            connection.close()
+            load = []
+            for clients in (int(c) for c in args.clients.split(",")):
+                figures = load_test(port, prefixes, clients, args.load_requests, args.load_seconds,
+                                    path="/suggest", params=lambda q: {"q": q})
+                figures["suggestions_per_s"] = figures.pop("searches_per_s")
+                load.append(figures)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return {"index": args.index, "events": args.events, "workers": args.workers, "threads": args.threads,
+            "prefixes": len(prefixes), "one_client_first_time": percentiles(first, key="p{}_ms"),
+            "one_client_repeated": percentiles(again, key="p{}_ms"), "load": load}
+
+
+def main(argv=None) -> int:
+    from search_engine.suggest.popularity import QueryScoring
+
+    parser = argparse.ArgumentParser(prog="search-bench-suggest", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    quality = commands.add_parser("quality", help="how often the completions hold what was being typed")
+    defaults = QueryScoring()
+    quality.add_argument("--click-weight", type=float, default=defaults.click_weight)
+    quality.add_argument("--purchase-weight", type=float, default=defaults.purchase_weight)
+    quality.add_argument("--catalog-weight", type=float, default=defaults.catalog_weight)
+    quality.add_argument("--min-shoppers", type=int, default=defaults.min_shoppers)
+    server = commands.add_parser("server", help="latency and throughput through a real server")
+    server.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
+    server.add_argument("--threads", type=int, default=4, help="threads per server process (default 4)")
+    server.add_argument("--clients", default="1,2,4", help="client counts for the load test (default 1,2,4)")
+    server.add_argument("--load-requests", type=int, default=5000, help="requests per load level at most")
+    server.add_argument("--load-seconds", type=float, default=15, help="seconds per load level at most")
+    server.add_argument("--settle-s", type=float, default=5, help="seconds for the server to read the event log")
+    for command in (quality, server):
+        command.add_argument("--index", default="var/index", help="index root (default var/index)")
+        command.add_argument("--events", help="an event log (JSONL) to count in; say whether it is simulated")
+        command.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        figures = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
+                   **(run_quality(args) if args.command == "quality" else run_server(args))}
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"search-bench-suggest {args.command}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

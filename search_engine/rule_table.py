@@ -1,0 +1,68 @@
+"""Merchants' rules in one SQLite table, read by every request and edited now and then
+(merchandising rules, suggestion rules, synonyms).
+
+Requests read the rules from memory; each read asks SQLite only for its data_version (a
+pragma, no table read), and the table is read again only when the file has changed since, so
+an edit in one worker reaches every worker at their next request.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+from typing import Generic, Sequence, TypeVar
+
+from search_engine.sqlite_files import connect_wal
+
+R = TypeVar("R")  # a frozen dataclass with these fields and an `id`
+
+
+class RuleTable(Generic[R]):
+    def __init__(self, path: str | Path, table: str, rule_type: type[R], fields: Sequence[str],
+                 integer_fields: Sequence[str] = ()):
+        self.path = Path(path)
+        self.table = table
+        self.rule_type = rule_type
+        self.fields = tuple(fields)
+        columns = ", ".join(f"{f} {'INTEGER' if f in integer_fields else 'TEXT'}" for f in self.fields)
+        self._connection = connect_wal(self.path)
+        self._connection.execute(f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, {columns})")
+        self._lock = threading.Lock()
+        self._cached: list[R] = []
+        self._seen_version: tuple[int, int] | None = None
+        self._local_writes = 0
+
+    def add(self, rule: R) -> R:
+        with self._lock:
+            cursor = self._connection.execute(
+                f"INSERT INTO {self.table} ({', '.join(self.fields)}) VALUES ({', '.join('?' * len(self.fields))})",
+                [getattr(rule, f) for f in self.fields])
+            self._local_writes += 1
+        return dataclasses.replace(rule, id=cursor.lastrowid)
+
+    def replace(self, rule_id: int, rule: R) -> R | None:
+        """Edit a rule in place (it keeps its id); None when there is no such rule."""
+        with self._lock:
+            changed = self._connection.execute(
+                f"UPDATE {self.table} SET {', '.join(f + ' = ?' for f in self.fields)} WHERE id = ?",
+                [getattr(rule, f) for f in self.fields] + [rule_id]).rowcount
+            self._local_writes += 1
+        return dataclasses.replace(rule, id=rule_id) if changed else None
+
+    def delete(self, rule_id: int) -> bool:
+        with self._lock:
+            deleted = self._connection.execute(f"DELETE FROM {self.table} WHERE id = ?", (rule_id,)).rowcount
+            self._local_writes += 1
+        return bool(deleted)
+
+    def rules(self) -> list[R]:
+        """Every rule in the order added, from memory unless the file changed."""
+        with self._lock:
+            # data_version moves on other connections' commits; our own writes are counted apart.
+            version = (self._connection.execute("PRAGMA data_version").fetchone()[0], self._local_writes)
+            if version != self._seen_version:
+                rows = self._connection.execute(
+                    f"SELECT id, {', '.join(self.fields)} FROM {self.table} ORDER BY id").fetchall()
+                self._cached = [self.rule_type(id=row[0], **dict(zip(self.fields, row[1:]))) for row in rows]
+                self._seen_version = version
+            return list(self._cached)
