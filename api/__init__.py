@@ -15,10 +15,10 @@ from search_engine.live import LiveEngine
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. test_config may carry SETTINGS (a Settings), ENGINE (an Engine),
-    EVENTS (an EventStore), RULES (a merchandising RuleStore), JUDGMENTS (a JudgmentStore)
-    and SUGGESTIONS (a LiveSuggestions)."""
+    EVENTS (an EventStore), RULES (a merchandising RuleStore), SYNONYMS (a SynonymStore),
+    JUDGMENTS (a JudgmentStore) and SUGGESTIONS (a LiveSuggestions)."""
     from search_engine.factory import (open_engine, open_event_store, open_judgment_store, open_rule_store,
-                                       open_suggestions)
+                                       open_suggestions, open_synonym_store)
     from search_engine.settings import load_settings
     from search_engine.version_engines import VersionEngines
 
@@ -28,10 +28,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = test_config.pop("SETTINGS", None) or load_settings()
     store = test_config.pop("EVENTS", None) or open_event_store(settings)
     rules = test_config.pop("RULES", None) or open_rule_store(settings)
-    engine = test_config.pop("ENGINE", None) or open_engine(settings, events=store, rules=rules)
+    synonyms = test_config.pop("SYNONYMS", None) or open_synonym_store(settings)
+    engine = test_config.pop("ENGINE", None) or open_engine(settings, events=store, rules=rules, synonyms=synonyms)
     if engine.rules is None:
         engine = replace(engine, rules=rules.rules)
+    if engine.synonyms is None:
+        engine = replace(engine, synonyms=synonyms.synonyms)
     app.extensions["rule_store"] = rules
+    app.extensions["synonym_store"] = synonyms
     app.extensions["suggestions"] = test_config.pop("SUGGESTIONS", None) or open_suggestions(settings, store)
     app.extensions["judgment_store"] = test_config.pop("JUDGMENTS", None) or open_judgment_store(settings)
     app.config.from_mapping(SETTINGS=settings, SESSION_COOKIE_SAMESITE="Lax", **test_config)

@@ -1,5 +1,5 @@
 """Admin endpoints for the catalog team and merchants: reload, upsert, delete, status,
-merchandising rules, suggestion rules.
+merchandising rules, suggestion rules, synonyms.
 
 They need the admin token (api/auth.py): `Authorization: Bearer <admin_token>`, or the
 workbench's login cookie; with no token configured they are disabled (403), never open.
@@ -201,4 +201,41 @@ def replace_suggestion_rule(rule_id: int):
 def delete_suggestion_rule(rule_id: int):
     if not _suggestion_rules().delete(rule_id):
         raise ApiError(f"no suggestion rule with id {rule_id}", status=404, parameter="id")
+    return jsonify({"deleted": rule_id})
+
+
+def _synonym_rule():
+    """{"text": "tv, television"} or {"text": "laptop => notebook"} (indexer/keyword/synonyms.py)."""
+    from indexer.keyword.synonyms import SynonymRule
+
+    return _rule_from_body(SynonymRule, ("text",), "synonym rule")
+
+
+def _synonyms():
+    return current_app.extensions["synonym_store"]
+
+
+@bp.get("/synonyms")
+def list_synonyms():
+    store = _synonyms()
+    return jsonify({"rules": [r.to_dict() for r in store.file_rules + tuple(store.rules())]})
+
+
+@bp.post("/synonyms")
+def add_synonym():
+    return jsonify(_synonyms().add(_synonym_rule()).to_dict()), 201
+
+
+@bp.put("/synonyms/<int:rule_id>")
+def replace_synonym(rule_id: int):
+    rule = _synonyms().replace(rule_id, _synonym_rule())
+    if rule is None:
+        raise ApiError(f"no stored synonym rule with id {rule_id}", status=404, parameter="id")
+    return jsonify(rule.to_dict())
+
+
+@bp.delete("/synonyms/<int:rule_id>")
+def delete_synonym(rule_id: int):
+    if not _synonyms().delete(rule_id):
+        raise ApiError(f"no stored synonym rule with id {rule_id}", status=404, parameter="id")
     return jsonify({"deleted": rule_id})

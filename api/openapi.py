@@ -211,6 +211,7 @@ class SearchExplain(ResponseModel):
     was understood as, and each stage's time in milliseconds."""
     fusion: FusionSettings | None
     understood: Understood
+    synonyms: list[str] = Field(description="the synonym rules that widened the keyword leg's words")
     timings_ms: dict[str, float]
 
 
@@ -417,6 +418,26 @@ class RuleList(ResponseModel):
 class RuleDeleted(ResponseModel):
     """DELETE /admin/rules/{rule_id}."""
     deleted: int
+
+
+class SynonymIn(RequestModel):
+    """A synonym rule, one line in the Solr format: 'tv, television' (equivalent) or
+    'laptop, laptops => notebook' (one-way: the words typed also match the right side)."""
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=500)
+
+
+class Synonym(ResponseModel):
+    """A synonym rule in force."""
+    id: int | None = Field(description="null for a rule of the synonyms file (not editable here)")
+    text: str
+    kind: Literal["equivalent", "one-way"]
+    source: Literal["api", "file"]
+
+
+class SynonymList(ResponseModel):
+    """GET /admin/synonyms: the file's rules first, then the stored ones."""
+    rules: list[Synonym]
 
 
 class SuggestionRuleIn(RequestModel):
@@ -851,6 +872,21 @@ OPERATIONS: tuple[Operation, ...] = (
         404: error("no rule with that id"),
     }, parameters=(RULE_ID,), admin=True),
 
+    Operation("get", "/admin/synonyms", "Synonym rules", "admin",
+              {200: Response(SynonymList, "every rule in force")}, admin=True),
+    Operation("post", "/admin/synonyms", "Add a synonym rule", "admin", {
+        201: Response(Synonym, "the stored rule; it applies from the next search, without a reindex"),
+        400: error("not a synonym rule (text names the problem)"),
+    }, body=RequestBody({"application/json": SynonymIn}), admin=True),
+    Operation("put", "/admin/synonyms/{rule_id}", "Replace a synonym rule", "admin", {
+        200: Response(Synonym, "the stored rule"),
+        400: error("not a synonym rule"),
+        404: error("no stored synonym rule with that id"),
+    }, parameters=(RULE_ID,), body=RequestBody({"application/json": SynonymIn}), admin=True),
+    Operation("delete", "/admin/synonyms/{rule_id}", "Delete a synonym rule", "admin", {
+        200: Response(RuleDeleted, "the rule was deleted"),
+        404: error("no stored synonym rule with that id"),
+    }, parameters=(RULE_ID,), admin=True),
     Operation("get", "/admin/suggestions/rules", "Suggestion rules", "admin",
               {200: Response(SuggestionRuleList, "every suggestion rule")}, admin=True),
     Operation("post", "/admin/suggestions/rules", "Block or pin a suggestion", "admin", {

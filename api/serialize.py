@@ -93,5 +93,6 @@ def result_json(result: SearchResult, fusion: dict) -> dict:
     if query.explain:
         body["explain"] = {"fusion": fusion if query.mode == "hybrid" else None,
                            "understood": result.understood,
+                           "synonyms": list(result.synonyms),
                            "timings_ms": {k: round(v, 3) for k, v in result.timings_ms.items()}}
     return body

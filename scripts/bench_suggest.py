@@ -41,7 +41,7 @@ HELD_OUT_SHARE = 0.2
 
 def _stems(text: str) -> tuple[str, ...]:
     from indexer.keyword.base import query_terms
-    from search_engine.highlight import stem
+    from indexer.keyword.stemming import stem
 
     return tuple(stem(word) for word in query_terms(text))
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from encoders.towers import Towers
+from indexer.keyword.base import query_terms
 from indexer.keyword.factory import keyword_config
+from indexer.keyword.synonyms import NO_SYNONYMS, Synonyms
 from indexer.search_index import SearchIndex
 from indexer.spelling import SpellingDictionary
 from indexer.suggestions import catalog_phrases
@@ -75,6 +77,7 @@ class Engine:
 
     reranker: a personalization.PreferenceReranker, for queries with a user.
     rules: returns the merchandising rules (e.g. RuleStore.rules).
+    synonyms: returns the synonym rules the keyword leg applies (e.g. SynonymStore.synonyms).
     ranker: the learned relevance ranker, for hybrid queries (what it is trained on); without
     one the fused order stands.
     vocabulary: this index version's catalog vocabulary for query understanding (default: one
@@ -90,6 +93,7 @@ class Engine:
     vocabulary: VersionVocabulary | None = None
     spelling: BuiltOnce[SpellingDictionary] | None = None  # default: built from the index on first use
     phrases: BuiltOnce[PrefixIndex] | None = None  # the catalog's phrases for suggestions, by products holding them
+    synonyms: Callable[[], Synonyms] | None = None
     # Products holding every word below which a query's spelling is checked: where the
     # keyword leg starts to accept typos too (the version's fuzzy_below, read once).
     spelling_enough: int = field(init=False, repr=False)
@@ -141,34 +145,39 @@ class Engine:
         parameter) when it names attributes this catalog lacks."""
         snapshot = self.index.snapshot()  # this search reads only this view, start to end
         check_fields(query, snapshot.products.attributes)
+        synonyms = self.synonyms() if self.synonyms is not None else NO_SYNONYMS  # one set for the whole search
+
+        def count_matching(text: str) -> int:
+            return snapshot.keyword.count(text, synonyms)
+
         correction = None
         if query.correct_spelling:
-            correction = correct(query.text, self.spelling.get(), snapshot.keyword.count, self.spelling_enough)
+            correction = correct(query.text, self.spelling.get(), count_matching, self.spelling_enough)
         if correction is not None and correction.original_matching == 0:  # nothing holds the words as typed
-            result = self._search(replace(query, text=correction.text), snapshot)
+            result = self._search(replace(query, text=correction.text), snapshot, synonyms)
             result.query, result.corrected_query = query, correction.text
         else:
-            result = self._search(query, snapshot)
+            result = self._search(query, snapshot, synonyms)
             # Some products hold the words as typed: offer a respelling, never a re-split ("garmin": "arm in").
             result.did_you_mean = correction.text if correction is not None and not correction.reshaped else None
         # Nothing matched: require fewer words (dense mode requires none: nothing to relax).
         if result.match == "nearest" and query.correct_spelling and query.mode != "dense":
             searched = result.corrected_query or query.text
-            relaxation = relaxed(searched, self.spelling.get(), snapshot.keyword.count,
-                                 keep_specific=query.mode == "keyword")
+            relaxation = relaxed(searched, self.spelling.get(), count_matching, keep_specific=query.mode == "keyword")
             if relaxation is not None:
                 searched = relaxation.corrected or searched  # the dense leg reads the whole (corrected) query
-                loosened = self._search(replace(query, text=searched, keyword_text=relaxation.kept), snapshot)
+                loosened = self._search(replace(query, text=searched, keyword_text=relaxation.kept), snapshot,
+                                        synonyms)
                 loosened.query, loosened.relaxed = query, relaxation.dropped
                 loosened.corrected_query = searched if searched != query.text else None
                 return loosened
         return result
 
-    def _search(self, query: Query, snapshot) -> SearchResult:
+    def _search(self, query: Query, snapshot, synonyms: Synonyms) -> SearchResult:
         """One pass of the stages and the results page over the snapshot, for the text as given."""
         # The ranked head is as deep whatever page is asked for, so pages never disagree;
         # deeper pages come from the rest of the matched set (search_engine/results_page.py).
-        context = SearchContext(query, snapshot, self.config.candidates)
+        context = SearchContext(query, snapshot, self.config.candidates, synonyms)
         timings: dict[str, float] = {}
         candidates: list[Candidate] = []
         for stage in self.stages(query):
@@ -181,13 +190,16 @@ class Engine:
         hits = [Hit(snapshot.products.product(c.doc), c.base_score if c.personal_score is None else c.personal_score,
                     c) for c in page.candidates]
         understood = context.analysis.explain() if query.explain and context.analysis is not None else None
+        applied = tuple(rule.text for rule in synonyms.applied(query_terms(query.words_to_match))) \
+            if query.explain and query.mode != "dense" else ()
         return SearchResult(query, hits, page.total, snapshot.version, timings, context.personalized_by,
-                            context.ranked_by, understood, page.facets, context.match)
+                            context.ranked_by, understood, page.facets, context.match, synonyms=applied)
 
     def legs(self, query: Query, depth: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         """The dense and the keyword leg's (doc, score) lists for a query, on one snapshot
         (what fusion-weight fitting works from)."""
-        context = SearchContext(query, self.index.snapshot(), depth)
+        context = SearchContext(query, self.index.snapshot(), depth,
+                                self.synonyms() if self.synonyms is not None else NO_SYNONYMS)
         dense = DenseRetrieval(self.query_vectors).run(context, [])
         keyword = KeywordRetrieval().run(context, [])
         return [(c.doc, c.dense_score) for c in dense], [(c.doc, c.keyword_score) for c in keyword]

@@ -76,15 +76,22 @@ def open_suggestions(settings: Settings, events=None, follow: bool = True):
                            settings.query_scoring(), settings.suggest_refresh_s, follow=follow)
 
 
+def open_synonym_store(settings: Settings):
+    from search_engine.synonym_store import SynonymStore
+
+    return SynonymStore.open(settings.merchandising_path, settings.synonyms_file)
+
+
 def open_judgment_store(settings: Settings):
     from search_engine.judgment_store import JudgmentStore
 
     return JudgmentStore(settings.judgments_path)
 
 
-def open_engine(settings: Settings, towers: Towers | None = None, events=None, rules=None) -> Engine:
-    """events: the EventStore the reranker reads shoppers' histories from; rules: the RuleStore
-    (each opened from settings if None)."""
+def open_engine(settings: Settings, towers: Towers | None = None, events=None, rules=None,
+                synonyms=None) -> Engine:
+    """events: the EventStore the reranker reads shoppers' histories from; rules: the RuleStore;
+    synonyms: the SynonymStore (each opened from settings if None)."""
     apply_thread_settings(settings)
     towers = towers or Towers.load(settings.model, settings.product_model, device=settings.device,
                                    backend=settings.encoder_backend)
@@ -98,7 +105,8 @@ def open_engine(settings: Settings, towers: Towers | None = None, events=None, r
                     index.version, built_with, towers.product.vectors_key)
     engine = Engine(index, towers, settings.engine_config(),
                     QueryVectorCache(towers.query, size=settings.query_cache_size), open_reranker(settings, events),
-                    (rules or open_rule_store(settings)).rules, open_ranker(settings))
+                    (rules or open_rule_store(settings)).rules, open_ranker(settings),
+                    synonyms=(synonyms or open_synonym_store(settings)).synonyms)
     engine.query_vectors("warm up")  # the first transformer call is slow; pay it before traffic
     engine.spelling.get()  # the catalog's words (0.4 s for 20k products), before the first misspelt query
     engine.phrases.get()  # the catalog's phrases for suggestions (1 s for 20k products), before the first keystroke

@@ -16,28 +16,14 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from indexer.keyword.base import KeywordConfig, query_terms
+from indexer.keyword.stemming import stem
 from indexer.spelling import within_edits  # noqa: F401 (also this module's, for its callers)
 
 SNIPPET_CHARS = 160
 SCAN_CHARS = 4000  # of a description: enough for a snippet, bounded for very long texts
 _WORD = re.compile(r"[^\W_]+")
-
-
-@lru_cache(maxsize=1)
-def _stemmer():
-    import tantivy
-
-    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.lowercase())
-            .filter(tantivy.Filter.stemmer("english")).build())
-
-
-@lru_cache(maxsize=200_000)
-def stem(word: str) -> str:
-    tokens = _stemmer().analyze(word)
-    return tokens[0] if tokens else word.lower()
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class RuleTable(Generic[R]):
         self._cached: list[R] = []
         self._seen_version: tuple[int, int] | None = None
         self._local_writes = 0
+        self.generation = 0  # moves on whenever the rules are read again: what was built from them is stale
 
     def add(self, rule: R) -> R:
         with self._lock:
@@ -65,4 +66,5 @@ class RuleTable(Generic[R]):
                     f"SELECT id, {', '.join(self.fields)} FROM {self.table} ORDER BY id").fetchall()
                 self._cached = [self.rule_type(id=row[0], **dict(zip(self.fields, row[1:]))) for row in rows]
                 self._seen_version = version
+                self.generation += 1
             return list(self._cached)

@@ -45,8 +45,12 @@ class Settings:
     ranker_path: str | None = None
     ranker_depth: int = 100
     log_searches: bool = True  # record what each known shopper was shown (training data)
-    # Merchants' rules: merchandising (pin, boost, bury) and suggestions (block, pin), one table each.
+    # Merchants' rules: merchandising (pin, boost, bury), suggestions (block, pin) and
+    # synonyms, one table each.
     merchandising_path: str = "var/merchandising.sqlite3"
+    # Synonym rules read at start, one per line in the Solr format ("tv, television",
+    # "laptop => notebook"), applied before the ones merchants add (indexer/keyword/synonyms.py).
+    synonyms_file: str | None = None
     judgments_path: str = "var/judgments.sqlite3"  # merchants' 0-3 marks from the workbench
     # Suggestions (GET /suggest): how completions rank (search_engine/suggest/popularity.py;
     # `search-bench-suggest quality` measures other weights on a shop's judgments and events).
@@ -68,7 +72,6 @@ class Settings:
     elasticsearch_password: str | None = None
     elasticsearch_ca_certs: str | None = None
     elasticsearch_index_prefix: str = "products"
-    elasticsearch_synonyms_file: str | None = None  # Solr-format rules, one per line
 
     def elasticsearch_config(self):
         """The cluster connection, or None when no URL is set."""
@@ -76,15 +79,10 @@ class Settings:
             return None
         from indexer.keyword.elasticsearch_index import ElasticsearchConfig
 
-        synonyms: tuple[str, ...] = ()
-        if self.elasticsearch_synonyms_file:
-            lines = Path(self.elasticsearch_synonyms_file).read_text(encoding="utf-8").splitlines()
-            synonyms = tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
         return ElasticsearchConfig(
             url=self.elasticsearch_url, api_key=self.elasticsearch_api_key,
             username=self.elasticsearch_username, password=self.elasticsearch_password,
-            ca_certs=self.elasticsearch_ca_certs, index_prefix=self.elasticsearch_index_prefix,
-            synonyms=synonyms)
+            ca_certs=self.elasticsearch_ca_certs, index_prefix=self.elasticsearch_index_prefix)
 
     def query_scoring(self) -> QueryScoring:
         return QueryScoring(click_weight=self.suggest_click_weight, purchase_weight=self.suggest_purchase_weight,

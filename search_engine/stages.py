@@ -17,6 +17,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from indexer.keyword.synonyms import NO_SYNONYMS, Synonyms
 from indexer.snapshot import IndexSnapshot
 from search_engine.fusion import fuse
 from search_engine.matching import MatchedSet, contains, dense_matches, live_only, merged
@@ -35,6 +36,7 @@ class SearchContext:
     query: Query
     snapshot: IndexSnapshot
     depth: int  # how many candidates each retrieval leg fetches
+    synonyms: Synonyms = NO_SYNONYMS  # the rules the keyword leg reads the query through
     personalized_by: str | None = None  # set by the personalization stage when it reranked
     analysis: QueryAnalysis | None = None  # set by the query understanding stage
     ranked_by: str | None = None  # set by the relevance ranking stage when it ranked
@@ -109,7 +111,7 @@ class KeywordRetrieval:
     def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
         query, snapshot = context.query, context.snapshot
         hits = snapshot.keyword.search(query.words_to_match, context.depth,
-                                       None if query.filters.is_empty else query.filters)
+                                       None if query.filters.is_empty else query.filters, context.synonyms)
         live = snapshot.products.live  # a shared backend (Elasticsearch) may be ahead of this snapshot
         return _add_leg(candidates, [(doc, score) for doc, score in hits if doc in live], "keyword")
 
@@ -135,8 +137,8 @@ class Matching:
                 snapshot.vectors.search(vector, self.dense_limit)
             dense = dense_matches(dense_hits, self.dense_floor)
         if query.mode != "dense":
-            docs, scores = live_only(*snapshot.keyword.matches(query.words_to_match), snapshot.products.size,
-                                     snapshot.products.live.mask())
+            docs, scores = live_only(*snapshot.keyword.matches(query.words_to_match, context.synonyms),
+                                     snapshot.products.size, snapshot.products.live.mask())
             if query.mode == "hybrid":  # one order for the set's rest: similarity to the query
                 docs = docs[~contains(np.sort(dense[0]), docs)]  # the dense matches have theirs
                 scores = snapshot.vectors.similarities(vector, docs)
@@ -144,7 +146,8 @@ class Matching:
         context.matched = merged(*dense, *keyword)
         if not len(context.matched):
             nearest = dense_hits[:context.depth] if query.mode != "keyword" else [
-                (doc, score) for doc, score in snapshot.keyword.search(query.words_to_match, context.depth)
+                (doc, score) for doc, score in snapshot.keyword.search(query.words_to_match, context.depth,
+                                                                       synonyms=context.synonyms)
                 if doc in snapshot.products.live]
             context.matched = merged(*dense_matches(nearest, -np.inf), *keyword)
             context.match = "nearest"

@@ -167,3 +167,4 @@ class SearchResult:
     corrected_query: str | None = None  # the results are for this spelling of the query
     did_you_mean: str | None = None  # a spelling more products match; the results are for the query as typed
     relaxed: tuple[str, ...] = ()  # words products no longer had to hold, in the query's order
+    synonyms: tuple[str, ...] = ()  # explain: the synonym rules that widened the keyword leg's words

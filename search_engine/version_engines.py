@@ -57,7 +57,8 @@ class VersionEngines:
                 opened = self._cached(version) or self._load(serving, version)
         # Settings and rules as the serving engine has them now.
         return Engine(opened.index, opened.towers, serving.config, opened.query_vectors, serving.reranker,
-                      serving.rules, serving.ranker, opened.vocabulary, opened.spelling, opened.phrases)
+                      serving.rules, serving.ranker, opened.vocabulary, opened.spelling, opened.phrases,
+                      serving.synonyms)
 
     def _cached(self, version: str) -> Engine | None:
         with self._lock:

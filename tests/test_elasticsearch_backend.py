@@ -28,12 +28,21 @@ def test_mapping_uses_english_stemming_and_exact_filter_keys():
     assert "vector" not in properties and body["mappings"]["dynamic"] == "strict"
 
 
-def test_synonyms_apply_at_search_time_and_vectors_map_to_dense_vector():
-    body = index_body(ElasticsearchConfig(url="http://x", synonyms=("laptop, notebook",)), dimension=384)
-    analysis = body["settings"]["analysis"]
-    assert analysis["filter"]["product_synonyms"]["synonyms"] == ["laptop, notebook"]
-    assert "product_synonyms" in analysis["analyzer"]["product_english_search"]["filter"]
-    assert "product_synonyms" not in analysis["analyzer"]["product_english"]["filter"]
+def test_synonyms_widen_the_query_itself_and_vectors_map_to_dense_vector():
+    """Synonyms are the engine's query-time expansion (as tantivy's), not an analyzer: no reindex."""
+    from indexer.keyword.synonyms import SynonymRule, Synonyms
+
+    config = KeywordConfig()
+    synonyms = Synonyms([SynonymRule("laptop => notebook"), SynonymRule("tv, television")])
+    query = match_query("Laptop bag", config, synonyms=synonyms)
+    laptop, bag = query["bool"]["must"]
+    assert [c["combined_fields"]["query"] for c in laptop["bool"]["should"]] == ["laptop", "notebook"]
+    assert laptop["bool"]["minimum_should_match"] == 1 and bag["combined_fields"]["query"] == "bag"
+    assert match_query("notebook", config, synonyms=synonyms) == match_query("notebook", config)  # one-way
+    assert search_body("tv", 5, None, config, synonyms)["query"]["bool"]["must"][0]["combined_fields"]["query"] \
+        == "tv television"
+    body = index_body(ElasticsearchConfig(url="http://x"), dimension=384)
+    assert "product_synonyms" not in body["settings"]["analysis"]["filter"]
     assert body["mappings"]["properties"]["vector"] == {"type": "dense_vector", "dims": 384, "index": True,
                                                         "similarity": "dot_product"}
 
@@ -184,3 +193,27 @@ def test_switch_rollback_and_prune_keep_the_cluster_in_step(tmp_path, small_cata
     assert not client.indices.exists(index=f"test-parity-{first}")
     assert first not in versions.list_versions(root)
     client.indices.delete(index=f"test-parity-{second}", ignore_unavailable=True)
+
+
+@pytest.mark.elasticsearch
+@pytest.mark.slow
+def test_synonyms_match_the_same_products_on_both_backends(tmp_path, small_catalog, towers):
+    """The same rules, the same matched sets and counts on tantivy and on a live cluster."""
+    url = os.environ.get("ELASTICSEARCH_URL")
+    if not url:
+        pytest.skip("ELASTICSEARCH_URL is not set: no live Elasticsearch cluster")
+    from indexer.build import IndexConfig, build_version
+    from indexer.keyword.synonyms import SynonymRule, Synonyms
+    from indexer.search_index import SearchIndex
+
+    es = ElasticsearchConfig(url=url, api_key=os.environ.get("ELASTICSEARCH_API_KEY"), index_prefix="test-synonyms")
+    build_version(small_catalog, towers.product, tmp_path / "es", IndexConfig(keyword=KeywordConfig(
+        backend="elasticsearch")), elasticsearch=es)
+    build_version(small_catalog, towers.product, tmp_path / "tantivy")
+    on_es = SearchIndex.open_current(tmp_path / "es", elasticsearch=es).snapshot().keyword
+    on_tantivy = SearchIndex.open_current(tmp_path / "tantivy").snapshot().keyword
+    synonyms = Synonyms([SynonymRule("knapsack => backpack"), SynonymRule("cable, cord"),
+                         SynonymRule("usb hub, port replicator")])
+    for text in ("knapsack", "hdmi cord", "usb hub", "backpack", "cable"):
+        assert on_es.count(text, synonyms) == on_tantivy.count(text, synonyms), text
+        assert list(on_es.matches(text, synonyms)[0]) == list(on_tantivy.matches(text, synonyms)[0]), text

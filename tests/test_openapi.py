@@ -236,6 +236,12 @@ class Clients:
         assert created.status_code == 201
         return created.get_json()["id"]
 
+    def synonym(self) -> int:
+        """A stored synonym rule's id."""
+        created = self.shop.post("/admin/synonyms", headers=BEARER, json={"text": "knapsack => backpack"})
+        assert created.status_code == 201
+        return created.get_json()["id"]
+
     def judged(self, queries=("wireless mouse", "usb hub", "backpack")) -> None:
         grades = self.request.getfixturevalue("judgments")
         rows = "".join(f"{q},{p},{int(g)}\n" for q in queries for p, g in grades[q].items())
@@ -519,6 +525,52 @@ def delete_admin_rules_rule_id_200(c):
 @exchange("delete", "/admin/rules/{rule_id}", 404)
 def delete_admin_rules_rule_id_404(c):
     return c.shop.delete("/admin/rules/999", headers=BEARER)
+
+
+@exchange("get", "/admin/synonyms", 200)
+def get_admin_synonyms_200(c):
+    c.synonym()
+    return c.shop.get("/admin/synonyms", headers=BEARER)
+
+
+@exchange("get", "/admin/synonyms", 401)
+def get_admin_synonyms_401(c):
+    return c.shop.get("/admin/synonyms")
+
+
+@exchange("post", "/admin/synonyms", 201)
+def post_admin_synonyms_201(c):
+    return c.shop.post("/admin/synonyms", headers=BEARER, json={"text": "tv, television, telly"})
+
+
+@exchange("post", "/admin/synonyms", 400, "an unknown format")
+def post_admin_synonyms_400(c):
+    return c.shop.post("/admin/synonyms", headers=BEARER, json={"text": "tv -> television"})
+
+
+@exchange("put", "/admin/synonyms/{rule_id}", 200)
+def put_admin_synonyms_rule_id_200(c):
+    return c.shop.put(f"/admin/synonyms/{c.synonym()}", headers=BEARER, json={"text": "knapsack, backpack"})
+
+
+@exchange("put", "/admin/synonyms/{rule_id}", 400)
+def put_admin_synonyms_rule_id_400(c):
+    return c.shop.put(f"/admin/synonyms/{c.synonym()}", headers=BEARER, json={"text": "a => b => c"})
+
+
+@exchange("put", "/admin/synonyms/{rule_id}", 404)
+def put_admin_synonyms_rule_id_404(c):
+    return c.shop.put("/admin/synonyms/999", headers=BEARER, json={"text": "a, b"})
+
+
+@exchange("delete", "/admin/synonyms/{rule_id}", 200)
+def delete_admin_synonyms_rule_id_200(c):
+    return c.shop.delete(f"/admin/synonyms/{c.synonym()}", headers=BEARER)
+
+
+@exchange("delete", "/admin/synonyms/{rule_id}", 404)
+def delete_admin_synonyms_rule_id_404(c):
+    return c.shop.delete("/admin/synonyms/999", headers=BEARER)
 
 
 @exchange("get", "/admin/suggestions/rules", 200)

@@ -189,3 +189,42 @@ def test_search_compare_judge_pin_and_evaluate_in_chromium(browser, server, app,
     browser.save_screenshot(str(tmp_path / "workbench.png"))
     if os.environ.get("WORKBENCH_SCREENSHOT"):
         browser.save_screenshot(os.environ["WORKBENCH_SCREENSHOT"])
+
+
+def test_synonyms_and_suggestions_are_managed_in_chromium(browser, server, app):
+    browser.get(f"{server}/workbench")
+    browser.find_element(By.ID, "token").send_keys("test-token")
+    browser.find_element(By.ID, "login").click()
+    ready(browser)
+
+    # A synonym: the comparison on "knapsack" finds nothing as typed, then backpacks.
+    browser.find_element(By.ID, "q").send_keys("knapsack")
+    Select(browser.find_element(By.ID, "b-mode")).select_by_visible_text("keyword")
+    browser.find_element(By.ID, "compare").click()
+    wait(browser, lambda: cards(browser, "a"), "no results: " + status(browser))
+    assert not any("backpack" in c.text.lower() for c in cards(browser, "b"))
+    browser.find_element(By.ID, "synonym-text").send_keys("knapsack => backpack")
+    browser.find_element(By.ID, "synonym-save").click()
+    wait(browser, lambda: [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#synonyms-table tbody tr")] ==
+         [f"{app.extensions['synonym_store'].rules()[0].id} knapsack => backpack one-way api delete"],
+         "the synonym was not listed: " + status(browser))
+    wait(browser, lambda: all("backpack" in c.text.lower() for c in cards(browser, "b")[:5]),
+         "the synonym did not reach the comparison")
+
+    # Suggestions as a shopper types; block the first, pin another.
+    box = browser.find_element(By.ID, "suggest-q")
+    box.send_keys("wirel")
+
+    def shown():
+        return [li.get_attribute("data-suggestion") for li in browser.find_elements(By.CSS_SELECTOR, "#suggest-list li")]
+
+    wait(browser, lambda: shown() and shown()[0] == "wireless", "no suggestions: " + status(browser))
+    assert "wireless" in browser.find_element(By.ID, "suggest-leads").text
+    browser.find_element(By.CSS_SELECTOR, "#suggest-list li[data-suggestion='wireless'] button.block").click()
+    wait(browser, lambda: shown() and "wireless" not in shown(), "the block did not apply: " + status(browser))
+    last = shown()[-1]
+    browser.find_element(By.CSS_SELECTOR, f"#suggest-list li[data-suggestion='{last}'] button.pin").click()
+    wait(browser, lambda: shown() and shown()[0] == last, "the pin did not apply: " + status(browser))
+    rules = [(r.text, r.action) for r in app.extensions["suggestions"].rules.rules()]
+    assert rules == [("wireless", "block"), (last, "pin")]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#suggestion-rules-table tbody tr")) == 2

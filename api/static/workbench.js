@@ -1,4 +1,5 @@
-// The relevance workbench: compare two configurations, judge results, evaluate, edit rules.
+// The relevance workbench: compare two configurations, judge results, evaluate, edit rules,
+// synonyms and suggestions.
 // Plain DOM code, no framework and nothing from outside this server.
 "use strict";
 
@@ -446,6 +447,78 @@ async function deleteRule(id) {
   say(`Deleted rule ${id}.`);
 }
 
+// ---- synonyms ------------------------------------------------------------------------
+
+async function loadSynonyms() {
+  const data = await call("GET", "/admin/synonyms");
+  $("synonyms-table").tBodies[0].replaceChildren(...data.rules.map((rule) => element("tr", {"data-synonym": rule.id},
+    element("td", {}, rule.id ?? ""), element("td", {}, rule.text), element("td", {}, rule.kind),
+    element("td", {}, rule.source),
+    element("td", {}, rule.id === null ? "" : element("button", {type: "button", class: "delete",
+      onclick: () => guarded(() => deleteSynonym(rule.id))}, "delete")))));
+}
+
+async function saveSynonym() {
+  const saved = await call("POST", "/admin/synonyms", {text: $("synonym-text").value});
+  $("synonym-text").value = "";
+  await loadSynonyms();
+  if (lastCompare) await compare();
+  say(`Added synonym rule ${saved.id} (${saved.kind}).`);
+}
+
+async function deleteSynonym(id) {
+  await call("DELETE", `/admin/synonyms/${id}`);
+  await loadSynonyms();
+  if (lastCompare) await compare();
+  say(`Deleted synonym rule ${id}.`);
+}
+
+// ---- suggestions ---------------------------------------------------------------------
+
+let suggestRequest = 0; // only the latest keystroke's answer is shown
+
+async function showSuggestions() {
+  const q = $("suggest-q").value;
+  const mine = ++suggestRequest;
+  if (!q.trim()) {
+    $("suggest-list").replaceChildren();
+    $("suggest-leads").textContent = "";
+    return;
+  }
+  const data = await call("GET", `/suggest?${new URLSearchParams({q, k: 8})}`);
+  if (mine !== suggestRequest) return;
+  $("suggest-list").replaceChildren(...data.suggestions.map((s) => element("li", {"data-suggestion": s.text},
+    element("span", {class: s.pinned ? "pinned" : ""}, s.text),
+    element("small", {}, ` ${s.pinned ? "pinned" : `score ${number(s.score, 2)}`}${s.typos ? `, ${s.typos} typo` : ""}`),
+    element("button", {type: "button", class: "block", onclick: () => guarded(() => addSuggestionRule(s.text, "block", "exact"))}, "block"),
+    element("button", {type: "button", class: "pin", onclick: () => guarded(() => addSuggestionRule(s.text, "pin", "exact"))}, "pin"))));
+  const products = data.products.map((p) => p.title).join(" · ");
+  const categories = data.categories.map((c) => `${c.value} (${c.count})`).join(", ");
+  $("suggest-leads").textContent = data.leads_to ? `“${data.leads_to}”: ${products || "no products"}; types: ${categories || "none"}` : "";
+}
+
+async function loadSuggestionRules() {
+  const data = await call("GET", "/admin/suggestions/rules");
+  $("suggestion-rules-table").tBodies[0].replaceChildren(...data.rules.map((rule) => element("tr", {"data-suggestion-rule": rule.id},
+    element("td", {}, rule.id), element("td", {}, rule.text), element("td", {}, rule.action), element("td", {}, rule.match),
+    element("td", {}, element("button", {type: "button", class: "delete",
+      onclick: () => guarded(() => deleteSuggestionRule(rule.id))}, "delete")))));
+}
+
+async function addSuggestionRule(text, action, match) {
+  const saved = await call("POST", "/admin/suggestions/rules", {text, action, match});
+  await loadSuggestionRules();
+  await showSuggestions();
+  say(`Suggestion rule ${saved.id}: ${saved.action} “${saved.text}”.`);
+}
+
+async function deleteSuggestionRule(id) {
+  await call("DELETE", `/admin/suggestions/rules/${id}`);
+  await loadSuggestionRules();
+  await showSuggestions();
+  say(`Deleted suggestion rule ${id}.`);
+}
+
 // ---- wiring --------------------------------------------------------------------------
 
 function on(id, event, work) {
@@ -461,11 +534,17 @@ on("evaluate-form", "submit", runEvaluation);
 on("rule-form", "submit", saveRule);
 on("rule-cancel", "click", async () => fillRuleForm({}));
 $("rule-action").addEventListener("change", showRuleFields);
+on("synonym-form", "submit", saveSynonym);
+on("suggestion-rule-form", "submit", async () => {
+  await addSuggestionRule($("suggestion-rule-text").value, $("suggestion-rule-action").value, $("suggestion-rule-match").value);
+  $("suggestion-rule-text").value = "";
+});
+$("suggest-q").addEventListener("input", () => guarded(showSuggestions));
 
 guarded(async () => {
   await loadOptions();
   showRuleFields();
-  await Promise.all([loadRules(), loadJudgments()]);
+  await Promise.all([loadRules(), loadJudgments(), loadSynonyms(), loadSuggestionRules()]);
   if (restoreFromUrl()) await compare();
   document.body.dataset.ready = "true"; // for the browser tests: options loaded, first search done
 });

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
 from indexer.filters import Filters
 from indexer.schema import Product
+
+if TYPE_CHECKING:  # synonyms.py reads this module's query_terms
+    from indexer.keyword.synonyms import Synonyms
 
 TEXT_FIELDS = ("title", "model", "brand", "category", "description", "attributes")
 SCORINGS = ("term-centric", "field-centric")
@@ -104,13 +107,17 @@ def append_fuzzy_hits(exact: list[tuple[int, float]], fuzzy: list[tuple[int, flo
 
 
 class KeywordSearcher(Protocol):
-    def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+    """Every method reads the query's words through the synonym rules it is given
+    (indexer/keyword/synonyms.py: a word a rule names matches any of its alternatives)."""
+
+    def search(self, text: str, k: int, filters: Filters | None = None,
+               synonyms: "Synonyms" = ...) -> list[tuple[int, float]]:
         """Top-k (doc number, BM25 score), best first, only products passing the filters."""
 
-    def count(self, text: str) -> int:
+    def count(self, text: str, synonyms: "Synonyms" = ...) -> int:
         """How many docs hold every one of the query's words (as `matches` reads them, no typos)."""
 
-    def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def matches(self, text: str, synonyms: "Synonyms" = ...) -> tuple[np.ndarray, np.ndarray]:
         """The keyword part of the matched set: every doc holding all the query's words; when
         fewer than fuzzy_below do, a word fewer than fuzzy_below products hold may match by a
         typo of it in title, brand or model. Docs ascending, with their scores; unfiltered

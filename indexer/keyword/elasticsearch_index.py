@@ -26,6 +26,7 @@ import numpy as np
 from indexer.attributes import AttributeConfig, facet_term, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.keyword.base import TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, query_terms
+from indexer.keyword.synonyms import NO_SYNONYMS, Synonyms, every_word, single_words
 from indexer.schema import Product
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ class ElasticsearchConfig:
     password: str | None = None
     ca_certs: str | None = None
     index_prefix: str = "products"
-    synonyms: tuple[str, ...] = ()  # Solr-format rules, e.g. "laptop, notebook"
     request_timeout_s: float = 30.0
 
 
@@ -92,12 +92,9 @@ def index_body(config: ElasticsearchConfig, dimension: int | None = None,
         "english_possessive": {"type": "stemmer", "language": "possessive_english"},
         "english_stemmer": {"type": "stemmer", "language": "english"},
     }
+    # Synonyms are not an analyzer here: the engine expands queries itself, the same way for
+    # both backends (indexer/keyword/synonyms.py), so editing them needs no reindex.
     search_chain = ["lowercase", "english_possessive", "english_stemmer"]
-    if config.synonyms:
-        # Synonyms at search time only, so changing them needs no reindex.
-        filters["product_synonyms"] = {"type": "synonym_graph", "synonyms": list(config.synonyms),
-                                       "updateable": False}
-        search_chain = ["lowercase", "product_synonyms", "english_possessive", "english_stemmer"]
     analysis = {
         "filter": filters,
         "analyzer": {
@@ -196,12 +193,14 @@ def _text_match(words: str, config: KeywordConfig) -> dict:
     return {"multi_match": {"query": words, "type": "most_fields", "fields": fields}}
 
 
-def search_body(text: str, k: int, filters: Filters | None, config: KeywordConfig) -> dict | None:
+def search_body(text: str, k: int, filters: Filters | None, config: KeywordConfig,
+                synonyms: Synonyms = NO_SYNONYMS) -> dict | None:
     terms = query_terms(text)
     if not terms:
         return None
+    words = " ".join(every_word(synonyms.expand(terms)))
     return {"size": k, "_source": False, "fields": ["doc"],
-            "query": {"bool": {"must": [_text_match(" ".join(terms), config)], "filter": filter_clauses(filters)}}}
+            "query": {"bool": {"must": [_text_match(words, config)], "filter": filter_clauses(filters)}}}
 
 
 def _fuzzy_clauses(term: str) -> list[dict]:
@@ -218,20 +217,33 @@ def fuzzy_body(text: str, k: int, filters: Filters | None, config: KeywordConfig
             "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filter_clauses(filters)}}}
 
 
-def match_query(text: str, config: KeywordConfig, typo_prone: Iterable[str] = ()) -> dict | None:
-    """The matched set's query (as tantivy's `matches`): every query word must match; a word
-    in typo_prone may instead be within the typo distance in title, brand or model."""
+def _all_of(words: tuple[str, ...], config: KeywordConfig) -> dict:
+    if len(words) == 1:
+        return _text_match(words[0], config)
+    return {"bool": {"must": [_text_match(word, config) for word in words]}}
+
+
+def match_query(text: str, config: KeywordConfig, typo_prone: Iterable[str] = (),
+                synonyms: Synonyms = NO_SYNONYMS) -> dict | None:
+    """The matched set's query (as tantivy's `matches`): every slot of the query (a word, or
+    the words a synonym rule names) must match, by the words typed or all the words of one
+    alternative; a word in typo_prone may instead be within the typo distance in title,
+    brand or model."""
     terms = query_terms(text)
     if not terms:
         return None
     typo_prone = set(typo_prone)
     must = []
-    for term in terms:
-        exact = _text_match(term, config)
-        if term in typo_prone:
-            must.append({"bool": {"should": [exact, *_fuzzy_clauses(term)], "minimum_should_match": 1}})
+    for slot in synonyms.expand(terms):
+        if len(slot.alternatives) > 1:
+            must.append({"bool": {"should": [_all_of(words, config) for words in slot.alternatives],
+                                  "minimum_should_match": 1}})
+        elif len(slot.typed) == 1 and slot.typed[0] in typo_prone:
+            term = slot.typed[0]
+            must.append({"bool": {"should": [_text_match(term, config), *_fuzzy_clauses(term)],
+                                  "minimum_should_match": 1}})
         else:
-            must.append(exact)
+            must.append(_all_of(slot.typed, config))
     return {"bool": {"must": must}}
 
 
@@ -294,8 +306,9 @@ class ElasticsearchKeywordIndex:
     def searcher(self) -> "ElasticsearchKeywordIndex":
         return self
 
-    def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
-        body = search_body(text, k, filters, self.config)
+    def search(self, text: str, k: int, filters: Filters | None = None,
+               synonyms: Synonyms = NO_SYNONYMS) -> list[tuple[int, float]]:
+        body = search_body(text, k, filters, self.config, synonyms)
         if body is None or k <= 0:
             return []
         hits = _hits(self.client.search(index=self.name, **body))
@@ -306,21 +319,22 @@ class ElasticsearchKeywordIndex:
             return hits
         return append_fuzzy_hits(hits, _hits(self.client.search(index=self.name, **fuzzy)), k)
 
-    def count(self, text: str) -> int:
-        query = match_query(text, self.config)
+    def count(self, text: str, synonyms: Synonyms = NO_SYNONYMS) -> int:
+        query = match_query(text, self.config, synonyms=synonyms)
         return 0 if query is None else self._count(query)
 
-    def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def matches(self, text: str, synonyms: Synonyms = NO_SYNONYMS) -> tuple[np.ndarray, np.ndarray]:
         """Every doc the matched-set query matches, ascending, with scores (as tantivy's)."""
-        query = match_query(text, self.config)
+        query = match_query(text, self.config, synonyms=synonyms)
         if query is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         config = self.config
         count = self._count(query)
         if count < config.fuzzy_below:
-            typo_prone = [t for t in query_terms(text) if len(t) >= config.fuzzy_min_term_length
+            typo_prone = [t for t in single_words(synonyms.expand(query_terms(text)))
+                          if len(t) >= config.fuzzy_min_term_length
                           and self._count(_text_match(t, config)) < config.fuzzy_below]
-            query = match_query(text, config, typo_prone)
+            query = match_query(text, config, typo_prone, synonyms)
             count = self._count(query)
         hits = self._all_hits(query, count)
         hits.sort()

@@ -12,6 +12,7 @@ from indexer.attributes import AttributeConfig, facet_term, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.keyword.base import (TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, combined_text,
                                   query_terms)
+from indexer.keyword.synonyms import NO_SYNONYMS, Slot, Synonyms, every_word, single_words
 from indexer.schema import Product
 
 # Fuzzy matching compares the shopper's misspelt word with indexed words, so it runs on
@@ -170,12 +171,13 @@ class TantivySearcher:
         docs = self.searcher.fast_field_values("doc", [address for _, address in hits])
         return [(int(doc), float(score)) for (score, _), doc in zip(hits, docs)]
 
-    def search(self, text: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+    def search(self, text: str, k: int, filters: Filters | None = None,
+               synonyms: Synonyms = NO_SYNONYMS) -> list[tuple[int, float]]:
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
         config = self.index.config
-        hits = self._run(self._text_query(" ".join(terms)), filters, k)
+        hits = self._run(self._text_query(" ".join(every_word(synonyms.expand(terms)))), filters, k)
         if len(hits) >= min(k, config.fuzzy_below):
             return hits
         return append_fuzzy_hits(hits, self._fuzzy_hits(terms, filters, k + len(hits)), k)
@@ -199,35 +201,51 @@ class TantivySearcher:
             return self.index.index.parse_query(text, ["combined"])
         return self.index.index.parse_query(text, self.index.fields, field_boosts=config.boosts)
 
-    def count(self, text: str) -> int:
+    def count(self, text: str, synonyms: Synonyms = NO_SYNONYMS) -> int:
         terms = query_terms(text)
-        return self._count(self._every_word(terms)) if terms else 0
+        return self._count(self._every_slot(synonyms.expand(terms))) if terms else 0
 
-    def _every_word(self, terms: list[str]):
-        return tantivy.Query.boolean_query([(tantivy.Occur.Must, self._text_query(t)) for t in terms])
+    def _every_slot(self, slots: list[Slot], typo_prone: frozenset[str] = frozenset()):
+        """Every slot matched: its one word (or a typo of it, for a typo-prone word), or all
+        the words of one of its alternatives."""
+        Occur = tantivy.Occur
+        clauses = []
+        for slot in slots:
+            if len(slot.alternatives) > 1:
+                query = tantivy.Query.boolean_query([(Occur.Should, self._all_of(words)) for words in slot.alternatives])
+            elif len(slot.typed) == 1 and slot.typed[0] in typo_prone:
+                word = slot.typed[0]
+                query = tantivy.Query.boolean_query([(Occur.Should, self._text_query(word))]
+                                                    + [(Occur.Should, q) for q in self._fuzzy_queries(word)])
+            else:
+                query = self._all_of(slot.typed)
+            clauses.append((Occur.Must, query))
+        return tantivy.Query.boolean_query(clauses)
 
-    def matches(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def _all_of(self, words: tuple[str, ...]):
+        if len(words) == 1:
+            return self._text_query(words[0])
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, self._text_query(w)) for w in words])
+
+    def matches(self, text: str, synonyms: Synonyms = NO_SYNONYMS) -> tuple[np.ndarray, np.ndarray]:
         """Every doc holding all the query's words (as the keyword leg stems them, in any
-        field); when fewer than `fuzzy_below` do, a word that fewer than `fuzzy_below`
-        products hold may also match within the typo distance in title, brand or model.
-        Docs ascending, with their scores; no filters."""
+        field; a word a synonym rule names, or one of its alternatives); when fewer than
+        `fuzzy_below` do, a word that fewer than `fuzzy_below` products hold may also match
+        within the typo distance in title, brand or model. Docs ascending, with their
+        scores; no filters."""
         terms = query_terms(text)
         if not terms:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         config = self.index.config
-        docs, scores = self._all(self._every_word(terms))
+        slots = synonyms.expand(terms)
+        docs, scores = self._all(self._every_slot(slots))
         if len(docs) >= config.fuzzy_below:
             return docs, scores
-        typo_prone = [t for t in terms if len(t) >= config.fuzzy_min_term_length
-                      and self._count(self._text_query(t)) < config.fuzzy_below]
+        typo_prone = frozenset(t for t in single_words(slots) if len(t) >= config.fuzzy_min_term_length
+                               and self._count(self._text_query(t)) < config.fuzzy_below)
         if not typo_prone:
             return docs, scores
-        each_word_or_typo = tantivy.Query.boolean_query([
-            (tantivy.Occur.Must, tantivy.Query.boolean_query(
-                [(tantivy.Occur.Should, self._text_query(t))]
-                + [(tantivy.Occur.Should, q) for q in (self._fuzzy_queries(t) if t in typo_prone else [])]))
-            for t in terms])
-        return self._all(each_word_or_typo)
+        return self._all(self._every_slot(slots, typo_prone))
 
     def _count(self, query) -> int:
         return self.searcher.search(query, limit=1, count=True).count

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from indexer.keyword.synonyms import NO_SYNONYMS
 from search_engine.engine import Engine
 from search_engine.suggest.popularity import PopularQueries, QueryLog, QueryScoring
 from search_engine.suggest.rules import SuggestionRuleStore
@@ -82,13 +83,14 @@ class LiveSuggestions:
         """Completions of `prefix` over the engine's current snapshot, with the top products
         and categories of the best completion (of the words typed when there is none)."""
         snapshot = engine.index.snapshot()
+        synonyms = engine.synonyms() if engine.synonyms is not None else NO_SYNONYMS  # as a search would read it
         sources = Sources(engine.phrases.get(), self.popular, engine.spelling.get(), self.rules.rules(), self.scoring)
-        suggestions = complete(prefix, sources, count, phrase_finds_products(snapshot, self._memo))
+        suggestions = complete(prefix, sources, count, phrase_finds_products(snapshot, self._memo, synonyms))
         result = SuggestResult(prefix, suggestions, version=snapshot.version, seq=snapshot.seq)
         text = suggestions[0].key if suggestions else " ".join(prefix.split())
         if (product_count or category_count) and text:
             result.products, result.categories = self._memo.get(
-                snapshot, ("leads_to", text, product_count, category_count),
-                lambda: leads_to(snapshot, text, product_count, category_count))
+                snapshot, ("leads_to", text, product_count, category_count, synonyms),
+                lambda: leads_to(snapshot, text, product_count, category_count, synonyms))
             result.leads_to = text
         return result

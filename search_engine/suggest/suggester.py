@@ -23,6 +23,7 @@ import string
 from dataclasses import dataclass, field
 
 from indexer.keyword.base import query_terms
+from indexer.keyword.synonyms import NO_SYNONYMS, Synonyms
 from indexer.schema import Product
 from indexer.spelling import SpellingDictionary
 from search_engine.facets import value_facet
@@ -186,22 +187,23 @@ def _offer_completions(text: str, finished: bool, typos: int, sources: Sources, 
         offer(key, typos)
 
 
-def leads_to(snapshot, text: str, product_count: int, category_count: int) -> tuple[list[Product], list[tuple[str, int]]]:
+def leads_to(snapshot, text: str, product_count: int, category_count: int,
+             synonyms: Synonyms = NO_SYNONYMS) -> tuple[list[Product], list[tuple[str, int]]]:
     """The keyword leg's top products for a phrase and the categories of every product holding it."""
     store = snapshot.products
-    products = [store.product(doc) for doc, _ in snapshot.keyword.search(text, product_count * 2)
+    products = [store.product(doc) for doc, _ in snapshot.keyword.search(text, product_count * 2, None, synonyms)
                 if doc < store.size and store.alive(doc)][:product_count]
     categories: list[tuple[str, int]] = []
     if category_count:
-        docs, scores = snapshot.keyword.matches(text)
+        docs, scores = snapshot.keyword.matches(text, synonyms)
         docs, _ = live_only(docs, scores, store.size, store.live.mask())
         codes, names = store.value_codes("category", docs)
         categories = value_facet("category", codes, names, category_count).values
     return products, categories
 
 
-def phrase_finds_products(snapshot, memo: SnapshotMemo):
+def phrase_finds_products(snapshot, memo: SnapshotMemo, synonyms: Synonyms = NO_SYNONYMS):
     def finds(key: str) -> bool:
-        return memo.get(snapshot, ("finds", key), lambda: snapshot.keyword.count(key) > 0)
+        return memo.get(snapshot, ("finds", key, synonyms), lambda: snapshot.keyword.count(key, synonyms) > 0)
     return finds
 
