@@ -29,14 +29,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     store = test_config.pop("EVENTS", None) or open_event_store(settings)
     rules = test_config.pop("RULES", None) or open_rule_store(settings)
     synonyms = test_config.pop("SYNONYMS", None) or open_synonym_store(settings)
+    suggestions = test_config.pop("SUGGESTIONS", None) or open_suggestions(settings, store)
     engine = test_config.pop("ENGINE", None) or open_engine(settings, events=store, rules=rules, synonyms=synonyms)
     if engine.rules is None:
         engine = replace(engine, rules=rules.rules)
     if engine.synonyms is None:
         engine = replace(engine, synonyms=synonyms.synonyms)
+    if engine.popular_queries is None:  # spelling correction prefers what shoppers searched
+        engine = replace(engine, popular_queries=lambda: suggestions.popular)
     app.extensions["rule_store"] = rules
     app.extensions["synonym_store"] = synonyms
-    app.extensions["suggestions"] = test_config.pop("SUGGESTIONS", None) or open_suggestions(settings, store)
+    app.extensions["suggestions"] = suggestions
     app.extensions["judgment_store"] = test_config.pop("JUDGMENTS", None) or open_judgment_store(settings)
     app.config.from_mapping(SETTINGS=settings, SESSION_COOKIE_SAMESITE="Lax", **test_config)
     app.secret_key = session_secret(settings)

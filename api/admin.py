@@ -111,11 +111,6 @@ def status():
     })
 
 
-@bp.get("/rules")
-def list_rules():
-    return jsonify({"rules": [r.to_dict() for r in current_app.extensions["rule_store"].rules()]})
-
-
 def _rule_from_body(rule_type, fields: tuple[str, ...], what: str):
     """One rule of `rule_type` from the JSON body: unknown fields and the rule's own checks
     ("field: message") become a 400 naming the field."""
@@ -148,60 +143,11 @@ def _merchandising_rule():
     return rule
 
 
-@bp.post("/rules")
-def add_rule():
-    return jsonify(current_app.extensions["rule_store"].add(_merchandising_rule()).to_dict()), 201
-
-
-@bp.put("/rules/<int:rule_id>")
-def replace_rule(rule_id: int):
-    rule = current_app.extensions["rule_store"].replace(rule_id, _merchandising_rule())
-    if rule is None:
-        raise ApiError(f"no rule with id {rule_id}", status=404, parameter="id")
-    return jsonify(rule.to_dict())
-
-
-@bp.delete("/rules/<int:rule_id>")
-def delete_rule(rule_id: int):
-    if not current_app.extensions["rule_store"].delete(rule_id):
-        raise ApiError(f"no rule with id {rule_id}", status=404, parameter="id")
-    return jsonify({"deleted": rule_id})
-
-
 def _suggestion_rule():
     """{"text", "action": block|pin, "match": exact|contains (a block only)}."""
     from search_engine.suggest.rules import FIELDS, SuggestionRule
 
     return _rule_from_body(SuggestionRule, FIELDS, "suggestion rule")
-
-
-def _suggestion_rules():
-    return current_app.extensions["suggestions"].rules
-
-
-@bp.get("/suggestions/rules")
-def list_suggestion_rules():
-    return jsonify({"rules": [r.to_dict() for r in _suggestion_rules().rules()]})
-
-
-@bp.post("/suggestions/rules")
-def add_suggestion_rule():
-    return jsonify(_suggestion_rules().add(_suggestion_rule()).to_dict()), 201
-
-
-@bp.put("/suggestions/rules/<int:rule_id>")
-def replace_suggestion_rule(rule_id: int):
-    rule = _suggestion_rules().replace(rule_id, _suggestion_rule())
-    if rule is None:
-        raise ApiError(f"no suggestion rule with id {rule_id}", status=404, parameter="id")
-    return jsonify(rule.to_dict())
-
-
-@bp.delete("/suggestions/rules/<int:rule_id>")
-def delete_suggestion_rule(rule_id: int):
-    if not _suggestion_rules().delete(rule_id):
-        raise ApiError(f"no suggestion rule with id {rule_id}", status=404, parameter="id")
-    return jsonify({"deleted": rule_id})
 
 
 def _synonym_rule():
@@ -211,31 +157,38 @@ def _synonym_rule():
     return _rule_from_body(SynonymRule, ("text",), "synonym rule")
 
 
-def _synonyms():
-    return current_app.extensions["synonym_store"]
+def _rule_endpoints(path: str, store_of, parse, what: str, listed=None) -> None:
+    """GET and POST <path>, PUT and DELETE <path>/<id>: one kind of merchants' rules kept in
+    a RuleTable (store_of(): it), each read from the body by parse(). listed(store): the
+    rules GET lists (default: the stored ones)."""
+    name = path.strip("/").replace("/", "_")
+
+    def list_rules():
+        store = store_of()
+        return jsonify({"rules": [r.to_dict() for r in (listed(store) if listed else store.rules())]})
+
+    def add_rule():
+        return jsonify(store_of().add(parse()).to_dict()), 201
+
+    def replace_rule(rule_id: int):
+        rule = store_of().replace(rule_id, parse())
+        if rule is None:
+            raise ApiError(f"no {what} with id {rule_id}", status=404, parameter="id")
+        return jsonify(rule.to_dict())
+
+    def delete_rule(rule_id: int):
+        if not store_of().delete(rule_id):
+            raise ApiError(f"no {what} with id {rule_id}", status=404, parameter="id")
+        return jsonify({"deleted": rule_id})
+
+    bp.add_url_rule(path, f"list_{name}", list_rules, methods=["GET"])
+    bp.add_url_rule(path, f"add_{name}", add_rule, methods=["POST"])
+    bp.add_url_rule(f"{path}/<int:rule_id>", f"replace_{name}", replace_rule, methods=["PUT"])
+    bp.add_url_rule(f"{path}/<int:rule_id>", f"delete_{name}", delete_rule, methods=["DELETE"])
 
 
-@bp.get("/synonyms")
-def list_synonyms():
-    store = _synonyms()
-    return jsonify({"rules": [r.to_dict() for r in store.file_rules + tuple(store.rules())]})
-
-
-@bp.post("/synonyms")
-def add_synonym():
-    return jsonify(_synonyms().add(_synonym_rule()).to_dict()), 201
-
-
-@bp.put("/synonyms/<int:rule_id>")
-def replace_synonym(rule_id: int):
-    rule = _synonyms().replace(rule_id, _synonym_rule())
-    if rule is None:
-        raise ApiError(f"no stored synonym rule with id {rule_id}", status=404, parameter="id")
-    return jsonify(rule.to_dict())
-
-
-@bp.delete("/synonyms/<int:rule_id>")
-def delete_synonym(rule_id: int):
-    if not _synonyms().delete(rule_id):
-        raise ApiError(f"no stored synonym rule with id {rule_id}", status=404, parameter="id")
-    return jsonify({"deleted": rule_id})
+_rule_endpoints("/rules", lambda: current_app.extensions["rule_store"], _merchandising_rule, "rule")
+_rule_endpoints("/suggestions/rules", lambda: current_app.extensions["suggestions"].rules, _suggestion_rule,
+                "suggestion rule")
+_rule_endpoints("/synonyms", lambda: current_app.extensions["synonym_store"], _synonym_rule, "stored synonym rule",
+                listed=lambda store: store.file_rules + tuple(store.rules()))

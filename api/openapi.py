@@ -18,7 +18,11 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from api.auth import CSRF_HEADER
 from api.params import MAX_FACET_SIZE, MAX_K, MAX_OFFSET
+from api.suggest import MAX_LEADS, MAX_SUGGESTIONS
 from indexer.attributes import NAME
+from indexer.keyword import synonyms as synonym_rules
+from search_engine.suggest import rules as suggestion_rules
+from search_engine.suggest import suggester
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 ATTRIBUTE_NAME = NAME.pattern
@@ -424,7 +428,7 @@ class SynonymIn(RequestModel):
     """A synonym rule, one line in the Solr format: 'tv, television' (equivalent) or
     'laptop, laptops => notebook' (one-way: the words typed also match the right side)."""
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1, max_length=synonym_rules.MAX_RULE_CHARACTERS)
 
 
 class Synonym(ResponseModel):
@@ -444,7 +448,7 @@ class SuggestionRuleIn(RequestModel):
     """A suggestion rule: block a phrase (match exact) or every phrase holding its words in
     order (match contains); or pin a phrase first for every prefix it completes (exact only)."""
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=suggestion_rules.MAX_RULE_CHARACTERS)
     action: Literal["block", "pin"]
     match: Literal["exact", "contains"] | None = "exact"
 
@@ -486,7 +490,8 @@ class SuggestResponse(ResponseModel):
     leads_to: str | None = Field(description="the text products and categories are for: the best completion, "
                                              "or what was typed when there is none")
     products: list[Product]
-    categories: list[SuggestCategory]
+    categories: list[SuggestCategory] = Field(description="the categories of leads_to's best products, each "
+                                                          "with how many of those it holds")
     version: str
     took_ms: float
 
@@ -823,13 +828,16 @@ OPERATIONS: tuple[Operation, ...] = (
         400: error("a bad parameter (named in error.parameter)"),
     }, "Completions from what shoppers searched (and clicked and bought) and from the catalog's phrases, "
        "tolerant of a typo, only ones that find products, after the merchants' block and pin rules.", (
-        Param("q", {"type": "string", "minLength": 1, "maxLength": 200}, "what has been typed so far (not blank)",
-              required=True),
-        Param("k", {"type": "integer", "minimum": 1, "maximum": 20, "default": 5}, "how many completions"),
-        Param("products", {"type": "integer", "minimum": 0, "maximum": 10, "default": 3},
-              "top products of the best completion"),
-        Param("categories", {"type": "integer", "minimum": 0, "maximum": 10, "default": 3},
-              "top categories of the best completion, with product counts"),
+        Param("q", {"type": "string", "minLength": 1, "maxLength": suggester.MAX_PREFIX_CHARACTERS},
+              "what has been typed so far (not blank)", required=True),
+        Param("k", {"type": "integer", "minimum": 1, "maximum": MAX_SUGGESTIONS, "default": suggester.DEFAULT_COUNT},
+              "how many completions"),
+        Param("products", {"type": "integer", "minimum": 0, "maximum": MAX_LEADS,
+                           "default": suggester.DEFAULT_PRODUCTS}, "top products of the best completion"),
+        Param("categories", {"type": "integer", "minimum": 0, "maximum": MAX_LEADS,
+                             "default": suggester.DEFAULT_CATEGORIES},
+              f"top categories among the best completion's best {suggester.CATEGORY_DEPTH} products, with "
+              "how many of those each holds"),
     )),
     Operation("get", "/health", "What is being served", "health", {200: Response(Health, "the serving engine")}),
     Operation("get", "/openapi.json", "This document", "meta", {200: Response(OpenApiDocument, "OpenAPI 3.1")}),

@@ -9,7 +9,7 @@ from api.engine_holder import current_engine
 from api.errors import ApiError
 from api.params import int_param
 from api.serialize import product_json
-from search_engine.suggest.suggester import MAX_PREFIX_CHARACTERS
+from search_engine.suggest.suggester import DEFAULT_CATEGORIES, DEFAULT_COUNT, DEFAULT_PRODUCTS, MAX_PREFIX_CHARACTERS
 
 bp = Blueprint("suggest", __name__)
 MAX_SUGGESTIONS = 20
@@ -23,9 +23,9 @@ def suggest():
         raise ApiError("q is required: what the shopper has typed so far", parameter="q")
     if len(prefix) > MAX_PREFIX_CHARACTERS:
         raise ApiError(f"q must be at most {MAX_PREFIX_CHARACTERS} characters, got {len(prefix)}", parameter="q")
-    count = int_param(request.args, "k", 5, 1, MAX_SUGGESTIONS)
-    products = int_param(request.args, "products", 3, 0, MAX_LEADS)
-    categories = int_param(request.args, "categories", 3, 0, MAX_LEADS)
+    count = int_param(request.args, "k", DEFAULT_COUNT, 1, MAX_SUGGESTIONS)
+    products = int_param(request.args, "products", DEFAULT_PRODUCTS, 0, MAX_LEADS)
+    categories = int_param(request.args, "categories", DEFAULT_CATEGORIES, 0, MAX_LEADS)
     started = time.perf_counter()
     result = current_app.extensions["suggestions"].suggest(current_engine(), prefix.lstrip(), count, products,
                                                            categories)

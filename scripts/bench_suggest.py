@@ -12,6 +12,9 @@ server   GET /suggest against a gunicorn server in another process, prefixes typ
          letter at a time for every judged query: one client in order (the first time each
          prefix is asked, then again: repeated prefixes are what a busy shop mostly sees),
          then several clients at once for throughput.
+log      in process, the event log's side on a synthetic log (seeded: random words, queries
+         drawn Zipf-like, shoppers uniformly): counting events into the query log, and
+         ranking it (what the follower publishes), with the peak memory.
 
 The bundled event logs are SIMULATED shoppers (search_engine/personalization/simulator.py),
 who search the judged queries themselves: "with events" figures on them are an upper bound.
@@ -19,6 +22,7 @@ who search the judged queries themselves: "with events" figures on them are an u
 Examples:
   search-bench-suggest quality --events var/sim-ranker/train-events.jsonl
   search-bench-suggest server --events var/sim-ranker/train-events.jsonl --clients 1,2,4
+  search-bench-suggest log --events 1000000
 """
 from __future__ import annotations
 
@@ -168,6 +172,38 @@ def run_server(args) -> dict:
             "one_client_repeated": percentiles(again, key="p{}_ms"), "load": load}
 
 
+def run_log(args) -> dict:
+    import random
+    import resource
+
+    from search_engine.suggest.popularity import QueryLog, QueryScoring
+    from search_engine.types import Event
+
+    rng = random.Random(args.seed)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
+             for _ in range(20_000)]
+    queries = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 3))) for _ in range(args.queries)]
+    picked = rng.choices(queries, weights=[1 / (i + 1) for i in range(len(queries))], k=args.events)
+    events = [Event(f"u{rng.randrange(args.shoppers)}", "s", float(i), "search", query=q)
+              for i, q in enumerate(picked)]
+    log = QueryLog()
+    started = time.perf_counter()
+    log.add(events)
+    count_s = time.perf_counter() - started
+    started = time.perf_counter()
+    log.add(events[:1000])
+    thousand_ms = (time.perf_counter() - started) * 1000
+    rounds = []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        ranked = log.ranked(QueryScoring())
+        rounds.append(time.perf_counter() - started)
+    return {"events": args.events, "distinct_queries": len(log.counts), "ranked_queries": len(ranked.index),
+            "count_us_per_event": round(count_s / args.events * 1e6, 2), "count_1000_new_ms": round(thousand_ms, 2),
+            "rank_s": [round(r, 3) for r in rounds],
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
 def main(argv=None) -> int:
     from search_engine.suggest.popularity import QueryScoring
 
@@ -190,12 +226,19 @@ def main(argv=None) -> int:
     for command in (quality, server):
         command.add_argument("--index", default="var/index", help="index root (default var/index)")
         command.add_argument("--events", help="an event log (JSONL) to count in; say whether it is simulated")
+    log = commands.add_parser("log", help="counting and ranking a synthetic event log")
+    log.add_argument("--events", type=int, default=1_000_000, help="search events (default 1,000,000)")
+    log.add_argument("--queries", type=int, default=100_000, help="distinct queries drawn from (default 100,000)")
+    log.add_argument("--shoppers", type=int, default=50_000, help="shoppers (default 50,000)")
+    log.add_argument("--rounds", type=int, default=3, help="rankings timed (default 3)")
+    log.add_argument("--seed", type=int, default=1)
+    for command in (quality, server, log):
         command.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     setup_logging()
+    run = {"quality": run_quality, "server": run_server, "log": run_log}[args.command]
     try:
-        figures = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
-                   **(run_quality(args) if args.command == "quality" else run_server(args))}
+        figures = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), **run(args)}
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"search-bench-suggest {args.command}: {exc}", file=sys.stderr)
         return 2

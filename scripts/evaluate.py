@@ -7,11 +7,13 @@ order from the judged products; Recall@100 and MRR count ratings >= 2 as relevan
 
 --misspell SEED also runs every configuration on the same queries misspelt by the seeded
 typo generator (search_engine/typos.py: one edit in one or two words) and reports how much
-of the clean nDCG@10 each keeps.
+of the clean nDCG@10 each keeps. --events FILE gives spelling correction a search history
+(a JSONL event log) to prefer what shoppers searched, as a server does from its event store.
 
 Examples:
   search-evaluate --index var/index --judgments data/icecat/Broad_Query_Set_rated.csv
   search-evaluate --index var/index --config hybrid-linear:0.4 --misspell 7
+  search-evaluate --config hybrid-linear:0.4 --misspell 7 --events var/sim-ranker/train-events.jsonl
 """
 from __future__ import annotations
 
@@ -38,8 +40,24 @@ def parse_args(argv=None):
     parser.add_argument("--per-query", metavar="FILE", help="also write per-query scores as JSON")
     parser.add_argument("--misspell", type=int, metavar="SEED",
                         help="also evaluate the queries misspelt with this seed (search_engine/typos.py)")
+    parser.add_argument("--events", metavar="FILE",
+                        help="a JSONL event log whose searches spelling correction prefers (say if it is simulated)")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
+
+
+def with_search_history(engine, path: str):
+    """The engine correcting spelling toward the searches of an event log."""
+    from dataclasses import replace
+
+    from search_engine.events import read_jsonl_events
+    from search_engine.settings import load_settings
+    from search_engine.suggest.popularity import QueryLog
+
+    log = QueryLog()
+    log.add(read_jsonl_events(path))
+    popular = log.ranked(load_settings().query_scoring())
+    return replace(engine, popular_queries=lambda: popular)
 
 
 def print_changes(results, shown: int = 5) -> None:
@@ -69,6 +87,8 @@ def main(argv=None) -> int:
                           if args.configurations else DEFAULT_CONFIGURATIONS)
         judgments = load_judgments(args.judgments)
         engine = open_engine(load_settings(index_root=args.index, model=args.model, ranker_path=args.ranker))
+        if args.events:
+            engine = with_search_history(engine, args.events)
     except (ValueError, FileNotFoundError) as exc:
         print(f"search-evaluate: {exc}", file=sys.stderr)
         return 2

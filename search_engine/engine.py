@@ -18,9 +18,10 @@ from search_engine.fusion import DEFAULT_RRF_K
 from search_engine.merchandising import Rule
 from search_engine.query_cache import QueryVectorCache
 from search_engine.results_page import check_fields, results_page
-from search_engine.spelling import correct, relaxed
+from search_engine.spelling import correct, correct_from_queries, relaxed
 from search_engine.stages import (DenseRetrieval, Fusion, KeywordRetrieval, Matching, Merchandising, Personalization,
                                   QueryUnderstanding, RelevanceRanking, SearchContext, Stage)
+from search_engine.suggest.popularity import NO_QUERIES, PopularQueries
 from search_engine.suggest.prefix_index import PrefixIndex
 from search_engine.types import Candidate, Hit, Query, SearchResult
 from search_engine.understanding.ranker import RelevanceModel
@@ -78,6 +79,8 @@ class Engine:
     reranker: a personalization.PreferenceReranker, for queries with a user.
     rules: returns the merchandising rules (e.g. RuleStore.rules).
     synonyms: returns the synonym rules the keyword leg applies (e.g. SynonymStore.synonyms).
+    popular_queries: returns what shoppers searched (LiveSuggestions.popular), which spelling
+    correction prefers.
     ranker: the learned relevance ranker, for hybrid queries (what it is trained on); without
     one the fused order stands.
     vocabulary: this index version's catalog vocabulary for query understanding (default: one
@@ -94,6 +97,7 @@ class Engine:
     spelling: BuiltOnce[SpellingDictionary] | None = None  # default: built from the index on first use
     phrases: BuiltOnce[PrefixIndex] | None = None  # the catalog's phrases for suggestions, by products holding them
     synonyms: Callable[[], Synonyms] | None = None
+    popular_queries: Callable[[], PopularQueries] | None = None
     # Products holding every word below which a query's spelling is checked: where the
     # keyword leg starts to accept typos too (the version's fuzzy_below, read once).
     spelling_enough: int = field(init=False, repr=False)
@@ -152,8 +156,13 @@ class Engine:
 
         correction = None
         if query.correct_spelling:
-            correction = correct(query.text, self.spelling.get(), count_matching, self.spelling_enough)
-        if correction is not None and correction.original_matching == 0:  # nothing holds the words as typed
+            popular = self.popular_queries() if self.popular_queries is not None else NO_QUERIES
+            correction = correct_from_queries(query.text, popular.neighbours, popular.index.score, count_matching,
+                                              self.spelling_enough) \
+                or correct(query.text, self.spelling.get(), count_matching, self.spelling_enough, popular.index.score)
+        # The results are for the correction when nothing holds the words as typed, or when
+        # shoppers often searched it and few products hold what was typed (a real-word typo).
+        if correction is not None and (correction.original_matching == 0 or correction.searched):
             result = self._search(replace(query, text=correction.text), snapshot, synonyms)
             result.query, result.corrected_query = query, correction.text
         else:

@@ -63,12 +63,11 @@ def parse_event(raw: Any, index: int | None = None) -> Event:
             raise EventError("position", f"must be a whole number from 1, got {position!r}")
         shown = raw.get("shown")
         shown = [] if shown is None else shown  # a search that showed nothing has nothing to list
-        if kind == "search":
-            if not isinstance(shown, list) or not all(isinstance(s, str) and s for s in shown):
-                raise EventError("shown", "must be a list of product ids in the order shown")
-            if len(shown) > MAX_SHOWN:
-                raise EventError("shown", f"must list at most {MAX_SHOWN} products, got {len(shown)}")
-        elif shown:
+        if not isinstance(shown, list) or not all(isinstance(s, str) and s for s in shown):
+            raise EventError("shown", "must be a list of product ids in the order shown")
+        if len(shown) > MAX_SHOWN:
+            raise EventError("shown", f"must list at most {MAX_SHOWN} products, got {len(shown)}")
+        if shown and kind != "search":
             raise EventError("shown", "is only for search events")
         return Event(
             user_id=_text(raw, "user_id", required=True),

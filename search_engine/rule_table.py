@@ -15,6 +15,7 @@ from typing import Generic, Sequence, TypeVar
 from search_engine.sqlite_files import connect_wal
 
 R = TypeVar("R")  # a frozen dataclass with these fields and an `id`
+MAX_ID = 2 ** 63 - 1  # SQLite's largest integer: a larger id names no rule
 
 
 class RuleTable(Generic[R]):
@@ -31,7 +32,7 @@ class RuleTable(Generic[R]):
         self._cached: list[R] = []
         self._seen_version: tuple[int, int] | None = None
         self._local_writes = 0
-        self.generation = 0  # moves on whenever the rules are read again: what was built from them is stale
+        self._generation = 0  # moves on whenever the rules are read again
 
     def add(self, rule: R) -> R:
         with self._lock:
@@ -43,6 +44,8 @@ class RuleTable(Generic[R]):
 
     def replace(self, rule_id: int, rule: R) -> R | None:
         """Edit a rule in place (it keeps its id); None when there is no such rule."""
+        if not 0 <= rule_id <= MAX_ID:
+            return None
         with self._lock:
             changed = self._connection.execute(
                 f"UPDATE {self.table} SET {', '.join(f + ' = ?' for f in self.fields)} WHERE id = ?",
@@ -51,6 +54,8 @@ class RuleTable(Generic[R]):
         return dataclasses.replace(rule, id=rule_id) if changed else None
 
     def delete(self, rule_id: int) -> bool:
+        if not 0 <= rule_id <= MAX_ID:
+            return False
         with self._lock:
             deleted = self._connection.execute(f"DELETE FROM {self.table} WHERE id = ?", (rule_id,)).rowcount
             self._local_writes += 1
@@ -58,6 +63,11 @@ class RuleTable(Generic[R]):
 
     def rules(self) -> list[R]:
         """Every rule in the order added, from memory unless the file changed."""
+        return self.versioned_rules()[1]
+
+    def versioned_rules(self) -> tuple[int, list[R]]:
+        """The rules and their generation, read together (what is built from them is current
+        exactly while the generation is)."""
         with self._lock:
             # data_version moves on other connections' commits; our own writes are counted apart.
             version = (self._connection.execute("PRAGMA data_version").fetchone()[0], self._local_writes)
@@ -66,5 +76,5 @@ class RuleTable(Generic[R]):
                     f"SELECT id, {', '.join(self.fields)} FROM {self.table} ORDER BY id").fetchall()
                 self._cached = [self.rule_type(id=row[0], **dict(zip(self.fields, row[1:]))) for row in rows]
                 self._seen_version = version
-                self.generation += 1
-            return list(self._cached)
+                self._generation += 1
+            return self._generation, list(self._cached)

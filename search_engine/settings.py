@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from search_engine.engine import EngineConfig
+from search_engine.suggest.live import REFRESH_S
 from search_engine.suggest.popularity import QueryScoring
 
 ENV_PREFIX = "SEARCH_"
+RENAMED = {"elasticsearch_synonyms_file": "synonyms_file"}  # old name -> new: refused, not ignored
 
 
 @dataclass
@@ -58,7 +60,7 @@ class Settings:
     suggest_purchase_weight: float = QueryScoring.purchase_weight
     suggest_catalog_weight: float = QueryScoring.catalog_weight
     suggest_min_shoppers: int = QueryScoring.min_shoppers
-    suggest_refresh_s: float = 2.0  # how often the suggestions read new events
+    suggest_refresh_s: float = REFRESH_S  # how often the suggestions read new events
     admin_token: str | None = None  # unset: the admin endpoints and the workbench are disabled
     # Signs the workbench's login cookie; unset, it is derived from admin_token (so every
     # worker agrees, and changing the token logs everyone out).
@@ -119,6 +121,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         with open(path, "rb") as handle:
             values.update(tomllib.load(handle))
     known = {f.name: f.type for f in fields(Settings)}
+    for old, new in RENAMED.items():
+        if old in values or ENV_PREFIX + old.upper() in env:
+            raise ValueError(f"setting {old} is now {new} ({ENV_PREFIX + new.upper()}): it applies to every "
+                             "keyword backend; rename it")
     unknown = set(values) - set(known)
     if unknown:
         raise ValueError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")

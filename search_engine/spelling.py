@@ -6,8 +6,10 @@ A word the catalog does not know may become a known word within its typo distanc
 (indexer/spelling.py) or split into two known words ("wirelessmouse"); two neighbouring
 words may join into one known word ("mo use"). Of the combinations with the
 fewest edits first, the one that the most products hold every word of wins, so the words
-correct each other ("hdmi cabel" -> "hdmi cable", not "hdmi label"). A correction is only
-offered when it makes more products match than the query as typed.
+correct each other ("hdmi cabel" -> "hdmi cable", not "hdmi label"). With the shop's search
+history, a query one edit from one shoppers often searched is read as that query first
+(correct_from_queries), and among the catalog's readings the most searched one wins. A
+correction is only offered when it makes more products match than the query as typed.
 
 Relaxation: when nothing matches even so, the fewest words are dropped from what products
 must hold (each unknown word read as its most widely held neighbour first). In keyword
@@ -39,6 +41,7 @@ class Correction:
     original_matching: int  # ... every word as typed
     edits: int  # words changed, split or joined
     reshaped: bool  # words were split or joined (not only respelt)
+    searched: bool = False  # a query shoppers searched (and the words as typed are not one)
 
 
 def _is_code(word: str) -> bool:
@@ -107,13 +110,37 @@ def _readings(words: list[str], dictionary: SpellingDictionary) -> list[Reading]
     return done
 
 
+def correct_from_queries(text: str, neighbours: Callable[[str], list[tuple[str, float]]],
+                         searched: Callable[[str], float], count_matching: Callable[[str], int],
+                         enough: int) -> Correction | None:
+    """A query fewer than `enough` products fully match, read as the most searched query one
+    edit from it (neighbours(key): PopularQueries.neighbours) that more products match: what
+    this shop's shoppers meant by it before. It also catches a typo that makes another real
+    word ("usb hug"), which the catalog's vocabulary alone cannot. A query shoppers searched
+    themselves (searched(key) > 0) is never corrected."""
+    words = query_terms(text)
+    key = " ".join(words)
+    if len(key) < 2 or searched(key):
+        return None  # what shoppers searched as typed is not a typo
+    original = count_matching(key)
+    if original >= enough:
+        return None
+    for other, _ in neighbours(key)[:NEIGHBOURS_PER_WORD]:
+        matching = count_matching(other)
+        if matching > original:
+            respaced = other.replace(" ", "") == key.replace(" ", "")
+            return Correction(other, matching, original, 1, reshaped=respaced, searched=True)
+    return None
+
+
 def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[[str], int],
-            enough: int) -> Correction | None:
+            enough: int, searched: Callable[[str], float] | None = None) -> Correction | None:
     """The correction of a query that fewer than `enough` products fully match, or None.
     Only readings in which every word is one the catalog knows, with the fewest edits that
     achieve that, are candidates (a more exotic reading is not a correction: relaxation
-    handles what is left); of those, the one the most products fully match, if that beats
-    the query as typed. count_matching(words): products holding every word."""
+    handles what is left); of those, the one shoppers searched most (searched(key), when
+    given), then the one the most products fully match, if that beats the query as typed.
+    count_matching(words): products holding every word."""
     words = query_terms(text)
     if not words:
         return None
@@ -126,10 +153,12 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     fewest = min(r.edits for r in known)
     best = None
     for reading in [r for r in known if r.edits == fewest][:MAX_COMBINATIONS]:
-        matching = count_matching(" ".join(reading.words))
-        score = (matching, sum(math.log1p(dictionary.products(w)) for w in reading.words))
+        candidate = " ".join(reading.words)
+        matching = count_matching(candidate)
+        score = (searched(candidate) if searched else 0.0, matching,
+                 sum(math.log1p(dictionary.products(w)) for w in reading.words))
         if matching > original and (best is None or score > best[0]):
-            best = (score, Correction(" ".join(reading.words), matching, original, reading.edits, reading.reshaped))
+            best = (score, Correction(candidate, matching, original, reading.edits, reading.reshaped))
     return best[1] if best else None
 
 

@@ -28,11 +28,15 @@ class SynonymStore(RuleTable[SynonymRule]):
         return cls(path, file_rules)
 
     def synonyms(self) -> Synonyms:
-        """Every rule, the file's first, as one Synonyms (a shared, immutable object)."""
-        stored = self.rules()
-        generation = self.generation
+        """Every rule, the file's first, as one Synonyms: a shared, immutable object that stays
+        the same object until the rules change (an edit to another table of the file, which
+        also makes the rules be read again, keeps it)."""
+        generation, stored = self.versioned_rules()
         built = self._built
         if built[0] != generation:
-            built = (generation, Synonyms(self.file_rules + tuple(stored)))
-            self._built = built  # one reference assignment; a racing search builds the same
+            rules = self.file_rules + tuple(stored)
+            # A racing search may publish an older pair; the next call, seeing another
+            # generation, builds again: never stale for longer than one search.
+            built = (generation, built[1] if built[1].rules == rules else Synonyms(rules))
+            self._built = built
         return built[1]

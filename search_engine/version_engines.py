@@ -58,7 +58,7 @@ class VersionEngines:
         # Settings and rules as the serving engine has them now.
         return Engine(opened.index, opened.towers, serving.config, opened.query_vectors, serving.reranker,
                       serving.rules, serving.ranker, opened.vocabulary, opened.spelling, opened.phrases,
-                      serving.synonyms)
+                      serving.synonyms, serving.popular_queries)
 
     def _cached(self, version: str) -> Engine | None:
         with self._lock:

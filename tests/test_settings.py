@@ -22,3 +22,15 @@ def test_bad_settings_are_named(tmp_path):
         load_settings(env={"SEARCH_FUSION": "max"})
     with pytest.raises(ValueError, match="setting candidates: 'many'"):
         load_settings(env={"SEARCH_CANDIDATES": "many"})
+
+
+def test_a_renamed_setting_is_refused_not_ignored(tmp_path):
+    from search_engine.settings import load_settings
+
+    with pytest.raises(ValueError, match="now synonyms_file"):
+        load_settings(env={"SEARCH_ELASTICSEARCH_SYNONYMS_FILE": "synonyms.txt"})
+    config = tmp_path / "search.toml"
+    config.write_text('elasticsearch_synonyms_file = "synonyms.txt"\n')
+    with pytest.raises(ValueError, match="SEARCH_SYNONYMS_FILE"):
+        load_settings(config, env={})
+    assert load_settings(env={"SEARCH_SYNONYMS_FILE": "synonyms.txt"}).synonyms_file == "synonyms.txt"

@@ -157,3 +157,36 @@ def test_a_better_spelling_is_offered_when_some_products_hold_the_words_as_typed
 def test_dense_mode_has_nothing_to_relax(engine):
     result = engine.search(Query("qzxv wqzj mouse", mode="dense"))
     assert result.relaxed == () and result.corrected_query is None
+
+
+def test_a_query_one_edit_from_a_popular_one_is_read_as_it_even_as_a_real_word():
+    from search_engine.spelling import correct_from_queries
+    from search_engine.suggest.popularity import QueryLog, QueryScoring
+    from search_engine.types import Event
+
+    log = QueryLog()
+    log.add([Event(user, user, 0.0, "search", query=query) for user in ("a", "b")
+             for query in ("usb hub", "usb hub", "usb cable", "wireless mouse")])
+    popular = log.ranked(QueryScoring(min_shoppers=2))
+    assert [q for q, _ in popular.neighbours("usb hug")] == ["usb hub"]
+    assert [q for q, _ in popular.neighbours("usbhub")] == ["usb hub"]  # a missing space is one edit
+    assert popular.neighbours("usb hub") == [] and popular.neighbours("usb hug hug") == []
+    holders = {**HOLDERS, "hug": {300}}  # "hug" is a real word: one product holds "usb hug"
+    count = matching_counter(holders)
+    searched = popular.index.score
+    fixed = correct_from_queries("USB hug", popular.neighbours, searched, count, enough=10)
+    assert (fixed.text, fixed.original_matching, fixed.reshaped, fixed.searched) == ("usb hub", 1, False, True)
+    assert correct("usb hug", SpellingDictionary({**WORDS, "hug": 3}), count, enough=10) is None  # words alone cannot
+    assert correct_from_queries("usb hub", popular.neighbours, searched, count, enough=10) is None  # nothing to correct
+    assert correct_from_queries("usbhub", popular.neighbours, searched, count, enough=10).reshaped
+    log.add([Event(user, user, 0.0, "search", query="usb hug") for user in ("c", "d")])
+    assert correct_from_queries("usb hug", log.ranked(QueryScoring()).neighbours, log.ranked(QueryScoring()).index.score,
+                                count, enough=10) is None  # shoppers search it as typed: not a typo
+
+
+def test_among_the_catalogs_readings_the_one_shoppers_searched_wins():
+    words = SpellingDictionary({"cable": 50, "label": 60, "hdmi": 20})
+    count = matching_counter({"hdmi": set(range(20)), "cable": set(range(10, 60)), "label": set(range(0, 60))})
+    assert correct("hdmi cabel", words, count, enough=10).text == "hdmi label"  # more products hold it
+    searched = {"hdmi cable": 12.0}.get
+    assert correct("hdmi cabel", words, count, enough=10, searched=lambda q: searched(q, 0.0)).text == "hdmi cable"

@@ -145,6 +145,17 @@ def test_a_phrase_whose_products_are_deleted_is_no_longer_offered(small_root, sm
     assert brand.lower() not in texts(live.suggest(engine, brand[:3].lower(), 20))
 
 
+def test_odd_inputs_get_an_answer_or_a_400_never_a_failure(client):
+    long_words = "x" * 41 + " " + "y" * 41
+    assert client.get("/suggest", query_string={"q": long_words}).get_json()["suggestions"] == []
+    assert client.get("/search", query_string={"q": long_words}).status_code == 200
+    assert client.get("/suggest", query_string={"q": "e\u0301"}).status_code == 200
+    assert client.get("/suggest", query_string={"q": "?!-"}).get_json()["suggestions"] == []
+    click = {"user_id": "u", "session_id": "s", "timestamp": T, "type": "click", "product_id": "p", "shown": 0}
+    response = client.post("/events", json={"events": [click]})
+    assert response.status_code == 400 and response.get_json()["error"]["details"][0]["field"] == "shown"
+
+
 def test_the_api_suggests_and_names_bad_parameters(client):
     body = client.get("/suggest?q=wirel&k=3").get_json()
     assert body["suggestions"][0]["text"] == "wireless" and len(body["suggestions"]) <= 3
@@ -248,3 +259,15 @@ def test_suggestions_stay_whole_while_events_rules_and_the_catalog_change(small_
     for prefix in prefixes:
         for s in live.suggest(engine, prefix, 5).suggestions:
             assert final.keyword.count(s.key) > 0 and s.key not in blocked
+
+
+def test_spelling_correction_reads_the_same_search_history_as_the_suggestions(client, app):
+    from api.engine_holder import live_engine
+
+    searches = [{"user_id": user, "session_id": user, "timestamp": T + i, "type": "search", "query": "usb hub",
+                 "search_id": f"{user}{i}"} for user in ("a", "b") for i in range(3)]
+    assert client.post("/events", json={"events": searches}).status_code == 201
+    app.extensions["suggestions"].refresh()
+    with app.app_context():
+        popular = live_engine().get().popular_queries()
+    assert popular is app.extensions["suggestions"].popular and popular.neighbours("usb hug")[0][0] == "usb hub"

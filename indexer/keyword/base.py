@@ -83,9 +83,13 @@ def parse_field_weights(text: str, base: dict[str, int] | None = None) -> dict[s
     return weights
 
 
+WORD_BYTES_LIMIT = 40  # tantivy's tokenizers drop tokens of this many UTF-8 bytes or more
+
+
 def query_terms(text: str) -> list[str]:
-    """User text as plain lower-case words: query syntax (AND, quotes, +, :) is not ours to parse."""
-    return re.findall(r"[^\W_]+", text.lower())
+    """User text as plain lower-case words: query syntax (AND, quotes, +, :) is not ours to
+    parse; a word longer than any indexed one (no product holds it) is left out."""
+    return [word for word in re.findall(r"[^\W_]+", text.lower()) if len(word.encode()) < WORD_BYTES_LIMIT]
 
 
 def attribute_text(attributes: dict[str, Any], max_chars: int = 0) -> str:

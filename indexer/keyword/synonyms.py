@@ -69,7 +69,7 @@ class SynonymRule:
             if len(inputs) < 2:
                 raise SynonymFormatError(
                     f"text: unknown synonym format {line!r}: expected 'a, b' (equivalent) or 'a => b' (one-way)")
-        if len(inputs) + len(outputs) > 2 * MAX_PHRASES:
+        if max(len(inputs), len(outputs)) > MAX_PHRASES:
             raise SynonymFormatError(f"text: at most {MAX_PHRASES} phrases a side")
         object.__setattr__(self, "text", line)
         object.__setattr__(self, "inputs", tuple(inputs))

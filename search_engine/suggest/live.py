@@ -2,41 +2,49 @@
 
 One background thread reads the events stored since it last looked (EventStore.since),
 counts them into the query log and publishes a new PopularQueries with one reference
-assignment; request threads read whichever is published. The first pass reads the whole
-log in batches, so suggestions start from the catalog alone and gain the shop's history as
-it is read. Every worker process follows the same event file, so all of them converge.
+assignment; request threads read whichever is published. Counting costs with the new
+events; ranking again costs with the distinct queries, so the follower publishes at most
+once per ten times the last publish took (and at once on refresh()). Suggestions start from
+the catalog alone and gain the shop's history once the first pass has read the log. Every
+worker process follows the same event file, so all of them converge.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from indexer.keyword.synonyms import NO_SYNONYMS
 from search_engine.engine import Engine
-from search_engine.suggest.popularity import PopularQueries, QueryLog, QueryScoring
-from search_engine.suggest.rules import SuggestionRuleStore
-from search_engine.suggest.suggester import SnapshotMemo, Sources, SuggestResult, complete, leads_to, \
-    phrase_finds_products
+from search_engine.suggest.popularity import NO_QUERIES, QueryLog, QueryScoring
+from search_engine.suggest.rules import Blocks, SuggestionRule, SuggestionRuleStore
+from search_engine.suggest.suggester import (DEFAULT_CATEGORIES, DEFAULT_COUNT, DEFAULT_PRODUCTS, SnapshotMemo,
+                                             Sources, SuggestResult, complete, leads_to, phrase_finds_products)
 
 log = logging.getLogger(__name__)
 BATCH = 50_000
+REFRESH_S = 2.0  # how often the follower reads new events
 
 
 class LiveSuggestions:
     def __init__(self, events, rules: SuggestionRuleStore, scoring: QueryScoring = QueryScoring(),
-                 refresh_s: float = 2.0, follow: bool = True):
+                 refresh_s: float = REFRESH_S, follow: bool = True):
         """events: the EventStore to follow (None: catalog phrases only). follow=False starts
         no thread: call refresh() yourself (tests)."""
         self.events = events
         self.rules = rules
         self.scoring = scoring
         self.refresh_s = refresh_s
-        self.popular = PopularQueries.empty()  # replaced, never changed in place
+        self.popular = NO_QUERIES  # replaced, never changed in place
         self.last_error: str | None = None
         self._log = QueryLog()
         self._last_event = 0
+        self._unpublished = 0  # events counted since the last publish
+        self._published_at = 0.0  # time.monotonic() of the last publish
+        self._publish_s = 0.0  # how long it took
         self._refresh_lock = threading.Lock()  # one feeder of the query log
         self._memo = SnapshotMemo()
+        self._prepared: tuple[int, Blocks, list[SuggestionRule]] = (-1, Blocks.of(()), [])
         self._stopped = threading.Event()
         self._thread = None
         if follow and events is not None:
@@ -44,29 +52,43 @@ class LiveSuggestions:
             self._thread.start()
 
     def refresh(self) -> int:
-        """Read the events stored since the last refresh and publish the new ranking; how many were read."""
-        if self.events is None:
-            return 0
-        read = 0
+        """Read the events stored since the last refresh and publish the new ranking now;
+        how many events were read."""
         with self._refresh_lock:
-            counted = 0
-            while True:
-                batch = self.events.since(self._last_event, BATCH)
-                if not batch:
-                    break
-                self._last_event = batch[-1][0]
-                counted += self._log.add(event for _, event in batch)
-                read += len(batch)
-                if len(batch) < BATCH:
-                    break
-            if counted:
-                self.popular = self._log.ranked(self.scoring)
+            read = self._read()
+            if self._unpublished:
+                self._publish()
         return read
+
+    def _read(self) -> int:
+        read = 0
+        while self.events is not None:
+            batch = self.events.since(self._last_event, BATCH)
+            if not batch:
+                break
+            self._last_event = batch[-1][0]
+            self._unpublished += self._log.add(event for _, event in batch)
+            read += len(batch)
+            if len(batch) < BATCH:
+                break
+        return read
+
+    def _publish(self) -> None:
+        started = time.monotonic()
+        self.popular = self._log.ranked(self.scoring)  # one reference assignment
+        self._published_at = time.monotonic()
+        self._publish_s = self._published_at - started
+        self._unpublished = 0
 
     def _follow(self) -> None:
         while not self._stopped.is_set():
             try:
-                self.refresh()
+                with self._refresh_lock:
+                    self._read()  # cheap: counts only the new events
+                    # Ranking again costs with the number of distinct queries (docs/benchmarks.md):
+                    # at most a tenth of the follower's time goes to it.
+                    if self._unpublished and time.monotonic() - self._published_at >= 10 * self._publish_s:
+                        self._publish()
                 self.last_error = None
             except Exception as exc:  # the follower must outlive any one failure
                 self.last_error = f"following the event log for suggestions: {exc}"
@@ -78,13 +100,23 @@ class LiveSuggestions:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def suggest(self, engine: Engine, prefix: str, count: int = 5, product_count: int = 3,
-                category_count: int = 3) -> SuggestResult:
+    def _rules(self) -> tuple[Blocks, list[SuggestionRule]]:
+        """The merchants' blocks and pins, prepared once per change of the rules."""
+        generation, rules = self.rules.versioned_rules()
+        prepared = self._prepared
+        if prepared[0] != generation:
+            prepared = (generation, Blocks.of(rules), [rule for rule in rules if rule.action == "pin"])
+            self._prepared = prepared  # one reference assignment; a racing request prepares the same
+        return prepared[1], prepared[2]
+
+    def suggest(self, engine: Engine, prefix: str, count: int = DEFAULT_COUNT, product_count: int = DEFAULT_PRODUCTS,
+                category_count: int = DEFAULT_CATEGORIES) -> SuggestResult:
         """Completions of `prefix` over the engine's current snapshot, with the top products
         and categories of the best completion (of the words typed when there is none)."""
         snapshot = engine.index.snapshot()
         synonyms = engine.synonyms() if engine.synonyms is not None else NO_SYNONYMS  # as a search would read it
-        sources = Sources(engine.phrases.get(), self.popular, engine.spelling.get(), self.rules.rules(), self.scoring)
+        blocks, pins = self._rules()
+        sources = Sources(engine.phrases.get(), self.popular, engine.spelling.get(), blocks, pins, self.scoring)
         suggestions = complete(prefix, sources, count, phrase_finds_products(snapshot, self._memo, synonyms))
         result = SuggestResult(prefix, suggestions, version=snapshot.version, seq=snapshot.seq)
         text = suggestions[0].key if suggestions else " ".join(prefix.split())

@@ -14,12 +14,15 @@ from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from indexer.spelling import within_edits
 from indexer.suggestions import phrase_key
 from search_engine.suggest.prefix_index import PrefixIndex
 from search_engine.types import Event
 
 MAX_REMEMBERED_SEARCHES = 200_000  # search_id -> query, for clicks that name only their search
 MAX_QUERY_CHARACTERS = 100  # longer searches are not suggestions anyone completes
+MAX_SPELLING_QUERIES = 10_000  # the most searched queries spelling correction offers (the head of the traffic)
+MIN_SPELLING_CHARACTERS = 4  # a shorter query is too close to too many others to correct
 
 
 @dataclass(frozen=True)
@@ -57,16 +60,44 @@ class QueryCounts:
     spellings: Counter[str] = field(default_factory=Counter)  # as typed (lower-case), most common shown
 
 
+def _deletes(key: str) -> set[str]:
+    return {key} | {key[:i] + key[i + 1:] for i in range(len(key))}
+
+
 @dataclass(frozen=True)
 class PopularQueries:
-    """An immutable view of the log's queries: their ranking and how each is shown."""
+    """An immutable view of the log's queries: their ranking, how each is shown, and (for
+    spelling correction) which are one edit from a given query."""
 
     index: PrefixIndex
     shown_as: dict[str, str]  # key -> the most common way shoppers typed it
+    _by_delete: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, scores: dict[str, float], shown_as: dict[str, str]) -> "PopularQueries":
+        # One-edit neighbours by symmetric deletes (as indexer/spelling.py), for the most
+        # searched queries only: what a shop's shoppers mostly mean.
+        by_delete: dict[str, list[str]] = defaultdict(list)
+        for key in sorted(scores, key=lambda k: (-scores[k], k))[:MAX_SPELLING_QUERIES]:
+            if len(key) >= MIN_SPELLING_CHARACTERS:
+                for variant in _deletes(key):
+                    by_delete[variant].append(key)
+        return cls(PrefixIndex(scores), shown_as, {k: tuple(v) for k, v in by_delete.items()})
 
     @classmethod
     def empty(cls) -> "PopularQueries":
-        return cls(PrefixIndex({}), {})
+        return cls.of({}, {})
+
+    def neighbours(self, key: str) -> list[tuple[str, float]]:
+        """Popular queries one edit from `key` (a space counts as a letter, so a split or a
+        merge is one edit), most searched first."""
+        found = {other for variant in _deletes(key) for other in self._by_delete.get(variant, ())}
+        found.discard(key)
+        close = [(other, self.index.score(other)) for other in found if within_edits(key, other, 1)]
+        return sorted(close, key=lambda pair: (-pair[1], pair[0]))
+
+
+NO_QUERIES = PopularQueries.empty()
 
 
 class QueryLog:
@@ -115,4 +146,4 @@ class QueryLog:
             scores[key] = (counts.searches + scoring.click_weight * counts.clicks
                            + scoring.purchase_weight * counts.purchases)
             shown[key] = counts.spellings.most_common(1)[0][0] if counts.spellings else key
-        return PopularQueries(PrefixIndex(scores), shown)
+        return PopularQueries.of(scores, shown)

@@ -2,7 +2,7 @@
 pin one first for every prefix it completes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.suggestions import phrase_key
@@ -20,6 +20,7 @@ class SuggestionRule:
     action: str
     match: str = "exact"  # a block: the phrase itself, or every phrase containing its words in order
     id: int | None = None  # set by the store
+    key: str = field(init=False, repr=False, compare=False)  # the phrase's words, as suggestions compare them
 
     def __post_init__(self):
         if not isinstance(self.text, str) or not phrase_key(self.text):
@@ -32,15 +33,7 @@ class SuggestionRule:
             raise ValueError(f"match: must be one of {', '.join(MATCHES)}, got {self.match!r}")
         if self.action == "pin" and self.match != "exact":
             raise ValueError("match: a pin is for one phrase (exact)")
-
-    @property
-    def key(self) -> str:
-        return phrase_key(self.text)
-
-    def blocks(self, key: str) -> bool:
-        if self.action != "block":
-            return False
-        return key == self.key if self.match == "exact" else f" {self.key} " in f" {key} "
+        object.__setattr__(self, "key", phrase_key(self.text))
 
     def completes(self, typed: str, finished: bool) -> bool:
         """A pin's phrase completes what was typed (key words; finished: the last word is whole)."""
@@ -49,6 +42,32 @@ class SuggestionRule:
 
     def to_dict(self) -> dict:
         return {"id": self.id, "text": self.text, "action": self.action, "match": self.match}
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """The block rules of a set of rules, ready to check many phrases: exact phrases by set
+    lookup, contained word sequences by looking up each run of the phrase's words."""
+
+    exact: frozenset[str]
+    contained: frozenset[str]
+    longest: int  # words in the longest contained sequence
+
+    @classmethod
+    def of(cls, rules) -> "Blocks":
+        blocks = [rule for rule in rules if rule.action == "block"]
+        contained = frozenset(rule.key for rule in blocks if rule.match == "contains")
+        return cls(frozenset(rule.key for rule in blocks if rule.match == "exact"), contained,
+                   max((len(key.split(" ")) for key in contained), default=0))
+
+    def blocks(self, key: str) -> bool:
+        if key in self.exact:
+            return True
+        if not self.contained:
+            return False
+        words = key.split(" ")
+        return any(" ".join(words[i:i + n]) in self.contained
+                   for n in range(1, self.longest + 1) for i in range(len(words) - n + 1))
 
 
 class SuggestionRuleStore(RuleTable[SuggestionRule]):

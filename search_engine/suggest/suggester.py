@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import itertools
 import string
+import unicodedata
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from indexer.keyword.base import query_terms
 from indexer.keyword.synonyms import NO_SYNONYMS, Synonyms
 from indexer.schema import Product
 from indexer.spelling import SpellingDictionary
 from search_engine.facets import value_facet
-from search_engine.matching import live_only
 from search_engine.spelling import respellings
 from search_engine.suggest.popularity import PopularQueries, QueryScoring
 from search_engine.suggest.prefix_index import PrefixIndex
-from search_engine.suggest.rules import SuggestionRule
+from search_engine.suggest.rules import Blocks, SuggestionRule
 
 MAX_PREFIX_CHARACTERS = 200
 FUZZY_PREFIX_MIN = 4  # letters of an unfinished word before one typo in it is tolerated
@@ -40,6 +42,8 @@ MAX_READINGS = 8
 CANDIDATES_PER_COUNT = 4  # each source offers this many times the completions asked for, before checks
 EDIT_ALPHABET = string.ascii_lowercase + string.digits
 REMEMBERED_PER_SNAPSHOT = 50_000
+CATEGORY_DEPTH = 1000  # the best products whose categories are counted beside the completions
+DEFAULT_COUNT, DEFAULT_PRODUCTS, DEFAULT_CATEGORIES = 5, 3, 3  # completions, and what they lead to
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class SuggestResult:
     prefix: str
     suggestions: list[Suggestion]
     products: list[Product] = field(default_factory=list)  # the top products for `leads_to`
-    categories: list[tuple[str, int]] = field(default_factory=list)  # its top categories, with counts
+    categories: list[tuple[str, int]] = field(default_factory=list)  # its top categories, with counts among its best
     leads_to: str | None = None  # the text products and categories are for
     version: str = ""
     seq: int = 0  # the snapshot's update sequence: completions were checked against it
@@ -89,6 +93,7 @@ def _edits(word: str) -> set[str]:
 def readings(prefix: str, spelling: SpellingDictionary) -> list[_Reading]:
     """The ways to read what was typed, fewest typos first: each finished word the catalog
     does not know may be one of its nearest known words."""
+    prefix = unicodedata.normalize("NFC", prefix)  # "e" + a combining accent is one letter, not a finished "e"
     words = query_terms(prefix)
     if not words:
         return []
@@ -121,8 +126,10 @@ class SnapshotMemo:
             return memo[key]
         except KeyError:
             value = compute()
-            if len(memo) < self.size:
-                memo[key] = value
+            if len(memo) >= self.size:  # full: start afresh (the keystrokes of now are what repeats)
+                memo = {}
+                self._state = (tag, memo)
+            memo[key] = value
             return value
 
 
@@ -133,7 +140,8 @@ class Sources:
     catalog: PrefixIndex  # phrase key -> products holding it, this version's
     popular: PopularQueries
     spelling: SpellingDictionary
-    rules: list[SuggestionRule]
+    blocks: Blocks
+    pins: list[SuggestionRule]
     scoring: QueryScoring
 
 
@@ -141,11 +149,9 @@ def complete(prefix: str, sources: Sources, count: int, finds_products) -> list[
     """The best `count` completions: pinned first, then fewest typos, then score.
     finds_products(key): whether the serving snapshot finds products for a phrase."""
     chosen: dict[str, Suggestion] = {}
-    blocked = [rule for rule in sources.rules if rule.action == "block"]
-    pins = [rule for rule in sources.rules if rule.action == "pin"]
 
     def offer(key: str, typos: int, pinned: bool = False) -> None:
-        if key in chosen or any(rule.blocks(key) for rule in blocked) or not finds_products(key):
+        if key in chosen or sources.blocks.blocks(key) or not finds_products(key):
             return
         searched = sources.popular.index.score(key)
         products = int(sources.catalog.score(key))
@@ -154,7 +160,7 @@ def complete(prefix: str, sources: Sources, count: int, finds_products) -> list[
 
     all_readings = readings(prefix, sources.spelling)
     for reading in all_readings:
-        for pin in pins:
+        for pin in sources.pins:
             if pin.completes(reading.text, reading.finished):
                 offer(pin.key, reading.typos, pinned=True)
     for reading in all_readings:
@@ -189,14 +195,16 @@ def _offer_completions(text: str, finished: bool, typos: int, sources: Sources, 
 
 def leads_to(snapshot, text: str, product_count: int, category_count: int,
              synonyms: Synonyms = NO_SYNONYMS) -> tuple[list[Product], list[tuple[str, int]]]:
-    """The keyword leg's top products for a phrase and the categories of every product holding it."""
+    """The keyword leg's top products for a phrase, and the categories of its best
+    CATEGORY_DEPTH products with how many of those each holds (bounded: a keystroke's cost
+    must not grow with the catalog)."""
     store = snapshot.products
-    products = [store.product(doc) for doc, _ in snapshot.keyword.search(text, product_count * 2, None, synonyms)
-                if doc < store.size and store.alive(doc)][:product_count]
+    depth = CATEGORY_DEPTH if category_count else product_count * 2
+    hits = snapshot.keyword.search(text, depth, None, synonyms)
+    docs = np.array([doc for doc, _ in hits if doc < store.size and store.alive(doc)], dtype=np.int64)
+    products = [store.product(int(doc)) for doc in docs[:product_count]]
     categories: list[tuple[str, int]] = []
     if category_count:
-        docs, scores = snapshot.keyword.matches(text, synonyms)
-        docs, _ = live_only(docs, scores, store.size, store.live.mask())
         codes, names = store.value_codes("category", docs)
         categories = value_facet("category", codes, names, category_count).values
     return products, categories
