@@ -76,10 +76,13 @@ def _options(words: list[str], i: int, dictionary: SpellingDictionary
         # Two words run together cost one edit, and one more if one of them is misspelt too.
         options += [(1, split, 1 if "".join(split) == word else 2, True)
                     for split in dictionary.splits(word, typos=True)[:3]]
+    elif _is_code(word) and dictionary.products(word) < MIN_TARGET_PRODUCTS:
+        # A code run into a word ("2110toner"): split exactly, never respelt.
+        options += [(1, split, 1, True) for split in dictionary.splits(word)[:2]]
     if i + 1 < len(words) and not _is_code(word) and not _is_code(words[i + 1]):
         following = words[i + 1]
         joined = word + following
-        if dictionary.products(joined) > max(dictionary.products(word), dictionary.products(following)):
+        if dictionary.products(joined) >= MIN_TARGET_PRODUCTS:  # a word split in two ("tr ipod")
             options.append((2, (joined,), 1, True))
         if _typo_prone(word, dictionary) or _typo_prone(following, dictionary):  # a misplaced space ("gpswa tch")
             options += [(2, split, 1, True) for split in dictionary.splits(joined)[:2] if split != (word, following)]
@@ -147,19 +150,24 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     original = count_matching(" ".join(words))
     if original >= enough or (original and all(_known(w, dictionary) for w in words)):
         return None  # enough products hold it, or some do and every word is a real one
-    known = [r for r in _readings(words, dictionary) if r.edits > 0 and all(_known(w, dictionary) for w in r.words)]
-    if not known:
-        return None
-    fewest = min(r.edits for r in known)
-    best = None
-    for reading in [r for r in known if r.edits == fewest][:MAX_COMBINATIONS]:
-        candidate = " ".join(reading.words)
-        matching = count_matching(candidate)
-        score = (searched(candidate) if searched else 0.0, matching,
-                 sum(math.log1p(dictionary.products(w)) for w in reading.words))
-        if matching > original and (best is None or score > best[0]):
-            best = (score, Correction(candidate, matching, original, reading.edits, reading.reshaped))
-    return best[1] if best else None
+    repeated = len(set(words)) < len(words)
+    known = [r for r in _readings(words, dictionary) if r.edits > 0 and all(_known(w, dictionary) for w in r.words)
+             and (repeated or len(set(r.words)) == len(r.words))]  # "usbuhb" is not "usb usb"
+    counted = 0
+    for edits in sorted({r.edits for r in known}):  # the fewest edits that make more products match
+        best = None
+        for reading in [r for r in known if r.edits == edits][:MAX_COMBINATIONS - counted]:
+            candidate = " ".join(reading.words)
+            matching = count_matching(candidate)
+            counted += 1
+            # A respelling before a re-split of as many edits ("eaerbuds": earbuds, not "ear buds").
+            score = (searched(candidate) if searched else 0.0, not reading.reshaped, matching,
+                     sum(math.log1p(dictionary.products(w)) for w in reading.words))
+            if matching > original and (best is None or score > best[0]):
+                best = (score, Correction(candidate, matching, original, reading.edits, reading.reshaped))
+        if best is not None or counted >= MAX_COMBINATIONS:
+            return best[1] if best else None
+    return None
 
 
 @dataclass(frozen=True)

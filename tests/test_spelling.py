@@ -190,3 +190,19 @@ def test_among_the_catalogs_readings_the_one_shoppers_searched_wins():
     assert correct("hdmi cabel", words, count, enough=10).text == "hdmi label"  # more products hold it
     searched = {"hdmi cable": 12.0}.get
     assert correct("hdmi cabel", words, count, enough=10, searched=lambda q: searched(q, 0.0)).text == "hdmi cable"
+
+
+def test_a_split_word_joins_a_code_run_into_a_word_splits_and_a_reading_never_repeats_a_word():
+    words = SpellingDictionary({"tripod": 3, "tr": 40, "ipod": 80, "usb": 70, "hub": 15, "2110": 4, "toner": 12,
+                                "brother": 30, "hd": 50, "cab": 9, "le": 20, "cable": 50, "hdmi": 20})
+    holders = {"tripod": {1, 2, 3}, "tr": set(range(10, 50)), "ipod": set(range(100, 180)),
+               "usb": set(range(300, 370)), "hub": set(range(360, 375)), "2110": {500, 501}, "toner": {500, 501, 502},
+               "brother": {500, 501, 502}, "hd": set(range(800, 850)), "cab": {700}, "le": {701},
+               "cable": set(range(610, 660)), "hdmi": set(range(600, 620))}
+    count = matching_counter(holders)
+    # "tr" and "ipod" are both real words, more widely held than "tripod": the join still wins
+    assert correct("tr ipod", words, count, enough=10).text == "tripod"
+    assert correct("brother 2110toner", words, count, enough=10).text == "brother 2110 toner"
+    assert correct("usbuhb", words, count, enough=10).text == "usb hub"  # "usb usb" holds more, but repeats a word
+    # One edit ("hd cab le") holds nothing: the fewest edits that make products match win
+    assert correct("hdi cab le", words, count, enough=10).text == "hdmi cable"
