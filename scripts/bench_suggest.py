@@ -1,5 +1,6 @@
-"""Measure query suggestions (GET /suggest): how often they offer what the shopper was
-typing, and how fast they answer through a real server.
+"""Measure the search box as the shopper types: how often suggestions (GET /suggest) offer
+what the shopper was typing, how fast they answer through a real server, what spelling
+correction costs, and what the event log costs them.
 
 quality  in process, over an index (default var/index): for each judged query, its first 3,
          5 and 8 characters typed; how often the query itself (or one with the same stems)
@@ -12,6 +13,9 @@ server   GET /suggest against a gunicorn server in another process, prefixes typ
          letter at a time for every judged query: one client in order (the first time each
          prefix is asked, then again: repeated prefixes are what a busy shop mostly sees),
          then several clients at once for throughput.
+spelling in process, what spelling correction costs per query (search_engine/spelling.py): the
+         judged queries clean and misspelt by the seeded typo generator, each timed three
+         times after a warm-up.
 log      in process, the event log's side on a synthetic log (seeded: random words, queries
          drawn Zipf-like, shoppers uniformly): counting events into the query log, and
          ranking it (what the follower publishes), with the peak memory.
@@ -22,6 +26,7 @@ who search the judged queries themselves: "with events" figures on them are an u
 Examples:
   search-bench-suggest quality --events var/sim-ranker/train-events.jsonl
   search-bench-suggest server --events var/sim-ranker/train-events.jsonl --clients 1,2,4
+  search-bench-suggest spelling --seeds 7 11
   search-bench-suggest log --events 1000000
 """
 from __future__ import annotations
@@ -172,6 +177,32 @@ def run_server(args) -> dict:
             "one_client_repeated": percentiles(again, key="p{}_ms"), "load": load}
 
 
+def run_spelling(args) -> dict:
+    from search_engine.factory import open_engine
+    from search_engine.judgments import load_judgments
+    from search_engine.settings import load_settings
+    from search_engine.spelling import correct
+    from search_engine.typos import misspelled_judgments
+
+    engine = open_engine(load_settings(index_root=args.index), rules=_NoRules())
+    snapshot, words = engine.index.snapshot(), engine.spelling.get()
+    judged = load_judgments(ICECAT_JUDGMENTS)
+    sets = {"clean": list(judged), **{f"misspelt, seed {seed}": list(misspelled_judgments(judged, seed))
+                                      for seed in args.seeds}}
+    figures = {}
+    for name, queries in sets.items():
+        for query in queries:  # warm-up
+            correct(query, words, snapshot.keyword.count, engine.spelling_enough)
+        timings = []
+        for _ in range(3):
+            for query in queries:
+                started = time.perf_counter()
+                correct(query, words, snapshot.keyword.count, engine.spelling_enough)
+                timings.append((time.perf_counter() - started) * 1000)
+        figures[name] = percentiles(timings, digits=3, key="p{}_ms")
+    return {"index": args.index, "queries": len(judged), "correct": figures}
+
+
 def run_log(args) -> dict:
     import random
     import resource
@@ -226,17 +257,20 @@ def main(argv=None) -> int:
     for command in (quality, server):
         command.add_argument("--index", default="var/index", help="index root (default var/index)")
         command.add_argument("--events", help="an event log (JSONL) to count in; say whether it is simulated")
+    spelling = commands.add_parser("spelling", help="what spelling correction costs per query")
+    spelling.add_argument("--index", default="var/index", help="index root (default var/index)")
+    spelling.add_argument("--seeds", type=int, nargs="+", default=[7, 11], help="typo generator seeds (default 7 11)")
     log = commands.add_parser("log", help="counting and ranking a synthetic event log")
     log.add_argument("--events", type=int, default=1_000_000, help="search events (default 1,000,000)")
     log.add_argument("--queries", type=int, default=100_000, help="distinct queries drawn from (default 100,000)")
     log.add_argument("--shoppers", type=int, default=50_000, help="shoppers (default 50,000)")
     log.add_argument("--rounds", type=int, default=3, help="rankings timed (default 3)")
     log.add_argument("--seed", type=int, default=1)
-    for command in (quality, server, log):
+    for command in (quality, server, spelling, log):
         command.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     setup_logging()
-    run = {"quality": run_quality, "server": run_server, "log": run_log}[args.command]
+    run = {"quality": run_quality, "server": run_server, "spelling": run_spelling, "log": run_log}[args.command]
     try:
         figures = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), **run(args)}
     except (ValueError, RuntimeError, OSError) as exc:
