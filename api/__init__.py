@@ -52,10 +52,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["version_engines"] = VersionEngines(settings.index_root, open_index)
     register_error_handlers(app)
 
-    from api import admin, events, health, openapi, products, search, suggest, workbench, workbench_api
+    from api import admin, events, health, metrics, openapi, products, search, suggest, workbench, workbench_api
 
     events.init_app(app, store)
+    metrics.init_app(app)
+    if settings.event_retention_days:
+        from search_engine.event_retention import EventRetention
+
+        app.extensions["event_retention"] = EventRetention(store, settings.event_retention_days)
     for module in (search, products, events, health, admin, workbench, workbench_api, openapi):
         app.register_blueprint(module.bp)
     app.register_blueprint(suggest.bp)
+    app.register_blueprint(metrics.bp)
     return app

@@ -1,5 +1,5 @@
 """Admin endpoints for the catalog team and merchants: reload, upsert, delete, status,
-merchandising rules, suggestion rules, synonyms.
+merchandising rules, suggestion rules, synonyms, forgetting a shopper.
 
 They need the admin token (api/auth.py): `Authorization: Bearer <admin_token>`, or the
 workbench's login cookie; with no token configured they are disabled (403), never open.
@@ -17,6 +17,7 @@ from indexer import update_log, versions
 from indexer.attributes import value_problems
 from indexer.incremental import EncoderMismatchError, VersionSwitchedError, apply_updates
 from indexer.validation import validate_records
+from search_engine.events import MAX_ID_LENGTH
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 MAX_BATCH = 10_000
@@ -111,6 +112,21 @@ def status():
     })
 
 
+@bp.delete("/shoppers/<path:user_id>")
+def forget_shopper(user_id: str):
+    """Forget a shopper: every event of theirs (searches and what they were shown included)
+    is deleted from the event store; the suggestions and spelling's popular queries count
+    the log again without them, and personalization has nothing of theirs left to read."""
+    from api.events import event_store
+
+    user_id = user_id.strip()
+    if not user_id or len(user_id) > MAX_ID_LENGTH:
+        raise ApiError(f"the shopper id must be 1 to {MAX_ID_LENGTH} characters", parameter="id")
+    deleted = event_store().forget(user_id)
+    current_app.extensions["suggestions"].refresh()  # this worker at once; the others at their next read
+    return jsonify({"shopper": user_id, "events_deleted": deleted})
+
+
 def _rule_from_body(rule_type, fields: tuple[str, ...], what: str):
     """One rule of `rule_type` from the JSON body: unknown fields and the rule's own checks
     ("field: message") become a 400 naming the field."""
@@ -124,6 +140,16 @@ def _rule_from_body(rule_type, fields: tuple[str, ...], what: str):
                and body.get(f.name) in ("", None)]
     if missing:
         raise ApiError(f"{missing[0]}: a {what} needs one", parameter=missing[0])
+    for f in dataclasses.fields(rule_type):
+        value = body.get(f.name)
+        if f.name not in fields or value is None or "int" in str(f.type):
+            continue  # numbers are the rule's own check
+        if not isinstance(value, str):
+            raise ApiError(f"{f.name}: must be a string, got {type(value).__name__}", parameter=f.name)
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ApiError(f"{f.name}: is not valid text (a lone surrogate)", parameter=f.name) from None
     try:
         return rule_type(**{k: body[k] for k in fields if k in body and body[k] not in ("", None)})
     except (TypeError, ValueError) as exc:

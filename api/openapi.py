@@ -419,6 +419,12 @@ class RuleList(ResponseModel):
     rules: list[Rule]
 
 
+class ShopperForgotten(ResponseModel):
+    """DELETE /admin/shoppers/{user_id}."""
+    shopper: str
+    events_deleted: int = Field(description="their events, the searches logged for them included")
+
+
 class RuleDeleted(ResponseModel):
     """DELETE /admin/rules/{rule_id}."""
     deleted: int
@@ -841,6 +847,11 @@ OPERATIONS: tuple[Operation, ...] = (
     )),
     Operation("get", "/health", "What is being served", "health", {200: Response(Health, "the serving engine")}),
     Operation("get", "/openapi.json", "This document", "meta", {200: Response(OpenApiDocument, "OpenAPI 3.1")}),
+    Operation("get", "/metrics", "Operational metrics for Prometheus", "meta", {
+        200: Response({"type": "string"}, "the Prometheus text format: requests and latencies by endpoint and "
+                      "mode, server errors, the index version, update lag, event-store size",
+                      "text/plain"),
+    }),
 
     Operation("post", "/admin/products", "Add or replace products", "admin", {
         200: Response(UpdateSummary, "the products were written"),
@@ -880,6 +891,12 @@ OPERATIONS: tuple[Operation, ...] = (
         404: error("no rule with that id"),
     }, parameters=(RULE_ID,), admin=True),
 
+    Operation("delete", "/admin/shoppers/{user_id}", "Forget a shopper", "admin", {
+        200: Response(ShopperForgotten, "every event of theirs is deleted (0 when there were none); suggestions "
+                                        "and spelling count the log again without them"),
+        400: error("a blank or over-long shopper id"),
+    }, parameters=(Param("user_id", {"type": "string"}, "the shopper's id, as events name it", "path", True),),
+        admin=True),
     Operation("get", "/admin/synonyms", "Synonym rules", "admin",
               {200: Response(SynonymList, "every rule in force")}, admin=True),
     Operation("post", "/admin/synonyms", "Add a synonym rule", "admin", {

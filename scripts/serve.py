@@ -28,10 +28,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _forget_worker_metrics(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def serve(make_app, host: str, port: int, workers: int, threads: int) -> None:
     """Run gunicorn; each worker builds its own app (and model) after the fork, since torch's
-    thread pools do not survive a fork."""
+    thread pools do not survive a fork. With several workers, /metrics sums them all through
+    a fresh prometheus_client multiprocess folder (api/metrics.py)."""
     from gunicorn.app.base import BaseApplication
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="search-metrics-")
 
     class Server(BaseApplication):
         def load_config(self):
@@ -40,6 +52,8 @@ def serve(make_app, host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
             self.cfg.set("timeout", 120)
+            if workers > 1:
+                self.cfg.set("child_exit", _forget_worker_metrics)
 
         def load(self):
             return make_app()

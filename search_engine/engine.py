@@ -151,8 +151,12 @@ class Engine:
         check_fields(query, snapshot.products.attributes)
         synonyms = self.synonyms() if self.synonyms is not None else NO_SYNONYMS  # one set for the whole search
 
+        counted: dict[str, int] = {}  # correction and relaxation ask for the same texts again
+
         def count_matching(text: str) -> int:
-            return snapshot.keyword.count(text, synonyms)
+            if text not in counted:
+                counted[text] = snapshot.keyword.count(text, synonyms)
+            return counted[text]
 
         correction = None
         if query.correct_spelling:

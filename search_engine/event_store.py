@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -30,6 +31,10 @@ CREATE TABLE IF NOT EXISTS events (
     shown TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, timestamp);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (timestamp);
+-- One row per erasure (a forgotten shopper, expired events), holding nothing of whose:
+-- followers of the log (suggestions) count again from scratch when the newest id moves.
+CREATE TABLE IF NOT EXISTS erasures (id INTEGER PRIMARY KEY, at REAL NOT NULL, events INTEGER NOT NULL);
 """
 COLUMNS = ("user_id", "session_id", "timestamp", "type", "product_id", "query", "position", "search_id", "shown")
 
@@ -42,6 +47,7 @@ class EventStore:
         self._fast = connect_wal(self.path, "NORMAL")
         with self._lock:
             self._durable.executescript(SCHEMA)
+            self._durable.execute("PRAGMA secure_delete = ON")  # a forgotten shopper's rows are overwritten
 
     def add(self, events: Iterable[Event], durable: bool = True) -> int:
         rows = [_row(e) for e in events]
@@ -81,6 +87,29 @@ class EventStore:
         """The shoppers with the most events, with their event counts."""
         return [(u, n) for u, n in self._query(
             "SELECT user_id, COUNT(*) AS n FROM events GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?", (limit,))]
+
+    def forget(self, user_id: str) -> int:
+        """Delete every event of one shopper (their searches with what they were shown
+        included), overwriting the deleted content in the file; how many were deleted."""
+        return self._erase("DELETE FROM events WHERE user_id = ?", (user_id,))
+
+    def expire(self, before: float) -> int:
+        """Delete every event older than `before` (seconds since the epoch); how many."""
+        return self._erase("DELETE FROM events WHERE timestamp < ?", (before,))
+
+    def _erase(self, sql: str, params: tuple) -> int:
+        with self._lock:
+            with transaction(self._durable):
+                deleted = self._durable.execute(sql, params).rowcount
+                if deleted:
+                    self._durable.execute("INSERT INTO erasures (at, events) VALUES (?, ?)", (time.time(), deleted))
+            if deleted:  # the deleted rows must not linger in the write-ahead log either
+                self._durable.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
+
+    def erasures(self) -> int:
+        """The newest erasure's number (0: none yet): moves whenever events are deleted."""
+        return self._query("SELECT COALESCE(MAX(id), 0) FROM erasures", ())[0][0]
 
     def count(self) -> int:
         return self._query("SELECT COUNT(*) FROM events", ())[0][0]

@@ -47,6 +47,7 @@ class Settings:
     ranker_path: str | None = None
     ranker_depth: int = 100
     log_searches: bool = True  # record what each known shopper was shown (training data)
+    event_retention_days: int | None = None  # unset: events are kept; else older ones are deleted
     # Merchants' rules: merchandising (pin, boost, bury), suggestions (block, pin) and
     # synonyms, one table each.
     merchandising_path: str = "var/merchandising.sqlite3"
@@ -135,4 +136,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     settings = Settings(**{k: _coerce(k, v, known[k]) for k, v in values.items()})
     settings.engine_config()  # fail early on a bad fusion method or weight
     settings.query_scoring()
+    if settings.event_retention_days is not None and settings.event_retention_days < 1:
+        raise ValueError(f"setting event_retention_days: a whole number of days from 1 up (unset: keep events), "
+                         f"got {settings.event_retention_days}")
     return settings

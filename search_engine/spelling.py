@@ -32,6 +32,7 @@ from indexer.spelling import MIN_TARGET_PRODUCTS, SpellingDictionary, typo_limit
 
 NEIGHBOURS_PER_WORD = 4  # the most widely held known words a typo may stand for
 MAX_COMBINATIONS = 64  # candidate corrections counted, fewest edits first
+MAX_CORRECTED_WORDS = 12  # a longer query is not corrected (relaxation still applies): bounded cost
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,10 @@ def _options(words: list[str], i: int, dictionary: SpellingDictionary
     options = [(1, (word,), 0, False)]
     if _typo_prone(word, dictionary):  # a typo of a word the catalog knows, or two run together
         options += [(1, (respelt,), 1, False) for respelt in respellings(word, dictionary)]
-        # Two words run together cost one edit, and one more if one of them is misspelt too.
+        # Two words run together cost one edit, and one more if one of them is misspelt too
+        # (only for a word no product holds: "microwave", in one product, is no "micro wav").
         options += [(1, split, 1 if "".join(split) == word else 2, True)
-                    for split in dictionary.splits(word, typos=True)[:3]]
+                    for split in dictionary.splits(word, typos=dictionary.products(word) == 0)[:3]]
     elif _is_code(word) and dictionary.products(word) < MIN_TARGET_PRODUCTS:
         # A code run into a word ("2110toner"): split exactly, never respelt.
         options += [(1, split, 1, True) for split in dictionary.splits(word)[:2]]
@@ -98,6 +100,7 @@ class Reading:
 
 def _readings(words: list[str], dictionary: SpellingDictionary) -> list[Reading]:
     """Every reading of the query, built left to right."""
+    options = [_options(words, at, dictionary) for at in range(len(words))]  # once per position
     growing = [(Reading((), 0, False), 0)]  # (reading so far, position)
     done = []
     while growing:
@@ -106,7 +109,7 @@ def _readings(words: list[str], dictionary: SpellingDictionary) -> list[Reading]
             if at == len(words):
                 done.append(so_far)
                 continue
-            for consumed, replacement, cost, reshaped in _options(words, at, dictionary):
+            for consumed, replacement, cost, reshaped in options[at]:
                 grown.append((Reading(so_far.words + replacement, so_far.edits + cost, so_far.reshaped or reshaped),
                               at + consumed))
         growing = sorted(grown, key=lambda r: r[0].edits)[: MAX_COMBINATIONS * 4]
@@ -128,7 +131,10 @@ def correct_from_queries(text: str, neighbours: Callable[[str], list[tuple[str, 
     original = count_matching(key)
     if original >= enough:
         return None
+    codes = [w for w in words if _is_code(w)]
     for other, _ in neighbours(key)[:NEIGHBOURS_PER_WORD]:
+        if [w for w in other.split(" ") if _is_code(w)] != codes:
+            continue  # "750gb" is not a typo of a popular "250gb": a near code is another product
         matching = count_matching(other)
         if matching > original:
             respaced = other.replace(" ", "") == key.replace(" ", "")
@@ -145,16 +151,19 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     given), then the one the most products fully match, if that beats the query as typed.
     count_matching(words): products holding every word."""
     words = query_terms(text)
-    if not words:
+    if not words or len(words) > MAX_CORRECTED_WORDS:
         return None
     original = count_matching(" ".join(words))
     if original >= enough or (original and all(_known(w, dictionary) for w in words)):
         return None  # enough products hold it, or some do and every word is a real one
     repeated = len(set(words)) < len(words)
+    # A split or join that repeats a word is no reading ("usbuhb" is not "usb usb"); a
+    # respelling may ("hdmi to hdmo": "hdmi to hdmi").
     known = [r for r in _readings(words, dictionary) if r.edits > 0 and all(_known(w, dictionary) for w in r.words)
-             and (repeated or len(set(r.words)) == len(r.words))]  # "usbuhb" is not "usb usb"
+             and (repeated or not r.reshaped or len(set(r.words)) == len(r.words))]
+    levels = sorted({r.edits for r in known})[:2]  # the fewest edits, or one more: no further
     counted = 0
-    for edits in sorted({r.edits for r in known}):  # the fewest edits that make more products match
+    for edits in levels:  # the fewest edits that make more products match
         best = None
         for reading in [r for r in known if r.edits == edits][:MAX_COMBINATIONS - counted]:
             candidate = " ".join(reading.words)

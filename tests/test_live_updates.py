@@ -2,6 +2,7 @@
 write lands in one process and searches run in both): searches of every kind never fail,
 never show a deleted product, see every acknowledged write, and an acknowledged write
 survives kill -9 of the server."""
+import itertools
 import os
 import random
 import shutil
@@ -58,7 +59,8 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
     EventStore(env["SEARCH_EVENTS_PATH"]).add(read_jsonl_events(hand_log))  # "fan" has a history
     deleted_at: dict[str, float] = {}  # product id -> when its delete was acknowledged
     problems: list[str] = []
-    counts = {"search": 0, "filtered": 0, "faceted": 0, "similar": 0, "personal": 0, "writes": 0}
+    counts = {"search": 0, "filtered": 0, "faceted": 0, "similar": 0, "personal": 0, "suggest": 0, "writes": 0}
+    searches_sent = itertools.count(1)  # every /search request, for the metrics summed over both workers
     stop = threading.Event()
 
     with running_server(served_copy, env, workers=2) as (base, _):
@@ -67,6 +69,10 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
                 problems.append(f"{kind}: HTTP {response.status_code} {response.text[:300]}")
                 return None
             body = response.json()
+            if kind == "suggest":  # completions that find products, of what was typed
+                if not body["suggestions"] or any(not s["text"] for s in body["suggestions"]):
+                    problems.append(f"suggest: {body['q']!r} got {body['suggestions']}")
+                return body
             ids = [hit["id"] for hit in body["results"]]
             expected = min(k, body["total"]) if "total" in body else k  # a search's page is full up to its total
             if len(ids) != expected or len(set(ids)) != len(ids):
@@ -88,6 +94,8 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
             while not stop.is_set():
                 started = time.monotonic()
                 path, params, k = request(rng)
+                if path == "/search":
+                    next(searches_sent)
                 check_page(kind, started, session.get(base + path, params=params, timeout=30), k)
                 counts[kind] += 1
 
@@ -101,6 +109,8 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
                                                  "facets": "brand,price,attr.product_colour"}, 10),
             "similar": lambda rng: (f"/products/{rng.choice(stable)}/similar", {"k": 5}, 5),
             "personal": lambda rng: ("/search", {"q": "hdmi cable", "k": 10, "user": "fan"}, 10),
+            "suggest": lambda rng: ("/suggest", {"q": rng.choice(["usb h", "wirel", "hdmi c", "backp", "wireles mou"])},
+                                    5),
         }
         shoppers = [threading.Thread(target=shopper, args=item) for item in kinds.items()]
         for thread in shoppers:
@@ -119,6 +129,7 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
                 # Read-your-writes: the next search after the answer finds every product written,
                 # in whichever worker answers (a new connection each: either worker may take it).
                 for product in batch[:5]:
+                    next(searches_sent)
                     found = requests.get(f"{base}/search", params={"q": token(int(product["id"][7:])),
                                                                   "mode": "keyword", "k": 3}, timeout=30).json()
                     if [h["id"] for h in found["results"]][:1] != [product["id"]]:
@@ -141,10 +152,20 @@ def test_searches_of_every_kind_stay_correct_while_the_catalog_changes(served_co
             for thread in shoppers:
                 thread.join(timeout=60)
         health = requests.get(f"{base}/health", timeout=30).json()
+        # /metrics sums both workers' counters, whichever worker answers the scrape.
+        sent = next(searches_sent) - 1
+        scraped = {search_requests(requests.get(f"{base}/metrics", timeout=30).text) for _ in range(6)}
+    assert scraped == {sent}, (scraped, sent)
     assert not problems, f"{len(problems)} problems, e.g.: " + "; ".join(sorted(set(problems))[:10])
     assert counts["writes"] >= 5 and all(counts[kind] >= 5 for kind in kinds), counts
     written = n
     assert health["product_count"] == len(slice_products) + written - len(deleted_at)
+
+
+def search_requests(metrics_text: str) -> int:
+    """The /search requests a Prometheus scrape counts, every status."""
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines()
+                   if line.startswith('search_http_requests_total{endpoint="/search"')))
 
 
 def test_acknowledged_updates_survive_kill_9_in_the_middle_of_a_write_stream(served_copy, tmp_path, slice_products):

@@ -1,45 +1,43 @@
-import math
+"""GET /metrics: request counts and latencies by endpoint and mode, and the serving state."""
+from __future__ import annotations
 
-import pytest
-
-from search_engine.metrics import dcg, mean, ndcg_at_k, recall_at_k, reciprocal_rank
-
-
-def test_dcg_uses_the_grade_as_gain():
-    assert dcg([3, 2, 0]) == pytest.approx(3 / math.log2(2) + 2 / math.log2(3))
+from tests.conftest import T
 
 
-def test_ndcg_by_hand_with_unjudged_products_as_zero():
-    grades = {"a": 3, "b": 2, "c": 1, "d": 0}
-    ranked = ["x", "b", "a"]  # x is unjudged
-    expected = (0 + 2 / math.log2(3) + 3 / math.log2(4)) / (3 + 2 / math.log2(3) + 1 / math.log2(4))
-    assert ndcg_at_k(ranked, grades, k=3) == pytest.approx(expected)
+def _value(text: str, prefix: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
 
-def test_ndcg_ideal_order_is_one_and_cutoff_applies():
-    grades = {"a": 3, "b": 2, "c": 1}
-    assert ndcg_at_k(["a", "b", "c"], grades, 3) == pytest.approx(1.0)
-    assert ndcg_at_k(["c", "b", "a"], grades, 1) == pytest.approx(1 / 3)
+def test_requests_are_counted_by_endpoint_mode_and_status(client):
+    before = client.get("/metrics").get_data(as_text=True)
+    client.get("/search?q=usb+hub&mode=keyword")
+    client.get("/search?q=usb+hub&mode=keyword")
+    client.get("/search?q=usb+hub&mode=nonsense")  # a 400; the mode label stays bounded
+    client.get("/products/no-such-product")
+    client.get("/no/such/route")
+    after = client.get("/metrics")
+    assert after.status_code == 200 and after.mimetype == "text/plain"
+    text = after.get_data(as_text=True)
+
+    def grew(prefix):
+        return _value(text, prefix) - _value(before, prefix)
+
+    assert grew('search_http_requests_total{endpoint="/search",method="GET",status="200"}') == 2
+    assert grew('search_http_requests_total{endpoint="/search",method="GET",status="400"}') == 1
+    assert grew('search_http_request_duration_seconds_count{endpoint="/search",method="GET",mode="keyword"}') == 2
+    assert grew('search_http_request_duration_seconds_count{endpoint="/search",method="GET",mode="invalid"}') == 1
+    assert grew('search_http_requests_total{endpoint="/products/<product_id>",method="GET",status="404"}') == 1
+    assert grew('search_http_requests_total{endpoint="unmatched",method="GET",status="404"}') == 1
+    assert "no-such-product" not in text and "/no/such/route" not in text
 
 
-def test_ndcg_undefined_without_any_positive_grade():
-    assert ndcg_at_k(["a"], {"a": 0, "b": 0}) is None
-
-
-def test_recall_counts_grades_two_and_above():
-    grades = {"a": 3, "b": 2, "c": 1, "d": 2}
-    assert recall_at_k(["a", "c", "x", "d"], grades, k=100) == pytest.approx(2 / 3)
-    assert recall_at_k(["x", "a"], grades, k=1) == 0.0
-    assert recall_at_k(["a"], {"a": 1}) is None
-
-
-def test_reciprocal_rank_of_first_relevant():
-    grades = {"a": 1, "b": 2}
-    assert reciprocal_rank(["a", "x", "b"], grades) == pytest.approx(1 / 3)
-    assert reciprocal_rank(["a", "x"], grades) == 0.0
-    assert reciprocal_rank(["a"], {"a": 1}) is None
-
-
-def test_mean_skips_undefined_values():
-    assert mean([1.0, None, 0.0]) == 0.5
-    assert mean([None]) is None
+def test_the_serving_state_is_read_when_scraped(client, engine):
+    text = client.get("/metrics").get_data(as_text=True)
+    assert f'search_index_info{{version="{engine.index.version}"}} 1.0' in text
+    assert _value(text, "search_index_products ") == len(engine.index.snapshot().products)
+    assert _value(text, "search_index_update_lag ") == 0
+    stored = _value(text, "search_events_stored ")
+    click = {"user_id": "u", "session_id": "s", "timestamp": T, "type": "search", "query": "usb hub"}
+    assert client.post("/events", json={"events": [click, click]}).status_code == 201
+    text = client.get("/metrics").get_data(as_text=True)
+    assert _value(text, "search_events_stored ") == stored + 2 and _value(text, "search_events_store_bytes ") > 0

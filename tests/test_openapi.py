@@ -392,6 +392,11 @@ def get_health_200(c):
     return c.shop.get("/health")
 
 
+@exchange("get", "/metrics", 200)
+def get_metrics_200(c):
+    return c.shop.get("/metrics")
+
+
 @exchange("get", "/openapi.json", 200)
 def get_openapi_json_200(c):
     return c.shop.get("/openapi.json")
@@ -525,6 +530,24 @@ def delete_admin_rules_rule_id_200(c):
 @exchange("delete", "/admin/rules/{rule_id}", 404)
 def delete_admin_rules_rule_id_404(c):
     return c.shop.delete("/admin/rules/999", headers=BEARER)
+
+
+@exchange("delete", "/admin/shoppers/{user_id}", 200)
+def delete_admin_shoppers_user_id_200(c):
+    assert c.shop.get("/search", query_string={"q": "usb hub", "user": "to-forget"}).status_code == 200
+    response = c.shop.delete("/admin/shoppers/to-forget", headers=BEARER)
+    assert response.get_json()["events_deleted"] == 1
+    return response
+
+
+@exchange("delete", "/admin/shoppers/{user_id}", 400)
+def delete_admin_shoppers_user_id_400(c):
+    return c.shop.delete("/admin/shoppers/" + "x" * 201, headers=BEARER)
+
+
+@exchange("delete", "/admin/shoppers/{user_id}", 401)
+def delete_admin_shoppers_user_id_401(c):
+    return c.shop.delete("/admin/shoppers/anyone")
 
 
 @exchange("get", "/admin/synonyms", 200)
@@ -825,7 +848,7 @@ def test_real_responses_validate_against_the_document(request, document, method,
     check_against_document(document, response.app, method, path, response)
 
 
-NO_ERROR_RESPONSE = {("get", "/health"), ("get", "/openapi.json"), ("post", "/workbench/logout")}
+NO_ERROR_RESPONSE = {("get", "/health"), ("get", "/openapi.json"), ("get", "/metrics"), ("post", "/workbench/logout")}
 
 
 def test_every_operation_is_exercised_with_a_success_and_an_error(document):

@@ -303,3 +303,67 @@ def test_the_workbench_compares_a_shopper_with_anonymous(personal_engine, slice_
     assert all("personalization" in hit["explain"] for hit in body["a"]["results"])
     assert all("personalization" not in hit["explain"] for hit in body["b"]["results"])
     assert [h["id"] for h in body["a"]["results"]] != [h["id"] for h in body["b"]["results"]]
+
+
+@pytest.mark.slow
+def test_a_forgotten_shopper_leaves_nothing_behind(personal_engine, hand_log, engine, slice_products,
+                                                  slice_index_root, tmp_path):
+    """DELETE /admin/shoppers/<id>: their events and logged searches are gone from the store
+    (and from the file's bytes), suggestions and personalization no longer know them, and the
+    preference model trains without them."""
+    from api import create_app
+    from search_engine.event_store import EventStore
+    from search_engine.personalization.reranker import PreferenceReranker
+    from search_engine.personalization.training import train_from_events
+    from search_engine.settings import Settings
+
+    store = EventStore(tmp_path / "e.sqlite3")
+    store.add(read_jsonl_events(hand_log))
+    serving = replace(personal_engine, reranker=PreferenceReranker(personal_engine.reranker.model, store.for_user))
+    settings = Settings(index_root=str(slice_index_root), events_path=str(store.path),
+                        merchandising_path=str(tmp_path / "m.sqlite3"), admin_token="t")
+    app = create_app({"SETTINGS": settings, "ENGINE": serving, "EVENTS": store, "TESTING": True})
+    client, auth = app.test_client(), {"Authorization": "Bearer t"}
+    version = serving.reranker.model.version
+    assert client.get("/search?q=hdmi+cable&user=fan").get_json()["personalized_by"] == version  # logged, too
+    app.extensions["suggestions"].refresh()
+    popular = client.get("/suggest?q=hdmi+c").get_json()["suggestions"]
+    assert popular[0]["text"] == "hdmi cable" and popular[0]["searches_score"] > 0  # fan and saver searched it
+    fan_events = len(store.for_user("fan"))
+
+    assert client.delete("/admin/shoppers/fan").status_code == 401
+    forgotten = client.delete("/admin/shoppers/fan", headers=auth)
+    assert forgotten.get_json() == {"shopper": "fan", "events_deleted": fan_events}
+    assert store.for_user("fan") == [] and all(e.user_id != "fan" for e in store.all())
+    assert store.for_user("saver")  # nobody else's
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("e.sqlite3*"))
+    assert b"fan-3" not in stored and b"saver-3" in stored  # session ids: overwritten, not just unlinked
+    result = client.get("/search?q=hdmi+cable&user=fan&k=20").get_json()
+    anonymous = client.get("/search?q=hdmi+cable&k=20").get_json()
+    assert result["personalized_by"] is None and [r["id"] for r in result["results"]] == \
+        [r["id"] for r in anonymous["results"]]
+    assert len(store.for_user("fan")) == 1  # a shopper who comes back starts a new history ...
+    assert client.delete("/admin/shoppers/fan", headers=auth).get_json()["events_deleted"] == 1  # ... also forgettable
+    after = client.get("/suggest?q=hdmi+c").get_json()["suggestions"]
+    assert all(s["searches_score"] == 0 for s in after)  # one shopper left: below suggest_min_shoppers
+    model, report = train_from_events(list(store.all()), engine, slice_products, rounds=5,
+                                      params={"min_data_in_leaf": 1, "min_data_in_bin": 1})
+    assert model is not None and all(e.user_id != "fan" for e in store.all())
+    assert client.delete("/admin/shoppers/" + "x" * 300, headers=auth).status_code == 400
+    assert client.delete("/admin/shoppers/nobody", headers=auth).get_json()["events_deleted"] == 0
+
+
+def test_events_older_than_the_retention_period_are_deleted(tmp_path):
+    from search_engine.event_retention import DAY_S, EventRetention
+    from search_engine.event_store import EventStore
+    from search_engine.types import Event
+
+    store = EventStore(tmp_path / "e.sqlite3")
+    now = T + 100 * DAY_S
+    store.add([Event("a", "s", now - age * DAY_S, "view", product_id="p") for age in (1, 29, 31, 90)])
+    retention = EventRetention(store, days=30, now=lambda: now, follow=False)
+    assert store.erasures() == 0
+    assert retention.sweep() == 2 and sorted(now - e.timestamp for e in store.all()) == [DAY_S, 29 * DAY_S]
+    assert store.erasures() == 1 and retention.sweep() == 0 and store.erasures() == 1
+    with pytest.raises(ValueError, match="event_retention_days"):
+        EventRetention(store, days=0, follow=False)

@@ -206,3 +206,23 @@ def test_a_split_word_joins_a_code_run_into_a_word_splits_and_a_reading_never_re
     assert correct("usbuhb", words, count, enough=10).text == "usb hub"  # "usb usb" holds more, but repeats a word
     # One edit ("hd cab le") holds nothing: the fewest edits that make products match win
     assert correct("hdi cab le", words, count, enough=10).text == "hdmi cable"
+
+
+def test_corrections_keep_codes_respell_into_a_repeated_word_and_stop_one_level_past_the_fewest_edits():
+    from search_engine.spelling import MAX_CORRECTED_WORDS, correct_from_queries
+    from search_engine.suggest.popularity import QueryLog, QueryScoring
+    from search_engine.types import Event
+
+    log = QueryLog()
+    log.add([Event(user, user, 0.0, "search", query="250gb ssd") for user in ("a", "b")])
+    popular = log.ranked(QueryScoring())
+    count = matching_counter({"250gb": set(range(30)), "750gb": {99}, "ssd": set(range(100))})
+    assert popular.neighbours("750gb ssd") and \
+        correct_from_queries("750gb ssd", popular.neighbours, popular.index.score, count, enough=10) is None
+    words = SpellingDictionary({"hdmi": 20, "to": 90, "microwave": 1, "micro": 30, "wav": 5, "flat": 40})
+    holders = {"hdmi": set(range(20)), "to": set(range(200)), "micro": set(range(300, 330)),
+               "wav": set(range(320, 325)), "flat": set(range(310, 350)), "microwave": {400}}
+    count = matching_counter(holders)
+    assert correct("hdmi to hdmo", words, count, enough=10).text == "hdmi to hdmi"  # a respelling may repeat
+    assert correct("flat microwave", words, count, enough=10) is None  # no "flat micro wav": relaxation's
+    assert correct(" ".join(["wirelss"] * (MAX_CORRECTED_WORDS + 1)), DICTIONARY, count, enough=10) is None

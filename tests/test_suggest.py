@@ -179,7 +179,10 @@ def test_merchants_manage_suggestion_rules_through_the_admin_api(client):
     assert client.get("/suggest?q=wi").get_json()["suggestions"][0]["text"] == "wireless mouse"
     for body, parameter in (({"text": "x", "action": "hide"}, "action"), ({"action": "block"}, "text"),
                             ({"text": "x", "action": "block", "colour": 1}, "colour"),
-                            ({"text": "x", "action": "pin", "match": "contains"}, "match"), ([], "text")):
+                            ({"text": "x", "action": "pin", "match": "contains"}, "match"), ([], "text"),
+                            ({"text": ["wireless"], "action": "block"}, "text"),
+                            ({"text": "\ud800x", "action": "block"}, "text"),
+                            ({"text": "tv " + "x" * 41, "action": "block", "match": "contains"}, "text")):
         response = client.post("/admin/suggestions/rules", json=body, headers=AUTH)
         assert response.status_code == 400 and response.get_json()["error"]["parameter"] == parameter, body
     assert client.delete(f"/admin/suggestions/rules/{rule_id}", headers=AUTH).status_code == 200

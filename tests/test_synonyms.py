@@ -22,7 +22,8 @@ def test_rules_are_read_in_the_solr_format_and_bad_lines_name_the_problem():
         one_way.outputs == (("notebook",),)
     for line, problem in (("", "a synonym rule is a line"), ("laptop -> notebook", "unknown synonym format"),
                           ("a => b => c", "more than one"), ("tv", "unknown synonym format"),
-                          ("tv,, television", "empty phrase"), ("a b c d e f, g", "at most 5 words")):
+                          ("tv,, television", "empty phrase"), ("a b c d e f, g", "at most 5 words"),
+                          ("laptop bag => " + "x" * 41 + " bag", "longer than any word")):
         with pytest.raises(SynonymFormatError, match=problem) as caught:
             SynonymRule(line)
         assert str(caught.value).startswith("text: ")

@@ -86,6 +86,12 @@ def parse_field_weights(text: str, base: dict[str, int] | None = None) -> dict[s
 WORD_BYTES_LIMIT = 40  # tantivy's tokenizers drop tokens of this many UTF-8 bytes or more
 
 
+def overlong_words(text: str) -> list[str]:
+    """The words of a text that query_terms leaves out (too long to be indexed): a rule
+    naming one would silently mean something else, so rules refuse them."""
+    return [word for word in re.findall(r"[^\W_]+", text.lower()) if len(word.encode()) >= WORD_BYTES_LIMIT]
+
+
 def query_terms(text: str) -> list[str]:
     """User text as plain lower-case words: query syntax (AND, quotes, +, :) is not ours to
     parse; a word longer than any indexed one (no product holds it) is left out."""

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from indexer.keyword.base import query_terms
+from indexer.keyword.base import WORD_BYTES_LIMIT, overlong_words, query_terms
 from indexer.keyword.stemming import stem
 
 ARROW = "=>"
@@ -35,6 +35,10 @@ Phrase = tuple[str, ...]
 
 
 def _phrases(side: str, line: str) -> list[Phrase]:
+    overlong = overlong_words(side)
+    if overlong:
+        raise SynonymFormatError(f"text: {overlong[0][:20]!r}... is longer than any word the index holds "
+                                 f"(under {WORD_BYTES_LIMIT} bytes)")
     phrases = []
     for part in side.split(","):
         words = tuple(query_terms(part))

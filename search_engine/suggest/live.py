@@ -5,8 +5,11 @@ counts them into the query log and publishes a new PopularQueries with one refer
 assignment; request threads read whichever is published. Counting costs with the new
 events; ranking again costs with the distinct queries, so the follower publishes at most
 once per ten times the last publish took (and at once on refresh()). Suggestions start from
-the catalog alone and gain the shop's history once the first pass has read the log. Every
-worker process follows the same event file, so all of them converge.
+the catalog alone and gain the shop's history once the first pass has read the log. When
+events are deleted (a shopper forgotten, old events expired: EventStore.erasures moves),
+the log is counted again from the start, so nothing of theirs stays in the suggestions or
+in spelling's popular queries. Every worker process follows the same event file, so all of
+them converge.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ class LiveSuggestions:
         self._log = QueryLog()
         self._last_event = 0
         self._unpublished = 0  # events counted since the last publish
+        self._erasures = 0  # the event store's erasure number the log was counted after
         self._published_at = 0.0  # time.monotonic() of the last publish
         self._publish_s = 0.0  # how long it took
         self._refresh_lock = threading.Lock()  # one feeder of the query log
@@ -61,6 +65,11 @@ class LiveSuggestions:
         return read
 
     def _read(self) -> int:
+        if self.events is not None:
+            erasures = self.events.erasures()
+            if erasures != self._erasures:  # events were deleted (a shopper forgotten, old ones expired)
+                self._log, self._last_event, self._erasures = QueryLog(), 0, erasures
+                self._unpublished += 1  # publish even if nothing is left to count
         read = 0
         while self.events is not None:
             batch = self.events.since(self._last_event, BATCH)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexer.keyword.base import overlong_words
 from indexer.suggestions import phrase_key
 from search_engine.rule_table import RuleTable
 
@@ -27,6 +28,8 @@ class SuggestionRule:
             raise ValueError("text: a suggestion rule needs the phrase it is about (letters or digits)")
         if len(self.text) > MAX_RULE_CHARACTERS:
             raise ValueError(f"text: at most {MAX_RULE_CHARACTERS} characters, got {len(self.text)}")
+        if overlong_words(self.text):
+            raise ValueError("text: a word longer than any word the index holds would be left out of the phrase")
         if self.action not in ACTIONS:
             raise ValueError(f"action: must be one of {', '.join(ACTIONS)}, got {self.action!r}")
         if self.match not in MATCHES:

@@ -1,0 +1,52 @@
+"""Keep shoppers' events for at most N days (settings.event_retention_days): a daemon thread
+deletes older ones at start and then every `interval_s`. Each worker runs one; deleting
+what is already gone deletes nothing, so they need no coordination."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+log = logging.getLogger(__name__)
+DAY_S = 86_400.0
+SWEEP_INTERVAL_S = 3_600.0
+
+
+class EventRetention:
+    def __init__(self, store, days: int, interval_s: float = SWEEP_INTERVAL_S,
+                 now: Callable[[], float] = time.time, follow: bool = True):
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise ValueError(f"event_retention_days: a whole number of days from 1 up, got {days!r}")
+        self.store = store
+        self.days = days
+        self.interval_s = interval_s
+        self.now = now
+        self.last_error: str | None = None
+        self._stopped = threading.Event()
+        self._thread = None
+        if follow:
+            self._thread = threading.Thread(target=self._run, name="event-retention", daemon=True)
+            self._thread.start()
+
+    def sweep(self) -> int:
+        """Delete the events older than the retention period; how many."""
+        deleted = self.store.expire(self.now() - self.days * DAY_S)
+        if deleted:
+            log.info("deleted %d events older than %d days", deleted, self.days)
+        return deleted
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self.sweep()
+                self.last_error = None
+            except Exception as exc:  # the sweeper must outlive a locked or full disk
+                self.last_error = f"expiring old events: {exc}"
+                log.exception("expiring old events failed")
+            self._stopped.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
