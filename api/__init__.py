@@ -52,10 +52,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["version_engines"] = VersionEngines(settings.index_root, open_index)
     register_error_handlers(app)
 
-    from api import admin, events, health, metrics, openapi, products, search, suggest, workbench, workbench_api
+    from api import (admin, analytics, events, health, metrics, openapi, products, search, suggest, workbench,
+                     workbench_api)
+    from search_engine.analytics import SearchAnalytics
 
     events.init_app(app, store)
     metrics.init_app(app)
+    live = engine_holder.live_engine_of(app)
+
+    def catalog_price(product_id: str):
+        product = live.get().index.products.get(product_id)
+        return product.price if product is not None else None
+
+    app.extensions["analytics"] = SearchAnalytics(store, catalog_price)
     if settings.event_retention_days:
         from search_engine.event_retention import EventRetention
 
@@ -64,4 +73,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(module.bp)
     app.register_blueprint(suggest.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(analytics.bp)
     return app

@@ -124,6 +124,7 @@ def forget_shopper(user_id: str):
         raise ApiError(f"the shopper id must be 1 to {MAX_ID_LENGTH} characters", parameter="id")
     deleted = event_store().forget(user_id)
     current_app.extensions["suggestions"].refresh()  # this worker at once; the others at their next read
+    current_app.extensions["analytics"].update()  # the rollups are counted again without them, now
     return jsonify({"shopper": user_id, "events_deleted": deleted})
 
 

@@ -17,5 +17,10 @@ def live_engine() -> LiveEngine:
     return current_app.extensions[EXTENSION]
 
 
+def live_engine_of(app: Flask) -> LiveEngine:
+    """The app's live engine outside a request (for what the app hands its stores)."""
+    return app.extensions[EXTENSION]
+
+
 def current_engine() -> Engine:
     return live_engine().get()

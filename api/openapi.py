@@ -425,6 +425,51 @@ class ShopperForgotten(ResponseModel):
     events_deleted: int = Field(description="their events, the searches logged for them included")
 
 
+class DailyFigures(ResponseModel):
+    day: str
+    searches: int
+    click_through_rate: float | None
+    purchases: int
+    revenue: float
+
+
+class QueryFigures(ResponseModel):
+    query: str
+    searches: int
+    zero_results: int
+    click_through_rate: float | None
+    purchases: int
+    revenue: float
+
+
+class FallingQuery(ResponseModel):
+    query: str
+    click_through_rate: float
+    before: float = Field(description="its click-through in the as-long range just before")
+    searches: int
+    searches_before: int
+
+
+class AnalyticsDashboard(ResponseModel):
+    """GET /admin/analytics: rates are per search (null without searches); revenue is the
+    catalog price of each purchase attributed to a search."""
+    start: str
+    end: str
+    searches: int
+    shoppers: int
+    zero_result_rate: float | None
+    click_through_rate: float | None
+    add_to_cart_rate: float | None
+    purchase_rate: float | None
+    revenue: float
+    mean_clicked_position: float | None
+    daily: list[DailyFigures]
+    top_queries: list[QueryFigures]
+    top_zero_result_queries: list[QueryFigures]
+    top_queries_without_clicks: list[QueryFigures]
+    falling_click_through: list[FallingQuery]
+
+
 class RuleDeleted(ResponseModel):
     """DELETE /admin/rules/{rule_id}."""
     deleted: int
@@ -897,6 +942,17 @@ OPERATIONS: tuple[Operation, ...] = (
         400: error("a blank or over-long shopper id"),
     }, parameters=(Param("user_id", {"type": "string"}, "the shopper's id, as events name it", "path", True),),
         admin=True),
+    Operation("get", "/admin/analytics", "Search analytics over a date range", "admin", {
+        200: Response(AnalyticsDashboard, "the dashboard (format=json)"),
+        400: error("a bad date, range, top or format"),
+    }, "Searches, shoppers, zero-result, click-through, add-to-cart and purchase rates, revenue, mean clicked "
+       "position, per day and per query, from the event store's daily rollups. format=csv gives the same "
+       "figures as CSV.", (
+        Param("from", {"type": "string", "format": "date"}, "first day, UTC (default: 29 days before to)"),
+        Param("to", {"type": "string", "format": "date"}, "last day, inclusive (default: today, UTC)"),
+        Param("top", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}, "rows per query list"),
+        Param("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}, "json or csv"),
+    ), admin=True),
     Operation("get", "/admin/synonyms", "Synonym rules", "admin",
               {200: Response(SynonymList, "every rule in force")}, admin=True),
     Operation("post", "/admin/synonyms", "Add a synonym rule", "admin", {

@@ -550,6 +550,24 @@ def delete_admin_shoppers_user_id_401(c):
     return c.shop.delete("/admin/shoppers/anyone")
 
 
+@exchange("get", "/admin/analytics", 200)
+def get_admin_analytics_200(c):
+    assert c.shop.get("/search", query_string={"q": "usb hub", "user": "analysed"}).status_code == 200
+    response = c.shop.get("/admin/analytics", headers=BEARER)
+    assert response.get_json()["searches"] >= 1
+    return response
+
+
+@exchange("get", "/admin/analytics", 400)
+def get_admin_analytics_400(c):
+    return c.shop.get("/admin/analytics?from=yesterday", headers=BEARER)
+
+
+@exchange("get", "/admin/analytics", 401)
+def get_admin_analytics_401(c):
+    return c.shop.get("/admin/analytics")
+
+
 @exchange("get", "/admin/synonyms", 200)
 def get_admin_synonyms_200(c):
     c.synonym()
