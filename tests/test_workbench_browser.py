@@ -191,7 +191,7 @@ def test_search_compare_judge_pin_and_evaluate_in_chromium(browser, server, app,
         browser.save_screenshot(os.environ["WORKBENCH_SCREENSHOT"])
 
 
-def test_synonyms_and_suggestions_are_managed_in_chromium(browser, server, app):
+def test_synonyms_suggestions_and_analytics_in_chromium(browser, server, app):
     browser.get(f"{server}/workbench")
     browser.find_element(By.ID, "token").send_keys("test-token")
     browser.find_element(By.ID, "login").click()
@@ -228,3 +228,24 @@ def test_synonyms_and_suggestions_are_managed_in_chromium(browser, server, app):
     rules = [(r.text, r.action) for r in app.extensions["suggestions"].rules.rules()]
     assert rules == [("wireless", "block"), (last, "pin")]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#suggestion-rules-table tbody tr")) == 2
+
+    # Analytics over a hand-made log: the summary, the daily line and the query bars.
+    from search_engine.types import Event
+
+    day = 1788220800.0  # 2026-09-01
+    app.extensions["event_store"].add(
+        [Event("a", "s1", day + 10, "search", query="usb hub", search_id="x1", shown=("p1",)),
+         Event("a", "s1", day + 20, "click", product_id="p1", search_id="x1", position=1),
+         Event("b", "s2", day + 86400, "search", query="zzz", search_id="x2")])
+    browser.execute_script("document.getElementById('analytics-from').value = '2026-09-01';"
+                           "document.getElementById('analytics-to').value = '2026-09-02';")
+    browser.find_element(By.ID, "analytics-show").click()
+    wait(browser, lambda: browser.find_element(By.ID, "analytics-result").is_displayed(),
+         "no analytics: " + status(browser))
+    figures = {r.get_attribute("data-figure"): r.find_element(By.TAG_NAME, "td").text
+               for r in browser.find_elements(By.CSS_SELECTOR, "#analytics-summary tr")}
+    assert (figures["searches"], figures["shoppers"], figures["zero results"], figures["click-through"]) == \
+        ("2", "2", "0.500", "0.500")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#analytics-daily circle")) == 2
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#analytics-top rect")) == 2
+    assert browser.find_element(By.ID, "analytics-zero").text == "zzz (1 of 1)"

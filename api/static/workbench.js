@@ -343,21 +343,28 @@ async function runEvaluation() {
   say("");
 }
 
-function scatter(rows) {
-  // Per-query nDCG@10: A across, B up; above the diagonal B did better.
-  const size = 300, pad = 36, ns = "http://www.w3.org/2000/svg";
+function canvas(width, height) {
+  // An SVG of this size and a function that draws one element into it.
+  const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
-  svg.setAttribute("width", size);
-  svg.setAttribute("height", size);
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
   svg.setAttribute("role", "img");
-  const draw = (tag, attributes, text) => {
+  const draw = (tag, attributes, text, parent = svg) => {
     const node = document.createElementNS(ns, tag);
     for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
     if (text !== undefined) node.textContent = text;
-    svg.append(node);
+    parent.append(node);
     return node;
   };
+  return [svg, draw];
+}
+
+function scatter(rows) {
+  // Per-query nDCG@10: A across, B up; above the diagonal B did better.
+  const size = 300, pad = 36;
+  const [svg, draw] = canvas(size, size);
   const x = (v) => pad + v * (size - 2 * pad), y = (v) => size - pad - v * (size - 2 * pad);
   draw("rect", {x: pad, y: pad, width: size - 2 * pad, height: size - 2 * pad, class: "frame"});
   draw("line", {x1: x(0), y1: y(0), x2: x(1), y2: y(1), class: "diagonal"});
@@ -370,9 +377,7 @@ function scatter(rows) {
   for (const row of rows) {
     const kind = row.delta > 0 ? "better" : row.delta < 0 ? "worse" : "same";
     const point = draw("circle", {cx: x(row.a ?? 0), cy: y(row.b ?? 0), r: 4, class: `point ${kind}`});
-    const title = document.createElementNS(ns, "title");
-    title.textContent = `${row.query}: A ${number(row.a)}, B ${number(row.b)}`;
-    point.append(title);
+    draw("title", {}, `${row.query}: A ${number(row.a)}, B ${number(row.b)}`, point);
   }
   return svg;
 }
@@ -445,6 +450,67 @@ async function deleteRule(id) {
   await loadRules();
   if (lastCompare) await compare();
   say(`Deleted rule ${id}.`);
+}
+
+// ---- search analytics ----------------------------------------------------------------
+
+function dailyChart(days) {
+  // Searches per day as a line (hover a point for the day's click-through and revenue).
+  const width = 460, height = 200, pad = 36;
+  const [svg, draw] = canvas(width, height);
+  const most = Math.max(1, ...days.map((d) => d.searches));
+  const x = (i) => pad + (days.length > 1 ? i / (days.length - 1) : 0.5) * (width - 2 * pad);
+  const y = (v) => height - pad - (v / most) * (height - 2 * pad);
+  draw("rect", {x: pad, y: pad, width: width - 2 * pad, height: height - 2 * pad, class: "frame"});
+  draw("polyline", {points: days.map((d, i) => `${x(i)},${y(d.searches)}`).join(" "), class: "series"});
+  days.forEach((d, i) => {
+    const point = draw("circle", {cx: x(i), cy: y(d.searches), r: 3, class: "point same"});
+    draw("title", {}, `${d.day}: ${d.searches} searches, CTR ${number(d.click_through_rate)}, revenue ${number(d.revenue, 2)}`, point);
+  });
+  draw("text", {x: pad - 6, y: y(most) + 4, "text-anchor": "end"}, most);
+  draw("text", {x: pad - 6, y: y(0) + 4, "text-anchor": "end"}, 0);
+  if (days.length) {
+    draw("text", {x: x(0), y: height - pad + 14, "text-anchor": "start"}, days[0].day);
+    draw("text", {x: x(days.length - 1), y: height - pad + 14, "text-anchor": "end"}, days[days.length - 1].day);
+  }
+  return svg;
+}
+
+function queryBars(rows) {
+  // The top queries' searches as bars, labelled with their click-through.
+  const width = 460, bar = 18, label = 150;
+  const [svg, draw] = canvas(width, Math.max(bar, rows.length * bar) + 4);
+  const most = Math.max(1, ...rows.map((r) => r.searches));
+  rows.forEach((r, i) => {
+    draw("text", {x: label - 6, y: i * bar + 13, "text-anchor": "end"}, r.query.slice(0, 24));
+    const length = (r.searches / most) * (width - label - 90);
+    draw("rect", {x: label, y: i * bar + 3, width: Math.max(length, 1), height: bar - 6, class: "bar"});
+    draw("text", {x: label + length + 4, y: i * bar + 13}, `${r.searches} · CTR ${number(r.click_through_rate, 2)}`);
+  });
+  return svg;
+}
+
+async function showAnalytics() {
+  const params = new URLSearchParams();
+  if ($("analytics-from").value) params.set("from", $("analytics-from").value);
+  if ($("analytics-to").value) params.set("to", $("analytics-to").value);
+  const data = await call("GET", `/admin/analytics?${params}`);
+  $("analytics-csv").href = `/admin/analytics?${params}&format=csv`;
+  const summary = [["days", `${data.start} to ${data.end}`], ["searches", data.searches], ["shoppers", data.shoppers],
+    ["zero results", number(data.zero_result_rate)], ["click-through", number(data.click_through_rate)],
+    ["add to cart", number(data.add_to_cart_rate)], ["purchases", number(data.purchase_rate)],
+    ["revenue", number(data.revenue, 2)], ["mean clicked position", number(data.mean_clicked_position, 2)]];
+  $("analytics-summary").tBodies[0].replaceChildren(...summary.map(([name, value]) =>
+    element("tr", {"data-figure": name}, element("th", {}, name), element("td", {}, value))));
+  $("analytics-daily").replaceChildren(dailyChart(data.daily));
+  $("analytics-top").replaceChildren(queryBars(data.top_queries.slice(0, 15)));
+  const list = (id, rows, text) => $(id).replaceChildren(...rows.slice(0, 10).map((r) => element("li", {}, text(r))));
+  list("analytics-zero", data.top_zero_result_queries, (r) => `${r.query} (${r.zero_results} of ${r.searches})`);
+  list("analytics-noclick", data.top_queries_without_clicks, (r) => `${r.query} (${r.searches})`);
+  list("analytics-falling", data.falling_click_through,
+    (r) => `${r.query}: ${number(r.before, 2)} → ${number(r.click_through_rate, 2)}`);
+  $("analytics-result").hidden = false;
+  say(`Analytics for ${data.start} to ${data.end}: ${data.searches} searches.`);
 }
 
 // ---- synonyms ------------------------------------------------------------------------
@@ -535,6 +601,7 @@ on("rule-form", "submit", saveRule);
 on("rule-cancel", "click", async () => fillRuleForm({}));
 $("rule-action").addEventListener("change", showRuleFields);
 on("synonym-form", "submit", saveSynonym);
+on("analytics-form", "submit", showAnalytics);
 on("suggestion-rule-form", "submit", async () => {
   await addSuggestionRule($("suggestion-rule-text").value, $("suggestion-rule-action").value, $("suggestion-rule-match").value);
   $("suggestion-rule-text").value = "";
