@@ -89,27 +89,27 @@ class SearchAnalytics:
         self._lock = threading.Lock()
 
     def update(self) -> int:
-        """Roll up the events stored since the last update; how many were read."""
+        """Roll up the events stored since the last update; how many were read. Each batch is
+        read and rolled up inside one write transaction that first reads how far the rollups
+        got, so processes sharing the file (gunicorn workers) never count an event twice."""
         with self._lock:
-            connection = self._connection
-            state = connection.execute("SELECT last_event, erasures FROM analytics_state").fetchone()
-            erasures = self.events.erasures()
-            if state is None or state[1] != erasures:  # first run, or events were deleted: from the start
-                with transaction(connection):
-                    for table in TABLES:
-                        connection.execute(f"DELETE FROM {table}")
-                    connection.execute("INSERT INTO analytics_state VALUES (1, 0, ?)", (erasures,))
-                state = (0, erasures)
-            rebuilt, last, read = state[0] == 0, state[0], 0
+            connection, read, rebuilt = self._connection, 0, False
             while True:
-                batch = self.events.since(last, BATCH)
-                if not batch:
-                    break
-                with transaction(connection):
+                with transaction(connection):  # BEGIN IMMEDIATE: one writer across processes
+                    state = connection.execute("SELECT last_event, erasures FROM analytics_state").fetchone()
+                    # Read on this connection: the event store's own lock may be held by a writer
+                    # waiting for the write lock this transaction holds.
+                    erasures = connection.execute("SELECT COALESCE(MAX(id), 0) FROM erasures").fetchone()[0]
+                    if state is None or state[1] != erasures:  # first run, or events were deleted: from the start
+                        for table in TABLES:
+                            connection.execute(f"DELETE FROM {table}")
+                        connection.execute("INSERT INTO analytics_state VALUES (1, 0, ?)", (erasures,))
+                        state, rebuilt = (0, erasures), True
+                    batch = self.events.since(state[0], BATCH)
                     for _, event in batch:
                         self._add(connection, event)
-                    last = batch[-1][0]
-                    connection.execute("UPDATE analytics_state SET last_event = ?", (last,))
+                    if batch:
+                        connection.execute("UPDATE analytics_state SET last_event = ?", (batch[-1][0],))
                 read += len(batch)
                 if len(batch) < BATCH:
                     break

@@ -136,3 +136,22 @@ def test_concurrent_updates_and_dashboards_count_every_event_once(rollups):
     rollups.update()
     assert problems == []
     assert rollups.dashboard(date(2026, 9, 1), date(2026, 9, 2)).searches == stored[0] == 4 + 120
+
+
+def test_two_processes_rolling_up_the_same_file_count_each_event_once(rollups):
+    """Two SearchAnalytics on one file (as two gunicorn workers have) update in turns and
+    concurrently: every event is counted once."""
+    import threading
+
+    other = SearchAnalytics(rollups.events, PRICES.get)
+    more = [search("e", f"e{i}", DAY1 + 500 + i, "usb hub", ["p1"]) for i in range(200)]
+    rollups.events.add(more[:100])
+    threads = [threading.Thread(target=r.update) for r in (rollups, other, rollups, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rollups.events.add(more[100:])
+    other.update()
+    rollups.update()
+    assert rollups.dashboard(date(2026, 9, 1), date(2026, 9, 2)).searches == 4 + 200
