@@ -64,11 +64,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         product = live.get().index.products.get(product_id)
         return product.price if product is not None else None
 
-    app.extensions["analytics"] = SearchAnalytics(store, catalog_price)
+    rollups = app.extensions["analytics"] = SearchAnalytics(store, catalog_price)
     if settings.event_retention_days:
         from search_engine.event_retention import EventRetention
 
-        app.extensions["event_retention"] = EventRetention(store, settings.event_retention_days)
+        # After a sweep the rollups are made again without the expired events, and checkpointed.
+        app.extensions["event_retention"] = EventRetention(
+            store, settings.event_retention_days, after_sweep=lambda: (rollups.update(), store.checkpoint()))
     for module in (search, products, events, health, admin, workbench, workbench_api, openapi):
         app.register_blueprint(module.bp)
     app.register_blueprint(suggest.bp)

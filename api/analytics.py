@@ -14,6 +14,7 @@ bp = Blueprint("analytics", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
 DEFAULT_DAYS = 30
 MAX_DAYS = 3_660
+EARLIEST, LATEST = date(1970, 1, 1), date(9000, 1, 1)  # dates a range can be computed around
 
 
 def _day(name: str, default: date) -> date:
@@ -21,9 +22,12 @@ def _day(name: str, default: date) -> date:
     if raw is None or raw == "":
         return default
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise ApiError(f"{name} must be a date as YYYY-MM-DD, got {raw!r}", parameter=name) from None
+    if not EARLIEST <= day <= LATEST:
+        raise ApiError(f"{name} must be from {EARLIEST} to {LATEST}, got {day}", parameter=name)
+    return day
 
 
 @bp.get("/analytics")

@@ -26,6 +26,7 @@ from search_engine.types import MODES
 
 bp = Blueprint("metrics", __name__)
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter("search_http_requests", "HTTP requests answered", ["endpoint", "method", "status"])
 LATENCY = Histogram("search_http_request_duration_seconds", "Time to answer an HTTP request",
@@ -52,8 +53,9 @@ def _measured(response):
     if endpoint == "/search":
         asked = request.args.get("mode", "hybrid")
         mode = asked if asked in MODES else "invalid"
-    LATENCY.labels(endpoint, request.method, mode).observe(time.perf_counter() - started)
-    REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+    method = request.method if request.method in METHODS else "other"  # an invented method is no new series
+    LATENCY.labels(endpoint, method, mode).observe(time.perf_counter() - started)
+    REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
     if response.status_code >= 500:
         ERRORS.labels(endpoint).inc()
     return response

@@ -423,6 +423,9 @@ class ShopperForgotten(ResponseModel):
     """DELETE /admin/shoppers/{user_id}."""
     shopper: str
     events_deleted: int = Field(description="their events, the searches logged for them included")
+    overwritten_on_disk: bool = Field(description="their bytes are gone from the files too; false while "
+                                                  "a reader held an older view (SQLite copies the rest at a "
+                                                  "later checkpoint)")
 
 
 class DailyFigures(ResponseModel):

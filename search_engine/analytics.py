@@ -19,6 +19,7 @@ import io
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
@@ -42,7 +43,7 @@ CREATE TABLE IF NOT EXISTS analytics_daily (
 CREATE TABLE IF NOT EXISTS analytics_shoppers (day TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (day, user_id));
 """
 TABLES = ("analytics_state", "analytics_searches", "analytics_daily", "analytics_shoppers")
-BATCH = 50_000
+BATCH = 5_000  # events per write transaction: other writers get the lock between batches
 TOP = 20
 
 
@@ -106,27 +107,31 @@ class SearchAnalytics:
                         connection.execute("INSERT INTO analytics_state VALUES (1, 0, ?)", (erasures,))
                         state, rebuilt = (0, erasures), True
                     batch = self.events.since(state[0], BATCH)
-                    for _, event in batch:
-                        self._add(connection, event)
+                    for number, event in batch:
+                        self._add(connection, number, event)
                     if batch:
                         connection.execute("UPDATE analytics_state SET last_event = ?", (batch[-1][0],))
                 read += len(batch)
                 if len(batch) < BATCH:
                     break
+                time.sleep(0.001)  # let a waiting writer (a logged search, POST /events) take the lock
             if rebuilt:  # what the old rollups held must not linger in the write-ahead log
                 connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return read
 
-    def _add(self, connection: sqlite3.Connection, event) -> None:
+    def _add(self, connection: sqlite3.Connection, number: int, event) -> None:
         if event.type == "search":
             key = phrase_key(event.query or "")
             if not key:
                 return
             day = day_of(event.timestamp)
-            if event.search_id:
-                connection.execute("INSERT OR IGNORE INTO analytics_searches VALUES (?, ?, ?, ?, ?, ?, 0)",
-                                   (event.search_id, day, key, event.session_id, event.timestamp,
-                                    json.dumps(list(event.shown))))
+            # A search without an id is kept under its event's number, for the session fallback.
+            search_id = event.search_id or f"event-{number}"
+            added = connection.execute("INSERT OR IGNORE INTO analytics_searches VALUES (?, ?, ?, ?, ?, ?, 0)",
+                                       (search_id, day, key, event.session_id, event.timestamp,
+                                        json.dumps(list(event.shown)))).rowcount
+            if not added:
+                return  # the same search sent twice counts once
             connection.execute("INSERT OR IGNORE INTO analytics_daily (day, query) VALUES (?, ?)", (day, key))
             connection.execute("UPDATE analytics_daily SET searches = searches + 1, zero_results = zero_results + ? "
                                "WHERE day = ? AND query = ?", (0 if event.shown else 1, day, key))
@@ -155,13 +160,13 @@ class SearchAnalytics:
 
     @staticmethod
     def _search_of(connection, event):
-        """The search an outcome counts for: the one it names, else the session's latest one
-        before it that showed the product."""
+        """The search an outcome counts for: the one it names if that showed the product, else
+        the session's latest one before it that did."""
         if event.search_id:
-            row = connection.execute("SELECT search_id, day, query, clicked FROM analytics_searches "
+            row = connection.execute("SELECT search_id, day, query, clicked, shown FROM analytics_searches "
                                      "WHERE search_id = ?", (event.search_id,)).fetchone()
-            if row is not None:
-                return row
+            if row is not None and event.product_id in json.loads(row[4]):  # it showed what was clicked
+                return row[:4]
         rows = connection.execute(
             "SELECT search_id, day, query, clicked, shown FROM analytics_searches WHERE session_id = ? "
             "AND timestamp <= ? ORDER BY timestamp DESC", (event.session_id, event.timestamp)).fetchall()
@@ -177,6 +182,7 @@ class SearchAnalytics:
         first, last = start.isoformat(), end.isoformat()
         connection = sqlite3.connect(self.events.path)  # its own: a dashboard never sees an update half-done
         try:
+            connection.execute("BEGIN")  # every figure from one moment of the file
             return self._dashboard(connection.execute, start, end, first, last, top)
         finally:
             connection.close()
@@ -192,12 +198,15 @@ class SearchAnalytics:
         board = Dashboard(first, last, searches, shoppers, _rate(zero, searches), _rate(clicked, searches),
                           _rate(carts, searches), _rate(purchases, searches), round(revenue, 2),
                           round(positions / positioned, 3) if positioned else None)
-        board.daily = [{"day": day, "searches": n, "click_through_rate": _rate(c, n), "purchases": p,
-                        "revenue": round(r, 2)}
-                       for day, n, c, p, r in read(
-                           "SELECT day, SUM(searches), SUM(clicked_searches), SUM(purchases), SUM(revenue) "
-                           "FROM analytics_daily WHERE day BETWEEN ? AND ? GROUP BY day ORDER BY day",
-                           (first, last))]
+        by_day = {day: (n, c, p, r) for day, n, c, p, r in read(
+            "SELECT day, SUM(searches), SUM(clicked_searches), SUM(purchases), SUM(revenue) "
+            "FROM analytics_daily WHERE day BETWEEN ? AND ? GROUP BY day", (first, last))}
+        board.daily = []
+        for offset in range((end - start).days + 1):  # every day of the range, searched or not
+            day = (start + timedelta(days=offset)).isoformat()
+            n, c, p, r = by_day.get(day, (0, 0, 0, 0.0))
+            board.daily.append({"day": day, "searches": n, "click_through_rate": _rate(c, n), "purchases": p,
+                                "revenue": round(r, 2)})
         # One pass over the range's rows per query serves every per-query list.
         per_query = read("SELECT query, SUM(searches), SUM(zero_results), SUM(clicked_searches), SUM(purchases), "
                          "SUM(revenue) FROM analytics_daily WHERE day BETWEEN ? AND ? GROUP BY query",

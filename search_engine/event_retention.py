@@ -15,13 +15,16 @@ SWEEP_INTERVAL_S = 3_600.0
 
 class EventRetention:
     def __init__(self, store, days: int, interval_s: float = SWEEP_INTERVAL_S,
-                 now: Callable[[], float] = time.time, follow: bool = True):
+                 now: Callable[[], float] = time.time, follow: bool = True,
+                 after_sweep: Callable[[], object] | None = None):
+        """after_sweep: run when events were deleted (the analytics roll up again without them)."""
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             raise ValueError(f"event_retention_days: a whole number of days from 1 up, got {days!r}")
         self.store = store
         self.days = days
         self.interval_s = interval_s
         self.now = now
+        self.after_sweep = after_sweep
         self.last_error: str | None = None
         self._stopped = threading.Event()
         self._thread = None
@@ -31,9 +34,11 @@ class EventRetention:
 
     def sweep(self) -> int:
         """Delete the events older than the retention period; how many."""
-        deleted = self.store.expire(self.now() - self.days * DAY_S)
+        deleted = self.store.expire(self.now() - self.days * DAY_S).events
         if deleted:
             log.info("deleted %d events older than %d days", deleted, self.days)
+            if self.after_sweep is not None:
+                self.after_sweep()
         return deleted
 
     def _run(self) -> None:

@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -36,6 +37,16 @@ CREATE INDEX IF NOT EXISTS events_by_time ON events (timestamp);
 -- followers of the log (suggestions) count again from scratch when the newest id moves.
 CREATE TABLE IF NOT EXISTS erasures (id INTEGER PRIMARY KEY, at REAL NOT NULL, events INTEGER NOT NULL);
 """
+CHECKPOINT_WAIT_MS = 500
+BUSY_TIMEOUT_MS = 30_000  # as sqlite_files.connect_wal's timeout
+
+
+@dataclass(frozen=True)
+class Erasure:
+    events: int  # how many were deleted
+    on_disk: bool  # their bytes are gone from the files too (False: a reader held an older view)
+
+
 COLUMNS = ("user_id", "session_id", "timestamp", "type", "product_id", "query", "position", "search_id", "shown")
 
 
@@ -88,24 +99,34 @@ class EventStore:
         return [(u, n) for u, n in self._query(
             "SELECT user_id, COUNT(*) AS n FROM events GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?", (limit,))]
 
-    def forget(self, user_id: str) -> int:
+    def forget(self, user_id: str) -> Erasure:
         """Delete every event of one shopper (their searches with what they were shown
-        included), overwriting the deleted content in the file; how many were deleted."""
+        included), overwriting the deleted content in the file."""
         return self._erase("DELETE FROM events WHERE user_id = ?", (user_id,))
 
-    def expire(self, before: float) -> int:
-        """Delete every event older than `before` (seconds since the epoch); how many."""
+    def expire(self, before: float) -> Erasure:
+        """Delete every event older than `before` (seconds since the epoch)."""
         return self._erase("DELETE FROM events WHERE timestamp < ?", (before,))
 
-    def _erase(self, sql: str, params: tuple) -> int:
+    def _erase(self, sql: str, params: tuple) -> Erasure:
         with self._lock:
             with transaction(self._durable):
                 deleted = self._durable.execute(sql, params).rowcount
                 if deleted:
                     self._durable.execute("INSERT INTO erasures (at, events) VALUES (?, ?)", (time.time(), deleted))
-            if deleted:  # the deleted rows must not linger in the write-ahead log either
-                self._durable.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return deleted
+        return Erasure(deleted, self.checkpoint() if deleted else True)
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the file and empty it, so deleted rows (overwritten
+        there) linger in neither; False while a reader holds an older view (SQLite copies
+        the rest at a later checkpoint). Waits at most CHECKPOINT_WAIT_MS for readers."""
+        with self._lock:
+            self._durable.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+            try:
+                busy, _, _ = self._durable.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                self._durable.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return not busy
 
     def erasures(self) -> int:
         """The newest erasure's number (0: none yet): moves whenever events are deleted."""

@@ -96,7 +96,8 @@ def test_the_admin_api_serves_json_and_csv_and_names_bad_parameters(client, app)
     assert csv_text.mimetype == "text/csv" and "top_queries" in csv_text.get_data(as_text=True)
     assert client.get("/admin/analytics").status_code == 401
     for query, parameter in (("from=2026-13-01", "from"), ("from=2026-09-02&to=2026-09-01", "to"),
-                             ("format=xml", "format"), ("top=0", "top"), ("from=1900-01-01&to=2026-01-01", "from")):
+                             ("format=xml", "format"), ("top=0", "top"), ("from=1900-01-01&to=2026-01-01", "from"),
+                             ("to=0001-01-01", "to"), ("from=0001-01-01&to=2026-01-05", "from")):
         response = client.get("/admin/analytics?" + query, headers=AUTH)
         assert response.status_code == 400 and response.get_json()["error"]["parameter"] == parameter, query
 
@@ -155,3 +156,18 @@ def test_two_processes_rolling_up_the_same_file_count_each_event_once(rollups):
     other.update()
     rollups.update()
     assert rollups.dashboard(date(2026, 9, 1), date(2026, 9, 2)).searches == 4 + 200
+
+
+def test_attribution_edge_cases_and_every_day_of_the_range(rollups):
+    rollups.events.add([
+        search("f", "q1", DAY2 + 300, "usb hub", ["p1"]),  # the same search sent again: once
+        Event("g", "s-g", DAY2 + 400, "search", query="hdmi cable", shown=("p2",)),  # no search id
+        outcome("g", "click", DAY2 + 410, "p2", position=1),  # found through its session
+        outcome("h", "click", DAY2 + 420, "p9", "q4", 7),  # names a search that did not show p9
+    ])
+    rollups.update()
+    board = rollups.dashboard(date(2026, 9, 1), date(2026, 9, 3))
+    assert board.searches == 5 and board.click_through_rate == 0.6  # q1, q4 and g's search
+    assert board.mean_clicked_position == 1.75  # (1 + 3 + 2 + 1) / 4: the click at 7 counts for nothing
+    assert [d["day"] for d in board.daily] == ["2026-09-01", "2026-09-02", "2026-09-03"]
+    assert board.daily[2]["searches"] == 0 and board.daily[2]["click_through_rate"] is None

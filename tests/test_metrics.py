@@ -15,6 +15,7 @@ def test_requests_are_counted_by_endpoint_mode_and_status(client):
     client.get("/search?q=usb+hub&mode=nonsense")  # a 400; the mode label stays bounded
     client.get("/products/no-such-product")
     client.get("/no/such/route")
+    client.open("/search?q=usb", method="FROBNICATE")  # an invented method is no new series
     after = client.get("/metrics")
     assert after.status_code == 200 and after.mimetype == "text/plain"
     text = after.get_data(as_text=True)
@@ -28,7 +29,8 @@ def test_requests_are_counted_by_endpoint_mode_and_status(client):
     assert grew('search_http_request_duration_seconds_count{endpoint="/search",method="GET",mode="invalid"}') == 1
     assert grew('search_http_requests_total{endpoint="/products/<product_id>",method="GET",status="404"}') == 1
     assert grew('search_http_requests_total{endpoint="unmatched",method="GET",status="404"}') == 1
-    assert "no-such-product" not in text and "/no/such/route" not in text
+    assert "no-such-product" not in text and "/no/such/route" not in text and "FROBNICATE" not in text
+    assert grew('search_http_requests_total{endpoint="unmatched",method="other",status="405"}') == 1
 
 
 def test_the_serving_state_is_read_when_scraped(client, engine):

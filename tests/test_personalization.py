@@ -333,7 +333,7 @@ def test_a_forgotten_shopper_leaves_nothing_behind(personal_engine, hand_log, en
 
     assert client.delete("/admin/shoppers/fan").status_code == 401
     forgotten = client.delete("/admin/shoppers/fan", headers=auth)
-    assert forgotten.get_json() == {"shopper": "fan", "events_deleted": fan_events}
+    assert forgotten.get_json() == {"shopper": "fan", "events_deleted": fan_events, "overwritten_on_disk": True}
     assert store.for_user("fan") == [] and all(e.user_id != "fan" for e in store.all())
     assert store.for_user("saver")  # nobody else's
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("e.sqlite3*"))
@@ -361,9 +361,10 @@ def test_events_older_than_the_retention_period_are_deleted(tmp_path):
     store = EventStore(tmp_path / "e.sqlite3")
     now = T + 100 * DAY_S
     store.add([Event("a", "s", now - age * DAY_S, "view", product_id="p") for age in (1, 29, 31, 90)])
-    retention = EventRetention(store, days=30, now=lambda: now, follow=False)
+    swept = []
+    retention = EventRetention(store, days=30, now=lambda: now, follow=False, after_sweep=lambda: swept.append(1))
     assert store.erasures() == 0
     assert retention.sweep() == 2 and sorted(now - e.timestamp for e in store.all()) == [DAY_S, 29 * DAY_S]
-    assert store.erasures() == 1 and retention.sweep() == 0 and store.erasures() == 1
+    assert store.erasures() == 1 and retention.sweep() == 0 and store.erasures() == 1 and swept == [1]
     with pytest.raises(ValueError, match="event_retention_days"):
         EventRetention(store, days=0, follow=False)
