@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import random
 import resource
@@ -23,7 +22,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from scripts.common import setup_logging
+from scripts.common import emit, setup_logging
 
 START = datetime(2026, 9, 1, tzinfo=timezone.utc).timestamp()
 
@@ -100,10 +99,7 @@ def main(argv=None) -> int:
                "rollup_from_scratch_s": round(full_s, 1), "rollup_1000_new_events_ms": round(increment_ms, 1),
                "dashboard": boards, "event_file_mb": round(size_mb),
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-    return 0
+    return emit(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -12,18 +12,16 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
-from scripts.common import ICECAT_JUDGMENTS, percentiles as shared_percentiles, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, emit, percentiles as shared_percentiles, setup_logging
 
 percentiles = partial(shared_percentiles, points=(50, 99), digits=3)  # this benchmark's figures' shape
 
@@ -75,10 +73,7 @@ def main(argv=None) -> int:
         "stage_ms": {name: percentiles(values) for name, values in stages.items()},
         "added_p50_ms": round(float(np.percentile(totals["with ranker"], 50) - np.percentile(totals["without ranker"], 50)), 3),
     }
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-    return 0
+    return emit(figures, args.json)
 
 
 if __name__ == "__main__":

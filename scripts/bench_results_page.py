@@ -23,12 +23,11 @@ import os
 import sys
 import time
 from functools import partial
-from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
 
-from scripts.common import ICECAT_JUDGMENTS, percentiles as shared_percentiles, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, emit, percentiles as shared_percentiles, setup_logging
 
 percentiles = partial(shared_percentiles, key="p{}_ms")  # this benchmark's figures' shape
 
@@ -161,10 +160,7 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError) as exc:
         print(f"search-bench-page {args.command}: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-    return 0
+    return emit(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import sys
 import tempfile
@@ -41,7 +40,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from scripts.common import ICECAT_JUDGMENTS, percentiles, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, emit, percentiles, setup_logging
 
 TYPED = (3, 5, 8)
 SHOWN = 5
@@ -276,10 +275,7 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"search-bench-suggest {args.command}: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-    return 0
+    return emit(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,17 @@ def percentiles(values, points=(50, 95, 99), digits: int = 2, key: str = "p{}") 
     return {key.format(p): round(float(np.percentile(ms, p)), digits) if len(ms) else None for p in points}
 
 
+def emit(figures: dict, json_path: str | None) -> int:
+    """A benchmark's figures on stdout as JSON, and in json_path when given; exit status 0."""
+    import json
+
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if json_path:
+        Path(json_path).write_text(text)
+    return 0
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
