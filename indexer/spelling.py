@@ -1,5 +1,6 @@
 """The catalog's own words, for spelling correction: how many products hold each, and which
-known words lie within a typo of a given one.
+known words lie within a typo of a given one (NearWords, which spelling from the search
+history uses too).
 
 Words come from every field the keyword leg searches (title, brand, category, model,
 description, short attribute values), lower-cased, as the keyword leg splits them. A word
@@ -53,6 +54,26 @@ def _deletes(word: str) -> set[str]:
     return {word} | {word[:i] + word[i + 1:] for i in range(len(word))}
 
 
+class NearWords:
+    """Strings within a few edits of a given one, among a fixed set: a symmetric delete index
+    (two strings within one edit share a string made by deleting at most one character from
+    each), confirmed by edit distance. Immutable once built."""
+
+    def __init__(self, words: Iterable[str]):
+        index: dict[str, list[str]] = defaultdict(list)
+        for word in words:
+            for variant in _deletes(word):
+                index[variant].append(word)
+        self._by_delete = {variant: tuple(found) for variant, found in index.items()}
+
+    def within(self, word: str, limit: int) -> list[str]:
+        """The set's strings within `limit` edits of `word` (at most 2; found for one edit on
+        each side), the word itself left out, in no particular order."""
+        found = {other for variant in _deletes(word) for other in self._by_delete.get(variant, ())}
+        found.discard(word)
+        return [other for other in found if within_edits(word, other, limit)]
+
+
 @dataclass(frozen=True)
 class Neighbour:
     word: str
@@ -64,12 +85,8 @@ class SpellingDictionary:
 
     def __init__(self, products_per_word: dict[str, int]):
         self.products_per_word = products_per_word
-        index: dict[str, list[str]] = defaultdict(list)
-        for word, count in products_per_word.items():
-            if count >= MIN_TARGET_PRODUCTS and len(word) >= MIN_TARGET_LENGTH and word.isalpha():
-                for variant in _deletes(word):
-                    index[variant].append(word)
-        self._by_delete = dict(index)
+        self._targets = NearWords(word for word, count in products_per_word.items()
+                                  if count >= MIN_TARGET_PRODUCTS and len(word) >= MIN_TARGET_LENGTH and word.isalpha())
 
     @classmethod
     def build(cls, products: Iterable[Product | None], attribute_max_chars: int = 0) -> "SpellingDictionary":
@@ -92,10 +109,8 @@ class SpellingDictionary:
         most widely held first; the word itself is not one."""
         if limit <= 0:
             return []
-        found = {candidate for variant in _deletes(word) for candidate in self._by_delete.get(variant, ())}
-        found.discard(word)
-        close = [w for w in found if within_edits(word, w, limit)]
-        return sorted((Neighbour(w, self.products_per_word[w]) for w in close), key=lambda n: (-n.products, n.word))
+        return sorted((Neighbour(w, self.products_per_word[w]) for w in self._targets.within(word, limit)),
+                      key=lambda n: (-n.products, n.word))
 
     def splits(self, word: str, typos: bool = False) -> list[tuple[str, str]]:
         """Ways to read a word as two known words run together ("wirelessmouse"); with

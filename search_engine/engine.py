@@ -123,6 +123,10 @@ class Engine:
                 catalog_phrases(self.index.snapshot().products.by_doc()))))
         object.__setattr__(self, "spelling_enough", keyword.fuzzy_below)
 
+    def synonyms_in_force(self) -> Synonyms:
+        """The synonym rules as they are now (read once per search: edits apply to the next)."""
+        return self.synonyms() if self.synonyms is not None else NO_SYNONYMS
+
     def stages(self, query: Query) -> list[Stage]:
         """The stages this query runs through, in order."""
         stages: list[Stage] = []
@@ -149,7 +153,7 @@ class Engine:
         parameter) when it names attributes this catalog lacks."""
         snapshot = self.index.snapshot()  # this search reads only this view, start to end
         check_fields(query, snapshot.products.attributes)
-        synonyms = self.synonyms() if self.synonyms is not None else NO_SYNONYMS  # one set for the whole search
+        synonyms = self.synonyms_in_force()  # one set for the whole search
 
         counted: dict[str, int] = {}  # correction and relaxation ask for the same texts again
 
@@ -211,8 +215,7 @@ class Engine:
     def legs(self, query: Query, depth: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         """The dense and the keyword leg's (doc, score) lists for a query, on one snapshot
         (what fusion-weight fitting works from)."""
-        context = SearchContext(query, self.index.snapshot(), depth,
-                                self.synonyms() if self.synonyms is not None else NO_SYNONYMS)
+        context = SearchContext(query, self.index.snapshot(), depth, self.synonyms_in_force())
         dense = DenseRetrieval(self.query_vectors).run(context, [])
         keyword = KeywordRetrieval().run(context, [])
         return [(c.doc, c.dense_score) for c in dense], [(c.doc, c.keyword_score) for c in keyword]

@@ -4,9 +4,10 @@ what is already gone deletes nothing, so they need no coordination."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Callable
+
+from search_engine.periodic import Periodic
 
 log = logging.getLogger(__name__)
 DAY_S = 86_400.0
@@ -22,15 +23,9 @@ class EventRetention:
             raise ValueError(f"event_retention_days: a whole number of days from 1 up, got {days!r}")
         self.store = store
         self.days = days
-        self.interval_s = interval_s
         self.now = now
         self.after_sweep = after_sweep
-        self.last_error: str | None = None
-        self._stopped = threading.Event()
-        self._thread = None
-        if follow:
-            self._thread = threading.Thread(target=self._run, name="event-retention", daemon=True)
-            self._thread.start()
+        self._sweeper = Periodic("event-retention", self.sweep, interval_s, "expiring old events") if follow else None
 
     def sweep(self) -> int:
         """Delete the events older than the retention period; how many."""
@@ -41,17 +36,6 @@ class EventRetention:
                 self.after_sweep()
         return deleted
 
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                self.sweep()
-                self.last_error = None
-            except Exception as exc:  # the sweeper must outlive a locked or full disk
-                self.last_error = f"expiring old events: {exc}"
-                log.exception("expiring old events failed")
-            self._stopped.wait(self.interval_s)
-
     def stop(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._sweeper is not None:
+            self._sweeper.stop()

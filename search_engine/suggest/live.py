@@ -13,18 +13,16 @@ them converge.
 """
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
-from indexer.keyword.synonyms import NO_SYNONYMS
 from search_engine.engine import Engine
+from search_engine.periodic import Periodic
 from search_engine.suggest.popularity import NO_QUERIES, QueryLog, QueryScoring
 from search_engine.suggest.rules import Blocks, SuggestionRule, SuggestionRuleStore
 from search_engine.suggest.suggester import (DEFAULT_CATEGORIES, DEFAULT_COUNT, DEFAULT_PRODUCTS, SnapshotMemo,
                                              Sources, SuggestResult, complete, leads_to, phrase_finds_products)
 
-log = logging.getLogger(__name__)
 BATCH = 50_000
 REFRESH_S = 2.0  # how often the follower reads new events
 
@@ -37,9 +35,7 @@ class LiveSuggestions:
         self.events = events
         self.rules = rules
         self.scoring = scoring
-        self.refresh_s = refresh_s
         self.popular = NO_QUERIES  # replaced, never changed in place
-        self.last_error: str | None = None
         self._log = QueryLog()
         self._last_event = 0
         self._unpublished = 0  # events counted since the last publish
@@ -49,11 +45,10 @@ class LiveSuggestions:
         self._refresh_lock = threading.Lock()  # one feeder of the query log
         self._memo = SnapshotMemo()
         self._prepared: tuple[int, Blocks, list[SuggestionRule]] = (-1, Blocks.of(()), [])
-        self._stopped = threading.Event()
-        self._thread = None
+        self._follower = None
         if follow and events is not None:
-            self._thread = threading.Thread(target=self._follow, name="suggestion-follower", daemon=True)
-            self._thread.start()
+            self._follower = Periodic("suggestion-follower", self._follow, refresh_s,
+                                      "following the event log for suggestions")
 
     def refresh(self) -> int:
         """Read the events stored since the last refresh and publish the new ranking now;
@@ -90,24 +85,16 @@ class LiveSuggestions:
         self._unpublished = 0
 
     def _follow(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                with self._refresh_lock:
-                    self._read()  # cheap: counts only the new events
-                    # Ranking again costs with the number of distinct queries (docs/benchmarks.md):
-                    # at most a tenth of the follower's time goes to it.
-                    if self._unpublished and time.monotonic() - self._published_at >= 10 * self._publish_s:
-                        self._publish()
-                self.last_error = None
-            except Exception as exc:  # the follower must outlive any one failure
-                self.last_error = f"following the event log for suggestions: {exc}"
-                log.exception("following the event log for suggestions failed")
-            self._stopped.wait(self.refresh_s)
+        with self._refresh_lock:
+            self._read()  # cheap: counts only the new events
+            # Ranking again costs with the number of distinct queries (docs/benchmarks.md):
+            # at most a tenth of the follower's time goes to it.
+            if self._unpublished and time.monotonic() - self._published_at >= 10 * self._publish_s:
+                self._publish()
 
     def stop(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._follower is not None:
+            self._follower.stop()
 
     def _rules(self) -> tuple[Blocks, list[SuggestionRule]]:
         """The merchants' blocks and pins, prepared once per change of the rules."""
@@ -123,7 +110,7 @@ class LiveSuggestions:
         """Completions of `prefix` over the engine's current snapshot, with the top products
         and categories of the best completion (of the words typed when there is none)."""
         snapshot = engine.index.snapshot()
-        synonyms = engine.synonyms() if engine.synonyms is not None else NO_SYNONYMS  # as a search would read it
+        synonyms = engine.synonyms_in_force()  # as a search would read them
         blocks, pins = self._rules()
         sources = Sources(engine.phrases.get(), self.popular, engine.spelling.get(), blocks, pins, self.scoring)
         suggestions = complete(prefix, sources, count, phrase_finds_products(snapshot, self._memo, synonyms))

@@ -14,7 +14,7 @@ from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from indexer.spelling import within_edits
+from indexer.spelling import NearWords
 from indexer.suggestions import phrase_key
 from search_engine.suggest.prefix_index import PrefixIndex
 from search_engine.types import Event
@@ -60,10 +60,6 @@ class QueryCounts:
     spellings: Counter[str] = field(default_factory=Counter)  # as typed (lower-case), most common shown
 
 
-def _deletes(key: str) -> set[str]:
-    return {key} | {key[:i] + key[i + 1:] for i in range(len(key))}
-
-
 @dataclass(frozen=True)
 class PopularQueries:
     """An immutable view of the log's queries: their ranking, how each is shown, and (for
@@ -71,18 +67,13 @@ class PopularQueries:
 
     index: PrefixIndex
     shown_as: dict[str, str]  # key -> the most common way shoppers typed it
-    _by_delete: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _near: NearWords = field(default_factory=lambda: NearWords(()), repr=False)
 
     @classmethod
     def of(cls, scores: dict[str, float], shown_as: dict[str, str]) -> "PopularQueries":
-        # One-edit neighbours by symmetric deletes (as indexer/spelling.py), for the most
-        # searched queries only: what a shop's shoppers mostly mean.
-        by_delete: dict[str, list[str]] = defaultdict(list)
-        for key in sorted(scores, key=lambda k: (-scores[k], k))[:MAX_SPELLING_QUERIES]:
-            if len(key) >= MIN_SPELLING_CHARACTERS:
-                for variant in _deletes(key):
-                    by_delete[variant].append(key)
-        return cls(PrefixIndex(scores), shown_as, {k: tuple(v) for k, v in by_delete.items()})
+        # Spelling reads the most searched queries only: what a shop's shoppers mostly mean.
+        head = sorted(scores, key=lambda k: (-scores[k], k))[:MAX_SPELLING_QUERIES]
+        return cls(PrefixIndex(scores), shown_as, NearWords(k for k in head if len(k) >= MIN_SPELLING_CHARACTERS))
 
     @classmethod
     def empty(cls) -> "PopularQueries":
@@ -91,9 +82,7 @@ class PopularQueries:
     def neighbours(self, key: str) -> list[tuple[str, float]]:
         """Popular queries one edit from `key` (a space counts as a letter, so a split or a
         merge is one edit), most searched first."""
-        found = {other for variant in _deletes(key) for other in self._by_delete.get(variant, ())}
-        found.discard(key)
-        close = [(other, self.index.score(other)) for other in found if within_edits(key, other, 1)]
+        close = [(other, self.index.score(other)) for other in self._near.within(key, 1)]
         return sorted(close, key=lambda pair: (-pair[1], pair[0]))
 
 

@@ -144,6 +144,11 @@ class Sources:
     pins: list[SuggestionRule]
     scoring: QueryScoring
 
+    def score(self, key: str) -> tuple[float, int, float]:
+        """A phrase's searches score, the products holding it (0: no catalog phrase), and its score."""
+        searched, products = self.popular.index.score(key), int(self.catalog.score(key))
+        return searched, products, searched + self.scoring.catalog_score(products)
+
 
 def complete(prefix: str, sources: Sources, count: int, finds_products) -> list[Suggestion]:
     """The best `count` completions: pinned first, then fewest typos, then score.
@@ -153,10 +158,8 @@ def complete(prefix: str, sources: Sources, count: int, finds_products) -> list[
     def offer(key: str, typos: int, pinned: bool = False) -> None:
         if key in chosen or sources.blocks.blocks(key) or not finds_products(key):
             return
-        searched = sources.popular.index.score(key)
-        products = int(sources.catalog.score(key))
-        chosen[key] = Suggestion(sources.popular.shown_as.get(key, key), key,
-                                 searched + sources.scoring.catalog_score(products), searched, products, typos, pinned)
+        searched, products, score = sources.score(key)
+        chosen[key] = Suggestion(sources.popular.shown_as.get(key, key), key, score, searched, products, typos, pinned)
 
     all_readings = readings(prefix, sources.spelling)
     for reading in all_readings:
@@ -184,11 +187,10 @@ def _offer_completions(text: str, finished: bool, typos: int, sources: Sources, 
     found = sources.catalog.top(start, wanted) + sources.popular.index.top(start, wanted)
     if finished:
         found.append((text, 0.0))  # the phrase itself, if it is one
-    candidates = {key for key, _ in found if key == text or key.startswith(start)}
-    scored = sorted(candidates, key=lambda key: (-(sources.popular.index.score(key) + sources.scoring.catalog_score(
-        int(sources.catalog.score(key)))), key))
-    for key in scored[:wanted]:
-        if key == text and finished and not (sources.catalog.score(key) or sources.popular.index.score(key)):
+    candidates = {key: sources.score(key) for key, _ in found if key == text or key.startswith(start)}
+    for key in sorted(candidates, key=lambda key: (-candidates[key][2], key))[:wanted]:
+        searched, products, _ = candidates[key]
+        if key == text and finished and not (searched or products):
             continue  # typed words that are no phrase: not a completion
         offer(key, typos)
 
