@@ -5,7 +5,9 @@ arrive into daily tables in the event store's own SQLite file: per day and query
 searches that showed nothing, searches that got a click, clicks (with the clicked positions),
 add-to-carts, purchases and revenue; per day, the shoppers who searched. A dashboard sums those
 rows over its range. `update()` reads only the events stored since it last ran (EventStore.since);
-when events were deleted (a forgotten shopper, expiry) it rolls up again from the start.
+when events were deleted (a forgotten shopper, expiry) it rolls up again from the start,
+and whoever deleted them checkpoints afterwards (EventStore.checkpoint), so the old rollup
+rows linger in neither file.
 
 Attribution: a click, cart or purchase counts for the search it names (search_id), else for the
 latest search of the same session that showed the product, else for none. Revenue is the
@@ -94,7 +96,7 @@ class SearchAnalytics:
         read and rolled up inside one write transaction that first reads how far the rollups
         got, so processes sharing the file (gunicorn workers) never count an event twice."""
         with self._lock:
-            connection, read, rebuilt = self._connection, 0, False
+            connection, read = self._connection, 0
             while True:
                 with transaction(connection):  # BEGIN IMMEDIATE: one writer across processes
                     state = connection.execute("SELECT last_event, erasures FROM analytics_state").fetchone()
@@ -105,7 +107,7 @@ class SearchAnalytics:
                         for table in TABLES:
                             connection.execute(f"DELETE FROM {table}")
                         connection.execute("INSERT INTO analytics_state VALUES (1, 0, ?)", (erasures,))
-                        state, rebuilt = (0, erasures), True
+                        state = (0, erasures)
                     batch = self.events.since(state[0], BATCH)
                     for number, event in batch:
                         self._add(connection, number, event)
@@ -115,8 +117,6 @@ class SearchAnalytics:
                 if len(batch) < BATCH:
                     break
                 time.sleep(0.001)  # let a waiting writer (a logged search, POST /events) take the lock
-            if rebuilt:  # what the old rollups held must not linger in the write-ahead log
-                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return read
 
     def _add(self, connection: sqlite3.Connection, number: int, event) -> None:
