@@ -68,9 +68,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.event_retention_days:
         from search_engine.event_retention import EventRetention
 
-        # After a sweep the rollups are made again without the expired events, and checkpointed.
-        app.extensions["event_retention"] = EventRetention(
-            store, settings.event_retention_days, after_sweep=lambda: (rollups.update(), store.checkpoint()))
+        # After a sweep the rollups are made again without the expired events.
+        app.extensions["event_retention"] = EventRetention(store, settings.event_retention_days,
+                                                           after_sweep=rollups.update)
     for module in (search, products, events, health, admin, workbench, workbench_api, openapi):
         app.register_blueprint(module.bp)
     app.register_blueprint(suggest.bp)

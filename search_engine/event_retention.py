@@ -18,7 +18,8 @@ class EventRetention:
     def __init__(self, store, days: int, interval_s: float = SWEEP_INTERVAL_S,
                  now: Callable[[], float] = time.time, follow: bool = True,
                  after_sweep: Callable[[], object] | None = None):
-        """after_sweep: run when events were deleted (the analytics roll up again without them)."""
+        """after_sweep: run when events were deleted, before the checkpoint (the analytics
+        roll up again without them)."""
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             raise ValueError(f"event_retention_days: a whole number of days from 1 up, got {days!r}")
         self.store = store
@@ -29,11 +30,12 @@ class EventRetention:
 
     def sweep(self) -> int:
         """Delete the events older than the retention period; how many."""
-        deleted = self.store.expire(self.now() - self.days * DAY_S).events
+        deleted = self.store.expire(self.now() - self.days * DAY_S)
         if deleted:
             log.info("deleted %d events older than %d days", deleted, self.days)
             if self.after_sweep is not None:
                 self.after_sweep()
+            self.store.checkpoint()
         return deleted
 
     def stop(self) -> None:

@@ -11,7 +11,6 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -39,12 +38,6 @@ CREATE TABLE IF NOT EXISTS erasures (id INTEGER PRIMARY KEY, at REAL NOT NULL, e
 """
 CHECKPOINT_WAIT_MS = 500
 BUSY_TIMEOUT_MS = 30_000  # as sqlite_files.connect_wal's timeout
-
-
-@dataclass(frozen=True)
-class Erasure:
-    events: int  # how many were deleted
-    on_disk: bool  # their bytes are gone from the files too (False: a reader held an older view)
 
 
 COLUMNS = ("user_id", "session_id", "timestamp", "type", "product_id", "query", "position", "search_id", "shown")
@@ -99,22 +92,24 @@ class EventStore:
         return [(u, n) for u, n in self._query(
             "SELECT user_id, COUNT(*) AS n FROM events GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?", (limit,))]
 
-    def forget(self, user_id: str) -> Erasure:
+    def forget(self, user_id: str) -> int:
         """Delete every event of one shopper (their searches with what they were shown
-        included), overwriting the deleted content in the file."""
+        included), overwritten in the file; how many. Call checkpoint() once what else
+        holds them (the analytics rollups) is made again, so they leave the log too."""
         return self._erase("DELETE FROM events WHERE user_id = ?", (user_id,))
 
-    def expire(self, before: float) -> Erasure:
-        """Delete every event older than `before` (seconds since the epoch)."""
+    def expire(self, before: float) -> int:
+        """Delete every event older than `before` (seconds since the epoch); how many. Then
+        checkpoint(), as after forget()."""
         return self._erase("DELETE FROM events WHERE timestamp < ?", (before,))
 
-    def _erase(self, sql: str, params: tuple) -> Erasure:
+    def _erase(self, sql: str, params: tuple) -> int:
         with self._lock:
             with transaction(self._durable):
                 deleted = self._durable.execute(sql, params).rowcount
                 if deleted:
                     self._durable.execute("INSERT INTO erasures (at, events) VALUES (?, ?)", (time.time(), deleted))
-        return Erasure(deleted, self.checkpoint() if deleted else True)
+        return deleted
 
     def checkpoint(self) -> bool:
         """Copy the write-ahead log into the file and empty it, so deleted rows (overwritten
