@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from pathlib import Path
-from typing import Generic, Sequence, TypeVar
+from typing import Callable, Generic, Sequence, TypeVar
 
 from search_engine.sqlite_files import connect_wal
 
 R = TypeVar("R")  # a frozen dataclass with these fields and an `id`
+T = TypeVar("T")
 MAX_ID = 2 ** 63 - 1  # SQLite's largest integer: a larger id names no rule
 
 
@@ -32,7 +33,8 @@ class RuleTable(Generic[R]):
         self._cached: list[R] = []
         self._seen_version: tuple[int, int] | None = None
         self._local_writes = 0
-        self._generation = 0  # moves on whenever the rules are read again
+        self._generation = 0  # moves on whenever the rules change
+        self._derived: tuple[int, object] = (-1, None)
 
     def add(self, rule: R) -> R:
         with self._lock:
@@ -66,15 +68,29 @@ class RuleTable(Generic[R]):
         return self.versioned_rules()[1]
 
     def versioned_rules(self) -> tuple[int, list[R]]:
-        """The rules and their generation, read together (what is built from them is current
-        exactly while the generation is)."""
+        """The rules and their generation, read together: the generation moves when the rules
+        change (not when another table of the file does), so what is built from them is
+        current exactly while it stays."""
         with self._lock:
             # data_version moves on other connections' commits; our own writes are counted apart.
             version = (self._connection.execute("PRAGMA data_version").fetchone()[0], self._local_writes)
             if version != self._seen_version:
                 rows = self._connection.execute(
                     f"SELECT id, {', '.join(self.fields)} FROM {self.table} ORDER BY id").fetchall()
-                self._cached = [self.rule_type(id=row[0], **dict(zip(self.fields, row[1:]))) for row in rows]
+                rules = [self.rule_type(id=row[0], **dict(zip(self.fields, row[1:]))) for row in rows]
+                if rules != self._cached:
+                    self._cached = rules
+                    self._generation += 1
                 self._seen_version = version
-                self._generation += 1
             return self._generation, list(self._cached)
+
+    def derived(self, build: Callable[[list[R]], T]) -> T:
+        """What `build` makes of the rules (one such value per table), made again only when
+        they change. Shared by request threads: a racing request may publish an older value,
+        and the next call, seeing a newer generation, builds again."""
+        generation, rules = self.versioned_rules()
+        made = self._derived
+        if made[0] != generation:
+            made = (generation, build(rules))
+            self._derived = made  # one reference assignment
+        return made[1]

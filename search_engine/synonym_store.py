@@ -16,7 +16,6 @@ class SynonymStore(RuleTable[SynonymRule]):
     def __init__(self, path: str | Path, file_rules: Sequence[SynonymRule] = ()):
         super().__init__(path, "synonyms", SynonymRule, ("text",))
         self.file_rules = tuple(file_rules)
-        self._built: tuple[int, Synonyms] = (-1, Synonyms(self.file_rules))
 
     @classmethod
     def open(cls, path: str | Path, synonyms_file: str | Path | None = None) -> "SynonymStore":
@@ -29,14 +28,5 @@ class SynonymStore(RuleTable[SynonymRule]):
 
     def synonyms(self) -> Synonyms:
         """Every rule, the file's first, as one Synonyms: a shared, immutable object that stays
-        the same object until the rules change (an edit to another table of the file, which
-        also makes the rules be read again, keeps it)."""
-        generation, stored = self.versioned_rules()
-        built = self._built
-        if built[0] != generation:
-            rules = self.file_rules + tuple(stored)
-            # A racing search may publish an older pair; the next call, seeing another
-            # generation, builds again: never stale for longer than one search.
-            built = (generation, built[1] if built[1].rules == rules else Synonyms(rules))
-            self._built = built
-        return built[1]
+        the same object until the rules change (an edit to another table of the file keeps it)."""
+        return self.derived(lambda stored: Synonyms(self.file_rules + tuple(stored)))

@@ -44,7 +44,6 @@ class LiveSuggestions:
         self._publish_s = 0.0  # how long it took
         self._refresh_lock = threading.Lock()  # one feeder of the query log
         self._memo = SnapshotMemo()
-        self._prepared: tuple[int, Blocks, list[SuggestionRule]] = (-1, Blocks.of(()), [])
         self._follower = None
         if follow and events is not None:
             self._follower = Periodic("suggestion-follower", self._follow, refresh_s,
@@ -98,12 +97,7 @@ class LiveSuggestions:
 
     def _rules(self) -> tuple[Blocks, list[SuggestionRule]]:
         """The merchants' blocks and pins, prepared once per change of the rules."""
-        generation, rules = self.rules.versioned_rules()
-        prepared = self._prepared
-        if prepared[0] != generation:
-            prepared = (generation, Blocks.of(rules), [rule for rule in rules if rule.action == "pin"])
-            self._prepared = prepared  # one reference assignment; a racing request prepares the same
-        return prepared[1], prepared[2]
+        return self.rules.derived(lambda rules: (Blocks.of(rules), [rule for rule in rules if rule.action == "pin"]))
 
     def suggest(self, engine: Engine, prefix: str, count: int = DEFAULT_COUNT, product_count: int = DEFAULT_PRODUCTS,
                 category_count: int = DEFAULT_CATEGORIES) -> SuggestResult:
