@@ -16,9 +16,10 @@ from search_engine.live import LiveEngine
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. test_config may carry SETTINGS (a Settings), ENGINE (an Engine),
     EVENTS (an EventStore), RULES (a merchandising RuleStore), SYNONYMS (a SynonymStore),
-    JUDGMENTS (a JudgmentStore) and SUGGESTIONS (a LiveSuggestions)."""
-    from search_engine.factory import (open_engine, open_event_store, open_judgment_store, open_rule_store,
-                                       open_suggestions, open_synonym_store)
+    JUDGMENTS (a JudgmentStore), SUGGESTIONS (a LiveSuggestions) and EXPERIMENTS (an ExperimentStore)."""
+    from search_engine.experiments.serving import VariantEngines
+    from search_engine.factory import (open_engine, open_event_store, open_experiment_store, open_judgment_store,
+                                       open_rule_store, open_suggestions, open_synonym_store)
     from search_engine.settings import load_settings
     from search_engine.version_engines import VersionEngines
 
@@ -41,6 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["synonym_store"] = synonyms
     app.extensions["suggestions"] = suggestions
     app.extensions["judgment_store"] = test_config.pop("JUDGMENTS", None) or open_judgment_store(settings)
+    app.extensions["experiments"] = test_config.pop("EXPERIMENTS", None) or open_experiment_store(settings)
     app.config.from_mapping(SETTINGS=settings, SESSION_COOKIE_SAMESITE="Lax", **test_config)
     app.secret_key = session_secret(settings)
     elasticsearch = settings.elasticsearch_config()
@@ -49,11 +51,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return SearchIndex.open(directory, settings.use_gpu, elasticsearch)
 
     engine_holder.init_app(app, LiveEngine(engine, settings.index_root, settings.reload_interval_s, open_index))
-    app.extensions["version_engines"] = VersionEngines(settings.index_root, open_index)
+    versions = app.extensions["version_engines"] = VersionEngines(settings.index_root, open_index)
+    app.extensions["variant_engines"] = VariantEngines(versions.engine)
     register_error_handlers(app)
 
-    from api import (admin, analytics, events, health, metrics, openapi, products, search, suggest, workbench,
-                     workbench_api)
+    from api import (admin, analytics, events, experiments, health, metrics, openapi, products, search, suggest,
+                     workbench, workbench_api)
     from search_engine.analytics import SearchAnalytics
 
     events.init_app(app, store)
@@ -76,4 +79,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(suggest.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(analytics.bp)
+    app.register_blueprint(experiments.bp)
     return app

@@ -246,11 +246,19 @@ class Ranking(ResponseModel):
     explain: SearchExplain = omitted("with explain=true")
 
 
+class ServedVariant(ResponseModel):
+    """The running experiment's variant this search was served ("interleaved": both variants'
+    rankings merged by team draft)."""
+    id: int
+    variant: str
+
+
 class SearchResponse(Ranking):
     """GET /search: a page of results, with how long the search took."""
     took_ms: float
-    search_id: str = omitted("for a known shopper (user=...) when searches are logged: "
-                             "send it with the clicks that follow")
+    experiment: ServedVariant = omitted("when a running experiment served this shopper (user=..., else session=...)")
+    search_id: str = omitted("for a known shopper (user=...), or an anonymous one's session (session=...), when "
+                             "searches are logged: send it with the clicks that follow")
 
 
 # ---------------------------------------------------------------- products, events, health
@@ -471,6 +479,137 @@ class AnalyticsDashboard(ResponseModel):
     top_zero_result_queries: list[QueryFigures]
     top_queries_without_clicks: list[QueryFigures]
     falling_click_through: list[FallingQuery]
+
+
+# ---------------------------------------------------------------- experiments
+
+class VariantConfigModel(RequestModel):
+    """How a variant searches; a setting left out is the serving engine's."""
+    model_config = ConfigDict(extra="forbid", title="VariantConfig")
+    mode: Mode | None = None
+    fusion: FusionMethod | None = None
+    dense_weight: float | None = Field(None, ge=0, le=1)
+    version: str | None = Field(None, description="an index version on disk, searched with the towers it was built with")
+    ranker: bool | None = Field(None, description="the serving relevance ranker on or off")
+    personalization: bool | None = Field(None, description="the serving preference model on or off")
+    rules: bool | None = Field(None, description="merchandising rules on or off")
+    synonyms: bool | None = Field(None, description="synonym rules on or off")
+
+
+class VariantIn(RequestModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,49}$")
+    share: float | None = Field(None, gt=0, le=1, description="A/B: the share of shoppers served it")
+    config: VariantConfigModel | None = None
+
+
+class ExperimentIn(RequestModel):
+    """An experiment: the first variant is the control. A/B: shares summing to at most 1 (the
+    rest is left out); interleaving: exactly two variants and a traffic share."""
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["ab", "interleaving"] = "ab"
+    variants: list[VariantIn] = Field(min_length=2, max_length=10)
+    start: float | str | None = Field(None, description="seconds since the epoch or ISO 8601 with a zone (default now)")
+    stop: float | str | None = Field(None, description="as start (default 14 days after start)")
+    traffic: float | None = Field(None, gt=0, le=1, description="interleaving: the share of shoppers interleaved")
+    metric: Literal["ctr", "conversion", "revenue_per_search"] = "ctr"
+    minimum_effect: float = Field(0.05, gt=0, le=10, description="the smallest difference worth detecting: A/B, "
+                                  "relative to the control's metric; interleaving, the preference")
+    alpha: float = Field(0.05, gt=0, le=0.2)
+
+
+class VariantOut(ResponseModel):
+    name: str
+    share: float = omitted("A/B tests")
+    config: VariantConfigModel
+
+
+class Experiment(ResponseModel):
+    """A stored experiment."""
+    id: int
+    name: str
+    kind: Literal["ab", "interleaving"]
+    variants: list[VariantOut]
+    start: float
+    stop: float
+    traffic: float = omitted("interleaving")
+    metric: Literal["ctr", "conversion", "revenue_per_search"]
+    minimum_effect: float
+    alpha: float
+    status: Literal["scheduled", "running", "stopped"]
+
+
+class ExperimentList(ResponseModel):
+    experiments: list[Experiment]
+
+
+class ExperimentDeleted(ResponseModel):
+    deleted: int
+
+
+class MetricEstimate(ResponseModel):
+    value: float | None
+    interval: list[float] | None = Field(description="the (1 - alpha) interval at this look")
+
+
+class VariantMetrics(ResponseModel):
+    ctr: MetricEstimate
+    conversion: MetricEstimate
+    revenue_per_search: MetricEstimate
+
+
+class Comparison(ResponseModel):
+    """The variant against the control on the experiment's metric."""
+    verdict: Literal["variant better", "control better", "no difference detected yet", "not enough data"]
+    difference: float = omitted()
+    relative: float = omitted()
+    standard_error: float = omitted("of the difference, at this look")
+    interval: list[float] = omitted("always valid: may be read at any look")
+    p_value: float = omitted("always valid")
+    significant: bool = omitted()
+    units_needed: int | None = omitted("shoppers in both, for an effect of minimum_effect to be found")
+    more_units_needed: int | None = omitted()
+
+
+class VariantResults(ResponseModel):
+    name: str
+    units: int = Field(description="shoppers (or anonymous sessions) served it")
+    searches: int
+    metrics: VariantMetrics
+    against_control: Comparison = omitted("every variant but the control")
+
+
+class Preference(ResponseModel):
+    """The mean preference over searches whose clicks (or purchases) preferred a team: +1 the
+    second variant, -1 the first."""
+    searches_with_preference: int
+    preference: float | None
+    standard_error: float = omitted("of the preference, at this look")
+    verdict: str
+    interval: list[float] = omitted("always valid")
+    p_value: float = omitted("always valid")
+    significant: bool = omitted()
+    units_needed: int | None = omitted()
+    more_units_needed: int | None = omitted()
+
+
+class ExperimentResults(ResponseModel):
+    """GET /admin/experiments/{experiment_id}/results."""
+    status: Literal["scheduled", "running", "stopped"]
+    experiment: int
+    kind: Literal["ab", "interleaving"]
+    test: str
+    alpha: float
+    metric: str = omitted("A/B tests")
+    alpha_per_comparison: float = omitted("A/B tests: alpha shared between the comparisons with the control")
+    variants: list[VariantResults] = omitted("A/B tests")
+    teams: dict[str, str] = omitted("interleaving: the variant of team a and of team b")
+    units: int = omitted("interleaving")
+    searches: int = omitted("interleaving")
+    clicks: Preference = omitted("interleaving")
+    purchases: Preference = omitted("interleaving")
+    took_ms: float
 
 
 class RuleDeleted(ResponseModel):
@@ -798,6 +937,7 @@ def error(description: str) -> Response:
 HTML = {"type": "string", "contentMediaType": "text/html"}
 PRODUCT_ID = Param("product_id", {"type": "string"}, "the product's id", "path", True)
 RULE_ID = Param("rule_id", {"type": "integer"}, "the rule's id", "path", True)
+EXPERIMENT_ID = Param("experiment_id", {"type": "integer"}, "the experiment's id", "path", True)
 ADMIN_WRITE_ERRORS = {
     409: error("the update cannot be written to the serving version (another product tower, "
                "or a version this server cannot serve)"),
@@ -956,6 +1096,39 @@ OPERATIONS: tuple[Operation, ...] = (
         Param("top", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}, "rows per query list"),
         Param("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}, "json or csv"),
     ), admin=True),
+    Operation("get", "/admin/experiments", "Experiments", "admin",
+              {200: Response(ExperimentList, "every experiment, oldest first, with its status")}, admin=True),
+    Operation("post", "/admin/experiments", "Define an A/B or interleaving experiment", "admin", {
+        201: Response(Experiment, "the stored experiment; it runs from start to stop"),
+        400: error("an invalid definition (the field is named, e.g. variants[1].share), or a setting this "
+                   "server cannot serve (no preference model, an unknown index version)"),
+        409: error("it overlaps another experiment: one runs at a time"),
+    }, body=RequestBody({"application/json": ExperimentIn}), admin=True),
+    Operation("get", "/admin/experiments/{experiment_id}", "One experiment", "admin", {
+        200: Response(Experiment, "the experiment"),
+        404: error("no experiment with that id"),
+    }, parameters=(EXPERIMENT_ID,), admin=True),
+    Operation("put", "/admin/experiments/{experiment_id}", "Redefine an experiment that has not started", "admin", {
+        200: Response(Experiment, "the stored experiment"),
+        400: error("an invalid definition"),
+        404: error("no experiment with that id"),
+        409: error("it has started, or it would overlap another"),
+    }, parameters=(EXPERIMENT_ID,), body=RequestBody({"application/json": ExperimentIn}), admin=True),
+    Operation("post", "/admin/experiments/{experiment_id}/stop", "Stop a running experiment now", "admin", {
+        200: Response(Experiment, "the experiment, stopped"),
+        404: error("no experiment with that id"),
+        409: error("it has not started: delete it instead"),
+    }, parameters=(EXPERIMENT_ID,), admin=True),
+    Operation("delete", "/admin/experiments/{experiment_id}", "Delete an experiment", "admin", {
+        200: Response(ExperimentDeleted, "deleted; its id is never given to another experiment"),
+        404: error("no experiment with that id"),
+    }, parameters=(EXPERIMENT_ID,), admin=True),
+    Operation("get", "/admin/experiments/{experiment_id}/results", "An experiment's results", "admin", {
+        200: Response(ExperimentResults, "per variant, with the always-valid test against the control"),
+        404: error("no experiment with that id"),
+    }, "A/B: shoppers, searches, click-through, conversion and revenue per search per variant, with intervals; "
+       "against the control, the mSPRT's always-valid p-value and interval and the shoppers still needed. "
+       "Interleaving: the preference by clicks and by purchases.", (EXPERIMENT_ID,), admin=True),
     Operation("get", "/admin/synonyms", "Synonym rules", "admin",
               {200: Response(SynonymList, "every rule in force")}, admin=True),
     Operation("post", "/admin/synonyms", "Add a synonym rule", "admin", {

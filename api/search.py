@@ -11,6 +11,7 @@ from api.events import event_store
 from api.params import bool_param, checked_against, field_error, query_from
 from api.serialize import fusion_json, highlight_json, result_json
 from indexer.keyword.factory import keyword_config
+from search_engine.experiments.serving import serve
 from search_engine.highlight import QueryMatcher
 from search_engine.results_page import FieldError
 from search_engine.types import Event
@@ -20,25 +21,34 @@ bp = Blueprint("search", __name__)
 
 @bp.get("/search")
 def search():
-    engine = current_engine()
-    query = checked_against(query_from(request.args), request.args, engine.index.products.attributes)
+    serving = current_engine()
+    query = checked_against(query_from(request.args), request.args, serving.index.products.attributes)
     highlight = bool_param(request.args, "highlight")
+    session = (request.args.get("session") or "").strip()[:200] or None
+    # Experiments assign a known shopper by their id, an anonymous one by their session.
+    unit = query.user or session
+    experiment = current_app.extensions["experiments"].running(time.time())
     started = time.perf_counter()
     try:
-        result = engine.search(query)
+        served = serve(serving, query, unit, experiment, current_app.extensions["variant_engines"])
     except FieldError as exc:  # the serving version changed to one without that attribute meanwhile
         raise field_error(exc) from None
+    result, engine = served.result, served.engine
     body = result_json(result, fusion_json(engine.config))
+    if served.variant is not None:
+        body["experiment"] = {"id": experiment.id, "variant": served.variant}
     if highlight:  # query words' stems, and in titles the keyword leg's typo distance (search_engine/highlight.py)
         matcher = QueryMatcher.of(result.corrected_query or query.text, keyword_config(engine.index.manifest))
         for item, hit in zip(body["results"], result.hits):
             item["highlight"] = highlight_json(hit.product, matcher)
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    if query.user and current_app.config["SETTINGS"].log_searches:
-        # What a known shopper was shown is what the preference model learns from.
+    if unit and current_app.config["SETTINGS"].log_searches:
+        # What a shopper was shown is what the preference model and the experiments learn
+        # from; an anonymous shopper's searches are logged under their session.
         body["search_id"] = uuid.uuid4().hex
-        session = (request.args.get("session") or "").strip()[:200] or query.user
-        event_store().add([Event(user_id=query.user, session_id=session, timestamp=time.time(), type="search",
+        event_store().add([Event(user_id=unit, session_id=session or unit, timestamp=time.time(), type="search",
                                  query=query.text, search_id=body["search_id"], position=query.offset + 1,
-                                 shown=tuple(hit.product.id for hit in result.hits))], durable=False)
+                                 shown=tuple(hit.product.id for hit in result.hits),
+                                 experiment=None if served.variant is None else str(experiment.id),
+                                 variant=served.variant, teams=served.teams)], durable=False)
     return jsonify(body)

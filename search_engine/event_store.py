@@ -28,10 +28,14 @@ CREATE TABLE IF NOT EXISTS events (
     query TEXT,
     position INTEGER,
     search_id TEXT,
-    shown TEXT
+    shown TEXT,
+    experiment TEXT,
+    variant TEXT,
+    teams TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, timestamp);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (timestamp);
+CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, timestamp);
 -- One row per erasure (a forgotten shopper, expired events), holding nothing of whose:
 -- followers of the log (suggestions) count again from scratch when the newest id moves.
 CREATE TABLE IF NOT EXISTS erasures (id INTEGER PRIMARY KEY, at REAL NOT NULL, events INTEGER NOT NULL);
@@ -40,7 +44,10 @@ CHECKPOINT_WAIT_MS = 500
 BUSY_TIMEOUT_MS = 30_000  # as sqlite_files.connect_wal's timeout
 
 
-COLUMNS = ("user_id", "session_id", "timestamp", "type", "product_id", "query", "position", "search_id", "shown")
+COLUMNS = ("user_id", "session_id", "timestamp", "type", "product_id", "query", "position", "search_id", "shown",
+           "experiment", "variant", "teams")
+# Columns added since the first release: a store written before gets them when opened.
+ADDED_COLUMNS = ("experiment", "variant", "teams")
 
 
 class EventStore:
@@ -50,7 +57,14 @@ class EventStore:
         self._durable = connect_wal(self.path, "FULL")
         self._fast = connect_wal(self.path, "NORMAL")
         with self._lock:
+            columns = {row[1] for row in self._durable.execute("PRAGMA table_info(events)")}
+            if columns:  # an existing store
+                for name in ADDED_COLUMNS:
+                    if name not in columns:
+                        self._durable.execute(f"ALTER TABLE events ADD COLUMN {name} TEXT")
             self._durable.executescript(SCHEMA)
+            self._durable.execute("CREATE INDEX IF NOT EXISTS events_by_experiment ON events (experiment) "
+                                  "WHERE experiment IS NOT NULL")
             self._durable.execute("PRAGMA secure_delete = ON")  # a forgotten shopper's rows are overwritten
 
     def add(self, events: Iterable[Event], durable: bool = True) -> int:
@@ -86,6 +100,22 @@ class EventStore:
         finally:
             connection.close()
         return [(row[0], _event(row[1:])) for row in rows]
+
+    def of_experiment(self, experiment_id: str, since: float) -> list[Event]:
+        """The searches served in an experiment and the clicks, carts and purchases of their
+        sessions from `since` on, in time order (what its results are counted from; its own
+        connection)."""
+        connection = sqlite3.connect(self.path)
+        try:
+            listed = ", ".join(COLUMNS)
+            rows = connection.execute(
+                f"SELECT id, {listed} FROM events WHERE experiment = ? UNION ALL "
+                f"SELECT id, {listed} FROM events WHERE type != 'search' AND timestamp >= ? AND session_id IN "
+                "(SELECT session_id FROM events WHERE experiment = ?) ORDER BY timestamp, id",
+                (experiment_id, since, experiment_id)).fetchall()
+        finally:
+            connection.close()
+        return [_event(row[1:]) for row in rows]
 
     def users(self, limit: int = 200) -> list[tuple[str, int]]:
         """The shoppers with the most events, with their event counts."""
@@ -141,10 +171,12 @@ class EventStore:
 
 def _row(event: Event) -> tuple:
     return (event.user_id, event.session_id, event.timestamp, event.type, event.product_id, event.query,
-            event.position, event.search_id, json.dumps(list(event.shown)) if event.shown else None)
+            event.position, event.search_id, json.dumps(list(event.shown)) if event.shown else None,
+            event.experiment, event.variant, json.dumps(list(event.teams)) if event.teams else None)
 
 
 def _event(row: tuple) -> Event:
     values = dict(zip(COLUMNS, row))
-    values["shown"] = tuple(json.loads(values["shown"])) if values["shown"] else ()
+    for listed in ("shown", "teams"):
+        values[listed] = tuple(json.loads(values[listed])) if values[listed] else ()
     return Event(**values)

@@ -82,6 +82,12 @@ def open_synonym_store(settings: Settings):
     return SynonymStore.open(settings.merchandising_path, settings.synonyms_file)
 
 
+def open_experiment_store(settings: Settings):
+    from search_engine.experiments.store import ExperimentStore
+
+    return ExperimentStore(settings.merchandising_path)
+
+
 def open_judgment_store(settings: Settings):
     from search_engine.judgment_store import JudgmentStore
 

@@ -21,14 +21,17 @@ MAX_ID = 2 ** 63 - 1  # SQLite's largest integer: a larger id names no rule
 
 class RuleTable(Generic[R]):
     def __init__(self, path: str | Path, table: str, rule_type: type[R], fields: Sequence[str],
-                 integer_fields: Sequence[str] = ()):
+                 integer_fields: Sequence[str] = (), reuse_ids: bool = True):
+        """reuse_ids=False: a deleted rule's id is never given again (where the id is recorded
+        elsewhere, as experiments' ids are in the event log)."""
         self.path = Path(path)
         self.table = table
         self.rule_type = rule_type
         self.fields = tuple(fields)
         columns = ", ".join(f"{f} {'INTEGER' if f in integer_fields else 'TEXT'}" for f in self.fields)
         self._connection = connect_wal(self.path)
-        self._connection.execute(f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, {columns})")
+        key = "INTEGER PRIMARY KEY" if reuse_ids else "INTEGER PRIMARY KEY AUTOINCREMENT"
+        self._connection.execute(f"CREATE TABLE IF NOT EXISTS {table} (id {key}, {columns})")
         self._lock = threading.Lock()
         self._cached: list[R] = []
         self._seen_version: tuple[int, int] | None = None

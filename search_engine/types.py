@@ -120,6 +120,11 @@ class Event:
     position: int | None = None  # 1-based position the product was shown at (search: of shown[0])
     search_id: str | None = None  # ties a click to the search that showed it
     shown: tuple[str, ...] = ()  # search events: product ids in the order shown
+    # Searches the engine served in an online experiment (search_engine/experiments/): its id,
+    # the variant served and, when interleaved, the team that contributed each shown product.
+    experiment: str | None = None
+    variant: str | None = None
+    teams: tuple[str, ...] = ()
 
 
 @dataclass

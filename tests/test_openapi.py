@@ -568,6 +568,125 @@ def get_admin_analytics_401(c):
     return c.shop.get("/admin/analytics")
 
 
+EXPERIMENT = {"name": "hybrid against keyword", "variants": [
+    {"name": "control", "share": 0.5, "config": {}}, {"name": "keyword", "share": 0.5, "config": {"mode": "keyword"}}]}
+LATER = {"start": "2100-01-01T00:00:00Z", "stop": "2100-02-01T00:00:00Z"}
+
+
+def experiment_id(c, **extra) -> int:
+    created = c.shop.post("/admin/experiments", headers=BEARER, json={**EXPERIMENT, **extra})
+    assert created.status_code == 201, created.get_json()
+    return created.get_json()["id"]
+
+
+@exchange("get", "/admin/experiments", 200)
+def get_admin_experiments_200(c):
+    experiment_id(c, kind="interleaving", traffic=0.5,
+                  variants=[{"name": v["name"], "config": v["config"]} for v in EXPERIMENT["variants"]])
+    return c.shop.get("/admin/experiments", headers=BEARER)
+
+
+@exchange("get", "/admin/experiments", 401)
+def get_admin_experiments_401(c):
+    return c.shop.get("/admin/experiments")
+
+
+@exchange("post", "/admin/experiments", 201)
+def post_admin_experiments_201(c):
+    return c.shop.post("/admin/experiments", headers=BEARER, json=EXPERIMENT)
+
+
+@exchange("post", "/admin/experiments", 400)
+def post_admin_experiments_400(c):
+    return c.shop.post("/admin/experiments", headers=BEARER, json={**EXPERIMENT, "metric": "joy"})
+
+
+@exchange("post", "/admin/experiments", 409)
+def post_admin_experiments_409(c):
+    experiment_id(c)
+    return c.shop.post("/admin/experiments", headers=BEARER, json=EXPERIMENT)
+
+
+@exchange("get", "/admin/experiments/{experiment_id}", 200)
+def get_admin_experiments_experiment_id_200(c):
+    return c.shop.get(f"/admin/experiments/{experiment_id(c)}", headers=BEARER)
+
+
+@exchange("get", "/admin/experiments/{experiment_id}", 404)
+def get_admin_experiments_experiment_id_404(c):
+    return c.shop.get("/admin/experiments/999", headers=BEARER)
+
+
+@exchange("put", "/admin/experiments/{experiment_id}", 200)
+def put_admin_experiments_experiment_id_200(c):
+    return c.shop.put(f"/admin/experiments/{experiment_id(c, **LATER)}", headers=BEARER,
+                      json={**EXPERIMENT, **LATER, "name": "renamed"})
+
+
+@exchange("put", "/admin/experiments/{experiment_id}", 400)
+def put_admin_experiments_experiment_id_400(c):
+    return c.shop.put(f"/admin/experiments/{experiment_id(c, **LATER)}", headers=BEARER,
+                      json={**EXPERIMENT, "alpha": 2})
+
+
+@exchange("put", "/admin/experiments/{experiment_id}", 404)
+def put_admin_experiments_experiment_id_404(c):
+    return c.shop.put("/admin/experiments/999", headers=BEARER, json=EXPERIMENT)
+
+
+@exchange("put", "/admin/experiments/{experiment_id}", 409)
+def put_admin_experiments_experiment_id_409(c):
+    return c.shop.put(f"/admin/experiments/{experiment_id(c)}", headers=BEARER, json=EXPERIMENT)
+
+
+@exchange("post", "/admin/experiments/{experiment_id}/stop", 200)
+def post_admin_experiments_experiment_id_stop_200(c):
+    return c.shop.post(f"/admin/experiments/{experiment_id(c)}/stop", headers=BEARER)
+
+
+@exchange("post", "/admin/experiments/{experiment_id}/stop", 404)
+def post_admin_experiments_experiment_id_stop_404(c):
+    return c.shop.post("/admin/experiments/999/stop", headers=BEARER)
+
+
+@exchange("post", "/admin/experiments/{experiment_id}/stop", 409)
+def post_admin_experiments_experiment_id_stop_409(c):
+    return c.shop.post(f"/admin/experiments/{experiment_id(c, **LATER)}/stop", headers=BEARER)
+
+
+@exchange("delete", "/admin/experiments/{experiment_id}", 200)
+def delete_admin_experiments_experiment_id_200(c):
+    return c.shop.delete(f"/admin/experiments/{experiment_id(c)}", headers=BEARER)
+
+
+@exchange("delete", "/admin/experiments/{experiment_id}", 404)
+def delete_admin_experiments_experiment_id_404(c):
+    return c.shop.delete("/admin/experiments/999", headers=BEARER)
+
+
+@exchange("get", "/admin/experiments/{experiment_id}/results", 200, "an A/B test")
+def get_admin_experiments_experiment_id_results_200(c):
+    running = experiment_id(c)
+    for user in ("u1", "u2", "u3", "u4", "u5", "u6"):
+        served = c.shop.get("/search", query_string={"q": "usb hub", "user": user})
+        assert served.get_json()["experiment"]["id"] == running
+    return c.shop.get(f"/admin/experiments/{running}/results", headers=BEARER)
+
+
+@exchange("get", "/admin/experiments/{experiment_id}/results", 200, "interleaving")
+def get_admin_experiments_experiment_id_results_200_2(c):
+    running = experiment_id(c, kind="interleaving",
+                            variants=[{"name": v["name"], "config": v["config"]} for v in EXPERIMENT["variants"]])
+    for user in ("u1", "u2", "u3"):
+        assert c.shop.get("/search", query_string={"q": "usb hub", "user": user}).status_code == 200
+    return c.shop.get(f"/admin/experiments/{running}/results", headers=BEARER)
+
+
+@exchange("get", "/admin/experiments/{experiment_id}/results", 404)
+def get_admin_experiments_experiment_id_results_404(c):
+    return c.shop.get("/admin/experiments/999/results", headers=BEARER)
+
+
 @exchange("get", "/admin/synonyms", 200)
 def get_admin_synonyms_200(c):
     c.synonym()

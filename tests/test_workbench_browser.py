@@ -191,7 +191,7 @@ def test_search_compare_judge_pin_and_evaluate_in_chromium(browser, server, app,
         browser.save_screenshot(os.environ["WORKBENCH_SCREENSHOT"])
 
 
-def test_synonyms_suggestions_and_analytics_in_chromium(browser, server, app):
+def test_synonyms_suggestions_analytics_and_experiments_in_chromium(browser, server, app):
     browser.get(f"{server}/workbench")
     browser.find_element(By.ID, "token").send_keys("test-token")
     browser.find_element(By.ID, "login").click()
@@ -249,3 +249,25 @@ def test_synonyms_suggestions_and_analytics_in_chromium(browser, server, app):
     assert len(browser.find_elements(By.CSS_SELECTOR, "#analytics-daily circle")) == 2
     assert len(browser.find_elements(By.CSS_SELECTOR, "#analytics-top rect")) == 2
     assert browser.find_element(By.ID, "analytics-zero").text == "zzz (1 of 1)"
+
+    # An experiment defined on the page, served to shoppers, its results read back.
+    definition = ('{"name": "keyword against hybrid", "variants": [{"name": "control", "share": 0.5, "config": {}}, '
+                  '{"name": "keyword", "share": 0.5, "config": {"mode": "keyword"}}]}')
+    browser.execute_script("document.getElementById('experiment-definition').value = arguments[0];", definition)
+    browser.find_element(By.ID, "experiment-save").click()
+    wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#experiments-table tbody tr"),
+         "the experiment was not listed: " + status(browser))
+    row = browser.find_element(By.CSS_SELECTOR, "#experiments-table tbody tr")
+    assert "keyword against hybrid" in row.text and "running" in row.text
+    shoppers = app.test_client()
+    for user in ("e1", "e2", "e3", "e4", "e5", "e6"):
+        assert "experiment" in shoppers.get(f"/search?q=usb+hub&user={user}").get_json()
+    row.find_element(By.CSS_SELECTOR, "button.results").click()
+    wait(browser, lambda: browser.find_element(By.ID, "experiment-result").is_displayed(),
+         "no experiment results: " + status(browser))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#experiment-figures tbody tr")
+    assert [r.get_attribute("data-variant") for r in rows] == ["control", "keyword"]
+    assert sum(int(r.find_elements(By.TAG_NAME, "td")[2].text) for r in rows) == 6  # searches
+    row.find_element(By.CSS_SELECTOR, "button.stop").click()
+    wait(browser, lambda: "stopped" in browser.find_element(By.CSS_SELECTOR, "#experiments-table tbody tr").text,
+         "the experiment did not stop: " + status(browser))

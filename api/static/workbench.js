@@ -513,6 +513,109 @@ async function showAnalytics() {
   say(`Analytics for ${data.start} to ${data.end}: ${data.searches} searches.`);
 }
 
+// ---- experiments ---------------------------------------------------------------------
+
+const when = (seconds) => new Date(seconds * 1000).toISOString().slice(0, 16).replace("T", " ");
+
+async function loadExperiments() {
+  const data = await call("GET", "/admin/experiments");
+  $("experiments-table").tBodies[0].replaceChildren(...data.experiments.map((e) => element("tr", {"data-experiment": e.id},
+    element("td", {}, e.id), element("td", {}, e.name), element("td", {}, e.kind),
+    element("td", {}, e.variants.map((v) => v.share ? `${v.name} (${number(v.share, 2)})` : v.name).join(", ")),
+    element("td", {}, e.status), element("td", {}, when(e.start)), element("td", {}, when(e.stop)),
+    element("td", {},
+      element("button", {type: "button", class: "results", onclick: () => guarded(() => showExperiment(e))}, "results"),
+      e.status === "running" ? element("button", {type: "button", class: "stop",
+        onclick: () => guarded(() => stopExperiment(e.id))}, "stop") : "",
+      element("button", {type: "button", class: "delete", onclick: () => guarded(() => deleteExperiment(e.id))}, "delete")))));
+}
+
+async function saveExperiment() {
+  let definition;
+  try {
+    definition = JSON.parse($("experiment-definition").value);
+  } catch (error) {
+    throw new Error(`the definition is not JSON: ${error.message}`);
+  }
+  const saved = await call("POST", "/admin/experiments", definition);
+  await loadExperiments();
+  say(`Experiment ${saved.id} is ${saved.status}.`);
+}
+
+async function stopExperiment(id) {
+  await call("POST", `/admin/experiments/${id}/stop`);
+  await loadExperiments();
+  say(`Stopped experiment ${id}.`);
+}
+
+async function deleteExperiment(id) {
+  await call("DELETE", `/admin/experiments/${id}`);
+  await loadExperiments();
+  $("experiment-result").hidden = true;
+  say(`Deleted experiment ${id}.`);
+}
+
+const interval = (pair, digits = 3) => pair ? `[${number(pair[0], digits)}, ${number(pair[1], digits)}]` : "";
+
+function intervalChart(rows) {
+  // Each row's value as a dot with its interval as a bar; the line marks zero difference.
+  const width = 420, row = 26, label = 130, pad = 14;
+  const [svg, draw] = canvas(width, rows.length * row + 2 * pad);
+  const bounds = rows.flatMap((r) => r.interval ?? [r.value]).concat([0]).filter((v) => v !== null && v !== undefined);
+  const low = Math.min(...bounds), high = Math.max(...bounds), span = high - low || 1;
+  const x = (v) => label + ((v - low) / span) * (width - label - pad);
+  draw("line", {x1: x(0), y1: 0, x2: x(0), y2: rows.length * row + 2 * pad, class: "diagonal"});
+  rows.forEach((r, i) => {
+    const y = pad + i * row + row / 2;
+    draw("text", {x: label - 6, y: y + 4, "text-anchor": "end"}, r.name);
+    if (r.interval) draw("line", {x1: x(r.interval[0]), y1: y, x2: x(r.interval[1]), y2: y, class: "series"});
+    if (r.value !== null && r.value !== undefined) {
+      const dot = draw("circle", {cx: x(r.value), cy: y, r: 4, class: `point ${r.kind ?? "same"}`});
+      draw("title", {}, `${r.name}: ${number(r.value)} ${interval(r.interval)}`, dot);
+    }
+  });
+  return svg;
+}
+
+async function showExperiment(experiment) {
+  const data = await call("GET", `/admin/experiments/${experiment.id}/results`);
+  $("experiment-title").textContent = `${experiment.name} (${data.status}; ${data.test}, alpha ${data.alpha})`;
+  const figures = $("experiment-figures");
+  const cell = (text) => element("td", {}, text);
+  const verdictKind = (c) => !c.significant ? "same" : c.difference > 0 || c.preference > 0 ? "better" : "worse";
+  if (data.kind === "ab") {
+    figures.tHead.replaceChildren(element("tr", {}, ...["variant", "shoppers", "searches", "CTR", "conversion",
+      "revenue / search", `${data.metric} against control`, "p (always valid)", "verdict", "more shoppers needed"]
+      .map((h) => element("th", {}, h))));
+    figures.tBodies[0].replaceChildren(...data.variants.map((v) => {
+      const c = v.against_control ?? {};
+      const metric = (m, digits = 3) => `${number(v.metrics[m].value, digits)} ${interval(v.metrics[m].interval, digits)}`;
+      return element("tr", {"data-variant": v.name}, cell(v.name), cell(v.units), cell(v.searches), cell(metric("ctr")),
+        cell(metric("conversion")), cell(metric("revenue_per_search", 2)),
+        cell(c.difference === undefined ? "" : `${number(c.difference, 4)} ${interval(c.interval, 4)}`),
+        cell(c.p_value === undefined ? "" : number(c.p_value, 4)), cell(c.verdict ?? "control"),
+        cell(c.more_units_needed ?? ""));
+    }));
+    $("experiment-chart").replaceChildren(intervalChart(data.variants.slice(1).map((v) => ({
+      name: `${v.name} − control`, value: v.against_control.difference ?? null,
+      interval: v.against_control.interval, kind: verdictKind(v.against_control)}))));
+  } else {
+    figures.tHead.replaceChildren(element("tr", {}, ...["credited by", "searches with a preference",
+      `preference (+ ${data.teams.b}, − ${data.teams.a})`, "p (always valid)", "verdict", "more shoppers needed"]
+      .map((h) => element("th", {}, h))));
+    figures.tBodies[0].replaceChildren(...["clicks", "purchases"].map((name) => {
+      const p = data[name];
+      return element("tr", {"data-credit": name}, cell(name), cell(p.searches_with_preference),
+        cell(`${number(p.preference, 3)} ${interval(p.interval)}`), cell(p.p_value === undefined ? "" : number(p.p_value, 4)),
+        cell(p.verdict), cell(p.more_units_needed ?? ""));
+    }));
+    $("experiment-chart").replaceChildren(intervalChart(["clicks", "purchases"].map((name) => ({
+      name, value: data[name].preference, interval: data[name].interval, kind: verdictKind(data[name])}))));
+  }
+  $("experiment-result").hidden = false;
+  say(`Results of experiment ${experiment.id}.`);
+}
+
 // ---- synonyms ------------------------------------------------------------------------
 
 async function loadSynonyms() {
@@ -602,6 +705,7 @@ on("rule-cancel", "click", async () => fillRuleForm({}));
 $("rule-action").addEventListener("change", showRuleFields);
 on("synonym-form", "submit", saveSynonym);
 on("analytics-form", "submit", showAnalytics);
+on("experiment-form", "submit", saveExperiment);
 on("suggestion-rule-form", "submit", async () => {
   await addSuggestionRule($("suggestion-rule-text").value, $("suggestion-rule-action").value, $("suggestion-rule-match").value);
   $("suggestion-rule-text").value = "";
@@ -611,7 +715,7 @@ $("suggest-q").addEventListener("input", () => guarded(showSuggestions));
 guarded(async () => {
   await loadOptions();
   showRuleFields();
-  await Promise.all([loadRules(), loadJudgments(), loadSynonyms(), loadSuggestionRules()]);
+  await Promise.all([loadRules(), loadJudgments(), loadSynonyms(), loadSuggestionRules(), loadExperiments()]);
   if (restoreFromUrl()) await compare();
   document.body.dataset.ready = "true"; // for the browser tests: options loaded, first search done
 });

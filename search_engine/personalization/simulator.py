@@ -108,13 +108,12 @@ class ShopperSimulator:
             price_care=rng.uniform(0.4, 1.2),
         )
 
-    def _query(self, shopper: SimulatedShopper) -> tuple[str, str]:
+    def query_of(self, shopper: SimulatedShopper) -> tuple[str, str]:
         """(query as typed, the judged query it varies)."""
         weights = self._interest.get(shopper.user_id)
         if weights is None:
-            weights = [0.2 + sum(shopper.fit(p, self.bands) > 0.5 for p in self.results_of(q)[:20])
-                       for q in self.queries]
-            self._interest = {shopper.user_id: weights}  # one shopper at a time is simulated
+            weights = self._interest[shopper.user_id] = [
+                0.2 + sum(shopper.fit(p, self.bands) > 0.5 for p in self.results_of(q)[:20]) for q in self.queries]
         base = self.rng.choices(self.queries, weights=weights)[0]
         return (query_variation(base, self.rng) if self.rng.random() < 0.3 else base), base
 
@@ -122,16 +121,22 @@ class ShopperSimulator:
         """One shopping session's events. measure=True: examine the top 100, unbiased."""
         rng = self.rng
         session_id = f"sim-{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}"
-        typed, base = self._query(shopper)
+        typed, base = self.query_of(shopper)
         results = list(self.results_of(typed))
-        grades = self.judgments[base]
         shown = results[: MEASURE_DEPTH if measure else SHOWN]
         if measure:
             shown = rng.sample(shown, len(shown))
         search_id = uuid.UUID(int=rng.getrandbits(128)).hex
-        clock = start
-        events = [Event(shopper.user_id, session_id, clock, "search", query=typed, search_id=search_id,
-                        position=1, shown=tuple(p.id for p in shown))]
+        search = Event(shopper.user_id, session_id, start, "search", query=typed, search_id=search_id,
+                       position=1, shown=tuple(p.id for p in shown))
+        return [search] + self.reaction(shopper, search, shown, self.judgments[base], rng, measure)
+
+    def reaction(self, shopper: SimulatedShopper, search: Event, shown: Sequence[Product],
+                 grades: Mapping[str, float], rng: random.Random, measure: bool = False) -> list[Event]:
+        """What the shopper does with the products a search showed them, in order: clicks (at
+        most three), carts and at most one purchase, which ends the session."""
+        clock = search.timestamp
+        events = []
         clicks = 0
         for position, product in enumerate(shown, start=1):
             if clicks == 3:
@@ -143,13 +148,14 @@ class ShopperSimulator:
                 continue
             clock += rng.uniform(5, 60)
             clicks += 1
-            events.append(Event(shopper.user_id, session_id, clock, "click", product.id, typed, position, search_id))
+            events.append(Event(shopper.user_id, search.session_id, clock, "click", product.id, search.query,
+                                position, search.search_id))
             if rng.random() < 0.15 + 0.2 * max(0.0, fit):
                 clock += rng.uniform(10, 120)
-                events.append(Event(shopper.user_id, session_id, clock, "add_to_cart", product.id))
+                events.append(Event(shopper.user_id, search.session_id, clock, "add_to_cart", product.id))
                 if rng.random() < 0.6:
                     clock += rng.uniform(30, 300)
-                    events.append(Event(shopper.user_id, session_id, clock, "purchase", product.id))
+                    events.append(Event(shopper.user_id, search.session_id, clock, "purchase", product.id))
                     break
         return events
 

@@ -1,0 +1,90 @@
+"""Serving a search inside an experiment: the variant's engine, derived from the serving one,
+or for interleaving both variants' rankings merged by team draft."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from search_engine.engine import Engine
+from search_engine.experiments.assignment import assigned
+from search_engine.experiments.definition import INTERLEAVED, Experiment, ExperimentError, VariantConfig
+from search_engine.experiments.interleaving import team_draft
+from search_engine.types import Query, SearchResult
+
+
+@dataclass(frozen=True)
+class Served:
+    result: SearchResult
+    engine: Engine  # the engine that ranked it (interleaving: the control's)
+    variant: str | None = None  # the variant served, INTERLEAVED, or None outside any experiment
+    teams: tuple[str, ...] = ()  # interleaving: the team of each hit, in order
+
+
+class VariantEngines:
+    """other_version(serving, version): an engine over another index version with the serving
+    engine's settings (search_engine.version_engines.VersionEngines.engine)."""
+
+    def __init__(self, other_version: Callable[[Engine, str], Engine]):
+        self.other_version = other_version
+
+    def engine(self, serving: Engine, config: VariantConfig) -> Engine:
+        """The serving engine as this variant configures it (cheap: the index, caches and
+        models are shared)."""
+        engine = serving if config.version is None else self.other_version(serving, config.version)
+        changes: dict = {}
+        if config.fusion is not None or config.dense_weight is not None:
+            changes["config"] = replace(engine.config, fusion=config.fusion or engine.config.fusion,
+                                        dense_weight=engine.config.dense_weight if config.dense_weight is None
+                                        else config.dense_weight)
+        for setting, part in (("ranker", "ranker"), ("personalization", "reranker"), ("rules", "rules"),
+                              ("synonyms", "synonyms")):
+            if getattr(config, setting) is False:
+                changes[part] = None
+        return replace(engine, **changes) if changes else engine
+
+    def check(self, experiment: Experiment, serving: Engine) -> None:
+        """ExperimentError naming the variant's setting this server cannot serve."""
+        for i, variant in enumerate(experiment.variants):
+            where = f"variants[{i}].config"
+            config = variant.config
+            if config.ranker and serving.ranker is None:
+                raise ExperimentError(f"{where}.ranker", "no relevance ranker is configured on this server")
+            if config.personalization and serving.reranker is None:
+                raise ExperimentError(f"{where}.personalization", "no preference model is configured on this server")
+            if config.version is not None:
+                try:
+                    self.other_version(serving, config.version)
+                except ValueError as exc:  # UnknownVersionError: missing, or cannot be opened here
+                    raise ExperimentError(f"{where}.version", str(exc)) from None
+
+
+def variant_query(query: Query, config: VariantConfig) -> Query:
+    return query if config.mode is None else replace(query, mode=config.mode)
+
+
+def serve(serving: Engine, query: Query, unit: str | None, experiment: Experiment | None,
+          engines: VariantEngines) -> Served:
+    """The search as the unit's variant of the running experiment serves it (the serving
+    engine's when there is none or the unit is outside its traffic)."""
+    arm = assigned(experiment, unit) if experiment is not None and unit else None
+    if arm is None:
+        return Served(serving.search(query), serving)
+    if arm != INTERLEAVED:
+        config = experiment.variant(arm).config
+        engine = engines.engine(serving, config)
+        return Served(engine.search(variant_query(query, config)), engine, arm)
+    if query.sort != "relevance":  # an order by price has no ranking to interleave
+        return Served(serving.search(query), serving)
+    first, second = experiment.variants
+    depth = query.offset + query.k  # the whole merged list up to this page, so pages agree
+    control = engines.engine(serving, first.config)
+    results = [engines.engine(serving, v.config).search(replace(variant_query(query, v.config), k=depth, offset=0))
+               for v in (first, second)]
+    # The same shopper gets the same merge for the same query on every request.
+    rng = random.Random(f"{experiment.id}\x00{unit}\x00{query.text}\x00{query.filters}")
+    merged = team_draft([h.product.id for h in results[0].hits], [h.product.id for h in results[1].hits], depth, rng)
+    hits = {team: {h.product.id: h for h in result.hits} for team, result in zip(("a", "b"), results)}
+    page = merged[query.offset:]
+    result = replace(results[0], query=query, hits=[hits[team][product] for product, team in page])
+    return Served(result, control, INTERLEAVED, tuple(team for _, team in page))
