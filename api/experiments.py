@@ -11,7 +11,7 @@ from api.engine_holder import current_engine
 from api.errors import ApiError
 from api.events import event_store
 from search_engine.experiments.definition import Experiment, ExperimentError, parse_experiment
-from search_engine.experiments.tally import ExperimentTally
+from search_engine.experiments.tally import ATTRIBUTION_WINDOW_S, ExperimentTally
 
 bp = Blueprint("experiments", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
@@ -25,14 +25,15 @@ def _described(experiment: Experiment, now: float) -> dict:
     return {**experiment.to_dict(), "status": experiment.status(now)}
 
 
-def _definition(now: float) -> Experiment:
-    """The experiment in the JSON body, checked against what this server can serve."""
+def _definition(now: float) -> tuple[Experiment, list[str]]:
+    """The experiment in the JSON body, checked against what this server can serve, and
+    warnings about settings that change nothing here."""
     try:
         experiment = parse_experiment(request.get_json(silent=True), now)
-        current_app.extensions["variant_engines"].check(experiment, current_engine())
+        warnings = current_app.extensions["variant_engines"].check(experiment, current_engine())
     except ExperimentError as exc:
         raise ApiError(str(exc), parameter=exc.field) from None
-    return experiment
+    return experiment, warnings
 
 
 def _existing(experiment_id: int) -> Experiment:
@@ -60,8 +61,8 @@ def add_experiment():
     """Body: {"name", "kind": ab|interleaving, "variants": [{"name", "share", "config"}], "start",
     "stop", "traffic", "metric", "minimum_effect", "alpha"} (search_engine/experiments/definition.py)."""
     now = time.time()
-    experiment = _definition(now)
-    return jsonify(_described(_edited(lambda: _store().add(experiment)), now)), 201
+    experiment, warnings = _definition(now)
+    return jsonify({**_described(_edited(lambda: _store().add(experiment)), now), "warnings": warnings}), 201
 
 
 @bp.get("/experiments/<int:experiment_id>")
@@ -73,11 +74,11 @@ def get_experiment(experiment_id: int):
 def replace_experiment(experiment_id: int):
     now = time.time()
     _existing(experiment_id)
-    experiment = _definition(now)
+    experiment, warnings = _definition(now)
     replaced = _edited(lambda: _store().replace(experiment_id, experiment, now))
     if replaced is None:
         raise ApiError(f"no experiment with id {experiment_id}", status=404, parameter="id")
-    return jsonify(_described(replaced, now))
+    return jsonify({**_described(replaced, now), "warnings": warnings})
 
 
 @bp.post("/experiments/<int:experiment_id>/stop")
@@ -110,8 +111,9 @@ def experiment_results(experiment_id: int):
         return product.price if product is not None else None
 
     started = time.perf_counter()
-    tally = ExperimentTally(experiment, price_of).add_all(event_store().of_experiment(str(experiment_id),
-                                                                                     experiment.start))
+    events = event_store().of_experiment(str(experiment_id), experiment.start,
+                                         experiment.stop + ATTRIBUTION_WINDOW_S)
+    tally = ExperimentTally(experiment, price_of).add_all(events)
     body = {"status": experiment.status(time.time()), **tally.results()}
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
     return jsonify(body)

@@ -538,6 +538,8 @@ class Experiment(ResponseModel):
     minimum_effect: float
     alpha: float
     status: Literal["scheduled", "running", "stopped"]
+    warnings: list[str] = omitted("when defined or redefined: settings that change nothing on this server, "
+                                  "variants that search the same way")
 
 
 class ExperimentList(ResponseModel):
@@ -559,14 +561,14 @@ class VariantMetrics(ResponseModel):
     revenue_per_search: MetricEstimate
 
 
-class Comparison(ResponseModel):
+class VariantComparison(ResponseModel):
     """The variant against the control on the experiment's metric."""
     verdict: Literal["variant better", "control better", "no difference detected yet", "not enough data"]
     difference: float = omitted()
     relative: float = omitted()
     standard_error: float = omitted("of the difference, at this look")
-    interval: list[float] = omitted("always valid: may be read at any look")
-    p_value: float = omitted("always valid")
+    interval: list[float] = omitted("always valid: the intersection of every look's so far")
+    p_value: float = omitted("always valid: the smallest of every look's so far")
     significant: bool = omitted()
     units_needed: int | None = omitted("shoppers in both, for an effect of minimum_effect to be found")
     more_units_needed: int | None = omitted()
@@ -577,13 +579,13 @@ class VariantResults(ResponseModel):
     units: int = Field(description="shoppers (or anonymous sessions) served it")
     searches: int
     metrics: VariantMetrics
-    against_control: Comparison = omitted("every variant but the control")
+    against_control: VariantComparison = omitted("every variant but the control")
 
 
 class Preference(ResponseModel):
-    """The mean preference over searches whose clicks (or purchases) preferred a team: +1 the
-    second variant, -1 the first."""
-    searches_with_preference: int
+    """The mean preference over searches with a credited click (purchase): +1 when the second
+    variant's products were chosen more, -1 the first's, 0 a tie."""
+    searches_credited: int
     preference: float | None
     standard_error: float = omitted("of the preference, at this look")
     verdict: str
@@ -592,6 +594,13 @@ class Preference(ResponseModel):
     significant: bool = omitted()
     units_needed: int | None = omitted()
     more_units_needed: int | None = omitted()
+
+
+class SampleRatio(ResponseModel):
+    """Whether shoppers are split as the shares say (chi-square): a mismatch means some
+    variant's searches fail or go unlogged, and its figures are biased."""
+    p_value: float | None
+    mismatch: bool = Field(description="p_value below 0.001")
 
 
 class ExperimentResults(ResponseModel):
@@ -604,6 +613,7 @@ class ExperimentResults(ResponseModel):
     metric: str = omitted("A/B tests")
     alpha_per_comparison: float = omitted("A/B tests: alpha shared between the comparisons with the control")
     variants: list[VariantResults] = omitted("A/B tests")
+    sample_ratio: SampleRatio = omitted("A/B tests")
     teams: dict[str, str] = omitted("interleaving: the variant of team a and of team b")
     units: int = omitted("interleaving")
     searches: int = omitted("interleaving")

@@ -25,12 +25,10 @@ def search():
     query = checked_against(query_from(request.args), request.args, serving.index.products.attributes)
     highlight = bool_param(request.args, "highlight")
     session = (request.args.get("session") or "").strip()[:200] or None
-    # Experiments assign a known shopper by their id, an anonymous one by their session.
-    unit = query.user or session
     experiment = current_app.extensions["experiments"].running(time.time())
     started = time.perf_counter()
     try:
-        served = serve(serving, query, unit, experiment, current_app.extensions["variant_engines"])
+        served = serve(serving, query, session, experiment, current_app.extensions["variant_engines"])
     except FieldError as exc:  # the serving version changed to one without that attribute meanwhile
         raise field_error(exc) from None
     result, engine = served.result, served.engine
@@ -42,9 +40,11 @@ def search():
         for item, hit in zip(body["results"], result.hits):
             item["highlight"] = highlight_json(hit.product, matcher)
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    if unit and current_app.config["SETTINGS"].log_searches:
+    unit = query.user or session
+    if unit and (current_app.config["SETTINGS"].log_searches or served.variant is not None):
         # What a shopper was shown is what the preference model and the experiments learn
-        # from; an anonymous shopper's searches are logged under their session.
+        # from (an experiment's searches always: its results are counted from them); an
+        # anonymous shopper's searches are logged under their session.
         body["search_id"] = uuid.uuid4().hex
         event_store().add([Event(user_id=unit, session_id=session or unit, timestamp=time.time(), type="search",
                                  query=query.text, search_id=body["search_id"], position=query.offset + 1,

@@ -1,5 +1,6 @@
 """Measure search analytics on a large event log: rolling up the log from scratch, rolling
-up a batch of new events, and computing the dashboard, with peak memory.
+up a batch of new events, and computing the dashboard, with peak memory; and an A/B
+experiment's results over the same log (--experiment-share of the shoppers in it).
 
 The log is synthetic and seeded (SIMULATED shoppers, nothing real): sessions of one search
 (10 products shown; one in 20 shows nothing), a click on a shown product with probability
@@ -57,6 +58,24 @@ def synthetic_log(events: int, queries: int, shoppers: int, days: int, seed: int
     return made[:events]
 
 
+def in_experiment(log: list, share: float, days: int):
+    """Tag the searches of `share` of the shoppers as served in an A/B test of two equal
+    variants (in place), as /search logs them; the experiment."""
+    from dataclasses import replace
+
+    from search_engine.experiments.assignment import assigned
+    from search_engine.experiments.definition import parse_experiment
+
+    experiment = replace(parse_experiment({"name": "bench", "start": START, "stop": START + days * 86400.0, "variants": [
+        {"name": "control", "share": share / 2}, {"name": "variant", "share": share / 2}]}, START), id=1)
+    for i, event in enumerate(log):
+        if event.type == "search":
+            variant = assigned(experiment, event.user_id)
+            if variant is not None:
+                log[i] = replace(event, experiment="1", variant=variant)
+    return experiment
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="search-bench-analytics", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,13 +84,17 @@ def main(argv=None) -> int:
     parser.add_argument("--shoppers", type=int, default=100_000, help="shoppers (default 100,000)")
     parser.add_argument("--days", type=int, default=90, help="days the log spans (default 90)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--experiment-share", type=float, default=0.3,
+                        help="shoppers in a two-variant A/B test whose results are timed (default 0.3)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     setup_logging()
     from search_engine.analytics import SearchAnalytics
     from search_engine.event_store import EventStore
+    from search_engine.experiments.tally import ATTRIBUTION_WINDOW_S, ExperimentTally
 
     log = synthetic_log(args.events, args.queries, args.shoppers, args.days, args.seed)
+    experiment = in_experiment(log, args.experiment_share, args.days)
     with tempfile.TemporaryDirectory() as folder:
         store = EventStore(Path(folder) / "events.sqlite3")
         for i in range(0, len(log) - 1000, 100_000):
@@ -93,11 +116,20 @@ def main(argv=None) -> int:
                 board = rollups.dashboard(first, end)
                 timings.append(round(time.perf_counter() - started, 3))
             boards[name] = {"seconds": timings, "searches": board.searches, "shoppers": board.shoppers}
+        results = []
+        for _ in range(3):
+            started = time.perf_counter()
+            tally = ExperimentTally(experiment, lambda product: 10.0).add_all(
+                store.of_experiment(str(experiment.id), experiment.start, experiment.stop + ATTRIBUTION_WINDOW_S))
+            body = tally.results()
+            results.append(round(time.perf_counter() - started, 3))
+        experiment_figures = {"seconds": results, "searches": sum(v["searches"] for v in body["variants"]),
+                              "shoppers": sum(v["units"] for v in body["variants"])}
         size_mb = sum(p.stat().st_size for p in Path(folder).iterdir()) / 2 ** 20
         store.close()
     figures = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), "events": len(log),
                "rollup_from_scratch_s": round(full_s, 1), "rollup_1000_new_events_ms": round(increment_ms, 1),
-               "dashboard": boards, "event_file_mb": round(size_mb),
+               "dashboard": boards, "experiment_results": experiment_figures, "event_file_mb": round(size_mb),
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     return emit(figures, args.json)
 

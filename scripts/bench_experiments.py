@@ -25,6 +25,7 @@ from scripts.common import ICECAT_JUDGMENTS, emit, setup_logging
 
 T0 = 1_790_000_000.0  # the simulated histories' start (2026-09-21)
 DAY = 86400.0
+TEST_START = T0 + 61 * DAY  # after the 60 days of history
 
 
 def parse_args(argv=None):
@@ -50,13 +51,14 @@ def parse_args(argv=None):
 def experiment_pair(kind: str, second: dict, experiment_id: int, args):
     from search_engine.experiments.definition import parse_experiment
 
-    variants = [{"name": "control", "config": {}}, {"name": "treatment", "config": second}]
+    variants = [{"name": "control", "config": {"personalization": False}}, {"name": "treatment", "config": second}]
     if kind == "ab":
         for variant in variants:
             variant["share"] = 0.5
-    definition = {"name": f"{kind} {experiment_id}", "kind": kind, "variants": variants,
-                  "minimum_effect": args.minimum_effect, "alpha": args.alpha}
-    return replace(parse_experiment(definition, now=T0), id=experiment_id)
+    # It runs from the test's start for as long as the sessions take (one a minute).
+    definition = {"name": f"{kind} {experiment_id}", "kind": kind, "variants": variants, "start": TEST_START,
+                  "stop": TEST_START + 400 * DAY, "minimum_effect": args.minimum_effect, "alpha": args.alpha}
+    return replace(parse_experiment(definition, now=TEST_START), id=experiment_id)
 
 
 def main(argv=None) -> int:
@@ -94,12 +96,11 @@ def main(argv=None) -> int:
     by_brand = defaultdict(list)
     for product in live:
         by_brand[product.brand].append(product)
-    test_start = T0 + 61 * DAY
     planned, profiles = [], {}
     for i in range(args.shoppers):
         shopper = simulator.shopper(f"sim-exp-{i}")
         history = simulator.history(shopper, T0, args.history_sessions, by_brand)
-        profiles[shopper.user_id] = build_profile(history, products.get, model.bands, now=test_start,
+        profiles[shopper.user_id] = build_profile(history, products.get, model.bands, now=TEST_START,
                                                   half_life_days=reranker.half_life_days)
         for _ in range(args.sessions_per_shopper):
             typed, judged = simulator.query_of(shopper)
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
         rng = random.Random(seed)
         order = rng.sample(planned, len(planned))
         experiment = experiment_pair(kind, second, seed, args)
-        outcome = run(experiment, order, rank, simulator, judgments, price_of, rng, args.look_every, test_start)
+        outcome = run(experiment, order, rank, simulator, judgments, price_of, rng, args.look_every, TEST_START)
         body = {"seed": seed, "sessions": outcome.sessions, "shoppers": outcome.units, "winner": outcome.winner,
                 "significant": outcome.winner is not None, "z_test_declared": outcome.z_test_declared}
         if kind == "ab":
@@ -157,7 +158,8 @@ def main(argv=None) -> int:
     figures["ab_sessions_over_interleaving_sessions"] = round(ab / inter, 2) if ab and inter else None
     for kind in ("ab", "interleaving"):
         aa_started = time.perf_counter()
-        runs = [one_run(kind, 1000 + run_number, {}, plain_only) for run_number in range(args.aa_runs)]
+        runs = [one_run(kind, 1000 + run_number, {"personalization": False}, plain_only)
+                for run_number in range(args.aa_runs)]
         false = sum(r["significant"] for r in runs)
         peeked = sum(r["z_test_declared"] for r in runs)
         figures[f"{kind}_aa"] = {"runs": len(runs), "sessions_each": max(r["sessions"] for r in runs),

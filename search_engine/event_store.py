@@ -17,37 +17,32 @@ from typing import Iterable, Iterator
 from search_engine.sqlite_files import connect_wal, transaction
 from search_engine.types import Event
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    timestamp REAL NOT NULL,
-    type TEXT NOT NULL,
-    product_id TEXT,
-    query TEXT,
-    position INTEGER,
-    search_id TEXT,
-    shown TEXT,
-    experiment TEXT,
-    variant TEXT,
-    teams TEXT
-);
-CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, timestamp);
-CREATE INDEX IF NOT EXISTS events_by_time ON events (timestamp);
-CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, timestamp);
--- One row per erasure (a forgotten shopper, expired events), holding nothing of whose:
--- followers of the log (suggestions) count again from scratch when the newest id moves.
-CREATE TABLE IF NOT EXISTS erasures (id INTEGER PRIMARY KEY, at REAL NOT NULL, events INTEGER NOT NULL);
-"""
+TABLES = (
+    """CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, session_id TEXT NOT NULL, timestamp REAL NOT NULL,
+        type TEXT NOT NULL, product_id TEXT, query TEXT, position INTEGER, search_id TEXT, shown TEXT,
+        experiment TEXT, variant TEXT, teams TEXT)""",
+    # One row per erasure (a forgotten shopper, expired events), holding nothing of whose:
+    # followers of the log (suggestions) count again from scratch when the newest id moves.
+    "CREATE TABLE IF NOT EXISTS erasures (id INTEGER PRIMARY KEY, at REAL NOT NULL, events INTEGER NOT NULL)",
+)
+INDEXES = {
+    "events_by_user": "events (user_id, timestamp)",
+    "events_by_time": "events (timestamp)",
+    "events_by_session": "events (session_id, timestamp)",  # an experiment's sessions
+    "events_by_experiment": "events (experiment) WHERE experiment IS NOT NULL",
+}
+# Columns added since the first release: a store written before gets them when opened.
+ADDED_COLUMNS = ("experiment", "variant", "teams")
+# A worker opening a store that another is upgrading (indexes built over millions of events:
+# about 12 s per 5 million) waits for it this long.
+UPGRADE_WAIT_MS = 600_000
 CHECKPOINT_WAIT_MS = 500
 BUSY_TIMEOUT_MS = 30_000  # as sqlite_files.connect_wal's timeout
 
 
 COLUMNS = ("user_id", "session_id", "timestamp", "type", "product_id", "query", "position", "search_id", "shown",
            "experiment", "variant", "teams")
-# Columns added since the first release: a store written before gets them when opened.
-ADDED_COLUMNS = ("experiment", "variant", "teams")
 
 
 class EventStore:
@@ -57,15 +52,35 @@ class EventStore:
         self._durable = connect_wal(self.path, "FULL")
         self._fast = connect_wal(self.path, "NORMAL")
         with self._lock:
-            columns = {row[1] for row in self._durable.execute("PRAGMA table_info(events)")}
-            if columns:  # an existing store
-                for name in ADDED_COLUMNS:
-                    if name not in columns:
-                        self._durable.execute(f"ALTER TABLE events ADD COLUMN {name} TEXT")
-            self._durable.executescript(SCHEMA)
-            self._durable.execute("CREATE INDEX IF NOT EXISTS events_by_experiment ON events (experiment) "
-                                  "WHERE experiment IS NOT NULL")
+            if not self._current():
+                self._upgrade()
             self._durable.execute("PRAGMA secure_delete = ON")  # a forgotten shopper's rows are overwritten
+
+    def _current(self) -> bool:
+        """Whether the file already has every table, column and index (read only)."""
+        columns = {row[1] for row in self._durable.execute("PRAGMA table_info(events)")}
+        indexes = {row[0] for row in self._durable.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        tables = {row[0] for row in self._durable.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return "erasures" in tables and set(ADDED_COLUMNS) <= columns and set(INDEXES) <= indexes
+
+    def _upgrade(self) -> None:
+        """Create or upgrade the schema in one write transaction: workers opening the file at
+        once take turns, and each sees what the one before it did."""
+        connection = self._durable
+        connection.execute(f"PRAGMA busy_timeout = {UPGRADE_WAIT_MS}")
+        try:
+            with transaction(connection):
+                columns = {row[1] for row in connection.execute("PRAGMA table_info(events)")}
+                if columns:  # a store written before some columns existed
+                    for name in ADDED_COLUMNS:
+                        if name not in columns:
+                            connection.execute(f"ALTER TABLE events ADD COLUMN {name} TEXT")
+                for statement in TABLES:
+                    connection.execute(statement)
+                for name, definition in INDEXES.items():
+                    connection.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}")
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def add(self, events: Iterable[Event], durable: bool = True) -> int:
         rows = [_row(e) for e in events]
@@ -101,21 +116,25 @@ class EventStore:
             connection.close()
         return [(row[0], _event(row[1:])) for row in rows]
 
-    def of_experiment(self, experiment_id: str, since: float) -> list[Event]:
-        """The searches served in an experiment and the clicks, carts and purchases of their
-        sessions from `since` on, in time order (what its results are counted from; its own
-        connection)."""
+    def of_experiment(self, experiment_id: str, since: float, until: float) -> Iterator[Event]:
+        """What an experiment's results are counted from, in the order stored, streamed from a
+        connection of its own: every event from `since` to `until` of the sessions it served
+        searches in (its searches, the others, and what followed), and the clicks, carts and
+        purchases that name its searches from another session."""
         connection = sqlite3.connect(self.path)
         try:
             listed = ", ".join(COLUMNS)
             rows = connection.execute(
-                f"SELECT id, {listed} FROM events WHERE experiment = ? UNION ALL "
-                f"SELECT id, {listed} FROM events WHERE type != 'search' AND timestamp >= ? AND session_id IN "
-                "(SELECT session_id FROM events WHERE experiment = ?) ORDER BY timestamp, id",
-                (experiment_id, since, experiment_id)).fetchall()
+                f"WITH ours AS (SELECT search_id, session_id FROM events WHERE experiment = ?) "
+                f"SELECT id, {listed} FROM events WHERE session_id IN (SELECT session_id FROM ours) "
+                "AND timestamp BETWEEN ? AND ? UNION "
+                f"SELECT id, {listed} FROM events WHERE timestamp BETWEEN ? AND ? AND type != 'search' "
+                "AND search_id IN (SELECT search_id FROM ours) ORDER BY id",
+                (experiment_id, since, until, since, until))
+            for row in rows:
+                yield _event(row[1:])
         finally:
             connection.close()
-        return [_event(row[1:]) for row in rows]
 
     def users(self, limit: int = 200) -> list[tuple[str, int]]:
         """The shoppers with the most events, with their event counts."""

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Generic, Sequence, TypeVar
 
-from search_engine.sqlite_files import connect_wal
+from search_engine.sqlite_files import connect_wal, transaction
 
 R = TypeVar("R")  # a frozen dataclass with these fields and an `id`
 T = TypeVar("T")
@@ -39,24 +39,35 @@ class RuleTable(Generic[R]):
         self._generation = 0  # moves on whenever the rules change
         self._derived: tuple[int, object] = (-1, None)
 
-    def add(self, rule: R) -> R:
-        with self._lock:
+    def add(self, rule: R, check: Callable[[list[R]], None] | None = None) -> R:
+        """check(the rules as stored now): raise to refuse the rule; it runs in the write
+        transaction, so no other worker's edit comes between the check and the write."""
+        with self._lock, transaction(self._connection):
+            if check is not None:
+                check(self._stored())
             cursor = self._connection.execute(
                 f"INSERT INTO {self.table} ({', '.join(self.fields)}) VALUES ({', '.join('?' * len(self.fields))})",
                 [getattr(rule, f) for f in self.fields])
             self._local_writes += 1
         return dataclasses.replace(rule, id=cursor.lastrowid)
 
-    def replace(self, rule_id: int, rule: R) -> R | None:
-        """Edit a rule in place (it keeps its id); None when there is no such rule."""
+    def replace(self, rule_id: int, rule: R, check: Callable[[list[R]], None] | None = None) -> R | None:
+        """Edit a rule in place (it keeps its id); None when there is no such rule. check: as add's."""
         if not 0 <= rule_id <= MAX_ID:
             return None
-        with self._lock:
+        with self._lock, transaction(self._connection):
+            if check is not None:
+                check(self._stored())
             changed = self._connection.execute(
                 f"UPDATE {self.table} SET {', '.join(f + ' = ?' for f in self.fields)} WHERE id = ?",
                 [getattr(rule, f) for f in self.fields] + [rule_id]).rowcount
             self._local_writes += 1
         return dataclasses.replace(rule, id=rule_id) if changed else None
+
+    def _stored(self) -> list[R]:
+        """The rules in the file now (the caller holds the lock)."""
+        rows = self._connection.execute(f"SELECT id, {', '.join(self.fields)} FROM {self.table} ORDER BY id").fetchall()
+        return [self.rule_type(id=row[0], **dict(zip(self.fields, row[1:]))) for row in rows]
 
     def delete(self, rule_id: int) -> bool:
         if not 0 <= rule_id <= MAX_ID:
@@ -78,9 +89,7 @@ class RuleTable(Generic[R]):
             # data_version moves on other connections' commits; our own writes are counted apart.
             version = (self._connection.execute("PRAGMA data_version").fetchone()[0], self._local_writes)
             if version != self._seen_version:
-                rows = self._connection.execute(
-                    f"SELECT id, {', '.join(self.fields)} FROM {self.table} ORDER BY id").fetchall()
-                rules = [self.rule_type(id=row[0], **dict(zip(self.fields, row[1:]))) for row in rows]
+                rules = self._stored()
                 if rules != self._cached:
                     self._cached = rules
                     self._generation += 1

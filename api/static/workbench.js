@@ -539,7 +539,7 @@ async function saveExperiment() {
   }
   const saved = await call("POST", "/admin/experiments", definition);
   await loadExperiments();
-  say(`Experiment ${saved.id} is ${saved.status}.`);
+  say(`Experiment ${saved.id} is ${saved.status}.${saved.warnings.map((w) => ` Note: ${w}.`).join("")}`);
 }
 
 async function stopExperiment(id) {
@@ -549,6 +549,7 @@ async function stopExperiment(id) {
 }
 
 async function deleteExperiment(id) {
+  if (!window.confirm(`Delete experiment ${id} and its results page? Its logged searches stay in the event store.`)) return;
   await call("DELETE", `/admin/experiments/${id}`);
   await loadExperiments();
   $("experiment-result").hidden = true;
@@ -582,7 +583,7 @@ async function showExperiment(experiment) {
   $("experiment-title").textContent = `${experiment.name} (${data.status}; ${data.test}, alpha ${data.alpha})`;
   const figures = $("experiment-figures");
   const cell = (text) => element("td", {}, text);
-  const verdictKind = (c) => !c.significant ? "same" : c.difference > 0 || c.preference > 0 ? "better" : "worse";
+  const verdictKind = (c) => !c.significant ? "same" : c.interval[0] > 0 ? "better" : "worse";
   if (data.kind === "ab") {
     figures.tHead.replaceChildren(element("tr", {}, ...["variant", "shoppers", "searches", "CTR", "conversion",
       "revenue / search", `${data.metric} against control`, "p (always valid)", "verdict", "more shoppers needed"]
@@ -600,12 +601,12 @@ async function showExperiment(experiment) {
       name: `${v.name} − control`, value: v.against_control.difference ?? null,
       interval: v.against_control.interval, kind: verdictKind(v.against_control)}))));
   } else {
-    figures.tHead.replaceChildren(element("tr", {}, ...["credited by", "searches with a preference",
+    figures.tHead.replaceChildren(element("tr", {}, ...["credited by", "searches credited",
       `preference (+ ${data.teams.b}, − ${data.teams.a})`, "p (always valid)", "verdict", "more shoppers needed"]
       .map((h) => element("th", {}, h))));
     figures.tBodies[0].replaceChildren(...["clicks", "purchases"].map((name) => {
       const p = data[name];
-      return element("tr", {"data-credit": name}, cell(name), cell(p.searches_with_preference),
+      return element("tr", {"data-credit": name}, cell(name), cell(p.searches_credited),
         cell(`${number(p.preference, 3)} ${interval(p.interval)}`), cell(p.p_value === undefined ? "" : number(p.p_value, 4)),
         cell(p.verdict), cell(p.more_units_needed ?? ""));
     }));

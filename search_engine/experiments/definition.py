@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from search_engine.events import parse_timestamp, EventError
+from search_engine.events import EventError, parse_timestamp
 from search_engine.types import MODES
 
 KINDS = ("ab", "interleaving")
@@ -81,6 +81,12 @@ class Experiment:
     def status(self, now: float) -> str:
         return "scheduled" if now < self.start else "running" if now < self.stop else "stopped"
 
+    @property
+    def for_known_shoppers(self) -> bool:
+        """Whether only shoppers with an id take part: the variants differ in personalization,
+        which anonymous shoppers never get (they would dilute the difference)."""
+        return any(v.config.personalization is not None for v in self.variants)
+
     def variant(self, name: str) -> Variant | None:
         return next((v for v in self.variants if v.name == name), None)
 
@@ -116,11 +122,21 @@ def _text(value: Any, field: str, pattern: re.Pattern | None = None, what: str =
     return value
 
 
+LATEST = 1e11  # seconds since the epoch (the year 5138), as events' timestamps
+
+
 def _time(value: Any, field: str) -> float:
     try:
-        return parse_timestamp(value)
+        moment = parse_timestamp(value)
     except EventError as exc:
         raise ExperimentError(field, exc.reason.replace("is required", "must be")) from None
+    return _within(moment, field)
+
+
+def _within(moment: float, field: str) -> float:
+    if not 0 <= moment < LATEST:
+        raise ExperimentError(field, f"must be between 1970 and the year 5138, got {moment!r} seconds since the epoch")
+    return moment
 
 
 def parse_config(raw: Any, field: str) -> VariantConfig:
@@ -198,7 +214,8 @@ def parse_experiment(raw: Any, now: float) -> Experiment:
         raise ExperimentError("traffic", "is for interleaving; an A/B test's variants have shares")
     traffic = _number(raw.get("traffic", 1.0), "traffic", 0.0, 1.0, low_open=True)
     start = _time(raw["start"], "start") if raw.get("start") is not None else now
-    stop = _time(raw["stop"], "stop") if raw.get("stop") is not None else start + DEFAULT_DAYS * 86400
+    stop = _time(raw["stop"], "stop") if raw.get("stop") is not None \
+        else _within(start + DEFAULT_DAYS * 86400, "stop")
     if stop <= start:
         raise ExperimentError("stop", "must be after start")
     metric = raw.get("metric", "ctr")

@@ -2,6 +2,7 @@
 or for interleaving both variants' rankings merged by team draft."""
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -11,6 +12,9 @@ from search_engine.experiments.assignment import assigned
 from search_engine.experiments.definition import INTERLEAVED, Experiment, ExperimentError, VariantConfig
 from search_engine.experiments.interleaving import team_draft
 from search_engine.types import Query, SearchResult
+from search_engine.version_engines import UnknownVersionError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,9 @@ class VariantEngines:
                 changes[part] = None
         return replace(engine, **changes) if changes else engine
 
-    def check(self, experiment: Experiment, serving: Engine) -> None:
-        """ExperimentError naming the variant's setting this server cannot serve."""
+    def check(self, experiment: Experiment, serving: Engine) -> list[str]:
+        """ExperimentError naming the variant's setting this server cannot serve; else
+        warnings about settings that change nothing here (variants that serve the same)."""
         for i, variant in enumerate(experiment.variants):
             where = f"variants[{i}].config"
             config = variant.config
@@ -57,25 +62,59 @@ class VariantEngines:
                     self.other_version(serving, config.version)
                 except ValueError as exc:  # UnknownVersionError: missing, or cannot be opened here
                     raise ExperimentError(f"{where}.version", str(exc)) from None
+        served = [self._served(variant.config, serving) for variant in experiment.variants]
+        warnings = []
+        for i, first in enumerate(served):
+            for j in range(i + 1, len(served)):
+                if served[j] == first:
+                    warnings.append(f"variants {experiment.variants[i].name!r} and {experiment.variants[j].name!r} "
+                                    "search the same way on this server: an A/A test")
+        for variant, settings in zip(experiment.variants, served):
+            if variant.config.dense_weight is not None and settings["fusion"] == "rrf":
+                warnings.append(f"variant {variant.name!r}: dense_weight does nothing under rrf fusion")
+        return warnings
+
+    @staticmethod
+    def _served(config: VariantConfig, serving: Engine) -> dict:
+        """What a variant's search comes to on this server, settings left out filled in."""
+        fusion = config.fusion or serving.config.fusion
+        return {"mode": config.mode, "fusion": fusion,
+                "dense_weight": None if fusion == "rrf" else
+                serving.config.dense_weight if config.dense_weight is None else config.dense_weight,
+                "version": config.version or serving.index.version,
+                "ranker": serving.ranker is not None and config.ranker is not False,
+                "personalization": serving.reranker is not None and config.personalization is not False,
+                "rules": serving.rules is not None and config.rules is not False,
+                "synonyms": serving.synonyms is not None and config.synonyms is not False}
 
 
 def variant_query(query: Query, config: VariantConfig) -> Query:
     return query if config.mode is None else replace(query, mode=config.mode)
 
 
-def serve(serving: Engine, query: Query, unit: str | None, experiment: Experiment | None,
+def serve(serving: Engine, query: Query, session: str | None, experiment: Experiment | None,
           engines: VariantEngines) -> Served:
-    """The search as the unit's variant of the running experiment serves it (the serving
-    engine's when there is none or the unit is outside its traffic)."""
+    """The search as the shopper's variant of the running experiment serves it: assigned by
+    their id (query.user), else by their session, unless the experiment is for known
+    shoppers only. Outside the experiment's traffic, or when a variant cannot be served any
+    more (its index version was removed), the serving engine's, counted for no variant."""
+    unit = query.user or (None if experiment is not None and experiment.for_known_shoppers else session)
     arm = assigned(experiment, unit) if experiment is not None and unit else None
-    if arm is None:
-        return Served(serving.search(query), serving)
-    if arm != INTERLEAVED:
-        config = experiment.variant(arm).config
-        engine = engines.engine(serving, config)
-        return Served(engine.search(variant_query(query, config)), engine, arm)
-    if query.sort != "relevance":  # an order by price has no ranking to interleave
-        return Served(serving.search(query), serving)
+    try:
+        if arm == INTERLEAVED:
+            if query.sort == "relevance":  # an order by price has no ranking to interleave
+                return _interleaved(serving, query, unit, experiment, engines)
+        elif arm is not None:
+            config = experiment.variant(arm).config
+            engine = engines.engine(serving, config)
+            return Served(engine.search(variant_query(query, config)), engine, arm)
+    except UnknownVersionError as exc:
+        log.error("experiment %s cannot serve variant %s any more: %s", experiment.id, arm, exc)
+    return Served(serving.search(query), serving)
+
+
+def _interleaved(serving: Engine, query: Query, unit: str, experiment: Experiment,
+                 engines: VariantEngines) -> Served:
     first, second = experiment.variants
     depth = query.offset + query.k  # the whole merged list up to this page, so pages agree
     control = engines.engine(serving, first.config)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Sequence
 
-import numpy as np
 
 
 @dataclass(frozen=True)
@@ -38,18 +37,49 @@ class RatioEstimate:
         return self.value - half, self.value + half
 
 
+class RatioSums:
+    """Sums over units of a ratio metric's numerator x and denominator y (and their squares
+    and product), kept as units' values change, so the estimate at any moment costs O(1)."""
+
+    __slots__ = ("n", "sx", "sy", "sxx", "syy", "sxy")
+
+    def __init__(self):
+        self.n = 0
+        self.sx = self.sy = self.sxx = self.syy = self.sxy = 0.0
+
+    def change(self, old: tuple[float, float] | None, new: tuple[float, float]) -> None:
+        """A unit's (x, y) went from old (None: a new unit) to new."""
+        ox, oy = old if old is not None else (0.0, 0.0)
+        nx, ny = new
+        self.n += old is None
+        self.sx += nx - ox
+        self.sy += ny - oy
+        self.sxx += nx * nx - ox * ox
+        self.syy += ny * ny - oy * oy
+        self.sxy += nx * ny - ox * oy
+
+    def estimate(self) -> RatioEstimate | None:
+        """sum x / sum y with its delta-method variance; None with fewer than 2 units or
+        nothing in the denominators."""
+        n = self.n
+        if n < 2 or self.sy <= 0:
+            return None
+        mx, my = self.sx / n, self.sy / n
+        var_x = (self.sxx - n * mx * mx) / (n - 1)
+        var_y = (self.syy - n * my * my) / (n - 1)
+        cov = (self.sxy - n * mx * my) / (n - 1)
+        ratio = self.sx / self.sy
+        variance = (var_x - 2 * ratio * cov + ratio * ratio * var_y) / (n * my * my)
+        return RatioEstimate(ratio, max(variance, 0.0), n)
+
+
 def ratio_estimate(numerators: Sequence[float], denominators: Sequence[float]) -> RatioEstimate | None:
     """sum(numerators) / sum(denominators) over units, with its delta-method variance; None
     with fewer than 2 units or nothing in the denominators."""
-    x = np.asarray(numerators, dtype=float)
-    y = np.asarray(denominators, dtype=float)
-    n = len(x)
-    if n < 2 or y.sum() <= 0:
-        return None
-    ratio = x.sum() / y.sum()
-    covariance = np.cov(x, y, ddof=1)
-    variance = (covariance[0, 0] - 2 * ratio * covariance[0, 1] + ratio ** 2 * covariance[1, 1]) / (n * y.mean() ** 2)
-    return RatioEstimate(float(ratio), max(float(variance), 0.0), n)
+    sums = RatioSums()
+    for x, y in zip(numerators, denominators):
+        sums.change(None, (float(x), float(y)))
+    return sums.estimate()
 
 
 def log_likelihood_ratio(difference: float, variance: float, tau: float) -> float:
@@ -80,17 +110,59 @@ def sequential_test(difference: float, variance: float, tau: float, alpha: float
     return SequentialTest(difference, p_value, (difference - half, difference + half), p_value < alpha)
 
 
-def units_needed(variance: float, units: int, effect: float, tau: float, alpha: float) -> int | None:
-    """How many units in all the test needs, at this variance per unit, before a true
-    difference of `effect` would typically be declared (the estimate at `effect`, reaching
-    p < alpha); None without a variance to go by."""
+class RunningTest:
+    """The always-valid test read at every look of a growing log: the p-value is the smallest
+    seen so far and the interval the intersection of those seen (Johari et al.), so a verdict,
+    once reached, stands as the log grows."""
+
+    def __init__(self, alpha: float):
+        self.alpha = alpha
+        self.p_value = 1.0
+        self.interval: tuple[float, float] | None = None
+        self.latest: SequentialTest | None = None
+
+    def look(self, test: SequentialTest | None) -> None:
+        if test is None:
+            return
+        self.latest = test
+        self.p_value = min(self.p_value, test.p_value)
+        if self.interval is None:
+            self.interval = test.interval
+        else:
+            low, high = max(self.interval[0], test.interval[0]), min(self.interval[1], test.interval[1])
+            if low <= high:  # empty only when the model is off: keep what was there
+                self.interval = (low, high)
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < self.alpha
+
+    @property
+    def direction(self) -> int:
+        """+1 or -1 once significant (the side of zero the interval lies on), else 0."""
+        if not self.significant or self.interval is None:
+            return 0
+        return 1 if self.interval[0] > 0 else -1 if self.interval[1] < 0 else 0
+
+
+POWER = 0.8  # the chance a true effect of the minimum size is found by the sample size reported
+
+
+def units_needed(variance: float, units: int, effect: float, tau: float, alpha: float,
+                 power: float = POWER) -> int | None:
+    """How many units in all the test needs, at this variance per unit, to find a true
+    difference of `effect` with about `power`: where the estimate's lower (1 - power) quantile
+    under that difference reaches p < alpha. None without a variance to go by."""
     if not variance > 0 or units < 1 or not effect > 0 or not tau > 0:
         return None
     per_unit = variance * units  # an estimate's variance falls as 1 / units
     threshold = math.log(1 / alpha)
+    shortfall = NormalDist().inv_cdf(power)
 
     def reaches(total: float) -> bool:
-        return log_likelihood_ratio(effect, per_unit / total, tau) >= threshold
+        spread = per_unit / total
+        low = effect - shortfall * math.sqrt(spread)
+        return low > 0 and log_likelihood_ratio(low, spread, tau) >= threshold
 
     low, high = 1.0, float(max(units, 2))
     while not reaches(high):
@@ -104,3 +176,22 @@ def units_needed(variance: float, units: int, effect: float, tau: float, alpha: 
         else:
             low = middle
     return math.ceil(high)
+
+
+def chi_square_survival(statistic: float, degrees: int) -> float:
+    """P(X >= statistic) for X chi-square with `degrees` (a positive whole number) degrees of
+    freedom, by the closed forms for whole degrees."""
+    x = max(statistic, 0.0) / 2
+    if degrees % 2 == 0:
+        term = total = math.exp(-x)
+        for i in range(1, degrees // 2):
+            term *= x / i
+            total += term
+        return min(1.0, total)
+    root = math.sqrt(2 * x)
+    total = math.erfc(root / math.sqrt(2))
+    term = math.sqrt(2 / math.pi) * math.exp(-x) * root if degrees > 1 else 0.0
+    for r in range(1, (degrees - 1) // 2 + 1):
+        total += term
+        term *= 2 * x / (2 * r + 1)
+    return min(1.0, total)

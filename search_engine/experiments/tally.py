@@ -1,11 +1,18 @@
 """An experiment's results from the event log: the searches it served (logged with its id,
 the variant and, when interleaved, each product's team) and what shoppers did after them.
 
-Attribution is the analytics' (search_engine/analytics.py): a click or purchase counts for the
-search it names when that search showed the product, else for the latest search of the same
-session before it that did. Sums are kept per shopper (the unit that was assigned) and per
-variant as events arrive, so a tally follows a live log and a result is read in time
-proportional to the shoppers, not the events.
+Attribution follows the analytics' (search_engine/analytics.py) over every search of the
+experiment's sessions, its own and others: a click or purchase counts for the search it names
+when that search showed the product, else for the latest search of the same session before it
+that did; it counts for the experiment only when that search is one the experiment served, and
+only until ATTRIBUTION_WINDOW_S after the experiment stopped. Events are read in the order they
+were stored (a click stamped by a client clock a little behind the server's still finds its
+search).
+
+Sums are kept per shopper (the unit that was assigned) and, over shoppers, per variant and
+metric (statistics.RatioSums), so every `look_every` searches the always-valid test is read in
+O(1) as the log grows; the p-value reported is the smallest of those reads and the interval
+their intersection (statistics.RunningTest), so a verdict, once reached, stands.
 """
 from __future__ import annotations
 
@@ -16,21 +23,24 @@ from typing import Callable, Iterable
 
 from search_engine.experiments.definition import INTERLEAVED, Experiment
 from search_engine.experiments.interleaving import TEAMS, preference
-from search_engine.experiments.statistics import RatioEstimate, ratio_estimate, sequential_test, units_needed
+from search_engine.experiments.statistics import (RatioSums, RunningTest, chi_square_survival, sequential_test,
+                                                  units_needed)
 from search_engine.types import Event
 
-# Per unit: searches, searches with a click, searches with a purchase, revenue.
-SEARCHES, CLICKED, CONVERTED, REVENUE = range(4)
-# Per interleaved unit: searches; searches whose clicks preferred a team and the sum of those
-# preferences (+1 the second variant, -1 the first); the same for purchases.
-I_SEARCHES, CLICK_VOTES, CLICK_PREFERENCE, PURCHASE_VOTES, PURCHASE_PREFERENCE = range(5)
-METRIC_SUMS = {"ctr": CLICKED, "conversion": CONVERTED, "revenue_per_search": REVENUE}
+ATTRIBUTION_WINDOW_S = 86400.0  # outcomes up to a day after the stop still count for its searches
+LOOK_EVERY = 20  # searches between two reads of the test
+SAMPLE_RATIO_ALPHA = 0.001  # a split this unlikely under the shares is flagged
+# A unit's row. A/B: searches, searches with a click, searches with a purchase, revenue.
+# Interleaving: searches; searches with a credited click and the sum of their preferences
+# (+1 the second variant, -1 the first, 0 a tie); the same for purchases.
+AB_COLUMNS = {"ctr": (1, 0), "conversion": (2, 0), "revenue_per_search": (3, 0)}  # metric: (x, y)
+CREDIT_COLUMNS = {"clicks": (2, 1), "purchases": (4, 3)}
 
 
 @dataclass
 class _Search:
     unit: str
-    arm: str
+    arm: str | None  # None: a search of the same session that the experiment did not serve
     session: str
     timestamp: float
     shown: frozenset[str]
@@ -40,13 +50,29 @@ class _Search:
 
 
 class ExperimentTally:
-    def __init__(self, experiment: Experiment, price_of: Callable[[str], float | None]):
+    def __init__(self, experiment: Experiment, price_of: Callable[[str], float | None], look_every: int = LOOK_EVERY):
         self.experiment = experiment
         self.price_of = price_of
+        self.look_every = look_every
+        self._id = str(experiment.id)  # as searches are logged with it
+        interleaved = experiment.kind == "interleaving"
+        self._arms = (INTERLEAVED,) if interleaved else tuple(v.name for v in experiment.variants)
+        self._columns = CREDIT_COLUMNS if interleaved else AB_COLUMNS
+        self._width = 5 if interleaved else 4
         self._searches: dict[str, _Search] = {}
         self._by_session: dict[str, list[_Search]] = defaultdict(list)
-        width = 5 if experiment.kind == "interleaving" else 4
-        self._units: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0] * width))
+        self._rows: dict[str, dict[str, list[float]]] = {arm: {} for arm in self._arms}
+        self._sums = {arm: {name: RatioSums() for name in self._columns} for arm in self._arms}
+        tested = list(CREDIT_COLUMNS) if interleaved else [v.name for v in experiment.variants[1:]]
+        self._tests = {name: RunningTest(self._alpha) for name in tested}
+        self._unlooked = 0
+
+    @property
+    def _alpha(self) -> float:
+        """Each variant is compared with the control: Bonferroni keeps the family's error rate."""
+        if self.experiment.kind == "interleaving":
+            return self.experiment.alpha
+        return self.experiment.alpha / (len(self.experiment.variants) - 1)
 
     def add_all(self, events: Iterable[Event]) -> "ExperimentTally":
         for event in events:
@@ -54,148 +80,199 @@ class ExperimentTally:
         return self
 
     def add(self, event: Event) -> None:
-        """One event, in the order they happened (an outcome before its search is not counted)."""
+        """One event, in the order stored (an outcome stored before its search is not counted)."""
         if event.type == "search":
             self._add_search(event)
-        elif event.type in ("click", "purchase") and event.product_id:
+        elif event.type in ("click", "purchase") and event.product_id \
+                and event.timestamp <= self.experiment.stop + ATTRIBUTION_WINDOW_S:
             search = self._search_of(event)
-            if search is not None:
+            if search is not None and search.arm is not None:
                 self._add_outcome(search, event)
 
     def _add_search(self, event: Event) -> None:
-        if event.experiment != str(self.experiment.id):
-            return
-        interleaved = self.experiment.kind == "interleaving"
-        if (event.variant != INTERLEAVED) if interleaved else self.experiment.variant(event.variant or "") is None:
-            return
         key = event.search_id or f"{event.session_id}\x00{event.timestamp}"
         if key in self._searches:
             return  # the same search sent twice counts once
-        team_of = dict(zip(event.shown, event.teams)) if interleaved else {}
-        search = _Search(event.user_id, event.variant, event.session_id, event.timestamp, frozenset(event.shown),
-                         team_of)
+        ours = event.experiment == self._id and event.variant in self._arms
+        team_of = dict(zip(event.shown, event.teams)) if ours and event.variant == INTERLEAVED else {}
+        search = _Search(event.user_id, event.variant if ours else None, event.session_id, event.timestamp,
+                         frozenset(event.shown), team_of)
         self._searches[key] = search
         self._by_session[event.session_id].append(search)
-        self._units[search.arm][search.unit][0] += 1  # SEARCHES and I_SEARCHES
+        if ours:
+            self._change(search, lambda row: row.__setitem__(0, row[0] + 1))
+            self._unlooked += 1
+            if self._unlooked >= self.look_every:
+                self._look()
 
     def _search_of(self, event: Event) -> _Search | None:
-        named = self._searches.get(event.search_id) if event.search_id else None
-        if named is not None and event.product_id in named.shown:
-            return named
+        if event.search_id:
+            named = self._searches.get(event.search_id)
+            if named is None:
+                return None  # it names a search outside the experiment's sessions
+            if event.product_id in named.shown:
+                return named
         for search in reversed(self._by_session.get(event.session_id, ())):
             if search.timestamp <= event.timestamp and event.product_id in search.shown:
                 return search
         return None
 
     def _add_outcome(self, search: _Search, event: Event) -> None:
-        sums = self._units[search.arm][search.unit]
-        kind = "click" if event.type == "click" else "purchase"
-        products = search.clicked if kind == "click" else search.bought
+        product = event.product_id
+        click = event.type == "click"
+        products = search.clicked if click else search.bought
         if self.experiment.kind == "interleaving":
-            if event.product_id in products:
+            if product in products:
                 return
             before = preference(search.team_of, products) if products else None
-            products.add(event.product_id)
+            products.add(product)
             after = preference(search.team_of, products)
-            votes, total = (CLICK_VOTES, CLICK_PREFERENCE) if kind == "click" else (PURCHASE_VOTES,
-                                                                                   PURCHASE_PREFERENCE)
-            sums[votes] += before is None
-            sums[total] += after - (before or 0)
+            votes, total = CREDIT_COLUMNS["clicks" if click else "purchases"][::-1]
+
+            def credit(row):
+                row[votes] += before is None
+                row[total] += after - (before or 0)
+            self._change(search, credit)
             return
-        if kind == "click":
-            sums[CLICKED] += not products
+        first = not products
+        products.add(product)
+        if click:
+            if first:
+                self._change(search, lambda row: row.__setitem__(1, row[1] + 1))
         else:
-            sums[CONVERTED] += not products
-            sums[REVENUE] += self.price_of(event.product_id) or 0.0  # every purchase, each product's price
-        products.add(event.product_id)
+            price = self.price_of(product) or 0.0  # every purchase, each product's price
+
+            def bought(row):
+                row[2] += first
+                row[3] += price
+            self._change(search, bought)
+
+    def _change(self, search: _Search, change: Callable[[list[float]], None]) -> None:
+        """Change the search's unit's row and keep the sums over units in step."""
+        rows = self._rows[search.arm]
+        row = rows.get(search.unit)
+        old = None if row is None else list(row)
+        if row is None:
+            row = rows[search.unit] = [0.0] * self._width
+        change(row)
+        for name, (x, y) in self._columns.items():
+            self._sums[search.arm][name].change(None if old is None else (old[x], old[y]), (row[x], row[y]))
+
+    def _look(self) -> None:
+        """Read the test once, at this point of the log."""
+        self._unlooked = 0
+        experiment = self.experiment
+        if experiment.kind == "interleaving":
+            for name, test in self._tests.items():
+                estimate = self._sums[INTERLEAVED][name].estimate()
+                if estimate is not None:
+                    test.look(sequential_test(estimate.value, estimate.variance, experiment.minimum_effect,
+                                              self._alpha))
+            return
+        control = self._sums[experiment.variants[0].name][experiment.metric].estimate()
+        if control is None or control.value <= 0:
+            return
+        for variant in experiment.variants[1:]:
+            estimate = self._sums[variant.name][experiment.metric].estimate()
+            if estimate is not None:
+                self._tests[variant.name].look(sequential_test(
+                    estimate.value - control.value, estimate.variance + control.variance,
+                    experiment.minimum_effect * control.value, self._alpha))
 
     def results(self) -> dict:
+        self._look()
         if self.experiment.kind == "interleaving":
             return self._interleaving_results()
         return self._ab_results()
 
-    def _estimates(self, arm: str) -> dict[str, RatioEstimate | None]:
-        rows = list(self._units.get(arm, {}).values())
-        searches = [row[SEARCHES] for row in rows]
-        return {metric: ratio_estimate([row[column] for row in rows], searches)
-                for metric, column in METRIC_SUMS.items()}
-
     def _ab_results(self) -> dict:
         experiment = self.experiment
         control = experiment.variants[0]
-        # Each variant is compared with the control: Bonferroni keeps the family's error rate.
-        alpha = experiment.alpha / (len(experiment.variants) - 1)
-        estimates = {v.name: self._estimates(v.name) for v in experiment.variants}
         variants = []
         for variant in experiment.variants:
-            units = self._units.get(variant.name, {})
-            body = {"name": variant.name, "units": len(units),
-                    "searches": int(sum(row[SEARCHES] for row in units.values())),
-                    "metrics": {m: _estimate_json(e, experiment.alpha) for m, e in estimates[variant.name].items()}}
+            rows = self._rows[variant.name]
+            estimates = {m: self._sums[variant.name][m].estimate() for m in AB_COLUMNS}
+            body = {"name": variant.name, "units": len(rows),
+                    "searches": int(sum(row[0] for row in rows.values())),
+                    "metrics": {m: _estimate_json(e, experiment.alpha) for m, e in estimates.items()}}
             if variant is not control:
-                body["against_control"] = _comparison(estimates[control.name][experiment.metric],
-                                                      estimates[variant.name][experiment.metric],
-                                                      experiment.minimum_effect, alpha)
+                body["against_control"] = self._comparison(variant.name)
             variants.append(body)
         return {"experiment": experiment.id, "kind": "ab", "metric": experiment.metric,
                 "test": "mSPRT (always valid), delta-method variance over shoppers",
-                "alpha": experiment.alpha, "alpha_per_comparison": alpha, "variants": variants}
+                "alpha": experiment.alpha, "alpha_per_comparison": self._alpha, "variants": variants,
+                "sample_ratio": self._sample_ratio()}
+
+    def _comparison(self, name: str) -> dict:
+        """The variant's difference from the control on the experiment's metric, with the
+        always-valid test so far and how many shoppers it needs."""
+        experiment = self.experiment
+        control = self._sums[experiment.variants[0].name][experiment.metric].estimate()
+        variant = self._sums[name][experiment.metric].estimate()
+        if control is None or variant is None or control.value <= 0:
+            return {"verdict": "not enough data"}
+        difference = variant.value - control.value
+        variance = control.variance + variant.variance
+        effect = experiment.minimum_effect * control.value  # relative to the control, in the metric's units
+        units = control.units + variant.units
+        needed = units_needed(variance, units, effect, effect, self._alpha)
+        body = {"difference": difference, "relative": difference / control.value,
+                "standard_error": math.sqrt(variance), "units_needed": needed,
+                "more_units_needed": None if needed is None else max(0, needed - units)}
+        test = self._tests[name]
+        if test.latest is None:
+            return {**body, "verdict": "not enough data"}
+        direction = test.direction or (1 if difference > 0 else -1)
+        verdict = ("variant better" if direction > 0 else "control better") if test.significant \
+            else "no difference detected yet"
+        return {**body, "interval": list(test.interval), "p_value": test.p_value, "significant": test.significant,
+                "verdict": verdict}
+
+    def _sample_ratio(self) -> dict:
+        """Whether shoppers are split as the shares say (a chi-square test): a mismatch means
+        some variant's searches go unlogged or fail, and its results are biased."""
+        counts = [len(self._rows[v.name]) for v in self.experiment.variants]
+        total, shares = sum(counts), [v.share for v in self.experiment.variants]
+        if total == 0:
+            return {"p_value": None, "mismatch": False}
+        expected = [total * share / sum(shares) for share in shares]
+        statistic = sum((c - e) ** 2 / e for c, e in zip(counts, expected))
+        p_value = chi_square_survival(statistic, len(counts) - 1)
+        return {"p_value": p_value, "mismatch": p_value < SAMPLE_RATIO_ALPHA}
 
     def _interleaving_results(self) -> dict:
         experiment = self.experiment
-        rows = list(self._units.get(INTERLEAVED, {}).values())
+        rows = self._rows[INTERLEAVED]
         body = {"experiment": experiment.id, "kind": "interleaving",
                 "teams": {team: v.name for team, v in zip(TEAMS, experiment.variants)},
                 "test": "mSPRT (always valid) of the mean preference, delta-method variance over shoppers",
                 "alpha": experiment.alpha, "units": len(rows),
-                "searches": int(sum(row[I_SEARCHES] for row in rows))}
-        for name, votes, total in (("clicks", CLICK_VOTES, CLICK_PREFERENCE),
-                                   ("purchases", PURCHASE_VOTES, PURCHASE_PREFERENCE)):
-            estimate = ratio_estimate([row[total] for row in rows], [row[votes] for row in rows])
-            body[name] = {"searches_with_preference": int(sum(row[votes] for row in rows)),
-                          **_preference_json(estimate, experiment, [v.name for v in experiment.variants])}
+                "searches": int(sum(row[0] for row in rows.values()))}
+        names = [v.name for v in experiment.variants]
+        for name, (_, votes) in CREDIT_COLUMNS.items():
+            estimate = self._sums[INTERLEAVED][name].estimate()
+            credited = {"searches_credited": int(sum(row[votes] for row in rows.values()))}
+            if estimate is None:
+                body[name] = {**credited, "preference": None, "verdict": "not enough data"}
+                continue
+            needed = units_needed(estimate.variance, estimate.units, experiment.minimum_effect,
+                                  experiment.minimum_effect, experiment.alpha)
+            figures = {**credited, "preference": estimate.value, "standard_error": math.sqrt(estimate.variance),
+                       "units_needed": needed,
+                       "more_units_needed": None if needed is None else max(0, needed - estimate.units)}
+            test = self._tests[name]
+            if test.latest is None:
+                body[name] = {**figures, "verdict": "not enough data"}
+                continue
+            direction = test.direction or (1 if estimate.value > 0 else -1)
+            verdict = f"{names[1] if direction > 0 else names[0]} preferred" if test.significant \
+                else "no preference detected yet"
+            body[name] = {**figures, "interval": list(test.interval), "p_value": test.p_value,
+                          "significant": test.significant, "verdict": verdict}
         return body
 
 
-def _estimate_json(estimate: RatioEstimate | None, alpha: float) -> dict:
+def _estimate_json(estimate, alpha: float) -> dict:
     if estimate is None:
         return {"value": None, "interval": None}
     return {"value": estimate.value, "interval": list(estimate.interval(alpha))}
-
-
-def _comparison(control: RatioEstimate | None, variant: RatioEstimate | None, minimum_effect: float,
-                alpha: float) -> dict:
-    """The variant's difference from the control on the experiment's metric, with its
-    always-valid test and how many more shoppers it needs."""
-    if control is None or variant is None or control.value <= 0:
-        return {"verdict": "not enough data"}
-    difference = variant.value - control.value
-    variance = control.variance + variant.variance
-    effect = minimum_effect * control.value  # relative to the control, in the metric's units
-    test = sequential_test(difference, variance, effect, alpha)
-    units = control.units + variant.units
-    needed = units_needed(variance, units, effect, effect, alpha)
-    body = {"difference": difference, "relative": difference / control.value,
-            "standard_error": math.sqrt(variance), "units_needed": needed, "more_units_needed": None if needed is None else max(0, needed - units)}
-    if test is None:
-        return {**body, "verdict": "not enough data"}
-    verdict = ("variant better" if difference > 0 else "control better") if test.significant \
-        else "no difference detected yet"
-    return {**body, "interval": list(test.interval), "p_value": test.p_value, "significant": test.significant,
-            "verdict": verdict}
-
-
-def _preference_json(estimate: RatioEstimate | None, experiment: Experiment, names: list[str]) -> dict:
-    if estimate is None:
-        return {"preference": None, "verdict": "not enough data"}
-    test = sequential_test(estimate.value, estimate.variance, experiment.minimum_effect, experiment.alpha)
-    needed = units_needed(estimate.variance, estimate.units, experiment.minimum_effect, experiment.minimum_effect,
-                          experiment.alpha)
-    body = {"preference": estimate.value, "standard_error": math.sqrt(estimate.variance), "units_needed": needed,
-            "more_units_needed": None if needed is None else max(0, needed - estimate.units)}
-    if test is None:
-        return {**body, "verdict": "not enough data"}
-    verdict = (f"{names[1]} preferred" if estimate.value > 0 else f"{names[0]} preferred") if test.significant \
-        else "no preference detected yet"
-    return {**body, "interval": list(test.interval), "p_value": test.p_value, "significant": test.significant,
-            "verdict": verdict}
