@@ -41,10 +41,10 @@ def search():
             item["highlight"] = highlight_json(hit.product, matcher)
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
     unit = query.user or session
-    if unit and (current_app.config["SETTINGS"].log_searches or served.variant is not None):
+    if unit and (current_app.config["SETTINGS"].log_searches or served.enrolled):
         # What a shopper was shown is what the preference model and the experiments learn
-        # from (an experiment's searches always: its results are counted from them); an
-        # anonymous shopper's searches are logged under their session.
+        # from (an experiment's shoppers' searches always: its results are counted from
+        # them); an anonymous shopper's searches are logged under their session.
         body["search_id"] = uuid.uuid4().hex
         event_store().add([Event(user_id=unit, session_id=session or unit, timestamp=time.time(), type="search",
                                  query=query.text, search_id=body["search_id"], position=query.offset + 1,

@@ -31,6 +31,8 @@ INDEXES = {
     "events_by_time": "events (timestamp)",
     "events_by_session": "events (session_id, timestamp)",  # an experiment's sessions
     "events_by_experiment": "events (experiment) WHERE experiment IS NOT NULL",
+    # Outcomes naming a search: an experiment's clicks from other sessions.
+    "events_by_named_search": "events (search_id) WHERE search_id IS NOT NULL AND type != 'search'",
 }
 # Columns added since the first release: a store written before gets them when opened.
 ADDED_COLUMNS = ("experiment", "variant", "teams")
@@ -128,8 +130,9 @@ class EventStore:
                 f"WITH ours AS (SELECT search_id, session_id FROM events WHERE experiment = ?) "
                 f"SELECT id, {listed} FROM events WHERE session_id IN (SELECT session_id FROM ours) "
                 "AND timestamp BETWEEN ? AND ? UNION "
-                f"SELECT id, {listed} FROM events WHERE timestamp BETWEEN ? AND ? AND type != 'search' "
-                "AND search_id IN (SELECT search_id FROM ours) ORDER BY id",
+                f"SELECT id, {listed} FROM events WHERE search_id IS NOT NULL AND type != 'search' "
+                "AND search_id IN (SELECT search_id FROM ours WHERE search_id IS NOT NULL) "
+                "AND timestamp BETWEEN ? AND ? ORDER BY id",
                 (experiment_id, since, until, since, until))
             for row in rows:
                 yield _event(row[1:])

@@ -198,7 +198,7 @@ def test_ab_tally_matches_the_hand_computed_figures():
         outcome("u4", "click", 11, "p2", "x5"), outcome("u4", "purchase", 12, "p2", "x5"),
         search_event("u5", "x6", 13, ["p2"], "nobody"),  # not a variant of this experiment
     ]
-    results = ExperimentTally(experiment(), prices.get).add_all(log).results()
+    results = ExperimentTally(experiment(), prices.get, look_every=1).add_all(log).results()
     control, variant = results["variants"]
     assert (control["units"], control["searches"], variant["units"], variant["searches"]) == (2, 3, 2, 2)
     # Control: 3 searches, 2 clicked, 1 converted (two purchases, 40.0 of revenue).
@@ -621,3 +621,35 @@ def test_experiments_on_personalization_take_known_shoppers_only_and_log_without
     raw["variants"][0]["config"] = {}
     same = client.post("/admin/experiments", json=raw, headers=AUTH).get_json()
     assert same["warnings"] and "A/A" in same["warnings"][0]
+
+
+def test_a_verdict_reached_on_part_of_the_log_stands_when_the_log_is_read_again_longer():
+    """The results replay the log on every request: a winner declared on a prefix is declared
+    on every longer one (the test's reads fall at the same searches)."""
+    rng = random.Random(5)
+    ab = experiment()
+    log = []
+    for i in range(3000):
+        user = f"u{i % 700}"
+        arm = assigned(ab, user)
+        log.append(search_event(user, f"x{i}", i, ["p1"], arm))
+        if rng.random() < (0.36 if arm == "keyword" else 0.30):
+            log.append(outcome(user, "click", i + 0.5, "p1", f"x{i}"))
+
+    def significant(end: int) -> bool:
+        results = ExperimentTally(ab, lambda p: 1.0).add_all(log[:end]).results()
+        return results["variants"][1]["against_control"].get("significant", False)
+
+    first = next(end for end in range(50, len(log) + 1, 40) if significant(end))  # the 20% lift is found
+    # Around where it is first declared, event by event: once declared, never withdrawn.
+    verdicts = [significant(end) for end in range(first - 40, min(first + 80, len(log) + 1))]
+    reached = verdicts.index(True)
+    assert all(verdicts[reached:]), "the verdict flipped back"
+    assert all(significant(end) for end in range(first + 80, len(log) + 1, 97))
+
+
+def test_a_click_without_a_search_id_stamped_before_its_search_still_counts():
+    log = [search_event("u1", "x1", 10.0, ["p1"], "control"), outcome("u1", "click", 9.5, "p1"),
+           search_event("u2", "x2", 11.0, ["p1"], "control")]
+    control = ExperimentTally(experiment(), lambda p: 1.0).add_all(log).results()["variants"][0]
+    assert control["metrics"]["ctr"]["value"] == pytest.approx(1 / 2)

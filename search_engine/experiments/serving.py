@@ -11,6 +11,7 @@ from search_engine.engine import Engine
 from search_engine.experiments.assignment import assigned
 from search_engine.experiments.definition import INTERLEAVED, Experiment, ExperimentError, VariantConfig
 from search_engine.experiments.interleaving import team_draft
+from search_engine.results_page import FieldError
 from search_engine.types import Query, SearchResult
 from search_engine.version_engines import UnknownVersionError
 
@@ -23,6 +24,10 @@ class Served:
     engine: Engine  # the engine that ranked it (interleaving: the control's)
     variant: str | None = None  # the variant served, INTERLEAVED, or None outside any experiment
     teams: tuple[str, ...] = ()  # interleaving: the team of each hit, in order
+    # The shopper takes part in the running experiment (served a variant, or the serving
+    # engine's results where a variant could not serve this search): their searches are
+    # logged, so clicks on those outside it are not taken for the experiment's.
+    enrolled: bool = False
 
 
 class VariantEngines:
@@ -31,6 +36,7 @@ class VariantEngines:
 
     def __init__(self, other_version: Callable[[Engine, str], Engine]):
         self.other_version = other_version
+        self.failed: set[tuple[int | None, str]] = set()  # (experiment, variant) pairs already logged as failing
 
     def engine(self, serving: Engine, config: VariantConfig) -> Engine:
         """The serving engine as this variant configures it (cheap: the index, caches and
@@ -107,10 +113,12 @@ def serve(serving: Engine, query: Query, session: str | None, experiment: Experi
         elif arm is not None:
             config = experiment.variant(arm).config
             engine = engines.engine(serving, config)
-            return Served(engine.search(variant_query(query, config)), engine, arm)
-    except UnknownVersionError as exc:
-        log.error("experiment %s cannot serve variant %s any more: %s", experiment.id, arm, exc)
-    return Served(serving.search(query), serving)
+            return Served(engine.search(variant_query(query, config)), engine, arm, enrolled=True)
+    except (UnknownVersionError, FieldError) as exc:  # a removed version, or one without the attribute asked for
+        if (experiment.id, arm) not in engines.failed:
+            engines.failed.add((experiment.id, arm))  # once per variant, not per search
+            log.error("experiment %s cannot serve variant %s (now or for some searches): %s", experiment.id, arm, exc)
+    return Served(serving.search(query), serving, enrolled=arm is not None)
 
 
 def _interleaved(serving: Engine, query: Query, unit: str, experiment: Experiment,
@@ -126,4 +134,4 @@ def _interleaved(serving: Engine, query: Query, unit: str, experiment: Experimen
     hits = {team: {h.product.id: h for h in result.hits} for team, result in zip(("a", "b"), results)}
     page = merged[query.offset:]
     result = replace(results[0], query=query, hits=[hits[team][product] for product, team in page])
-    return Served(result, control, INTERLEAVED, tuple(team for _, team in page))
+    return Served(result, control, INTERLEAVED, tuple(team for _, team in page), enrolled=True)

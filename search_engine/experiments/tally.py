@@ -12,7 +12,9 @@ search).
 Sums are kept per shopper (the unit that was assigned) and, over shoppers, per variant and
 metric (statistics.RatioSums), so every `look_every` searches the always-valid test is read in
 O(1) as the log grows; the p-value reported is the smallest of those reads and the interval
-their intersection (statistics.RunningTest), so a verdict, once reached, stands.
+their intersection (statistics.RunningTest). The reads fall at the same searches on every
+replay, so a verdict, once reached, stands as the log grows (deleting events, a forgotten
+shopper or expiry, moves the reads that follow and may change it).
 """
 from __future__ import annotations
 
@@ -112,8 +114,10 @@ class ExperimentTally:
                 return None  # it names a search outside the experiment's sessions
             if event.product_id in named.shown:
                 return named
+        # Every search listed was stored before this event: read in stored order, no client
+        # clock decides what came first.
         for search in reversed(self._by_session.get(event.session_id, ())):
-            if search.timestamp <= event.timestamp and event.product_id in search.shown:
+            if event.product_id in search.shown:
                 return search
         return None
 
@@ -180,7 +184,8 @@ class ExperimentTally:
                     experiment.minimum_effect * control.value, self._alpha))
 
     def results(self) -> dict:
-        self._look()
+        """The figures now; the test as read at its looks so far (every look_every searches,
+        the same points of the log on every replay, so a verdict reached stays reached)."""
         if self.experiment.kind == "interleaving":
             return self._interleaving_results()
         return self._ab_results()
