@@ -58,6 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from api import (admin, analytics, events, experiments, health, metrics, openapi, products, search, suggest,
                      workbench, workbench_api)
     from search_engine.analytics import SearchAnalytics
+    from search_engine.experiments.followed import FollowedResults
 
     events.init_app(app, store)
     metrics.init_app(app)
@@ -68,6 +69,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return product.price if product is not None else None
 
     rollups = app.extensions["analytics"] = SearchAnalytics(store, catalog_price)
+    app.extensions["experiment_results"] = FollowedResults(store, catalog_price)
     if settings.event_retention_days:
         from search_engine.event_retention import EventRetention
 

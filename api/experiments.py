@@ -9,9 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from api.auth import require_admin
 from api.engine_holder import current_engine
 from api.errors import ApiError
-from api.events import event_store
 from search_engine.experiments.definition import Experiment, ExperimentError, parse_experiment
-from search_engine.experiments.tally import ATTRIBUTION_WINDOW_S, ExperimentTally
 
 bp = Blueprint("experiments", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
@@ -104,16 +102,7 @@ def experiment_results(experiment_id: int):
     intervals; against the control, the always-valid test and the shoppers still needed
     (interleaving: the preference for each variant by clicks and by purchases)."""
     experiment = _existing(experiment_id)
-    products = current_engine().index.products
-
-    def price_of(product_id: str):
-        product = products.get(product_id)
-        return product.price if product is not None else None
-
     started = time.perf_counter()
-    events = event_store().of_experiment(str(experiment_id), experiment.start,
-                                         experiment.stop + ATTRIBUTION_WINDOW_S)
-    tally = ExperimentTally(experiment, price_of).add_all(events)
-    body = {"status": experiment.status(time.time()), **tally.results()}
+    body = {"status": experiment.status(time.time()), **current_app.extensions["experiment_results"].results(experiment)}
     body["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
     return jsonify(body)

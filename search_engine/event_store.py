@@ -40,6 +40,7 @@ ADDED_COLUMNS = ("experiment", "variant", "teams")
 # about 12 s per 5 million) waits for it this long.
 UPGRADE_WAIT_MS = 600_000
 CHECKPOINT_WAIT_MS = 500
+MAX_EVENT_ID = 2 ** 63 - 1
 BUSY_TIMEOUT_MS = 30_000  # as sqlite_files.connect_wal's timeout
 
 
@@ -118,22 +119,23 @@ class EventStore:
             connection.close()
         return [(row[0], _event(row[1:])) for row in rows]
 
-    def of_experiment(self, experiment_id: str, since: float, until: float) -> Iterator[Event]:
+    def of_experiment(self, experiment_id: str, since: float, until: float,
+                      up_to: int = MAX_EVENT_ID) -> Iterator[Event]:
         """What an experiment's results are counted from, in the order stored, streamed from a
         connection of its own: every event from `since` to `until` of the sessions it served
         searches in (its searches, the others, and what followed), and the clicks, carts and
-        purchases that name its searches from another session."""
+        purchases that name its searches from another session; none numbered above `up_to`."""
         connection = sqlite3.connect(self.path)
         try:
             listed = ", ".join(COLUMNS)
             rows = connection.execute(
-                f"WITH ours AS (SELECT search_id, session_id FROM events WHERE experiment = ?) "
+                f"WITH ours AS (SELECT search_id, session_id FROM events WHERE experiment = ? AND id <= ?) "
                 f"SELECT id, {listed} FROM events WHERE session_id IN (SELECT session_id FROM ours) "
-                "AND timestamp BETWEEN ? AND ? UNION "
+                "AND timestamp BETWEEN ? AND ? AND id <= ? UNION "
                 f"SELECT id, {listed} FROM events WHERE search_id IS NOT NULL AND type != 'search' "
                 "AND search_id IN (SELECT search_id FROM ours WHERE search_id IS NOT NULL) "
-                "AND timestamp BETWEEN ? AND ? ORDER BY id",
-                (experiment_id, since, until, since, until))
+                "AND timestamp BETWEEN ? AND ? AND id <= ? ORDER BY id",
+                (experiment_id, up_to, since, until, up_to, since, until, up_to))
             for row in rows:
                 yield _event(row[1:])
         finally:
@@ -174,6 +176,10 @@ class EventStore:
             finally:
                 self._durable.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return not busy
+
+    def last_id(self) -> int:
+        """The newest event's number (0: none)."""
+        return self._query("SELECT COALESCE(MAX(id), 0) FROM events", ())[0][0]
 
     def erasures(self) -> int:
         """The newest erasure's number (0: none yet): moves whenever events are deleted."""

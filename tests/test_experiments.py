@@ -653,3 +653,60 @@ def test_a_click_without_a_search_id_stamped_before_its_search_still_counts():
            search_event("u2", "x2", 11.0, ["p1"], "control")]
     control = ExperimentTally(experiment(), lambda p: 1.0).add_all(log).results()["variants"][0]
     assert control["metrics"]["ctr"]["value"] == pytest.approx(1 / 2)
+
+
+def _clicky_log(ab, shoppers=300, searches=1200, seed=2):
+    rng = random.Random(seed)
+    log = []
+    for i in range(searches):
+        user = f"u{rng.randrange(shoppers)}"
+        arm = assigned(ab, user)
+        log.append(search_event(user, f"x{i}", NOW + i, ["p1", "p2"], arm, session=f"s-{user}"))
+        if rng.random() < 0.4:
+            log.append(outcome(user, "click", NOW + i + 0.5, rng.choice(["p1", "p2"]), f"x{i}", session=f"s-{user}"))
+        if rng.random() < 0.1:
+            log.append(outcome(user, "purchase", NOW + i + 0.7, "p2", session=f"s-{user}"))
+    return log
+
+
+def test_followed_results_equal_a_replay_while_events_arrive_and_after_a_deletion(tmp_path):
+    """Results read while other threads store events: each read, and the last, equals a
+    replay of the log from scratch; forgetting a shopper makes them again without them."""
+    from search_engine.event_store import EventStore
+    from search_engine.experiments.followed import FollowedResults
+
+    ab = replace(experiment(), start=NOW, stop=NOW + 86400)
+    store = EventStore(tmp_path / "events.sqlite3")
+    followed = FollowedResults(store, lambda p: 7.0)
+    log = _clicky_log(ab)
+
+    def replay():
+        events = store.of_experiment("1", ab.start, ab.stop + 86400)
+        return ExperimentTally(ab, lambda p: 7.0).add_all(events).results()
+
+    errors: list = []
+    done = threading.Event()
+
+    def write():
+        for start in range(0, len(log), 50):
+            store.add(log[start:start + 50])
+        done.set()
+
+    def read():
+        try:
+            while not done.is_set():
+                followed.results(ab)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    assert followed.results(ab) == replay()
+    assert followed.results(ab)["variants"][0]["searches"] + followed.results(ab)["variants"][1]["searches"] == 1200
+    store.forget("u1")
+    after = followed.results(ab)
+    assert after == replay() and sum(v["searches"] for v in after["variants"]) < 1200

@@ -96,6 +96,8 @@ class ExperimentTally:
         if key in self._searches:
             return  # the same search sent twice counts once
         ours = event.experiment == self._id and event.variant in self._arms
+        if not ours and event.session_id not in self._by_session:
+            return  # nothing of the experiment's can be attributed to it: not kept
         team_of = dict(zip(event.shown, event.teams)) if ours and event.variant == INTERLEAVED else {}
         search = _Search(event.user_id, event.variant if ours else None, event.session_id, event.timestamp,
                          frozenset(event.shown), team_of)
