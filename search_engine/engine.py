@@ -14,7 +14,7 @@ from indexer.search_index import SearchIndex
 from indexer.spelling import SpellingDictionary
 from indexer.suggestions import catalog_phrases
 from search_engine.built_once import BuiltOnce
-from search_engine.fusion import DEFAULT_RRF_K
+from search_engine.fusion import DEFAULT_RRF_K, FUSION_METHODS
 from search_engine.merchandising import Rule
 from search_engine.query_cache import QueryVectorCache
 from search_engine.results_page import check_fields, results_page
@@ -26,8 +26,6 @@ from search_engine.suggest.prefix_index import PrefixIndex
 from search_engine.types import Candidate, Hit, Query, SearchResult
 from search_engine.understanding.ranker import RelevanceModel
 from search_engine.understanding.version_vocabulary import VersionVocabulary
-
-FUSION_METHODS = ("rrf", "linear")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Sequence
 Ranking = Sequence[tuple[int, float]]
 
 DEFAULT_RRF_K = 60
+FUSION_METHODS = ("rrf", "linear")
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Ranking], rrf_k: int = DEFAULT_RRF_K) -> list[tuple[int, float]]:

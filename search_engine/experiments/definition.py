@@ -10,13 +10,13 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from search_engine.events import EventError, parse_timestamp
+from search_engine.fusion import FUSION_METHODS
 from search_engine.types import MODES
 
 KINDS = ("ab", "interleaving")
 # What an A/B test is judged on, per search: clicked, bought from, and revenue.
 METRICS = ("ctr", "conversion", "revenue_per_search")
 INTERLEAVED = "interleaved"  # the variant name an interleaved search is logged with
-FUSIONS = ("rrf", "linear")  # as search_engine.engine.FUSION_METHODS (which imports the stages)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,49}$")
 DEFAULT_DAYS = 14
 DEFAULT_MINIMUM_EFFECT = 0.05
@@ -156,8 +156,8 @@ def parse_config(raw: Any, field: str) -> VariantConfig:
             if value not in MODES:
                 raise ExperimentError(where, f"must be one of {', '.join(MODES)}, got {value!r}")
         elif name == "fusion":
-            if value not in FUSIONS:
-                raise ExperimentError(where, f"must be one of {', '.join(FUSIONS)}, got {value!r}")
+            if value not in FUSION_METHODS:
+                raise ExperimentError(where, f"must be one of {', '.join(FUSION_METHODS)}, got {value!r}")
         elif name == "dense_weight":
             value = _number(value, where, 0.0, 1.0)
         elif name == "version":

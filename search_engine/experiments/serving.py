@@ -123,15 +123,14 @@ def serve(serving: Engine, query: Query, session: str | None, experiment: Experi
 
 def _interleaved(serving: Engine, query: Query, unit: str, experiment: Experiment,
                  engines: VariantEngines) -> Served:
-    first, second = experiment.variants
     depth = query.offset + query.k  # the whole merged list up to this page, so pages agree
-    control = engines.engine(serving, first.config)
-    results = [engines.engine(serving, v.config).search(replace(variant_query(query, v.config), k=depth, offset=0))
-               for v in (first, second)]
+    variant_engines = [engines.engine(serving, v.config) for v in experiment.variants]
+    results = [engine.search(replace(variant_query(query, v.config), k=depth, offset=0))
+               for engine, v in zip(variant_engines, experiment.variants)]
     # The same shopper gets the same merge for the same query on every request.
     rng = random.Random(f"{experiment.id}\x00{unit}\x00{query.text}\x00{query.filters}")
     merged = team_draft([h.product.id for h in results[0].hits], [h.product.id for h in results[1].hits], depth, rng)
     hits = {team: {h.product.id: h for h in result.hits} for team, result in zip(("a", "b"), results)}
     page = merged[query.offset:]
     result = replace(results[0], query=query, hits=[hits[team][product] for product, team in page])
-    return Served(result, control, INTERLEAVED, tuple(team for _, team in page), enrolled=True)
+    return Served(result, variant_engines[0], INTERLEAVED, tuple(team for _, team in page), enrolled=True)

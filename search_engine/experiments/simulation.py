@@ -43,16 +43,17 @@ class RunOutcome:
 
 
 def winner_of(results: dict) -> str | None:
-    """The variant a results body declares better, if its test is significant."""
+    """The variant a results body declares better, if its test is significant: on the side of
+    zero its always-valid interval lies, as the page's verdict."""
     if results["kind"] == "interleaving":
         clicks = results["clicks"]
         if not clicks.get("significant"):
             return None
-        return results["teams"]["b" if clicks["preference"] > 0 else "a"]
+        return results["teams"]["b" if clicks["interval"][0] > 0 else "a"]
     for variant in results["variants"][1:]:
         comparison = variant["against_control"]
         if comparison.get("significant"):
-            return variant["name"] if comparison["difference"] > 0 else results["variants"][0]["name"]
+            return variant["name"] if comparison["interval"][0] > 0 else results["variants"][0]["name"]
     return None
 
 

@@ -51,6 +51,18 @@ class _Search:
     bought: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class _Tested:
+    """What a test is about: an estimate (a variant's difference from the control, or a
+    preference), its variance, the units behind it, and the effect worth finding, in its units."""
+
+    value: float
+    variance: float
+    units: int
+    effect: float
+    control: float = 1.0  # A/B: the control's value, which the relative difference is of
+
+
 class ExperimentTally:
     def __init__(self, experiment: Experiment, price_of: Callable[[str], float | None], look_every: int = LOOK_EVERY):
         self.experiment = experiment
@@ -164,26 +176,41 @@ class ExperimentTally:
         for name, (x, y) in self._columns.items():
             self._sums[search.arm][name].change(None if old is None else (old[x], old[y]), (row[x], row[y]))
 
-    def _look(self) -> None:
-        """Read the test once, at this point of the log."""
-        self._unlooked = 0
+    def _quantity(self, name: str) -> _Tested | None:
+        """What the test named (a variant, or the clicks' or purchases' preference) is about, now."""
         experiment = self.experiment
         if experiment.kind == "interleaving":
-            for name, test in self._tests.items():
-                estimate = self._sums[INTERLEAVED][name].estimate()
-                if estimate is not None:
-                    test.look(sequential_test(estimate.value, estimate.variance, experiment.minimum_effect,
-                                              self._alpha))
-            return
+            estimate = self._sums[INTERLEAVED][name].estimate()
+            return None if estimate is None else _Tested(estimate.value, estimate.variance, estimate.units,
+                                                         experiment.minimum_effect)
         control = self._sums[experiment.variants[0].name][experiment.metric].estimate()
-        if control is None or control.value <= 0:
-            return
-        for variant in experiment.variants[1:]:
-            estimate = self._sums[variant.name][experiment.metric].estimate()
-            if estimate is not None:
-                self._tests[variant.name].look(sequential_test(
-                    estimate.value - control.value, estimate.variance + control.variance,
-                    experiment.minimum_effect * control.value, self._alpha))
+        variant = self._sums[name][experiment.metric].estimate()
+        if control is None or variant is None or control.value <= 0:
+            return None
+        return _Tested(variant.value - control.value, control.variance + variant.variance,
+                       control.units + variant.units, experiment.minimum_effect * control.value, control.value)
+
+    def _look(self) -> None:
+        """Read every test once, at this point of the log."""
+        self._unlooked = 0
+        for name, test in self._tests.items():
+            quantity = self._quantity(name)
+            if quantity is not None:
+                test.look(sequential_test(quantity.value, quantity.variance, quantity.effect, self._alpha))
+
+    def _reported(self, name: str, quantity: _Tested, verdicts: tuple[str, str, str]) -> dict:
+        """The test so far and how many units it needs; verdicts: when significant above zero,
+        below zero, and not yet."""
+        needed = units_needed(quantity.variance, quantity.units, quantity.effect, quantity.effect, self._alpha)
+        body = {"standard_error": math.sqrt(quantity.variance), "units_needed": needed,
+                "more_units_needed": None if needed is None else max(0, needed - quantity.units)}
+        test = self._tests[name]
+        if test.latest is None:
+            return {**body, "verdict": "not enough data"}
+        direction = test.direction or (1 if quantity.value > 0 else -1)
+        verdict = (verdicts[0] if direction > 0 else verdicts[1]) if test.significant else verdicts[2]
+        return {**body, "interval": list(test.interval), "p_value": test.p_value, "significant": test.significant,
+                "verdict": verdict}
 
     def results(self) -> dict:
         """The figures now; the test as read at its looks so far (every look_every searches,
@@ -213,27 +240,11 @@ class ExperimentTally:
     def _comparison(self, name: str) -> dict:
         """The variant's difference from the control on the experiment's metric, with the
         always-valid test so far and how many shoppers it needs."""
-        experiment = self.experiment
-        control = self._sums[experiment.variants[0].name][experiment.metric].estimate()
-        variant = self._sums[name][experiment.metric].estimate()
-        if control is None or variant is None or control.value <= 0:
+        quantity = self._quantity(name)
+        if quantity is None:
             return {"verdict": "not enough data"}
-        difference = variant.value - control.value
-        variance = control.variance + variant.variance
-        effect = experiment.minimum_effect * control.value  # relative to the control, in the metric's units
-        units = control.units + variant.units
-        needed = units_needed(variance, units, effect, effect, self._alpha)
-        body = {"difference": difference, "relative": difference / control.value,
-                "standard_error": math.sqrt(variance), "units_needed": needed,
-                "more_units_needed": None if needed is None else max(0, needed - units)}
-        test = self._tests[name]
-        if test.latest is None:
-            return {**body, "verdict": "not enough data"}
-        direction = test.direction or (1 if difference > 0 else -1)
-        verdict = ("variant better" if direction > 0 else "control better") if test.significant \
-            else "no difference detected yet"
-        return {**body, "interval": list(test.interval), "p_value": test.p_value, "significant": test.significant,
-                "verdict": verdict}
+        return {"difference": quantity.value, "relative": quantity.value / quantity.control,
+                **self._reported(name, quantity, ("variant better", "control better", "no difference detected yet"))}
 
     def _sample_ratio(self) -> dict:
         """Whether shoppers are split as the shares say (a chi-square test): a mismatch means
@@ -255,27 +266,15 @@ class ExperimentTally:
                 "test": "mSPRT (always valid) of the mean preference, delta-method variance over shoppers",
                 "alpha": experiment.alpha, "units": len(rows),
                 "searches": int(sum(row[0] for row in rows.values()))}
-        names = [v.name for v in experiment.variants]
+        first, second = (v.name for v in experiment.variants)
         for name, (_, votes) in CREDIT_COLUMNS.items():
-            estimate = self._sums[INTERLEAVED][name].estimate()
             credited = {"searches_credited": int(sum(row[votes] for row in rows.values()))}
-            if estimate is None:
+            quantity = self._quantity(name)
+            if quantity is None:
                 body[name] = {**credited, "preference": None, "verdict": "not enough data"}
                 continue
-            needed = units_needed(estimate.variance, estimate.units, experiment.minimum_effect,
-                                  experiment.minimum_effect, experiment.alpha)
-            figures = {**credited, "preference": estimate.value, "standard_error": math.sqrt(estimate.variance),
-                       "units_needed": needed,
-                       "more_units_needed": None if needed is None else max(0, needed - estimate.units)}
-            test = self._tests[name]
-            if test.latest is None:
-                body[name] = {**figures, "verdict": "not enough data"}
-                continue
-            direction = test.direction or (1 if estimate.value > 0 else -1)
-            verdict = f"{names[1] if direction > 0 else names[0]} preferred" if test.significant \
-                else "no preference detected yet"
-            body[name] = {**figures, "interval": list(test.interval), "p_value": test.p_value,
-                          "significant": test.significant, "verdict": verdict}
+            body[name] = {**credited, "preference": quantity.value, **self._reported(
+                name, quantity, (f"{second} preferred", f"{first} preferred", "no preference detected yet"))}
         return body
 
 
