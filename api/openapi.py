@@ -94,9 +94,18 @@ class RelevanceExplain(ResponseModel):
 
 
 class PersonalizationExplain(ResponseModel):
-    """The shopper's preference model's score and each feature's share of it."""
+    """The shopper's preference model's score, its parts, and the tastes behind it."""
     score: float
-    contributions: dict[str, float] | None
+    contributions: dict[str, float] | None = Field(description=(
+        "parts that add up to score: unpersonalized_order (the order it corrects), then each "
+        "feature's share of the model's correction and its bias, at the shopper's confidence"))
+    confidence: float | None = Field(description=(
+        "0 .. 1: how far the model's correction counts for this shopper, from how much history "
+        "they have (the personalization_evidence setting)"))
+    tastes: dict[str, float] | None = Field(description=(
+        "the shopper's strongest likings (> 0) and dislikings (< 0) among this product's brand "
+        "(brand=...), category (category=...) and facet values (name=value): smoothed log-lifts "
+        "against what the shopper was shown"))
 
 
 class HitExplain(ResponseModel):

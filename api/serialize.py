@@ -33,7 +33,8 @@ def hit_json(hit: Hit, rank: int, explain: bool) -> dict:
             body["explain"]["relevance"] = {"score": c.relevance_score, "rank": c.relevance_rank,
                                             "contributions": c.relevance_contributions}
         if c.personal_score is not None:
-            body["explain"]["personalization"] = {"score": c.personal_score, "contributions": c.contributions}
+            body["explain"]["personalization"] = {"score": c.personal_score, "contributions": c.contributions,
+                                                  "confidence": c.personal_confidence, "tastes": c.tastes}
         if c.merchandising:
             body["explain"]["merchandising"] = c.merchandising
     return body

@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     from search_engine.factory import open_engine
     from search_engine.judgments import load_judgments
     from search_engine.personalization.model import load_model
-    from search_engine.personalization.profiles import PriceBands, build_profile
+    from search_engine.personalization.profiles import CatalogReader, PriceBands, build_profile
     from search_engine.personalization.reranker import PreferenceReranker
     from search_engine.personalization.simulator import MEASURE_DEPTH, ShopperSimulator
     from search_engine.settings import load_settings
@@ -77,6 +77,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     engine = open_engine(load_settings(index_root=args.index, reranker_path=""))
     products = engine.index.products
+    catalog = CatalogReader.of_snapshot(engine.index.snapshot())
     model = load_model(args.model)
     reranker = PreferenceReranker(model, lambda user: [])
     judgments = load_judgments(args.judgments)
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
     for i in range(args.shoppers):
         shopper = simulator.shopper(f"sim-exp-{i}")
         history = simulator.history(shopper, T0, args.history_sessions, by_brand)
-        profiles[shopper.user_id] = build_profile(history, products.get, model.bands, now=TEST_START,
+        profiles[shopper.user_id] = build_profile(history, catalog, model.bands, now=TEST_START,
                                                   half_life_days=reranker.half_life_days)
         for _ in range(args.sessions_per_shopper):
             typed, judged = simulator.query_of(shopper)
@@ -113,7 +114,8 @@ def main(argv=None) -> int:
         key = (session.shopper.user_id, session.typed)
         if key not in personalized:
             copies = [replace(c) for c in candidates_of(session.typed)]
-            reranked = reranker.rerank(session.typed, profiles[session.shopper.user_id], copies, products.product)
+            reranked = reranker.rerank(session.typed, profiles[session.shopper.user_id], copies, products.product,
+                                       catalog)
             personalized[key] = [products.product(c.doc) for c in reranked]
         return personalized[key]
 

@@ -28,6 +28,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from scripts.common import ICECAT_JUDGMENTS, setup_logging
+from search_engine.personalization.reranker import DEFAULT_EVIDENCE
+from search_engine.personalization.simulator import TASTE_KINDS
+from search_engine.personalization.training import ROUNDS
 
 T0 = 1788220800.0  # 2026-09-01T00:00:00Z: simulated logs start here
 
@@ -49,7 +52,7 @@ def parse_args(argv=None):
     source.add_argument("--log", help="a JSONL event log")
     source.add_argument("--events-db", default="var/events.sqlite3", help="the event store (default)")
     train.add_argument("--output", default="var/reranker", help="folder of model versions")
-    train.add_argument("--rounds", type=int, default=200)
+    train.add_argument("--rounds", type=int, default=ROUNDS)
 
     sim = commands.add_parser("simulate", help="write SIMULATED event logs (training and held-out)")
     sim.add_argument("--index", default="var/index")
@@ -60,12 +63,19 @@ def parse_args(argv=None):
     sim.add_argument("--sessions", type=int, default=8, help="history sessions per shopper")
     sim.add_argument("--measure-sessions", type=int, default=2, help="held-out measurement sessions per held-out shopper")
     sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--tastes", default=",".join(TASTE_KINDS), metavar="KIND,...",
+                     help="kinds of simulated shopper taste, taken in turn (default: every kind: %(default)s)")
 
     ev = commands.add_parser("evaluate", help="measure a model on held-out sessions")
     ev.add_argument("--index", default="var/index")
     ev.add_argument("--model", default="var/reranker")
     ev.add_argument("--history", required=True, help="JSONL: held-out shoppers' earlier events")
     ev.add_argument("--sessions", required=True, help="JSONL: held-out measurement sessions")
+    ev.add_argument("--evidence", type=float, default=DEFAULT_EVIDENCE,
+                    help="history mass at which the model's correction counts half (the "
+                    "personalization_evidence setting; default %(default)s)")
+    ev.add_argument("--shoppers", help="JSONL: each held-out shopper's user_id and kind of taste "
+                    "(simulate writes heldout-shoppers.jsonl); the change is then reported per kind")
     ev.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
     return parser.parse_args(argv)
 
@@ -130,13 +140,20 @@ def run_simulate(args) -> int:
     import random
     from collections import defaultdict
 
+    from indexer.attributes import AttributeConfig
     from search_engine.judgments import load_judgments
     from search_engine.personalization.profiles import PriceBands
     from search_engine.personalization.simulator import DAY, MEASURE_DEPTH, ShopperSimulator
     from search_engine.types import Query
 
+    kinds = [k.strip() for k in args.tastes.split(",") if k.strip()]
+    unknown = sorted(set(kinds) - set(TASTE_KINDS))
+    if unknown or not kinds:
+        raise ValueError(f"--tastes: unknown kind {', '.join(unknown) or '(none given)'}; "
+                         f"the kinds are {', '.join(TASTE_KINDS)}")
     engine = _engine(args.index)
-    products = engine.index.products.live_products()
+    snapshot = engine.index.snapshot()
+    products = snapshot.products.live_products()
     cache: dict = {}
 
     def results_of(query: str):
@@ -144,16 +161,23 @@ def run_simulate(args) -> int:
             cache[query] = [h.product for h in engine.search(Query(query, k=MEASURE_DEPTH)).hits]
         return cache[query]
 
-    simulator = ShopperSimulator(load_judgments(args.judgments), results_of, PriceBands.fit(products), args.seed)
+    def vector_of(product):
+        doc = snapshot.products.doc_of(product.id)
+        return None if doc is None else snapshot.vectors.vector(doc)
+
+    simulator = ShopperSimulator(load_judgments(args.judgments), results_of, PriceBands.fit(products), args.seed,
+                                 facets=AttributeConfig.from_manifest(snapshot.manifest).facets, vector_of=vector_of)
     by_brand = defaultdict(list)
     for product in products:
         by_brand[product.brand].append(product)
     started = time.perf_counter()
-    train_events, history, measure = [], [], []
+    train_events, history, measure, described = [], [], [], []
     for i in range(args.train_shoppers):
-        train_events += simulator.history(simulator.shopper(f"sim-train-{i}"), T0, args.sessions, by_brand)
+        shopper = simulator.shopper(f"sim-train-{i}", kinds[i % len(kinds)])
+        train_events += simulator.history(shopper, T0, args.sessions, by_brand)
     for i in range(args.heldout_shoppers):
-        shopper = simulator.shopper(f"sim-heldout-{i}")
+        shopper = simulator.shopper(f"sim-heldout-{i}", kinds[i % len(kinds)])
+        described.append(shopper.describe())
         history += simulator.history(shopper, T0, args.sessions, by_brand)
         for j in range(args.measure_sessions):
             measure += simulator.session(shopper, T0 + 61 * DAY + j * 3600 + random.Random(i).uniform(0, 600),
@@ -161,9 +185,11 @@ def run_simulate(args) -> int:
     output = Path(args.output)
     counts = {name: write_jsonl(output / f"{name}.jsonl", events) for name, events in
               (("train-events", train_events), ("heldout-history", history), ("heldout-sessions", measure))}
-    print(json.dumps({"events": counts, "distinct_queries": len(cache),
-                      "seconds": round(time.perf_counter() - started, 1)}, indent=1))
-    print(f"wrote SIMULATED logs to {output}/")
+    with open(output / "heldout-shoppers.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(d) + "\n" for d in described)
+    print(json.dumps({"events": counts, "heldout_shoppers": len(described), "tastes": kinds,
+                      "distinct_queries": len(cache), "seconds": round(time.perf_counter() - started, 1)}, indent=1))
+    print(f"wrote SIMULATED logs to {output}/ (held-out shoppers' tastes in heldout-shoppers.jsonl)")
     return 0
 
 
@@ -171,14 +197,19 @@ def run_evaluate(args) -> int:
     from search_engine.evaluation import Configuration, evaluate
     from search_engine.events import read_jsonl_events
     from search_engine.judgments import load_judgments
-    from search_engine.personalization.evaluation import session_ndcg
+    from search_engine.personalization.evaluation import by_group, session_ndcg
     from search_engine.personalization.model import load_model
     from search_engine.personalization.reranker import PreferenceReranker
 
     engine = _engine(args.index)
-    reranker = PreferenceReranker(load_model(args.model), lambda user: [])
+    reranker = PreferenceReranker(load_model(args.model), lambda user: [], evidence=args.evidence)
     figures = session_ndcg(engine, reranker, list(read_jsonl_events(args.history)),
                            list(read_jsonl_events(args.sessions)))
+    group_of = {}
+    if args.shoppers:
+        with open(args.shoppers, encoding="utf-8") as handle:
+            group_of = {d["user_id"]: d["kind"] for d in (json.loads(line) for line in handle if line.strip())}
+    figures["by_kind"] = by_group(figures.pop("per_session"), group_of)
     plain, personal = figures["unpersonalized_ndcg@10"], figures["personalized_ndcg@10"]
     figures["relative_change"] = (personal - plain) / plain if plain else None
     # Anonymous and unknown shoppers: the judgment nDCG@10 with the reranker switched on.

@@ -42,7 +42,8 @@ def open_reranker(settings: Settings, events=None):
     model = load_model(settings.reranker_path)
     # A folder of versions is followed (a newly trained version is picked up live); a version folder is pinned.
     follow = None if (Path(settings.reranker_path) / "model.txt").exists() else settings.reranker_path
-    return PreferenceReranker(model, events.for_user, depth=settings.rerank_depth, model_root=follow)
+    return PreferenceReranker(model, events.for_user, depth=settings.rerank_depth, model_root=follow,
+                              evidence=settings.personalization_evidence)
 
 
 def open_ranker(settings: Settings):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from search_engine.engine import EngineConfig
+from search_engine.personalization.reranker import DEFAULT_EVIDENCE
 from search_engine.suggest.live import REFRESH_S
 from search_engine.suggest.popularity import QueryScoring
 
@@ -42,6 +43,9 @@ class Settings:
     events_path: str = "var/events.sqlite3"
     reranker_path: str | None = None
     rerank_depth: int = 100
+    # How much history it takes to trust the model half way: a shopper's decayed event mass
+    # (purchase 5, cart 3, click 1, view 0.5) over that mass plus this (reranker.confidence).
+    personalization_evidence: float = DEFAULT_EVIDENCE
     # The learned relevance ranker (search-train ranker): a folder of versions (the newest is
     # loaded at start) or one version. Unset: the fused order, the best untrained configuration.
     ranker_path: str | None = None

@@ -23,6 +23,7 @@ from search_engine.fusion import fuse
 from search_engine.matching import MatchedSet, contains, dense_matches, live_only, merged
 from search_engine.merchandising import Rule, active_rules, pinned_ids
 from search_engine.query_cache import QueryVectorCache
+from search_engine.personalization.profiles import CatalogReader
 from search_engine.types import Candidate, Query
 from search_engine.understanding.analysis import QueryAnalysis, analyze
 from search_engine.understanding.features import RANKER_FEATURES, feature_matrix
@@ -231,11 +232,13 @@ class Personalization:
     def run(self, context: SearchContext, candidates: list[Candidate]) -> list[Candidate]:
         query, products = context.query, context.snapshot.products
         model = self.reranker.model  # one model for the whole search, even if a newer one is swapped in
-        profile = self.reranker.profile(query.user, products.get, model=model)
+        catalog = CatalogReader.of_snapshot(context.snapshot)
+        profile = self.reranker.profile(query.user, catalog, model=model)
         if profile.empty:
             return candidates
         context.personalized_by = model.version
-        return self.reranker.rerank(query.text, profile, candidates, products.product, query.explain, model=model)
+        return self.reranker.rerank(query.text, profile, candidates, products.product, catalog, query.explain,
+                                    model=model)
 
 
 @dataclass(frozen=True)

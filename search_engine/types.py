@@ -85,7 +85,9 @@ class Candidate:
     relevance_rank: int | None = None
     relevance_contributions: dict[str, float] | None = None  # each feature's share of relevance_score
     personal_score: float | None = None  # the preference model's score, when it reranked
-    contributions: dict[str, float] | None = None  # each feature's share of personal_score
+    contributions: dict[str, float] | None = None  # the parts of personal_score: the order's, each feature's
+    personal_confidence: float | None = None  # how far the preference model's correction was trusted, 0 .. 1
+    tastes: dict[str, float] | None = None  # the shopper's strongest likings among the product's brand, type, values
     merchandising: list[str] | None = None  # the merchandising rules that moved it, in order
 
     @property

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from search_engine.events import EventError, parse_event, read_jsonl_events
-from search_engine.types import Event
+from search_engine.types import Candidate, Event
 from tests.conftest import T  # when the hand-written shoppers shop
 
 
@@ -83,7 +83,7 @@ def test_logged_lists_attribute_outcomes_by_hand():
 
 def test_profile_smoothing_decay_and_cold_start():
     from indexer.schema import Product
-    from search_engine.personalization.profiles import PriceBands, build_profile, lift
+    from search_engine.personalization.profiles import CatalogReader, PriceBands, build_profile, lift
 
     products = {f"p{i}": Product(f"p{i}", f"t{i}", brand="Logitech" if i < 2 else "HP", category="Mice",
                                  price=10.0 * (i + 1)) for i in range(10)}
@@ -92,13 +92,78 @@ def test_profile_smoothing_decay_and_cold_start():
     day = 86400
     events = [Event("u", "s", T - 30 * day, "purchase", "p0"), Event("u", "s", T - day, "click", "p9"),
               Event("u", "s", T + day, "purchase", "p1"), Event("u", "s", T - day, "click", "gone")]
-    profile = build_profile(events, products.get, bands, now=T, half_life_days=30)
+    profile = build_profile(events, CatalogReader(products.get), bands, now=T, half_life_days=30)
     assert profile.events == 2  # the future purchase and the deleted product do not count
     assert profile.brands["Logitech"] == pytest.approx(2.5, rel=0.01)  # purchase 5, one half-life old
     assert profile.brands["HP"] == pytest.approx(0.5 ** (1 / 30), rel=0.01)
     assert lift(0.0, 0.0, 0.2) == 0.0  # no evidence, no preference
     assert lift(2.5, 3.5, 0.2) > lift(1.0, 3.5, 0.2) > 0 > lift(0.0, 3.5, 0.2)
-    assert build_profile([], products.get, bands, now=T).empty
+    assert build_profile([], CatalogReader(products.get), bands, now=T).empty
+
+
+def _colour_catalog():
+    """Twelve mice: even ones Black, odd ones White, prices 10 .. 120, a vector each that
+    leans towards 'compact' (axis 0) for the first six."""
+    from indexer.schema import Product
+    from search_engine.personalization.profiles import CatalogReader
+
+    products = {f"m{i}": Product(f"m{i}", f"mouse {i}", brand="Acme", category="Mice", price=10.0 * (i + 1),
+                                 attributes={"product_colour": "Black" if i % 2 == 0 else "White"})
+                for i in range(12)}
+    vectors = {pid: np.array([1.0 if i < 6 else 0.0, 1.0, 0.0], np.float32) / np.sqrt(2 if i < 6 else 1)
+               for i, pid in enumerate(products)}
+    return products, CatalogReader(products.get, vectors.get, ("product_colour",))
+
+
+def test_affinities_are_read_against_what_the_shopper_was_shown():
+    """A shopper shown five Black and five White mice who clicks three Black ones likes Black
+    and dislikes White; one who is shown only Black mice and clicks them likes nothing: their
+    query, not a taste, explains the colour."""
+    from search_engine.personalization.features import CatalogPriors, value_affinities
+    from search_engine.personalization.profiles import PriceBands, build_profile
+
+    products, catalog = _colour_catalog()
+    priors = CatalogPriors.fit(products.values(), catalog)
+    assert priors.values == {"product_colour=black": 0.5, "product_colour=white": 0.5}
+    bands = PriceBands.fit(products.values())
+    shown = tuple(f"m{i}" for i in range(10))
+    picky = [Event("u", "s", T - 100, "search", query="mouse", search_id="q", position=1, shown=shown)] + [
+        Event("u", "s", T - 90 + i, "click", f"m{i}", "mouse", i + 1, "q") for i in (0, 2, 4)]
+    profile = build_profile(picky, catalog, bands, now=T)
+    liked = value_affinities(profile, ["product_colour=black", "product_colour=white"], priors)
+    assert liked["product_colour=black"] > 0.2 and liked["product_colour=white"] < -0.2
+    blacks = tuple(f"m{i}" for i in range(0, 12, 2))
+    only_black = [Event("v", "s", T - 100, "search", query="black mouse", search_id="q", position=1, shown=blacks)] + [
+        Event("v", "s", T - 90 + i, "click", f"m{i}", "black mouse", i + 1, "q") for i in (0, 2, 4)]
+    neutral = value_affinities(build_profile(only_black, catalog, bands, now=T), ["product_colour=black"], priors)
+    assert abs(neutral["product_colour=black"]) < 0.05 < liked["product_colour=black"]
+
+
+def test_taste_vector_and_price_place_follow_the_picks():
+    from search_engine.personalization.features import FEATURES, CatalogPriors, feature_matrix
+    from search_engine.personalization.product_stats import ProductStats
+    from search_engine.personalization.profiles import PriceBands, build_profile, price_places
+
+    products, catalog = _colour_catalog()
+    assert price_places([products["m0"], products["m5"], products["m11"]]) == {"m0": 0.0, "m5": 0.5, "m11": 1.0}
+    shown = tuple(f"m{i}" for i in range(12))
+    # The two cheapest of what was shown, both 'compact' (axis 0).
+    events = [Event("u", "s", T - 100, "search", query="mouse", search_id="q", position=1, shown=shown)] + [
+        Event("u", "s", T - 90 + i, "click", f"m{i}", "mouse", i + 1, "q") for i in (0, 1)]
+    profile = build_profile(events, catalog, PriceBands.fit(products.values()), now=T)
+    assert profile.mean_price_place() == pytest.approx(0.5 / 9, abs=0.01)  # places 0 and 1/9 of the first page (10)
+    candidates = [Candidate(doc=i, fused_score=1.0, fused_rank=i + 1) for i in range(12)]
+    rows = feature_matrix("mouse", [products[f"m{i}"] for i in range(12)], candidates, profile, ProductStats(),
+                          PriceBands.fit(products.values()), CatalogPriors.fit(products.values(), catalog), catalog)
+    column = {name: rows[:, i] for i, name in enumerate(FEATURES)}
+    # compact mice are more similar to the taste than the others, and more than the list's mean
+    assert column["user_taste_similarity"][:6].min() > 0 > column["user_taste_similarity"][6:].max()
+    assert column["user_taste_contrast"][:6].min() > column["user_taste_contrast"][6:].max()
+    assert column["price_place"][0] == 0.0 and column["price_place"][11] == 1.0
+    assert abs(column["user_price_place_gap"][0]) < 0.1 and column["user_price_place_gap"][11] > 0.9
+    assert np.isnan(feature_matrix("mouse", [products["m0"]], candidates[:1], build_profile([], catalog, PriceBands.fit(
+        products.values()), now=T), ProductStats(), PriceBands.fit(products.values()), CatalogPriors.fit(
+        products.values(), catalog), catalog)[0][FEATURES.index("user_taste_similarity")])
 
 
 @pytest.mark.slow
@@ -159,10 +224,33 @@ def test_a_known_shopper_is_reranked_with_an_explained_score(personal_engine):
     assert scores == sorted(scores, reverse=True)
     for hit in result.hits:
         c = hit.candidate
-        assert set(c.contributions) == set(FEATURES) | {"bias"}
-        # TreeSHAP contributions add up to the model's score.
+        assert set(c.contributions) == set(FEATURES) | {"bias", "unpersonalized_order"}
+        # The order's part and the TreeSHAP parts of the correction add up to the score.
         assert sum(c.contributions.values()) == pytest.approx(c.personal_score, abs=1e-4)
+        assert 0 < c.personal_confidence < 1
         assert c.fused_rank is not None
+
+
+def test_confidence_grows_with_history_and_nothing_trusted_is_the_unpersonalized_order():
+    from search_engine.personalization.profiles import UserProfile
+    from search_engine.personalization.reranker import confidence
+
+    assert confidence(UserProfile(), 2.0) == 0.0
+    one_view, buyer = UserProfile(total=0.5, events=1), UserProfile(total=20.0, events=6)
+    assert confidence(one_view, 2.0) == pytest.approx(0.2) and confidence(buyer, 2.0) == pytest.approx(20 / 22)
+
+
+@pytest.mark.slow
+def test_a_shopper_the_model_does_not_trust_keeps_the_unpersonalized_order(personal_engine, engine):
+    from search_engine.personalization.reranker import PreferenceReranker
+    from search_engine.types import Query
+
+    fan = personal_engine.reranker
+    doubtful = replace(personal_engine, reranker=PreferenceReranker(fan.model, fan.events_of, evidence=1e12))
+    plain = [h.product.id for h in engine.search(Query("hdmi cable", k=30)).hits]
+    assert [h.product.id for h in doubtful.search(Query("hdmi cable", k=30, user="fan")).hits] == plain
+    trusted = [h.product.id for h in personal_engine.search(Query("hdmi cable", k=30, user="fan")).hits]
+    assert trusted != plain  # the same shopper, trusted, is reranked
 
 
 @pytest.mark.slow
@@ -368,3 +456,25 @@ def test_events_older_than_the_retention_period_are_deleted(tmp_path):
     assert store.erasures() == 1 and retention.sweep() == 0 and store.erasures() == 1 and swept == [1]
     with pytest.raises(ValueError, match="event_retention_days"):
         EventRetention(store, days=0, follow=False)
+
+
+def test_simulate_refuses_an_unknown_kind_of_taste_by_name(capsys):
+    from scripts.personalize import main
+
+    assert main(["simulate", "--tastes", "brand,colour", "--output", "/nonexistent"]) == 2
+    assert "--tastes: unknown kind colour" in capsys.readouterr().err
+
+
+def test_simulated_tastes_score_what_they_name():
+    from indexer.schema import Product
+    from search_engine.personalization.simulator import (
+        AttributeTaste, BudgetTaste, CheapestTaste, ShownList, SimulatedShopper)
+
+    cheap = Product("a", "a", price=10.0, attributes={"product_colour": "Black"})
+    dear = Product("b", "b", price=90.0, attributes={"product_colour": "White"})
+    shown = ShownList([cheap, dear])
+    black = SimulatedShopper("u", (AttributeTaste("product_colour=black"),), "attribute")
+    assert black.fit(cheap, shown) == 1.5 and black.fit(dear, shown) == 0.0
+    thrifty = SimulatedShopper("v", (CheapestTaste(),), "cheapest")
+    assert thrifty.fit(cheap, shown) == 0.75 and thrifty.fit(dear, shown) == -0.75
+    assert SimulatedShopper("w", (BudgetTaste(50.0),), "budget").fit(dear, shown) == -0.75

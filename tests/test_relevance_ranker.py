@@ -105,11 +105,12 @@ def test_the_preference_model_reranks_the_rankers_order():
     from indexer.schema import Product
     from search_engine.personalization.features import CatalogPriors
     from search_engine.personalization.product_stats import ProductStats
-    from search_engine.personalization.profiles import PriceBands, UserProfile
+    from search_engine.personalization.profiles import CatalogReader, PriceBands, UserProfile
 
     candidate = Candidate(doc=0, fused_score=0.9, fused_rank=1, relevance_score=-1.5, relevance_rank=7)
     row = preference_features("mouse", [Product("p", "a mouse")], [candidate], UserProfile(),
-                              ProductStats(), PriceBands({}, (1.0, 2.0, 3.0, 4.0)), CatalogPriors({}, {}))[0]
+                              ProductStats(), PriceBands({}, (1.0, 2.0, 3.0, 4.0)), CatalogPriors({}, {}, {}),
+                              CatalogReader(lambda product_id: None))[0]
     assert row[0] == pytest.approx(-1.5) and row[1] == 7
 
 

@@ -234,7 +234,9 @@ function scores(explain) {
     ? element("span", {class: "score"}, `${label} ${number(stage.score)} (#${stage.rank})`)
     : element("span", {class: "score missing"}, `${label} –`);
   const parts = [cell("dense", explain.dense), cell("keyword", explain.keyword), cell("fused", explain.fused)];
-  const strongest = (contributions) => Object.entries(contributions || {}).filter(([name]) => name !== "bias")
+  // The bias and the unpersonalized order's part are not features: the strongest features are what moved it.
+  const strongest = (contributions) => Object.entries(contributions || {})
+    .filter(([name]) => name !== "bias" && name !== "unpersonalized_order")
     .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1])).slice(0, 3)
     .map(([name, value]) => `${name} ${value > 0 ? "+" : ""}${number(value, 2)}`).join(", ");
   if (explain.relevance) {

@@ -7,10 +7,10 @@ cart 2, click 1); the profile is built from the shopper's events before the sess
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from search_engine.metrics import mean, ndcg_at_k
-from search_engine.personalization.profiles import build_profile
+from search_engine.personalization.profiles import CatalogReader, build_profile
 from search_engine.personalization.reranker import PreferenceReranker
 from search_engine.personalization.training import LABELS
 from search_engine.types import Event, Query
@@ -25,7 +25,8 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
     for event in sessions:
         grouped[event.session_id].append(event)
     products = engine.index.products
-    plain, personal, cold = [], [], 0
+    catalog = CatalogReader.of_snapshot(engine.index.snapshot())
+    plain, personal, users, cold = [], [], [], 0
     for session_events in grouped.values():
         search = next((e for e in session_events if e.type == "search"), None)
         if search is None:
@@ -37,11 +38,37 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
         if not gains:
             continue
         candidates = [h.candidate for h in engine.search(Query(search.query, k=depth)).hits if h.candidate.ranked]
-        profile = build_profile(by_user[search.user_id], products.get, reranker.model.bands,
+        profile = build_profile(by_user[search.user_id], catalog, reranker.model.bands,
                                 now=search.timestamp, half_life_days=reranker.half_life_days)
         cold += profile.empty
-        reranked = reranker.rerank(search.query, profile, list(candidates), products.product)
+        reranked = reranker.rerank(search.query, profile, list(candidates), products.product, catalog)
         plain.append(ndcg_at_k([products.product(c.doc).id for c in candidates], gains, 10))
         personal.append(ndcg_at_k([products.product(c.doc).id for c in reranked], gains, 10))
+        users.append(search.user_id)
     return {"sessions": len(plain), "cold_start_sessions": cold,
-            "unpersonalized_ndcg@10": mean(plain), "personalized_ndcg@10": mean(personal)}
+            "unpersonalized_ndcg@10": mean(plain), "personalized_ndcg@10": mean(personal),
+            "per_session": list(zip(users, plain, personal))}
+
+
+def by_group(per_session: Sequence[tuple[str, float, float]], group_of: Mapping[str, str]) -> dict[str, dict]:
+    """Per group of shoppers (group_of: user id -> group; others are "unlabelled"): sessions,
+    both nDCG@10 means and the relative change, and the shares of shoppers whose mean nDCG@10
+    over their sessions got worse or better. The "all" row holds every session."""
+    sessions: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+    for row in per_session:
+        sessions[group_of.get(row[0], "unlabelled")].append(row)
+        sessions["all"].append(row)
+    report = {}
+    for group, rows in sorted(sessions.items(), key=lambda item: (item[0] == "all", item[0])):
+        plain, personal = mean([r[1] for r in rows]), mean([r[2] for r in rows])
+        per_shopper: dict[str, list[float]] = defaultdict(list)
+        for user, before, after in rows:
+            per_shopper[user].append(after - before)
+        changes = [mean(v) for v in per_shopper.values()]
+        report[group] = {
+            "sessions": len(rows), "shoppers": len(per_shopper),
+            "unpersonalized_ndcg@10": round(plain, 4), "personalized_ndcg@10": round(personal, 4),
+            "relative_change": round((personal - plain) / plain, 4) if plain else None,
+            "shoppers_worse": round(sum(c < -1e-9 for c in changes) / len(changes), 4),
+            "shoppers_better": round(sum(c > 1e-9 for c in changes) / len(changes), 4)}
+    return report

@@ -4,11 +4,17 @@ Four families, as a search team would name them:
   retrieval   what the engine already knows: dense, keyword and fused scores and ranks; the
               "fused" pair is the order it reranks, the relevance ranker's where one ranked
   match       how the query meets the product: title term coverage, brand named in the query
-  shopper     the shopper's affinity (smoothed log-lift, see profiles.lift) to the product's
-              brand, category and price band, how far the product's price band is from the
-              shopper's usual one, and how much history there is at all
+  shopper     the shopper's affinity (smoothed log-lift against their exposure, see profiles)
+              to the product's brand and category, the strongest liking and disliking among
+              the product's facet values (colour, connectivity, material: any attribute the
+              catalog declares), its price band's affinity and distance from their usual
+              band; the product's similarity to their taste vector and to what they pick
+              beyond what they are shown (both against the list's mean); where its price sits
+              in this list against where the shopper's picks sat in theirs, and its log price
+              against theirs; how much history there is at all
   product     popularity, clicks over expected clicks and conversion from everyone's events
-Missing values (a product only one leg found) are NaN, which the tree learner handles natively.
+Missing values (a product only one leg found, a shopper with no priced picks) are NaN, which
+the tree learner handles natively.
 """
 from __future__ import annotations
 
@@ -23,13 +29,18 @@ import numpy as np
 
 from indexer.schema import Product
 from search_engine.personalization.product_stats import ProductStats
-from search_engine.personalization.profiles import PRICE_BANDS, PriceBands, UserProfile, lift
+from search_engine.personalization.profiles import (
+    PRICE_BANDS, CatalogReader, PriceBands, UserProfile, brand_key, category_key, lift, price_places)
 from search_engine.types import Candidate
 
 FEATURES = (
     "fused_score", "fused_rank", "dense_score", "dense_rank", "keyword_score", "keyword_rank",
     "title_match", "brand_in_query",
-    "user_brand_affinity", "user_category_affinity", "user_price_band_affinity", "user_price_band_distance",
+    "user_brand_affinity", "user_brand_share", "user_category_affinity", "user_category_share",
+    "user_value_affinity_max", "user_value_affinity_min", "user_value_share_max",
+    "user_price_band_affinity", "user_price_band_distance",
+    "user_taste_similarity", "user_taste_contrast",
+    "price_place", "user_price_place_gap", "user_log_price_gap",
     "user_history",
     "popularity", "click_over_expected", "conversion",
 )
@@ -44,53 +55,125 @@ def tokens(text: str | None) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class CatalogPriors:
-    """Each brand's and category's share of the catalog: what 'no preference' looks like."""
+    """Each brand's, category's and facet value's share of the catalog: what 'no preference' looks like."""
 
     brands: Mapping[str, float]
     categories: Mapping[str, float]
+    values: Mapping[str, float]  # facet term -> share of products holding it
 
     @classmethod
-    def fit(cls, products: Iterable[Product]) -> "CatalogPriors":
+    def fit(cls, products: Iterable[Product], catalog: CatalogReader = CatalogReader(lambda pid: None)) -> "CatalogPriors":
         products = [p for p in products if p is not None]
         brands = Counter(p.brand for p in products if p.brand)
         categories = Counter(p.category for p in products if p.category)
+        values = Counter(term for p in products for term in catalog.terms(p))
         n = max(1, len(products))
-        return cls({b: c / n for b, c in brands.items()}, {c: k / n for c, k in categories.items()})
+        return cls({b: c / n for b, c in brands.items()}, {c: k / n for c, k in categories.items()},
+                   {t: k / n for t, k in values.items()})
+
+
+def order_prior(ranks: np.ndarray, scale: float) -> np.ndarray:
+    """The unpersonalized order as a score, what the model learns a correction to: every
+    place counts, the top ones most (scale * -log2(1 + rank), the discount nDCG uses)."""
+    return -scale * np.log2(1.0 + np.asarray(ranks, dtype=np.float64))
 
 
 def _or_nan(value):
     return float("nan") if value is None else float(value)
 
 
+def value_affinities(profile: UserProfile, terms: Sequence[str], priors: CatalogPriors) -> dict[str, float]:
+    """The shopper's affinity to each of these facet values."""
+    return {term: profile.affinity(profile.values.get(term, 0.0), term, priors.values.get(term, 1e-4))
+            for term in terms}
+
+
+def _centred_similarity(direction: np.ndarray | None, products: Sequence[Product], context: Sequence[Product],
+                        catalog: CatalogReader) -> np.ndarray:
+    """Cosine of each candidate with the direction, less the mean over the list it is read
+    against (NaN where unknown)."""
+    if direction is None:
+        return np.full(len(products), np.nan, dtype=np.float32)
+    direction = direction.astype(np.float32)
+    similarity = catalog.similarities_to(direction, [p.id for p in products])
+    around = similarity if context is products else catalog.similarities_to(direction, [p.id for p in context])
+    known = ~np.isnan(around)
+    if known.any():
+        similarity = similarity - around[known].mean()
+    return similarity
+
+
 def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence[Candidate],
-                   profile: UserProfile, stats: ProductStats, bands: PriceBands, priors: CatalogPriors) -> np.ndarray:
-    """One row per candidate, columns in FEATURES order."""
+                   profile: UserProfile, stats: ProductStats, bands: PriceBands, priors: CatalogPriors,
+                   catalog: CatalogReader, context: Sequence[Product] | None = None) -> np.ndarray:
+    """One row per candidate, columns in FEATURES order. context: the list that price places
+    and taste similarities are read against, the candidates the model reranks when serving
+    (default: the products given); training passes the replayed candidates of the query, so
+    a logged page of 10 is read against the same list serving would read it against."""
+    context = products if context is None else context
     query_tokens = tokens(query)
     position_ctr = stats.position_ctr()
     mean_band = profile.mean_band()
     band_mass = sum(profile.bands.values())
     history = math.log1p(profile.events)
+    places = price_places(context) if context is not products else price_places(products)
+    user_place, user_log_price = profile.mean_price_place(), profile.mean_log_price()
+    taste = _centred_similarity(profile.taste_unit(), products, context, catalog)
+    contrast = _centred_similarity(profile.taste_direction(), products, context, catalog)
     rows = np.empty((len(candidates), len(FEATURES)), dtype=np.float32)
     for i, (product, c) in enumerate(zip(products, candidates)):
         title = tokens(product.title)
         brand_tokens = tokens(product.brand)
         band = bands.band(product)
-        if profile.empty:
-            brand_aff = category_aff = band_aff = 0.0
-        else:
-            brand_aff = lift(profile.brands.get(product.brand, 0.0), profile.total,
-                             priors.brands.get(product.brand, 1e-4)) if product.brand else 0.0
-            category_aff = lift(profile.categories.get(product.category, 0.0), profile.total,
-                                priors.categories.get(product.category, 1e-4)) if product.category else 0.0
+        terms = catalog.terms(product) if not profile.empty else []
+        likings = list(value_affinities(profile, terms, priors).values())
+        value_share = max((profile.share(profile.values.get(t, 0.0), t, priors.values.get(t, 1e-4)) for t in terms),
+                          default=0.0)
+        brand_aff = brand_share = category_aff = category_share = band_aff = 0.0
+        if not profile.empty:
+            if product.brand:
+                mass, key, share = profile.brands.get(product.brand, 0.0), brand_key(product.brand), \
+                    priors.brands.get(product.brand, 1e-4)
+                brand_aff, brand_share = profile.affinity(mass, key, share), profile.share(mass, key, share)
+            if product.category:
+                mass, key, share = profile.categories.get(product.category, 0.0), category_key(product.category), \
+                    priors.categories.get(product.category, 1e-4)
+                category_aff, category_share = profile.affinity(mass, key, share), profile.share(mass, key, share)
             band_aff = lift(profile.bands.get(band, 0.0), band_mass, 1 / PRICE_BANDS) if band is not None and band_mass else 0.0
+        place = places.get(product.id)
+        priced = product.price is not None and product.price > 0
         rows[i] = (
             c.base_score, _or_nan(c.base_rank), _or_nan(c.dense_score), _or_nan(c.dense_rank),
             _or_nan(c.keyword_score), _or_nan(c.keyword_rank),
             len(query_tokens & title) / len(query_tokens) if query_tokens else 0.0,
             1.0 if brand_tokens and brand_tokens <= query_tokens else 0.0,
-            brand_aff, category_aff, band_aff,
+            brand_aff, brand_share, category_aff, category_share,
+            max(likings, default=0.0), min(likings, default=0.0), value_share,
+            band_aff,
             abs(band - mean_band) if band is not None and mean_band is not None else float("nan"),
+            taste[i], contrast[i],
+            _or_nan(place),
+            place - user_place if place is not None and user_place is not None else float("nan"),
+            math.log(product.price) - user_log_price if priced and user_log_price is not None else float("nan"),
             history,
             *stats.features(product.id, position_ctr),
         )
     return rows
+
+
+def tastes_of(profile: UserProfile, product: Product, priors: CatalogPriors, catalog: CatalogReader,
+              limit: int = 3) -> dict[str, float]:
+    """For explain: the product's brand, category and facet values the shopper likes or
+    dislikes most, with their affinities (strongest first)."""
+    if profile.empty:
+        return {}
+    found = value_affinities(profile, catalog.terms(product), priors)
+    if product.brand:
+        found[brand_key(product.brand)] = profile.affinity(
+            profile.brands.get(product.brand, 0.0), brand_key(product.brand), priors.brands.get(product.brand, 1e-4))
+    if product.category:
+        found[category_key(product.category)] = profile.affinity(
+            profile.categories.get(product.category, 0.0), category_key(product.category),
+            priors.categories.get(product.category, 1e-4))
+    strongest = sorted(found.items(), key=lambda item: -abs(item[1]))[:limit]
+    return {key: round(value, 4) for key, value in strongest if abs(value) > 1e-3}

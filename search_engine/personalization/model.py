@@ -3,7 +3,7 @@
   <root>/<version>/model.txt     the LightGBM booster
   <root>/<version>/meta.json     feature list, parameters, training data summary, metrics
   <root>/<version>/stats.json    product popularity and click-through counts it was trained with
-  <root>/<version>/catalog.json  price bands and brand/category priors
+  <root>/<version>/catalog.json  price bands and brand, category and facet value priors
 Loading <root> takes the newest version; loading <root>/<version> pins one.
 """
 from __future__ import annotations
@@ -32,7 +32,13 @@ class PreferenceModel:
     def __post_init__(self):
         check_features(self.meta, FEATURES, f"preference model {self.version or '(unsaved)'}")
 
+    @property
+    def prior_scale(self) -> float:
+        """The weight of the unpersonalized order the trees learned their correction to."""
+        return float(self.meta["prior_scale"])
+
     def score(self, rows: np.ndarray) -> np.ndarray:
+        """The correction to the unpersonalized order (features.order_prior at prior_scale)."""
         return self.booster.predict(rows, num_threads=1)
 
     def contributions(self, rows: np.ndarray) -> np.ndarray:
@@ -44,7 +50,7 @@ class PreferenceModel:
             "meta.json": {**self.meta, "features": list(FEATURES)},
             "stats.json": self.stats.to_dict(),
             "catalog.json": {"bands": self.bands.to_dict(), "brands": dict(self.priors.brands),
-                             "categories": dict(self.priors.categories)},
+                             "categories": dict(self.priors.categories), "values": dict(self.priors.values)},
         })
         self.version = folder.name
         return folder
@@ -59,7 +65,7 @@ def load_model(path: str | Path) -> PreferenceModel:
         booster=lightgbm.Booster(model_file=str(path / "model.txt")),
         stats=ProductStats.from_dict(json.loads((path / "stats.json").read_text())),
         bands=PriceBands.from_dict(catalog["bands"]),
-        priors=CatalogPriors(catalog["brands"], catalog["categories"]),
+        priors=CatalogPriors(catalog["brands"], catalog["categories"], catalog.get("values", {})),
         meta=json.loads((path / "meta.json").read_text()),
         version=path.name,
     )

@@ -1,9 +1,22 @@
-"""What a shopper's events say about them: brand, category and price-band affinities.
+"""What a shopper's events say about them: affinities, a taste vector, where they buy in a price range.
 
 Each event counts by how much intent it shows (a purchase far more than a view) and fades
 with age (half-life, default 30 days), so last week's laptop hunt outweighs last year's.
-Affinities are smoothed towards the catalog's own shares: a shopper with one click on a brand
-is not yet a fan of it (see `lift`).
+
+Affinities exist for every brand, category, price band and value of every facet attribute the
+catalog declares ("product_colour=black"), nobody names them. Each is a smoothed log-lift
+(see `lift`) of the share of the shopper's interactions holding it over what they would hold
+by chance: the share of what the shopper's searches showed them (their exposure), itself
+smoothed towards the catalog's share. Against exposure, not the catalog alone, because a
+shopper who searches printers clicks laser printers more than the catalog's share for no
+reason but their query; against what they were shown, only a preference is left.
+
+The taste vector is the interactions' weighted sum of product-tower vectors; its exposure
+counterpart is the shown products' sum. Their difference points at what the shopper picks
+among what they see ("compact", "gaming"), which no attribute may name.
+
+Price as shoppers see it: where each product they picked sat in the price range of the list
+that showed it (0 cheapest .. 1 dearest), averaged; and their average log price.
 """
 from __future__ import annotations
 
@@ -13,12 +26,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
+import numpy as np
+
+from indexer.attributes import facet_term
 from indexer.schema import Product
 from search_engine.types import Event
 
 EVENT_WEIGHTS = {"view": 0.5, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
 PRICE_BANDS = 5  # quintiles of price within the product's category
-SMOOTHING = 5.0  # pseudo-events of catalog prior in every affinity
+SMOOTHING = 5.0  # pseudo-events of the baseline share in every affinity
+EXPOSURE_SMOOTHING = 1.0  # pseudo-products of catalog share in the exposure baseline: pages show 10 at a time
+EXPOSURE_SEARCHES = 50  # the most recent searches whose shown products count as exposure
+EXPOSURE_DEPTH = 10  # shown products per search that count (the first page)
 
 
 @dataclass(frozen=True)
@@ -59,11 +78,96 @@ def _quantile_edges(prices: Sequence[float]) -> tuple[float, ...]:
     return tuple(ordered[min(len(ordered) - 1, int(len(ordered) * q / PRICE_BANDS))] for q in range(1, PRICE_BANDS))
 
 
+@dataclass(frozen=True)
+class CatalogReader:
+    """What profiles and features read of the index version they serve."""
+
+    product_of: Callable[[str], Product | None]
+    vector_of: Callable[[str], np.ndarray | None] = lambda product_id: None  # the product tower's vector
+    facets: tuple[str, ...] = ()  # the catalog's facet attributes
+    # similarities(direction, product ids): each product's inner product with the direction,
+    # NaN for a product without a vector; None: one vector_of call per product
+    similarities: Callable[[np.ndarray, Sequence[str]], np.ndarray] | None = None
+
+    @classmethod
+    def of_snapshot(cls, snapshot) -> "CatalogReader":
+        products, vectors = snapshot.products, snapshot.vectors
+
+        def vector_of(product_id: str) -> np.ndarray | None:
+            doc = products.doc_of(product_id)
+            return None if doc is None else vectors.vector(doc)
+
+        def similarities(direction: np.ndarray, product_ids: Sequence[str]) -> np.ndarray:
+            docs = [products.doc_of(pid) for pid in product_ids]
+            found = np.array([d is not None for d in docs], dtype=bool)
+            scores = np.full(len(docs), np.nan, dtype=np.float32)
+            if found.any():
+                scores[found] = vectors.similarities(direction, np.array([d for d in docs if d is not None]))
+            return scores
+
+        return cls(products.get, vector_of, tuple(products.attributes.facets), similarities)
+
+    def similarities_to(self, direction: np.ndarray, product_ids: Sequence[str]) -> np.ndarray:
+        if self.similarities is not None:
+            return self.similarities(direction, product_ids)
+        vectors = [self.vector_of(pid) for pid in product_ids]
+        return np.array([np.nan if v is None else float(v @ direction) for v in vectors], dtype=np.float32)
+
+    def terms(self, product: Product) -> list[str]:
+        """The product's facet values as "name=value" terms."""
+        return list(_TERMS.of(product, self.facets))
+
+
+class _TermCache:
+    """Facet terms per product object, so the same products shown and reranked search after
+    search are normalised once. Keyed by the object's identity and holding the object, so an
+    entry can only ever answer for the product it was made from (an update makes a new
+    Product); a plain dict whose single reads and writes are atomic, so threads at worst
+    compute an entry twice. Emptied when full."""
+
+    LIMIT = 200_000
+
+    def __init__(self):
+        self._entries: dict[tuple[int, tuple[str, ...]], tuple[Product, tuple[str, ...]]] = {}
+
+    def of(self, product: Product, facets: tuple[str, ...]) -> tuple[str, ...]:
+        key = (id(product), facets)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is product:
+            return entry[1]
+        found = (facet_term(name, product.attributes.get(name)) for name in facets)
+        terms = tuple(term for term in found if term)
+        if len(self._entries) >= self.LIMIT:
+            self._entries = {}
+        self._entries[key] = (product, terms)
+        return terms
+
+
+_TERMS = _TermCache()
+
+
+def brand_key(brand: str) -> str:
+    return f"brand={brand}"
+
+
+def category_key(category: str) -> str:
+    return f"category={category}"
+
+
 @dataclass
 class UserProfile:
     brands: dict[str, float] = field(default_factory=dict)  # decayed, weighted event mass per brand
     categories: dict[str, float] = field(default_factory=dict)
     bands: dict[int, float] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)  # facet term -> mass
+    shown: dict[str, float] = field(default_factory=dict)  # brand_key/category_key/facet term -> exposure
+    shown_total: float = 0.0  # decayed count of shown products
+    taste: np.ndarray | None = None  # mass-weighted sum of the picked products' vectors
+    shown_vector: np.ndarray | None = None  # exposure-weighted sum of the shown products' vectors
+    price_place: float = 0.0  # mass-weighted sum of picked products' place in their list's price range
+    price_place_mass: float = 0.0
+    log_price: float = 0.0  # mass-weighted sum of picked products' log price
+    log_price_mass: float = 0.0
     total: float = 0.0  # decayed mass of every counted event
     events: int = 0
 
@@ -75,19 +179,78 @@ class UserProfile:
         mass = sum(self.bands.values())
         return sum(b * w for b, w in self.bands.items()) / mass if mass else None
 
+    def mean_price_place(self) -> float | None:
+        return self.price_place / self.price_place_mass if self.price_place_mass else None
 
-def build_profile(events: Iterable[Event], product_of: Callable[[str], Product | None], bands: PriceBands,
+    def mean_log_price(self) -> float | None:
+        return self.log_price / self.log_price_mass if self.log_price_mass else None
+
+    def baseline(self, key: str, catalog_share: float) -> float:
+        """The share of the shopper's interactions expected to hold `key` by chance: their
+        exposure to it, smoothed towards the catalog's share."""
+        return (self.shown.get(key, 0.0) + EXPOSURE_SMOOTHING * catalog_share) / (self.shown_total + EXPOSURE_SMOOTHING)
+
+    def affinity(self, mass: float, key: str, catalog_share: float) -> float:
+        return lift(mass, self.total, self.baseline(key, max(catalog_share, 1e-4)))
+
+    def share(self, mass: float, key: str, catalog_share: float) -> float:
+        """The smoothed share of the shopper's picks that hold `key`: where a lift says how
+        surprising a pick is, the share says how much of the shopper's choosing it is."""
+        return (mass + SMOOTHING * self.baseline(key, max(catalog_share, 1e-4))) / (self.total + SMOOTHING)
+
+    def taste_direction(self) -> np.ndarray | None:
+        """What the shopper picks beyond what they are shown, unit length (None without a taste)."""
+        if self.taste is None:
+            return None
+        direction = _unit(self.taste)
+        if self.shown_vector is not None:
+            direction = direction - _unit(self.shown_vector)
+        norm = float(np.linalg.norm(direction))
+        return direction / norm if norm > 1e-6 else None
+
+    def taste_unit(self) -> np.ndarray | None:
+        return None if self.taste is None else _unit(self.taste)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def price_places(products: Sequence[Product | None]) -> dict[str, float]:
+    """Where each priced product sits in this list's price range: 0 cheapest .. 1 dearest."""
+    prices = sorted({p.price for p in products if p is not None and p.price is not None and p.price > 0})
+    place = {price: i / max(1, len(prices) - 1) for i, price in enumerate(prices)}
+    return {p.id: place[p.price] for p in products if p is not None and p.price in place}
+
+
+def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceBands,
                   now: float, half_life_days: float = 30.0) -> UserProfile:
     """The profile as of `now` from events before it; events at or after `now` are ignored."""
+    events = [e for e in events if e.timestamp < now]
     profile = UserProfile()
-    for event in events:
-        weight = EVENT_WEIGHTS.get(event.type)
-        if weight is None or event.timestamp >= now or not event.product_id:
+    searches = [e for e in events if e.type == "search" and e.shown]
+    exposed = {id(e) for e in searches[-EXPOSURE_SEARCHES:]}
+    lists: dict[str, dict[str, float]] = {}  # search_id or session -> price places of what it showed
+    decay = math.log(2) / (half_life_days * 86400)
+    for event in sorted(events, key=lambda e: e.timestamp):
+        age_weight = math.exp(-decay * (now - event.timestamp))
+        if event.type == "search":
+            if id(event) in exposed:
+                shown = [catalog.product_of(pid) for pid in event.shown[:EXPOSURE_DEPTH]]
+                places = price_places(shown)
+                lists[event.session_id] = places
+                if event.search_id:
+                    lists[event.search_id] = places
+                _add_exposure(profile, shown, catalog, age_weight, first=event.position or 1)
             continue
-        product = product_of(event.product_id)
+        weight = EVENT_WEIGHTS.get(event.type)
+        if weight is None or not event.product_id:
+            continue
+        product = catalog.product_of(event.product_id)
         if product is None:  # since deleted from the catalog
             continue
-        weight *= 0.5 ** ((now - event.timestamp) / (half_life_days * 86400))
+        weight *= age_weight
         profile.total += weight
         profile.events += 1
         if product.brand:
@@ -97,10 +260,45 @@ def build_profile(events: Iterable[Event], product_of: Callable[[str], Product |
         band = bands.band(product)
         if band is not None:
             profile.bands[band] = profile.bands.get(band, 0.0) + weight
+        for term in catalog.terms(product):
+            profile.values[term] = profile.values.get(term, 0.0) + weight
+        vector = catalog.vector_of(product.id)
+        if vector is not None:
+            profile.taste = weight * vector if profile.taste is None else profile.taste + weight * vector
+        if product.price is not None and product.price > 0:
+            profile.log_price += weight * math.log(product.price)
+            profile.log_price_mass += weight
+        places = lists.get(event.search_id or "") or lists.get(event.session_id)
+        if places and product.id in places:
+            profile.price_place += weight * places[product.id]
+            profile.price_place_mass += weight
     return profile
 
 
+def _add_exposure(profile: UserProfile, shown: Sequence[Product | None], catalog: CatalogReader,
+                  weight: float, first: int = 1) -> None:
+    """Each shown product counts as much as shoppers look at its place: the first one fully,
+    the tenth by 1 / log2(11), the discount nDCG gives a place (a later page starts further
+    down: `first`)."""
+    for position, product in enumerate(shown, start=first):
+        if product is None:
+            continue
+        examined = weight / math.log2(1 + position)
+        profile.shown_total += examined
+        keys = catalog.terms(product)
+        if product.brand:
+            keys.append(brand_key(product.brand))
+        if product.category:
+            keys.append(category_key(product.category))
+        for key in keys:
+            profile.shown[key] = profile.shown.get(key, 0.0) + examined
+        vector = catalog.vector_of(product.id)
+        if vector is not None:
+            profile.shown_vector = examined * vector if profile.shown_vector is None else \
+                profile.shown_vector + examined * vector
+
+
 def lift(mass: float, total: float, prior: float) -> float:
-    """log of the smoothed share over the catalog's share: 0 for no evidence, > 0 for a liking."""
+    """log of the smoothed share over the baseline share: 0 for no evidence, > 0 for a liking."""
     prior = max(prior, 1e-6)
     return math.log((mass + SMOOTHING * prior) / (total + SMOOTHING) / prior)

@@ -4,20 +4,34 @@ There are no real interaction logs here, so this module invents shoppers over th
 Icecat catalog and the real judged queries. Nothing it writes is real behaviour; every event
 it makes is marked with a session id starting "sim-". The same training path reads real logs.
 
-A simulated shopper has latent preferences:
-  brands      two or three favourite brands with weights (drawn from brands that the judged
-              queries' results actually contain, so preferences meet real result lists)
-  categories  one or two favourite product types
-  price band  where in each category's price range they buy (0 budget .. 4 premium) and how
-              much they care
+A simulated shopper has one kind of taste (TASTE_KINDS), which adds to how much they like a
+product, relevance aside (its "fit"):
+  mixed      the first simulator's shopper: two or three favourite brands (weighted), one or
+             two favourite product types, and a price band within each category (0 budget ..
+             4 premium) with how much they care; the taste the preference model's first
+             features were written for
+  brand      one favourite brand (+1.5)
+  type       one favourite product type, the catalog's category (+1.5)
+  attribute  one value of one facet attribute the catalog declares ("product_colour" Black,
+             "connectivity_technology" Wireless), drawn among values at least 30 products in
+             the judged queries' results hold (+1.5 for a product that holds it)
+  cheapest   the cheapest of what is shown: +0.75 for the cheapest product of the list they
+             look at, falling linearly to -0.75 for the dearest (price as the shopper sees it)
+  budget     an absolute price limit, between the 20th and 60th percentile of the prices in
+             the judged queries' results: +0.75 at or under it, -0.75 over it
+  vector     a taste no attribute names: a random product of the judged results as a centre in
+             the product tower's space; +1.5 for products among the 15% of those results most
+             similar to it
+Brands, types, values and centres are drawn from the products the judged queries return, so
+tastes meet real result lists.
+
 A session: the shopper issues one judged Icecat query, more likely one whose results hold
-products that fit them (a Logitech fan searches for mice more than for toner), sometimes as a
-variation (plural or singular, lower-case, a word dropped); sees the engine's unpersonalized top 10, examines
-position i with probability 1 / i ** 0.8 (position bias), and clicks an examined product
-with a probability that rises with its human relevance grade for the query (0-3; unjudged
-counts 0) and with how well it fits their preferences. A click may lead to add-to-cart
-and a purchase, more likely for a good fit. Between searches they sometimes view products
-of a favourite brand directly.
+products that fit them, sometimes as a variation (plural or singular, lower-case, a word
+dropped); sees the engine's unpersonalized top 10, examines position i with probability
+1 / i ** 0.8 (position bias), and clicks an examined product with a probability that rises
+with its human relevance grade for the query (0-3; unjudged counts 0) and with its fit. A
+click may lead to add-to-cart and a purchase, more likely for a good fit. Between searches
+they sometimes view a product that fits them directly (a mixed shopper: of a favourite brand).
 
 Held-out measurement sessions are different in one way: the top 100 candidates are shown in
 a random order (a randomization bucket), so the items the shopper clicks or buys before
@@ -31,8 +45,11 @@ import random
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
+import numpy as np
+
+from indexer.attributes import facet_term
 from indexer.schema import Product
 from search_engine.personalization.profiles import PriceBands
 from search_engine.types import Event
@@ -41,24 +58,130 @@ EXAMINE_EXPONENT = 0.8
 SHOWN = 10
 MEASURE_DEPTH = 100
 DAY = 86400.0
+TASTE_KINDS = ("mixed", "brand", "type", "attribute", "cheapest", "budget", "vector")
+LIKED = 0.5  # a fit above this is a product the shopper goes looking for
+
+
+class ShownList:
+    """The list a shopper looks at: where each product's price sits in it (0 cheapest .. 1 dearest)."""
+
+    def __init__(self, products: Sequence[Product]):
+        priced = sorted({p.price for p in products if p.price is not None and p.price > 0})
+        place = {price: i / max(1, len(priced) - 1) for i, price in enumerate(priced)}
+        self.price_place = {p.id: place[p.price] for p in products if p.price in place}
+
+
+class Taste(Protocol):
+    def score(self, product: Product, shown: ShownList) -> float: ...
+
+    def describe(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class BrandTaste:
+    brands: Mapping[str, float]  # brand -> weight
+    strength: float = 1.5
+
+    def score(self, product, shown):
+        return self.strength * self.brands.get(product.brand or "", 0.0) / max(self.brands.values())
+
+    def describe(self):
+        return {"brands": dict(self.brands)}
+
+
+@dataclass(frozen=True)
+class TypeTaste:
+    categories: frozenset[str]
+    strength: float = 1.5
+
+    def score(self, product, shown):
+        return self.strength if product.category in self.categories else 0.0
+
+    def describe(self):
+        return {"types": sorted(self.categories)}
+
+
+@dataclass(frozen=True)
+class PriceBandTaste:
+    band: float
+    care: float
+    bands: PriceBands
+
+    def score(self, product, shown):
+        band = self.bands.band(product)
+        return 0.0 if band is None else -self.care * abs(band - self.band) / 2
+
+    def describe(self):
+        return {"price_band": self.band, "price_care": round(self.care, 3)}
+
+
+@dataclass(frozen=True)
+class AttributeTaste:
+    term: str  # facet_term(name, value): "product_colour=black"
+    strength: float = 1.5
+
+    def score(self, product, shown):
+        name = self.term.split("=", 1)[0]
+        return self.strength if facet_term(name, product.attributes.get(name)) == self.term else 0.0
+
+    def describe(self):
+        return {"attribute": self.term}
+
+
+@dataclass(frozen=True)
+class CheapestTaste:
+    strength: float = 1.5
+
+    def score(self, product, shown):
+        place = shown.price_place.get(product.id)
+        return 0.0 if place is None else self.strength * (0.5 - place)
+
+    def describe(self):
+        return {"cheapest_shown": True}
+
+
+@dataclass(frozen=True)
+class BudgetTaste:
+    limit: float
+    strength: float = 0.75
+
+    def score(self, product, shown):
+        if product.price is None or product.price <= 0:
+            return 0.0
+        return self.strength if product.price <= self.limit else -self.strength
+
+    def describe(self):
+        return {"budget": round(self.limit, 2)}
+
+
+@dataclass(frozen=True)
+class VectorTaste:
+    liked: frozenset[str]  # product ids near the centre
+    centre: str  # the product the centre is
+    strength: float = 1.5
+
+    def score(self, product, shown):
+        return self.strength if product.id in self.liked else 0.0
+
+    def describe(self):
+        return {"vector_centre": self.centre, "liked_products": len(self.liked)}
 
 
 @dataclass(frozen=True)
 class SimulatedShopper:
     user_id: str
-    brands: Mapping[str, float]
-    categories: frozenset[str]
-    price_band: float
-    price_care: float
+    tastes: tuple[Taste, ...]
+    kind: str = "mixed"
 
-    def fit(self, product: Product, bands: PriceBands) -> float:
+    def fit(self, product: Product, shown: ShownList) -> float:
         """How much this shopper likes the product, relevance aside (about -1 .. 2)."""
-        score = 1.5 * self.brands.get(product.brand or "", 0.0) / max(self.brands.values())
-        score += 0.7 if product.category in self.categories else 0.0
-        band = bands.band(product)
-        if band is not None:
-            score -= self.price_care * abs(band - self.price_band) / 2
-        return score
+        return sum(taste.score(product, shown) for taste in self.tastes)
+
+    def describe(self) -> dict:
+        described = {"user_id": self.user_id, "kind": self.kind}
+        for taste in self.tastes:
+            described.update(taste.describe())
+        return described
 
 
 def click_probability(grade: float, fit: float) -> float:
@@ -79,42 +202,101 @@ def query_variation(query: str, rng: random.Random) -> str:
 
 class ShopperSimulator:
     def __init__(self, judgments: Mapping[str, Mapping[str, float]], results_of: Callable[[str], Sequence[Product]],
-                 bands: PriceBands, seed: int = 7):
-        """results_of(query): the engine's unpersonalized candidates for a query, best first."""
+                 bands: PriceBands, seed: int = 7, facets: Sequence[str] = (),
+                 vector_of: Callable[[Product], np.ndarray | None] | None = None):
+        """results_of(query): the engine's unpersonalized candidates for a query, best first.
+        facets: the catalog's facet attributes (attribute tastes draw from them);
+        vector_of(product): its product-tower vector (vector tastes need it)."""
         self.judgments = judgments
         self.queries = sorted(judgments)
         self.results_of = results_of
         self.bands = bands
         self.rng = random.Random(seed)
         self._interest: dict[str, list[float]] = {}
-        brands, categories = Counter(), Counter()
+        brands, categories, values = Counter(), Counter(), Counter()
+        pool: dict[str, Product] = {}
         for query in self.queries:
             for product in results_of(query)[:SHOWN]:
                 brands[product.brand] += bool(product.brand)
                 categories[product.category] += bool(product.category)
+            for product in results_of(query):
+                pool[product.id] = product
+        for product in pool.values():
+            for name in facets:
+                term = facet_term(name, product.attributes.get(name))
+                values[term] += term is not None
         self.brand_pool = [b for b, _ in brands.most_common(60) if b]
         self.category_pool = [c for c, _ in categories.most_common(40) if c]
+        self.value_pool = sorted(term for term, n in values.items() if term and n >= 30)
+        self.pool = [pool[pid] for pid in sorted(pool)]
+        prices = sorted(p.price for p in self.pool if p.price is not None and p.price > 0)
+        self._prices = prices
+        self._vector_of = vector_of
+        self._pool_vectors = None
 
-    def shopper(self, user_id: str) -> SimulatedShopper:
+    def shopper(self, user_id: str, kind: str = "mixed") -> SimulatedShopper:
         rng = self.rng
-        # A small catalog slice may offer fewer brands or categories than a shopper would like.
-        favourites = rng.sample(self.brand_pool, min(rng.choice((2, 3)), len(self.brand_pool)))
-        weights = [rng.random() + 0.2 for _ in favourites]
-        return SimulatedShopper(
-            user_id=user_id,
-            brands=dict(zip(favourites, weights)),
-            categories=frozenset(rng.sample(self.category_pool, min(rng.choice((1, 2)), len(self.category_pool)))),
-            price_band=rng.choice((0.0, 1.0, 2.0, 3.0, 4.0)),
-            price_care=rng.uniform(0.4, 1.2),
-        )
+        if kind in ("mixed", "brand", "type") and not (self.brand_pool and self.category_pool):
+            raise ValueError(f"{kind} tastes need brands and categories among the judged queries' results; "
+                             "choose other kinds with --tastes")
+        if kind == "mixed":
+            # A small catalog slice may offer fewer brands or categories than a shopper would like.
+            favourites = rng.sample(self.brand_pool, min(rng.choice((2, 3)), len(self.brand_pool)))
+            weights = [rng.random() + 0.2 for _ in favourites]
+            categories = frozenset(rng.sample(self.category_pool, min(rng.choice((1, 2)), len(self.category_pool))))
+            tastes = (BrandTaste(dict(zip(favourites, weights))), TypeTaste(categories, strength=0.7),
+                      PriceBandTaste(rng.choice((0.0, 1.0, 2.0, 3.0, 4.0)), rng.uniform(0.4, 1.2), self.bands))
+        elif kind == "brand":
+            tastes = (BrandTaste({rng.choice(self.brand_pool): 1.0}),)
+        elif kind == "type":
+            tastes = (TypeTaste(frozenset([rng.choice(self.category_pool)])),)
+        elif kind == "attribute":
+            if not self.value_pool:
+                raise ValueError("no facet attribute value is held by 30 products of the judged results: "
+                                 "attribute tastes need the catalog's facet attributes (or leave "
+                                 "'attribute' out of --tastes)")
+            tastes = (AttributeTaste(rng.choice(self.value_pool)),)
+        elif kind == "cheapest":
+            tastes = (CheapestTaste(),)
+        elif kind == "budget":
+            if not self._prices:
+                raise ValueError("no product of the judged results has a price: budget tastes need prices "
+                                 "(or leave 'budget' out of --tastes)")
+            tastes = (BudgetTaste(self._prices[int(len(self._prices) * rng.uniform(0.2, 0.6))]),)
+        elif kind == "vector":
+            tastes = (self._vector_taste(rng),)
+        else:
+            raise ValueError(f"unknown taste kind {kind!r}; one of {', '.join(TASTE_KINDS)}")
+        return SimulatedShopper(user_id, tastes, kind)
+
+    def _vector_taste(self, rng: random.Random) -> VectorTaste:
+        if self._vector_of is None:
+            raise ValueError("vector tastes need the products' vectors (vector_of)")
+        if self._pool_vectors is None:
+            vectors = [self._vector_of(p) for p in self.pool]
+            self._pool_vectors = np.array([v for v in vectors if v is not None], dtype=np.float32)
+            self._vector_ids = [p.id for p, v in zip(self.pool, vectors) if v is not None]
+        if not self._vector_ids:
+            raise ValueError("no product of the judged results has a vector: leave 'vector' out of --tastes")
+        centre = rng.randrange(len(self._vector_ids))
+        similarity = self._pool_vectors @ self._pool_vectors[centre]
+        nearest = np.argsort(-similarity, kind="stable")[: max(1, int(0.15 * len(similarity)))]
+        return VectorTaste(frozenset(self._vector_ids[i] for i in nearest), self._vector_ids[centre])
+
+    def _weights(self, shopper: SimulatedShopper) -> list[float]:
+        weights = self._interest.get(shopper.user_id)
+        if weights is None:
+            weights = self._interest[shopper.user_id] = [0.2 + self._liked(shopper, q) for q in self.queries]
+        return weights
+
+    def _liked(self, shopper: SimulatedShopper, query: str) -> int:
+        top = self.results_of(query)[:20]
+        shown = ShownList(top)
+        return sum(shopper.fit(p, shown) > LIKED for p in top)
 
     def query_of(self, shopper: SimulatedShopper) -> tuple[str, str]:
         """(query as typed, the judged query it varies)."""
-        weights = self._interest.get(shopper.user_id)
-        if weights is None:
-            weights = self._interest[shopper.user_id] = [
-                0.2 + sum(shopper.fit(p, self.bands) > 0.5 for p in self.results_of(q)[:20]) for q in self.queries]
-        base = self.rng.choices(self.queries, weights=weights)[0]
+        base = self.rng.choices(self.queries, weights=self._weights(shopper))[0]
         return (query_variation(base, self.rng) if self.rng.random() < 0.3 else base), base
 
     def session(self, shopper: SimulatedShopper, start: float, measure: bool = False) -> list[Event]:
@@ -138,12 +320,13 @@ class ShopperSimulator:
         clock = search.timestamp
         events = []
         clicks = 0
+        seen = ShownList(shown)
         for position, product in enumerate(shown, start=1):
             if clicks == 3:
                 break
             if not measure and rng.random() > position ** -EXAMINE_EXPONENT:
                 continue
-            fit = shopper.fit(product, self.bands)
+            fit = shopper.fit(product, seen)
             if rng.random() > click_probability(grades.get(product.id, 0.0), fit):
                 continue
             clock += rng.uniform(5, 60)
@@ -161,10 +344,18 @@ class ShopperSimulator:
 
     def browse(self, shopper: SimulatedShopper, catalog_by_brand: Mapping[str, Sequence[Product]],
                at: float) -> list[Event]:
-        """A product page view of a favourite brand, outside search."""
-        brand = self.rng.choices(list(shopper.brands), weights=list(shopper.brands.values()))[0]
-        products = catalog_by_brand.get(brand) or []
-        preferred = [p for p in products if p.category in shopper.categories] or products
+        """A product page view outside search: a mixed shopper's of a favourite brand (in a
+        favourite type when there is one), anyone else's of a product that fits them among
+        the results of a query they would search."""
+        if shopper.kind == "mixed":
+            brands, types = shopper.tastes[0].brands, shopper.tastes[1].categories
+            brand = self.rng.choices(list(brands), weights=list(brands.values()))[0]
+            products = catalog_by_brand.get(brand) or []
+            preferred = [p for p in products if p.category in types] or products
+        else:
+            top = self.results_of(self.rng.choices(self.queries, weights=self._weights(shopper))[0])[:20]
+            shown = ShownList(top)
+            preferred = [p for p in top if shopper.fit(p, shown) > LIKED]
         if not preferred:
             return []
         product = self.rng.choice(preferred)

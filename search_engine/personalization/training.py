@@ -31,13 +31,18 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from indexer.schema import Product
-from search_engine.personalization.features import FEATURES, CatalogPriors, feature_matrix
+from search_engine.personalization.features import FEATURES, CatalogPriors, feature_matrix, order_prior
 from search_engine.personalization.product_stats import ProductStats
-from search_engine.personalization.profiles import PriceBands, build_profile
+from search_engine.personalization.profiles import CatalogReader, PriceBands, build_profile
 from search_engine.types import Candidate, Event
 
 LABELS = {"click": 1, "add_to_cart": 2, "purchase": 3}
 ATTRIBUTION_WINDOW_S = 3600.0
+UNRANKED = 1000  # the unpersonalized rank given to a shown product the replay does not find
+# How strongly the unpersonalized order holds against the model's correction. On simulated
+# shoppers (docs/personalization.md) 1.0 and 0.3 cost lift against no prior at all; 0.1 cost
+# none, and a zero correction still gives back exactly the unpersonalized order.
+PRIOR_SCALE = 0.1
 
 
 @dataclass
@@ -86,10 +91,10 @@ class Dataset:
     groups: list[int]
     positions: np.ndarray
     users: list[str]  # one per list
+    ranks: np.ndarray  # each row's unpersonalized rank on replay
 
 
-def build_dataset(lists: Sequence[LoggedList], events: Sequence[Event],
-                  product_of: Callable[[str], Product | None],
+def build_dataset(lists: Sequence[LoggedList], events: Sequence[Event], catalog: CatalogReader,
                   candidates_of: Callable[[str], Mapping[str, Candidate]],
                   bands: PriceBands, priors: CatalogPriors, half_life_days: float = 30.0) -> Dataset:
     """Feature rows for every shown product of every list, each as of its search's time.
@@ -101,30 +106,38 @@ def build_dataset(lists: Sequence[LoggedList], events: Sequence[Event],
     history: dict[str, list[Event]] = defaultdict(list)
     stats = ProductStats()
     seen = 0
-    rows, labels, groups, positions, users = [], [], [], [], []
+    rows, labels, groups, positions, users, ranks = [], [], [], [], [], []
+    contexts: dict[str, list[Product]] = {}  # query -> its replayed candidates' products
     for logged in sorted(lists, key=lambda l: l.search.timestamp):
         while seen < len(events) and events[seen].timestamp < logged.search.timestamp:
             stats.add(events[seen])
             history[events[seen].user_id].append(events[seen])
             seen += 1
-        shown = [(pid, product_of(pid)) for pid in logged.shown]
+        shown = [(pid, catalog.product_of(pid)) for pid in logged.shown]
         first = logged.search.position or 1  # a later page starts further down
         shown = [(i, pid, p) for i, (pid, p) in enumerate(shown, start=first) if p is not None]
         if not shown:
             continue
         found = candidates_of(logged.search.query)
         candidates = [found.get(pid) or Candidate(doc=-1) for _, pid, _ in shown]
-        profile = build_profile(history.get(logged.search.user_id, ()), product_of, bands,
+        # What serving reranks for this query, and the shown products it no longer finds.
+        context = contexts.get(logged.search.query)
+        if context is None:
+            context = contexts[logged.search.query] = [p for p in map(catalog.product_of, found) if p is not None]
+        context = context + [p for _, pid, p in shown if pid not in found]
+        profile = build_profile(history.get(logged.search.user_id, ()), catalog, bands,
                                 now=logged.search.timestamp, half_life_days=half_life_days)
         rows.append(feature_matrix(logged.search.query, [p for _, _, p in shown], candidates,
-                                   profile, stats, bands, priors))
+                                   profile, stats, bands, priors, catalog, context))
         labels += [logged.labels.get(pid, 0) for _, pid, _ in shown]
         positions += [i for i, _, _ in shown]
+        # A shown product the replay no longer finds ranks below everything it does find.
+        ranks += [c.base_rank if c.base_rank is not None else UNRANKED for c in candidates]
         groups.append(len(shown))
         users.append(logged.search.user_id)
     width = len(FEATURES)
     return Dataset(np.vstack(rows) if rows else np.zeros((0, width), np.float32), np.array(labels, np.int32),
-                   groups, np.array(positions, np.int32), users)
+                   groups, np.array(positions, np.int32), users, np.array(ranks, np.int32))
 
 
 def subset(data: Dataset, keep: Callable[[str], bool]) -> Dataset:
@@ -133,7 +146,7 @@ def subset(data: Dataset, keep: Callable[[str], bool]) -> Dataset:
     chosen = [i for i, u in enumerate(data.users) if keep(u)]
     index = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in chosen]) if chosen else np.zeros(0, int)
     return Dataset(data.rows[index], data.labels[index], [data.groups[i] for i in chosen],
-                   data.positions[index], [data.users[i] for i in chosen])
+                   data.positions[index], [data.users[i] for i in chosen], data.ranks[index])
 
 
 PARAMS = {
@@ -141,10 +154,11 @@ PARAMS = {
     "metric": "ndcg",
     "eval_at": [10],
     "learning_rate": 0.05,
-    # Small, heavily regularised trees: chosen on a separate simulated validation set (seed 8)
-    # over 31/50 and 15/200; shoppers' logs are noisy and position-confounded.
-    "num_leaves": 7,
-    "min_data_in_leaf": 500,
+    # Small, regularised trees: 15 leaves of at least 200 rows over 400 rounds, chosen on the
+    # simulated validation shoppers of seed 7 over 7/500/200 and 31/100/600 (docs/personalization.md);
+    # shoppers' logs are noisy and position-confounded.
+    "num_leaves": 15,
+    "min_data_in_leaf": 200,
     "feature_fraction": 0.9,
     "lambdarank_truncation_level": 20,
     "num_threads": 2,
@@ -157,8 +171,11 @@ PARAMS = {
 }
 
 
-def train_model(train: Dataset, valid: Dataset | None = None, rounds: int = 200,
-                params: Mapping | None = None, debias_positions: bool = True):
+ROUNDS = 400
+
+
+def train_model(train: Dataset, valid: Dataset | None = None, rounds: int = ROUNDS,
+                params: Mapping | None = None, debias_positions: bool = True, prior_scale: float = PRIOR_SCALE):
     """A LightGBM LambdaMART booster; valid (when given) is scored each round, not used to stop.
 
     Logged lists are a biased judge (the logging order is in them), so stopping early on them
@@ -168,11 +185,14 @@ def train_model(train: Dataset, valid: Dataset | None = None, rounds: int = 200,
 
     params = {**PARAMS, **(params or {})}
     position = train.positions if debias_positions else None
+    # The trees learn a correction to the unpersonalized order (init_score), which serving
+    # scales by its confidence in the shopper (reranker.confidence).
     train_set = lightgbm.Dataset(train.rows, train.labels, group=train.groups, position=position,
-                                 feature_name=list(FEATURES), free_raw_data=False)
+                                 init_score=order_prior(train.ranks, prior_scale), feature_name=list(FEATURES), free_raw_data=False)
     valid_sets = []
     if valid is not None and valid.groups:
-        valid_sets = [lightgbm.Dataset(valid.rows, valid.labels, group=valid.groups, reference=train_set)]
+        valid_sets = [lightgbm.Dataset(valid.rows, valid.labels, group=valid.groups, init_score=order_prior(valid.ranks, prior_scale),
+                                       reference=train_set)]
     return lightgbm.train(params, train_set, num_boost_round=rounds, valid_sets=valid_sets)
 
 
@@ -198,7 +218,7 @@ def _held_for_validation(user_id: str, share: float) -> bool:
     return zlib.crc32(user_id.encode()) % 1000 < share * 1000
 
 
-def train_from_events(events: Sequence[Event], engine, products: Sequence[Product], rounds: int = 200,
+def train_from_events(events: Sequence[Event], engine, products: Sequence[Product], rounds: int = ROUNDS,
                       validation_share: float = 0.1, half_life_days: float = 30.0, show_progress: bool = False,
                       params: Mapping | None = None):
     """The whole path from an event log to a PreferenceModel (not yet saved) and its report.
@@ -219,9 +239,10 @@ def train_from_events(events: Sequence[Event], engine, products: Sequence[Produc
     if not lists:
         raise ValueError("the event log has no search with a click, cart or purchase on what it showed: "
                          "nothing to learn from (search events must list the products shown)")
-    bands, priors = PriceBands.fit(products), CatalogPriors.fit(products)
+    catalog = CatalogReader.of_snapshot(engine.index.snapshot())
+    bands, priors = PriceBands.fit(products), CatalogPriors.fit(products, catalog)
     data = build_dataset(tqdm(lists, desc="Training lists", disable=not show_progress), events,
-                         engine.index.products.get, candidate_replay(engine), bands, priors, half_life_days)
+                         catalog, candidate_replay(engine), bands, priors, half_life_days)
     stats = ProductStats.from_events(events)  # serving uses counts over the whole log
     train = subset(data, lambda u: not _held_for_validation(u, validation_share))
     valid = subset(data, lambda u: _held_for_validation(u, validation_share))
@@ -245,8 +266,10 @@ def train_from_events(events: Sequence[Event], engine, products: Sequence[Produc
     }
     if valid is not None and valid.groups:
         report["validation_ndcg@10_logged_order"] = list_ndcg(valid, -valid.positions.astype(float))
-        report["validation_ndcg@10_model"] = list_ndcg(valid, booster.predict(valid.rows))
+        report["validation_ndcg@10_model"] = list_ndcg(valid, order_prior(valid.ranks, PRIOR_SCALE) + booster.predict(valid.rows))
     model = PreferenceModel(booster, stats, bands, priors,
-                            meta={"learner": "LightGBM LambdaMART, position-debiased", "params": {**PARAMS, **(params or {})},
+                            meta={"learner": "LightGBM LambdaMART, position-debiased, a correction to the "
+                                             "unpersonalized order", "prior_scale": PRIOR_SCALE,
+                                  "params": {**PARAMS, **(params or {})},
                                   "training": report, "half_life_days": half_life_days})
     return model, report
