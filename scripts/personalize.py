@@ -140,9 +140,8 @@ def run_simulate(args) -> int:
     import random
     from collections import defaultdict
 
-    from indexer.attributes import AttributeConfig
     from search_engine.judgments import load_judgments
-    from search_engine.personalization.profiles import PriceBands
+    from search_engine.personalization.profiles import CatalogReader, PriceBands
     from search_engine.personalization.simulator import DAY, MEASURE_DEPTH, ShopperSimulator
     from search_engine.types import Query
 
@@ -161,12 +160,9 @@ def run_simulate(args) -> int:
             cache[query] = [h.product for h in engine.search(Query(query, k=MEASURE_DEPTH)).hits]
         return cache[query]
 
-    def vector_of(product):
-        doc = snapshot.products.doc_of(product.id)
-        return None if doc is None else snapshot.vectors.vector(doc)
-
+    catalog = CatalogReader.of_snapshot(snapshot)
     simulator = ShopperSimulator(load_judgments(args.judgments), results_of, PriceBands.fit(products), args.seed,
-                                 facets=AttributeConfig.from_manifest(snapshot.manifest).facets, vector_of=vector_of)
+                                 facets=catalog.facets, vector_of=catalog.vector_of)
     by_brand = defaultdict(list)
     for product in products:
         by_brand[product.brand].append(product)

@@ -119,7 +119,7 @@ def test_affinities_are_read_against_what_the_shopper_was_shown():
     """A shopper shown five Black and five White mice who clicks three Black ones likes Black
     and dislikes White; one who is shown only Black mice and clicks them likes nothing: their
     query, not a taste, explains the colour."""
-    from search_engine.personalization.features import CatalogPriors, value_affinities
+    from search_engine.personalization.features import CatalogPriors, likings
     from search_engine.personalization.profiles import PriceBands, build_profile
 
     products, catalog = _colour_catalog()
@@ -130,12 +130,14 @@ def test_affinities_are_read_against_what_the_shopper_was_shown():
     picky = [Event("u", "s", T - 100, "search", query="mouse", search_id="q", position=1, shown=shown)] + [
         Event("u", "s", T - 90 + i, "click", f"m{i}", "mouse", i + 1, "q") for i in (0, 2, 4)]
     profile = build_profile(picky, catalog, bands, now=T)
-    liked = value_affinities(profile, ["product_colour=black", "product_colour=white"], priors)
+    liked = {key: affinity for key, (affinity, _) in likings(profile, products["m0"], priors, catalog).items()}
+    liked.update((key, affinity) for key, (affinity, _) in likings(profile, products["m1"], priors, catalog).items())
     assert liked["product_colour=black"] > 0.2 and liked["product_colour=white"] < -0.2
     blacks = tuple(f"m{i}" for i in range(0, 12, 2))
     only_black = [Event("v", "s", T - 100, "search", query="black mouse", search_id="q", position=1, shown=blacks)] + [
         Event("v", "s", T - 90 + i, "click", f"m{i}", "black mouse", i + 1, "q") for i in (0, 2, 4)]
-    neutral = value_affinities(build_profile(only_black, catalog, bands, now=T), ["product_colour=black"], priors)
+    neutral = {key: affinity for key, (affinity, _) in
+               likings(build_profile(only_black, catalog, bands, now=T), products["m0"], priors, catalog).items()}
     assert abs(neutral["product_colour=black"]) < 0.05 < liked["product_colour=black"]
 
 
@@ -467,12 +469,12 @@ def test_simulate_refuses_an_unknown_kind_of_taste_by_name(capsys):
 
 def test_simulated_tastes_score_what_they_name():
     from indexer.schema import Product
-    from search_engine.personalization.simulator import (
-        AttributeTaste, BudgetTaste, CheapestTaste, ShownList, SimulatedShopper)
+    from search_engine.personalization.profiles import price_places
+    from search_engine.personalization.simulator import AttributeTaste, BudgetTaste, CheapestTaste, SimulatedShopper
 
     cheap = Product("a", "a", price=10.0, attributes={"product_colour": "Black"})
     dear = Product("b", "b", price=90.0, attributes={"product_colour": "White"})
-    shown = ShownList([cheap, dear])
+    shown = price_places([cheap, dear])
     black = SimulatedShopper("u", (AttributeTaste("product_colour=black"),), "attribute")
     assert black.fit(cheap, shown) == 1.5 and black.fit(dear, shown) == 0.0
     thrifty = SimulatedShopper("v", (CheapestTaste(),), "cheapest")

@@ -82,10 +82,18 @@ def _or_nan(value):
     return float("nan") if value is None else float(value)
 
 
-def value_affinities(profile: UserProfile, terms: Sequence[str], priors: CatalogPriors) -> dict[str, float]:
-    """The shopper's affinity to each of these facet values."""
-    return {term: profile.affinity(profile.values.get(term, 0.0), term, priors.values.get(term, 1e-4))
-            for term in terms}
+def likings(profile: UserProfile, product: Product, priors: CatalogPriors,
+            catalog: CatalogReader) -> dict[str, tuple[float, float]]:
+    """The shopper's (affinity, share) for each of the product's facet values ("name=value"),
+    its brand (brand_key) and its category (category_key)."""
+    held = [(term, profile.values.get(term, 0.0), priors.values.get(term, 1e-4)) for term in catalog.terms(product)]
+    if product.brand:
+        held.append((brand_key(product.brand), profile.brands.get(product.brand, 0.0),
+                     priors.brands.get(product.brand, 1e-4)))
+    if product.category:
+        held.append((category_key(product.category), profile.categories.get(product.category, 0.0),
+                     priors.categories.get(product.category, 1e-4)))
+    return {key: profile.liking(mass, key, share) for key, mass, share in held}
 
 
 def _centred_similarity(direction: np.ndarray | None, products: Sequence[Product], context: Sequence[Product],
@@ -116,7 +124,7 @@ def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence
     mean_band = profile.mean_band()
     band_mass = sum(profile.bands.values())
     history = math.log1p(profile.events)
-    places = price_places(context) if context is not products else price_places(products)
+    places = price_places(context)
     user_place, user_log_price = profile.mean_price_place(), profile.mean_log_price()
     taste = _centred_similarity(profile.taste_unit(), products, context, catalog)
     contrast = _centred_similarity(profile.taste_direction(), products, context, catalog)
@@ -125,21 +133,11 @@ def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence
         title = tokens(product.title)
         brand_tokens = tokens(product.brand)
         band = bands.band(product)
-        terms = catalog.terms(product) if not profile.empty else []
-        likings = list(value_affinities(profile, terms, priors).values())
-        value_share = max((profile.share(profile.values.get(t, 0.0), t, priors.values.get(t, 1e-4)) for t in terms),
-                          default=0.0)
-        brand_aff = brand_share = category_aff = category_share = band_aff = 0.0
-        if not profile.empty:
-            if product.brand:
-                mass, key, share = profile.brands.get(product.brand, 0.0), brand_key(product.brand), \
-                    priors.brands.get(product.brand, 1e-4)
-                brand_aff, brand_share = profile.affinity(mass, key, share), profile.share(mass, key, share)
-            if product.category:
-                mass, key, share = profile.categories.get(product.category, 0.0), category_key(product.category), \
-                    priors.categories.get(product.category, 1e-4)
-                category_aff, category_share = profile.affinity(mass, key, share), profile.share(mass, key, share)
-            band_aff = lift(profile.bands.get(band, 0.0), band_mass, 1 / PRICE_BANDS) if band is not None and band_mass else 0.0
+        liked = likings(profile, product, priors, catalog) if not profile.empty else {}
+        values = [liked[term] for term in catalog.terms(product)] if liked else []
+        brand_aff, brand_share = liked.get(brand_key(product.brand), (0.0, 0.0))
+        category_aff, category_share = liked.get(category_key(product.category), (0.0, 0.0))
+        band_aff = lift(profile.bands.get(band, 0.0), band_mass, 1 / PRICE_BANDS) if band is not None and band_mass else 0.0
         place = places.get(product.id)
         priced = product.price is not None and product.price > 0
         rows[i] = (
@@ -148,7 +146,8 @@ def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence
             len(query_tokens & title) / len(query_tokens) if query_tokens else 0.0,
             1.0 if brand_tokens and brand_tokens <= query_tokens else 0.0,
             brand_aff, brand_share, category_aff, category_share,
-            max(likings, default=0.0), min(likings, default=0.0), value_share,
+            max((a for a, _ in values), default=0.0), min((a for a, _ in values), default=0.0),
+            max((share for _, share in values), default=0.0),
             band_aff,
             abs(band - mean_band) if band is not None and mean_band is not None else float("nan"),
             taste[i], contrast[i],
@@ -167,13 +166,6 @@ def tastes_of(profile: UserProfile, product: Product, priors: CatalogPriors, cat
     dislikes most, with their affinities (strongest first)."""
     if profile.empty:
         return {}
-    found = value_affinities(profile, catalog.terms(product), priors)
-    if product.brand:
-        found[brand_key(product.brand)] = profile.affinity(
-            profile.brands.get(product.brand, 0.0), brand_key(product.brand), priors.brands.get(product.brand, 1e-4))
-    if product.category:
-        found[category_key(product.category)] = profile.affinity(
-            profile.categories.get(product.category, 0.0), category_key(product.category),
-            priors.categories.get(product.category, 1e-4))
+    found = {key: affinity for key, (affinity, _) in likings(profile, product, priors, catalog).items()}
     strongest = sorted(found.items(), key=lambda item: -abs(item[1]))[:limit]
     return {key: round(value, 4) for key, value in strongest if abs(value) > 1e-3}

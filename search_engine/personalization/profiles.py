@@ -190,13 +190,12 @@ class UserProfile:
         exposure to it, smoothed towards the catalog's share."""
         return (self.shown.get(key, 0.0) + EXPOSURE_SMOOTHING * catalog_share) / (self.shown_total + EXPOSURE_SMOOTHING)
 
-    def affinity(self, mass: float, key: str, catalog_share: float) -> float:
-        return lift(mass, self.total, self.baseline(key, max(catalog_share, 1e-4)))
-
-    def share(self, mass: float, key: str, catalog_share: float) -> float:
-        """The smoothed share of the shopper's picks that hold `key`: where a lift says how
-        surprising a pick is, the share says how much of the shopper's choosing it is."""
-        return (mass + SMOOTHING * self.baseline(key, max(catalog_share, 1e-4))) / (self.total + SMOOTHING)
+    def liking(self, mass: float, key: str, catalog_share: float) -> tuple[float, float]:
+        """(affinity, share) for `key` held by `mass` of the shopper's picks: the lift over the
+        baseline, which says how surprising the picks are, and the smoothed share of picks
+        holding it, which says how much of the shopper's choosing it is."""
+        baseline = self.baseline(key, max(catalog_share, 1e-4))
+        return lift(mass, self.total, baseline), (mass + SMOOTHING * baseline) / (self.total + SMOOTHING)
 
     def taste_direction(self) -> np.ndarray | None:
         """What the shopper picks beyond what they are shown, unit length (None without a taste)."""

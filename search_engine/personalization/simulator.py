@@ -51,7 +51,7 @@ import numpy as np
 
 from indexer.attributes import facet_term
 from indexer.schema import Product
-from search_engine.personalization.profiles import PriceBands
+from search_engine.personalization.profiles import PriceBands, price_places
 from search_engine.types import Event
 
 EXAMINE_EXPONENT = 0.8
@@ -62,17 +62,10 @@ TASTE_KINDS = ("mixed", "brand", "type", "attribute", "cheapest", "budget", "vec
 LIKED = 0.5  # a fit above this is a product the shopper goes looking for
 
 
-class ShownList:
-    """The list a shopper looks at: where each product's price sits in it (0 cheapest .. 1 dearest)."""
-
-    def __init__(self, products: Sequence[Product]):
-        priced = sorted({p.price for p in products if p.price is not None and p.price > 0})
-        place = {price: i / max(1, len(priced) - 1) for i, price in enumerate(priced)}
-        self.price_place = {p.id: place[p.price] for p in products if p.price in place}
-
-
 class Taste(Protocol):
-    def score(self, product: Product, shown: ShownList) -> float: ...
+    def score(self, product: Product, places: Mapping[str, float]) -> float:
+        """How much the shopper likes the product; places: where each product of the list
+        they look at sits in its price range (profiles.price_places)."""
 
     def describe(self) -> dict: ...
 
@@ -82,7 +75,7 @@ class BrandTaste:
     brands: Mapping[str, float]  # brand -> weight
     strength: float = 1.5
 
-    def score(self, product, shown):
+    def score(self, product, places):
         return self.strength * self.brands.get(product.brand or "", 0.0) / max(self.brands.values())
 
     def describe(self):
@@ -94,7 +87,7 @@ class TypeTaste:
     categories: frozenset[str]
     strength: float = 1.5
 
-    def score(self, product, shown):
+    def score(self, product, places):
         return self.strength if product.category in self.categories else 0.0
 
     def describe(self):
@@ -107,7 +100,7 @@ class PriceBandTaste:
     care: float
     bands: PriceBands
 
-    def score(self, product, shown):
+    def score(self, product, places):
         band = self.bands.band(product)
         return 0.0 if band is None else -self.care * abs(band - self.band) / 2
 
@@ -120,7 +113,7 @@ class AttributeTaste:
     term: str  # facet_term(name, value): "product_colour=black"
     strength: float = 1.5
 
-    def score(self, product, shown):
+    def score(self, product, places):
         name = self.term.split("=", 1)[0]
         return self.strength if facet_term(name, product.attributes.get(name)) == self.term else 0.0
 
@@ -132,8 +125,8 @@ class AttributeTaste:
 class CheapestTaste:
     strength: float = 1.5
 
-    def score(self, product, shown):
-        place = shown.price_place.get(product.id)
+    def score(self, product, places):
+        place = places.get(product.id)
         return 0.0 if place is None else self.strength * (0.5 - place)
 
     def describe(self):
@@ -145,7 +138,7 @@ class BudgetTaste:
     limit: float
     strength: float = 0.75
 
-    def score(self, product, shown):
+    def score(self, product, places):
         if product.price is None or product.price <= 0:
             return 0.0
         return self.strength if product.price <= self.limit else -self.strength
@@ -160,7 +153,7 @@ class VectorTaste:
     centre: str  # the product the centre is
     strength: float = 1.5
 
-    def score(self, product, shown):
+    def score(self, product, places):
         return self.strength if product.id in self.liked else 0.0
 
     def describe(self):
@@ -173,9 +166,10 @@ class SimulatedShopper:
     tastes: tuple[Taste, ...]
     kind: str = "mixed"
 
-    def fit(self, product: Product, shown: ShownList) -> float:
-        """How much this shopper likes the product, relevance aside (about -1 .. 2)."""
-        return sum(taste.score(product, shown) for taste in self.tastes)
+    def fit(self, product: Product, places: Mapping[str, float]) -> float:
+        """How much this shopper likes the product, relevance aside (about -1 .. 2); places:
+        the price places of the list they look at."""
+        return sum(taste.score(product, places) for taste in self.tastes)
 
     def describe(self) -> dict:
         described = {"user_id": self.user_id, "kind": self.kind}
@@ -203,10 +197,10 @@ def query_variation(query: str, rng: random.Random) -> str:
 class ShopperSimulator:
     def __init__(self, judgments: Mapping[str, Mapping[str, float]], results_of: Callable[[str], Sequence[Product]],
                  bands: PriceBands, seed: int = 7, facets: Sequence[str] = (),
-                 vector_of: Callable[[Product], np.ndarray | None] | None = None):
+                 vector_of: Callable[[str], np.ndarray | None] | None = None):
         """results_of(query): the engine's unpersonalized candidates for a query, best first.
         facets: the catalog's facet attributes (attribute tastes draw from them);
-        vector_of(product): its product-tower vector (vector tastes need it)."""
+        vector_of(product id): its product-tower vector (vector tastes need it)."""
         self.judgments = judgments
         self.queries = sorted(judgments)
         self.results_of = results_of
@@ -273,7 +267,7 @@ class ShopperSimulator:
         if self._vector_of is None:
             raise ValueError("vector tastes need the products' vectors (vector_of)")
         if self._pool_vectors is None:
-            vectors = [self._vector_of(p) for p in self.pool]
+            vectors = [self._vector_of(p.id) for p in self.pool]
             self._pool_vectors = np.array([v for v in vectors if v is not None], dtype=np.float32)
             self._vector_ids = [p.id for p, v in zip(self.pool, vectors) if v is not None]
         if not self._vector_ids:
@@ -291,8 +285,8 @@ class ShopperSimulator:
 
     def _liked(self, shopper: SimulatedShopper, query: str) -> int:
         top = self.results_of(query)[:20]
-        shown = ShownList(top)
-        return sum(shopper.fit(p, shown) > LIKED for p in top)
+        places = price_places(top)
+        return sum(shopper.fit(p, places) > LIKED for p in top)
 
     def query_of(self, shopper: SimulatedShopper) -> tuple[str, str]:
         """(query as typed, the judged query it varies)."""
@@ -320,13 +314,13 @@ class ShopperSimulator:
         clock = search.timestamp
         events = []
         clicks = 0
-        seen = ShownList(shown)
+        places = price_places(shown)
         for position, product in enumerate(shown, start=1):
             if clicks == 3:
                 break
             if not measure and rng.random() > position ** -EXAMINE_EXPONENT:
                 continue
-            fit = shopper.fit(product, seen)
+            fit = shopper.fit(product, places)
             if rng.random() > click_probability(grades.get(product.id, 0.0), fit):
                 continue
             clock += rng.uniform(5, 60)
@@ -354,8 +348,8 @@ class ShopperSimulator:
             preferred = [p for p in products if p.category in types] or products
         else:
             top = self.results_of(self.rng.choices(self.queries, weights=self._weights(shopper))[0])[:20]
-            shown = ShownList(top)
-            preferred = [p for p in top if shopper.fit(p, shown) > LIKED]
+            places = price_places(top)
+            preferred = [p for p in top if shopper.fit(p, places) > LIKED]
         if not preferred:
             return []
         product = self.rng.choice(preferred)
