@@ -480,3 +480,45 @@ def test_simulated_tastes_score_what_they_name():
     thrifty = SimulatedShopper("v", (CheapestTaste(),), "cheapest")
     assert thrifty.fit(cheap, shown) == 0.75 and thrifty.fit(dear, shown) == -0.75
     assert SimulatedShopper("w", (BudgetTaste(50.0),), "budget").fit(dear, shown) == -0.75
+
+
+def test_facet_terms_are_right_under_concurrent_reads_updates_and_evictions(monkeypatch):
+    """The per-product term cache is shared by every search thread: with a tiny limit (every
+    few calls empty it) and products replaced by updated copies meanwhile, each answer is
+    still the terms of the very product asked about."""
+    import sys
+    import threading
+
+    from indexer.attributes import facet_term
+    from indexer.schema import Product
+    from search_engine.personalization import profiles
+    from search_engine.personalization.profiles import CatalogReader
+
+    monkeypatch.setattr(profiles._TERMS, "LIMIT", 5)
+    colours = ("Black", "White", "Red", "Blue")
+    catalog = CatalogReader(lambda product_id: None, facets=("product_colour", "material"))
+    errors = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+
+    def shop(seed):
+        rng = np.random.default_rng(seed)
+        try:
+            for _ in range(3000):
+                # A fresh object each time, as an update makes: its id may be a dead one's.
+                product = Product(f"p{rng.integers(20)}", "t", attributes={
+                    "product_colour": colours[rng.integers(4)], "material": "Paper" if rng.random() < 0.5 else None})
+                expected = [t for t in (facet_term(n, product.attributes.get(n)) for n in catalog.facets) if t]
+                assert catalog.terms(product) == expected
+        except Exception as exc:  # noqa: BLE001 - any error in a thread is the failure
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=shop, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

@@ -120,10 +120,11 @@ class CatalogReader:
 
 class _TermCache:
     """Facet terms per product object, so the same products shown and reranked search after
-    search are normalised once. Keyed by the object's identity and holding the object, so an
-    entry can only ever answer for the product it was made from (an update makes a new
-    Product); a plain dict whose single reads and writes are atomic, so threads at worst
-    compute an entry twice. Emptied when full."""
+    search are normalised once. Keyed by the object's identity, and each entry holds the
+    object: while the entry lives no other object can have that identity, so it only ever
+    answers for the product it was made from (an update makes a new Product). A plain dict
+    whose single reads and writes are atomic, so threads at worst compute an entry twice.
+    Emptied when full."""
 
     LIMIT = 200_000
 
@@ -133,7 +134,7 @@ class _TermCache:
     def of(self, product: Product, facets: tuple[str, ...]) -> tuple[str, ...]:
         key = (id(product), facets)
         entry = self._entries.get(key)
-        if entry is not None and entry[0] is product:
+        if entry is not None:
             return entry[1]
         found = (facet_term(name, product.attributes.get(name)) for name in facets)
         terms = tuple(term for term in found if term)
