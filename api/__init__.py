@@ -16,10 +16,11 @@ from search_engine.live import LiveEngine
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. test_config may carry SETTINGS (a Settings), ENGINE (an Engine),
     EVENTS (an EventStore), RULES (a merchandising RuleStore), SYNONYMS (a SynonymStore),
-    JUDGMENTS (a JudgmentStore), SUGGESTIONS (a LiveSuggestions) and EXPERIMENTS (an ExperimentStore)."""
+    JUDGMENTS (a JudgmentStore), SUGGESTIONS (a LiveSuggestions), EXPERIMENTS (an ExperimentStore)
+    and RECOMMENDATIONS (a function of the app's live engine to a LiveRecommendations)."""
     from search_engine.experiments.serving import VariantEngines
     from search_engine.factory import (open_engine, open_event_store, open_experiment_store, open_judgment_store,
-                                       open_rule_store, open_suggestions, open_synonym_store)
+                                       open_recommendations, open_rule_store, open_suggestions, open_synonym_store)
     from search_engine.settings import load_settings
     from search_engine.version_engines import VersionEngines
 
@@ -43,6 +44,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["suggestions"] = suggestions
     app.extensions["judgment_store"] = test_config.pop("JUDGMENTS", None) or open_judgment_store(settings)
     app.extensions["experiments"] = test_config.pop("EXPERIMENTS", None) or open_experiment_store(settings)
+    make_recommendations = test_config.pop("RECOMMENDATIONS", None) or (
+        lambda engine_of: open_recommendations(settings, store, engine_of, rules.rules))
     app.config.from_mapping(SETTINGS=settings, SESSION_COOKIE_SAMESITE="Lax", **test_config)
     app.secret_key = session_secret(settings)
     elasticsearch = settings.elasticsearch_config()
@@ -55,14 +58,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["variant_engines"] = VariantEngines(versions.engine)
     register_error_handlers(app)
 
-    from api import (admin, analytics, events, experiments, health, metrics, openapi, products, search, suggest,
-                     workbench, workbench_api)
+    from api import (admin, analytics, events, experiments, health, metrics, openapi, products, recommendations,
+                     search, suggest, workbench, workbench_api)
     from search_engine.analytics import SearchAnalytics
     from search_engine.experiments.followed import FollowedResults
 
     events.init_app(app, store)
     metrics.init_app(app)
     live = engine_holder.live_engine_of(app)
+    app.extensions["recommendations"] = make_recommendations(live.get)
 
     def catalog_price(product_id: str):
         product = live.get().index.products.get(product_id)
@@ -82,4 +86,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(analytics.bp)
     app.register_blueprint(experiments.bp)
+    app.register_blueprint(recommendations.bp)
     return app

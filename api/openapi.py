@@ -289,6 +289,32 @@ class SimilarResponse(ResponseModel):
     results: list[SearchHit]
 
 
+class Recommended(ResponseModel):
+    """One recommended product."""
+    rank: int
+    id: str
+    title: str
+    brand: str
+    category: str
+    price: float | None
+    score: float
+    explain: dict[Literal["reasons"], list[str]] = omitted(
+        "with explain=true: why it was recommended (co-baskets, its type's complements, the shopper's history, "
+        "activity lately, merchandising rules)")
+
+
+class RecommendationsResponse(ResponseModel):
+    """GET /recommendations/for-you, /recommendations/trending, /products/{product_id}/bought-together."""
+    source: Literal["history", "trending", "co-baskets", "activity"] = Field(
+        description="for-you: history (the shopper's events) or trending (no history); bought-together: "
+                    "co-baskets; trending: activity")
+    results: list[Recommended]
+    version: str = Field(description="the index version the products were checked against")
+    took_ms: float
+    user: str | None = omitted("for-you: the shopper asked for (null: anonymous)")
+    id: str = omitted("bought-together: the product asked for")
+
+
 class EventIn(RequestModel):
     """One shopper event. search events carry query and shown; the others carry product_id."""
     user_id: str | int = Field(max_length=200)
@@ -1011,6 +1037,12 @@ SEARCH_PARAMETERS = (
         extra={"style": "form", "explode": True}),
 )
 
+RECOMMENDATION_PARAMETERS = (
+    Param("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}, "how many"),
+    *(p for p in SEARCH_PARAMETERS if p.name in ("brand", "category", "price_min", "price_max", "attributes")),
+    Param("explain", {"type": "boolean", "default": False}, "why each product was recommended"),
+)
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/search", "Search the catalog", "search", {
         200: Response(SearchResponse, "a page of results"),
@@ -1028,6 +1060,28 @@ OPERATIONS: tuple[Operation, ...] = (
         404: error("no product with that id"),
     }, parameters=(PRODUCT_ID, Param("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10},
                                      "how many"))),
+    Operation("get", "/recommendations/for-you", "Products for a shopper, without a query", "recommendations", {
+        200: Response(RecommendationsResponse, "recommended products, best first"),
+        400: error("a bad parameter (named in error.parameter)"),
+    }, "From the shopper's recent views, carts and purchases: products near what they looked at, complements "
+       "of what they bought, consumables they rebuy, weighted by their brand and type shares; never a product "
+       "they bought unless its buyers rebuy it. An anonymous or unknown shopper gets trending products. "
+       "Merchandising rules for the query @for-you apply.",
+        (Param("user", {"type": "string", "maxLength": 200}, "the shopper (absent: anonymous)"),
+         *RECOMMENDATION_PARAMETERS)),
+    Operation("get", "/recommendations/trending", "Products rising lately", "recommendations", {
+        200: Response(RecommendationsResponse, "trending products, best first"),
+        400: error("a bad parameter (named in error.parameter)"),
+    }, "Views, carts and purchases lately (decayed), times how far above their usual rate; then the most "
+       "popular. Merchandising rules for the query @trending apply.", RECOMMENDATION_PARAMETERS),
+    Operation("get", "/products/{product_id}/bought-together", "Products bought with one product", "recommendations", {
+        200: Response(RecommendationsResponse, "complements, best first"),
+        400: error("a bad parameter (named in error.parameter)"),
+        404: error("no product with that id"),
+    }, "Products shoppers carted or bought with it (cosine of the baskets, a minimum support of shoppers), "
+       "then, for too little history, the products nearest to it of the types bought with its type; never a "
+       "product of its own type. Merchandising rules for the query @bought-together apply.",
+        (PRODUCT_ID, *RECOMMENDATION_PARAMETERS)),
     Operation("post", "/events", "Store shoppers' events", "events", {
         201: Response(EventsStored, "the batch was stored (durably)"),
         400: error("an invalid event or an unknown product id: nothing was stored; details lists each"),

@@ -137,9 +137,9 @@ def run_threads(target, count: int) -> float:
 
 
 def load_test(port: int, queries: list[str], clients: int, max_requests: int, max_seconds: float,
-              path: str = "/search", params=lambda q: {"q": q, "k": 10}) -> dict:
+              path: str = "/search", params=lambda q: {"q": q, "k": 10}, url=None) -> dict:
     """`clients` threads sending requests back to back until either bound is reached (default:
-    hybrid searches; path and params(query) say what else)."""
+    hybrid searches; path and params(query) say what else, or url(query) the whole request path)."""
     import http.client
     import itertools
     import threading
@@ -150,6 +150,9 @@ def load_test(port: int, queries: list[str], clients: int, max_requests: int, ma
     errors: list[str] = []
     lock = threading.Lock()
     deadline = time.monotonic() + max_seconds
+    if url is None:
+        def url(query: str) -> str:
+            return f"{path}?{urlencode(params(query))}"
 
     def client() -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -160,7 +163,7 @@ def load_test(port: int, queries: list[str], clients: int, max_requests: int, ma
                 break
             started = time.perf_counter()
             try:
-                connection.request("GET", f"{path}?{urlencode(params(queries[i % len(queries)]))}")
+                connection.request("GET", url(queries[i % len(queries)]))
                 response = connection.getresponse()
                 response.read()
                 if response.status != 200:

@@ -136,23 +136,26 @@ def run_train(args) -> int:
     return 0
 
 
-def run_simulate(args) -> int:
-    import random
-    from collections import defaultdict
-
-    from search_engine.judgments import load_judgments
-    from search_engine.personalization.profiles import CatalogReader, PriceBands
-    from search_engine.personalization.simulator import DAY, MEASURE_DEPTH, ShopperSimulator
-    from search_engine.types import Query
-
-    kinds = [k.strip() for k in args.tastes.split(",") if k.strip()]
+def taste_kinds(text: str) -> list[str]:
+    """--tastes: kinds of simulated shopper taste, checked."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
     unknown = sorted(set(kinds) - set(TASTE_KINDS))
     if unknown or not kinds:
         raise ValueError(f"--tastes: unknown kind {', '.join(unknown) or '(none given)'}; "
                          f"the kinds are {', '.join(TASTE_KINDS)}")
-    engine = _engine(args.index)
+    return kinds
+
+
+def session_simulator(index: str, judgments: str, seed: int):
+    """(engine, catalog reader, the search-session simulator, the queries it searched) over an
+    index: simulated shoppers see the engine's unpersonalized results, each query searched once."""
+    from search_engine.judgments import load_judgments
+    from search_engine.personalization.profiles import CatalogReader, PriceBands
+    from search_engine.personalization.simulator import MEASURE_DEPTH, ShopperSimulator
+    from search_engine.types import Query
+
+    engine = _engine(index)
     snapshot = engine.index.snapshot()
-    products = snapshot.products.live_products()
     cache: dict = {}
 
     def results_of(query: str):
@@ -161,8 +164,21 @@ def run_simulate(args) -> int:
         return cache[query]
 
     catalog = CatalogReader.of_snapshot(snapshot)
-    simulator = ShopperSimulator(load_judgments(args.judgments), results_of, PriceBands.fit(products), args.seed,
+    simulator = ShopperSimulator(load_judgments(judgments), results_of,
+                                 PriceBands.fit(snapshot.products.live_products()), seed,
                                  facets=catalog.facets, vector_of=catalog.vector_of)
+    return engine, catalog, simulator, cache
+
+
+def run_simulate(args) -> int:
+    import random
+    from collections import defaultdict
+
+    from search_engine.personalization.simulator import DAY
+
+    kinds = taste_kinds(args.tastes)
+    engine, catalog, simulator, cache = session_simulator(args.index, args.judgments, args.seed)
+    products = engine.index.products.live_products()
     by_brand = defaultdict(list)
     for product in products:
         by_brand[product.brand].append(product)

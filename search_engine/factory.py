@@ -77,6 +77,15 @@ def open_suggestions(settings: Settings, events=None, follow: bool = True):
                            settings.query_scoring(), settings.suggest_refresh_s, follow=follow)
 
 
+def open_recommendations(settings: Settings, events, engine_of, rules=None, follow: bool = True):
+    """Recommendations following the event store, over whichever engine serves now."""
+    from search_engine.recommend.live import LiveRecommendations
+    from search_engine.recommend.recommender import ForYouWeights
+
+    return LiveRecommendations(events, engine_of, rules, settings.recommendation_settings(),
+                               ForYouWeights.parse(settings.recommend_for_you_weights), follow=follow)
+
+
 def open_synonym_store(settings: Settings):
     from search_engine.synonym_store import SynonymStore
 

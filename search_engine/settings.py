@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from search_engine.engine import EngineConfig
 from search_engine.personalization.reranker import DEFAULT_EVIDENCE
+from search_engine.recommend.activity import RecommendationSettings
 from search_engine.suggest.live import REFRESH_S
 from search_engine.suggest.popularity import QueryScoring
 
@@ -66,6 +67,17 @@ class Settings:
     suggest_catalog_weight: float = QueryScoring.catalog_weight
     suggest_min_shoppers: int = QueryScoring.min_shoppers
     suggest_refresh_s: float = REFRESH_S  # how often the suggestions read new events
+    # Recommendations (search_engine/recommend/): what the counts assume, each checked on a
+    # shop's own log with `search-recommend evaluate --<name>` (docs/recommendations.md).
+    recommend_basket_days: float = RecommendationSettings.basket_days
+    recommend_min_support: int = RecommendationSettings.min_support
+    recommend_trending_half_life_days: float = RecommendationSettings.trending_half_life_days
+    recommend_usual_half_life_days: float = RecommendationSettings.usual_half_life_days
+    recommend_rebuy_gap_days: float = RecommendationSettings.rebuy_gap_days
+    recommend_rebuy_share: float = RecommendationSettings.rebuy_share
+    recommend_recent_half_life_days: float = RecommendationSettings.recent_half_life_days
+    recommend_duplicate_similarity: float = RecommendationSettings.duplicate_similarity
+    recommend_for_you_weights: str = ""  # "similar=1,complement=2": for-you's weights, the rest default
     admin_token: str | None = None  # unset: the admin endpoints and the workbench are disabled
     # Signs the workbench's login cookie; unset, it is derived from admin_token (so every
     # worker agrees, and changing the token logs everyone out).
@@ -94,6 +106,10 @@ class Settings:
     def query_scoring(self) -> QueryScoring:
         return QueryScoring(click_weight=self.suggest_click_weight, purchase_weight=self.suggest_purchase_weight,
                             catalog_weight=self.suggest_catalog_weight, min_shoppers=self.suggest_min_shoppers)
+
+    def recommendation_settings(self) -> RecommendationSettings:
+        return RecommendationSettings(**{f.name: getattr(self, f"recommend_{f.name}")
+                                         for f in fields(RecommendationSettings)})
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(fusion=self.fusion, dense_weight=self.dense_weight, rrf_k=self.rrf_k,
@@ -140,6 +156,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     settings = Settings(**{k: _coerce(k, v, known[k]) for k, v in values.items()})
     settings.engine_config()  # fail early on a bad fusion method or weight
     settings.query_scoring()
+    settings.recommendation_settings()
+    from search_engine.recommend.recommender import ForYouWeights
+
+    ForYouWeights.parse(settings.recommend_for_you_weights)
     if settings.event_retention_days is not None and settings.event_retention_days < 1:
         raise ValueError(f"setting event_retention_days: a whole number of days from 1 up (unset: keep events), "
                          f"got {settings.event_retention_days}")

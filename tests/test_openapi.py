@@ -338,6 +338,43 @@ def get_products_product_id_similar_400(c):
     return c.shop.get(f"/products/{c.product_id()}/similar", query_string={"k": 101})
 
 
+@exchange("get", "/recommendations/for-you", 200)
+def get_recommendations_for_you_200(c):
+    response = c.shop.get("/recommendations/for-you", query_string={"user": "nobody", "k": 3, "explain": "true"})
+    assert response.get_json()["source"] == "trending"
+    return response
+
+
+@exchange("get", "/recommendations/for-you", 400)
+def get_recommendations_for_you_400(c):
+    return c.shop.get("/recommendations/for-you", query_string={"k": 0})
+
+
+@exchange("get", "/recommendations/trending", 200)
+def get_recommendations_trending_200(c):
+    return c.shop.get("/recommendations/trending", query_string={"k": 3, "brand": "HP"})
+
+
+@exchange("get", "/recommendations/trending", 400)
+def get_recommendations_trending_400(c):
+    return c.shop.get("/recommendations/trending", query_string={"attr.nothing": "x"})
+
+
+@exchange("get", "/products/{product_id}/bought-together", 200)
+def get_products_product_id_bought_together_200(c):
+    return c.shop.get(f"/products/{c.product_id()}/bought-together", query_string={"explain": "true"})
+
+
+@exchange("get", "/products/{product_id}/bought-together", 400)
+def get_products_product_id_bought_together_400(c):
+    return c.shop.get(f"/products/{c.product_id()}/bought-together", query_string={"k": "many"})
+
+
+@exchange("get", "/products/{product_id}/bought-together", 404)
+def get_products_product_id_bought_together_404(c):
+    return c.shop.get("/products/no-such-product/bought-together")
+
+
 @exchange("get", "/products/{product_id}/similar", 404)
 def get_products_product_id_similar_404(c):
     return c.shop.get("/products/no-such-product/similar")

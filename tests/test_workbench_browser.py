@@ -271,3 +271,22 @@ def test_synonyms_suggestions_analytics_and_experiments_in_chromium(browser, ser
     row.find_element(By.CSS_SELECTOR, "button.stop").click()
     wait(browser, lambda: "stopped" in browser.find_element(By.CSS_SELECTOR, "#experiments-table tbody tr").text,
          "the experiment did not stop: " + status(browser))
+
+    # Recommendations for a shopper and a product, with their reasons.
+    mouse, battery = "3484708", "778555"
+    app.extensions["event_store"].add([Event(f"r{i}", f"rs{i}", day + i, kind, product_id=product)
+                                       for i in range(3) for kind, product in (("purchase", mouse),
+                                                                               ("purchase", battery))])
+    app.extensions["recommendations"].refresh()
+    browser.find_element(By.ID, "recommend-user").send_keys("r0")
+    browser.find_element(By.ID, "recommend-product").send_keys(mouse)
+    browser.find_element(By.ID, "recommend").click()
+
+    def listed(list_id):
+        return [li.get_attribute("data-recommended") for li in browser.find_elements(By.CSS_SELECTOR, f"#{list_id} > li")]
+
+    wait(browser, lambda: listed("bought-together-list")[:1] == [battery], "no bought-together: " + status(browser))
+    assert "bought together" in browser.find_element(By.CSS_SELECTOR, "#bought-together-list .reasons").text
+    assert listed("for-you-list") and mouse not in listed("for-you-list")
+    assert "history" in browser.find_element(By.ID, "for-you-source").text
+    assert set(listed("trending-list")[:2]) == {mouse, battery}

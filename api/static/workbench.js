@@ -1,5 +1,5 @@
 // The relevance workbench: compare two configurations, judge results, evaluate, edit rules,
-// synonyms and suggestions.
+// synonyms and suggestions, see recommendations.
 // Plain DOM code, no framework and nothing from outside this server.
 "use strict";
 
@@ -691,6 +691,33 @@ async function deleteSuggestionRule(id) {
   say(`Deleted suggestion rule ${id}.`);
 }
 
+// ---- recommendations -----------------------------------------------------------------
+
+function recommendationItems(results) {
+  return results.map((r) => element("li", {"data-recommended": r.id},
+    element("span", {}, `${r.title} `), element("small", {}, `${r.brand || ""} · ${r.category || "no type"} · ${r.id}`),
+    element("ul", {class: "reasons"}, ...(r.explain ? r.explain.reasons : []).map((reason) => element("li", {}, reason)))));
+}
+
+async function showRecommendations() {
+  const user = $("recommend-user").value.trim();
+  const product = $("recommend-product").value.trim();
+  const category = $("recommend-category").value.trim();
+  const common = {k: 10, explain: "true", ...(category ? {category} : {})};
+  const forYou = await call("GET", `/recommendations/for-you?${new URLSearchParams({...common, ...(user ? {user} : {})})}`);
+  $("for-you-source").textContent = forYou.source === "history" ? `from ${user}'s history` : "trending (no history)";
+  $("for-you-list").replaceChildren(...recommendationItems(forYou.results));
+  const trending = await call("GET", `/recommendations/trending?${new URLSearchParams(common)}`);
+  $("trending-list").replaceChildren(...recommendationItems(trending.results));
+  if (product) {
+    const together = await call("GET", `/products/${encodeURIComponent(product)}/bought-together?${new URLSearchParams(common)}`);
+    $("bought-together-list").replaceChildren(...recommendationItems(together.results));
+  } else {
+    $("bought-together-list").replaceChildren(element("li", {}, "Give a product id."));
+  }
+  say(`Recommendations from index version ${forYou.version}.`);
+}
+
 // ---- wiring --------------------------------------------------------------------------
 
 function on(id, event, work) {
@@ -714,6 +741,7 @@ on("suggestion-rule-form", "submit", async () => {
   $("suggestion-rule-text").value = "";
 });
 $("suggest-q").addEventListener("input", () => guarded(showSuggestions));
+on("recommend-form", "submit", showRecommendations);
 
 guarded(async () => {
   await loadOptions();

@@ -1,0 +1,1 @@
+"""Recommendations without a query: for a shopper, bought together, trending."""
