@@ -119,6 +119,17 @@ class EventStore:
             connection.close()
         return [(row[0], _event(row[1:])) for row in rows]
 
+    def batches_since(self, after_id: int, size: int) -> Iterator[list[tuple[int, Event]]]:
+        """since() in batches of `size` up to the newest event: what a follower of the log reads
+        each time it looks (the next batch is read once the caller has taken the one before)."""
+        while True:
+            batch = self.since(after_id, size)
+            if batch:
+                yield batch
+                after_id = batch[-1][0]
+            if len(batch) < size:
+                return
+
     def of_experiment(self, experiment_id: str, since: float, until: float,
                       up_to: int = MAX_EVENT_ID) -> Iterator[Event]:
         """What an experiment's results are counted from, in the order stored, streamed from a

@@ -55,10 +55,7 @@ class FollowedResults:
         return _Followed(experiment, tally, last, erasures)
 
     def _follow(self, followed: _Followed) -> None:
-        while True:
-            batch = self.events.since(followed.last_event, BATCH)
+        for batch in self.events.batches_since(followed.last_event, BATCH):
             for number, event in batch:
                 followed.tally.add(event)
                 followed.last_event = number
-            if len(batch) < BATCH:
-                return

@@ -34,7 +34,9 @@ BATCH = 50_000
 REFRESH_S = 2.0
 REDECAY_S = 60.0
 HISTORY_EVENTS = 500  # a shopper's most recent events for-you reads
-PLACEMENTS = ("@for-you", "@bought-together", "@trending")  # the query a merchandising rule names to apply here
+# Items asked for beyond k, so the products the final check drops (deleted or changed since the
+# view was built) still leave k.
+SPARE = 3
 
 
 @dataclass
@@ -87,15 +89,10 @@ class LiveRecommendations:
             self._log, self._last_event, self._erasures = ActivityLog(self.settings), 0, erasures
             self._unpublished += 1
         read = 0
-        while True:
-            batch = self.events.since(self._last_event, BATCH)
-            if not batch:
-                break
+        for batch in self.events.batches_since(self._last_event, BATCH):
             self._last_event = batch[-1][0]
             self._unpublished += self._log.add(event for _, event in batch)
             read += len(batch)
-            if len(batch) < BATCH:
-                break
         return read
 
     def _publish(self) -> None:
@@ -136,7 +133,7 @@ class LiveRecommendations:
     def for_you(self, engine: Engine, user: str | None, k: int, filters: Filters = Filters()) -> Recommended:
         view = self.view(engine)
         history = self.events.for_user(user, HISTORY_EVENTS) if user else []
-        items, source = for_you(view, history, self.clock(), k + len(PLACEMENTS), filters, self.weights)
+        items, source = for_you(view, history, self.clock(), k + SPARE, filters, self.weights)
         return self._served(engine, items, "@for-you", filters, k, source)
 
     def bought_together(self, engine: Engine, product_id: str, k: int, filters: Filters = Filters()) -> Recommended:
@@ -144,12 +141,12 @@ class LiveRecommendations:
         if engine.index.products.get(product_id) is None:
             raise UnknownProductError(product_id)
         view = self.view(engine)
-        items = bought_together(view, product_id, k + len(PLACEMENTS), filters) \
+        items = bought_together(view, product_id, k + SPARE, filters) \
             if view.doc_of(product_id) is not None else []
         return self._served(engine, items, "@bought-together", filters, k, "co-baskets")
 
     def trending(self, engine: Engine, k: int, filters: Filters = Filters()) -> Recommended:
-        items = trending(self.view(engine), k + len(PLACEMENTS), filters)
+        items = trending(self.view(engine), k + SPARE, filters)
         return self._served(engine, items, "@trending", filters, k, "activity")
 
     def _served(self, engine: Engine, items: list[Recommendation], placement: str, filters: Filters, k: int,

@@ -27,6 +27,7 @@ from search_engine.understanding.vocabulary import CatalogVocabulary
 COMPLEMENT_TYPES = 3  # complement types a product with too little history is filled from
 PER_COMPLEMENT_TYPE = 5  # products of each, the nearest to the product by the tower
 ANCHORS = 3  # for-you: the shopper's products whose complements are offered
+COMPLEMENTS_PER_ANCHOR = 10
 NEAREST = 50  # for-you: products near the shopper's recent interest considered
 REMEMBERED = 20_000  # answers a view keeps (bought-together per product and filters), emptied when full
 
@@ -122,29 +123,28 @@ class RecommendationView:
         return self.snapshot.products.product(doc)
 
     def type_name(self, product_id: str) -> str | None:
-        """The product's type: its category, else the one inferred from its neighbours; None
-        for neither, or a product no longer in the catalog."""
+        """The product's type (type_of_doc); None for a product no longer in the catalog."""
         doc = self.doc_of(product_id)
-        if doc is None:
-            return None
+        return None if doc is None else self.type_of_doc(doc)
+
+    def type_of_doc(self, doc: int) -> str | None:
+        """A doc's type: its category, else the one inferred from its neighbours (the
+        vocabulary's; docs added since it was built count by their category); None for neither."""
         product = self.product(doc)
         index = self.vocabulary.type_of(doc, product)
         return self.vocabulary.types[index] if index >= 0 else (product.category or None)
 
     def type_docs(self, type_name: str) -> np.ndarray:
-        """The live docs of one type (by the vocabulary's types: docs added since it was built
-        count by their category)."""
+        """The live docs of one type (type_of_doc)."""
         docs = self._type_docs.get(type_name)
         if docs is None:
             with self._type_docs_lock:
                 if not self._type_docs:  # every type's docs at once: one pass over the catalog
                     by_type: dict[str, list[int]] = defaultdict(list)
-                    for doc in self.snapshot.products.live_docs():
-                        product = self.product(int(doc))
-                        index = self.vocabulary.type_of(int(doc), product)
-                        name = self.vocabulary.types[index] if index >= 0 else product.category
+                    for doc in self.snapshot.products.live_docs().tolist():
+                        name = self.type_of_doc(doc)
                         if name:
-                            by_type[name].append(int(doc))
+                            by_type[name].append(doc)
                     self._type_docs.update({name: np.array(d, dtype=np.int64) for name, d in by_type.items()})
             docs = self._type_docs.get(type_name, np.zeros(0, dtype=np.int64))
         return docs
@@ -157,15 +157,10 @@ class RecommendationView:
             return self.counts.rebuyers.get(product_id, 0) / buyers
         return self.types.rebuy_share(self.type_name(product_id), self.settings.min_support)
 
-    def is_consumable(self, product_id: str) -> bool:
-        share = self.consumable_share(product_id)
-        return share is not None and share >= self.settings.rebuy_share
-
     def is_variant(self, first_doc: int, second_doc: int) -> bool:
         """Whether two products are near-duplicates (another toner for the same printer): of
         the same type, or (a type unknown) this close by the product tower."""
-        first_type = self.type_name(self.product(first_doc).id)
-        second_type = self.type_name(self.product(second_doc).id)
+        first_type, second_type = self.type_of_doc(first_doc), self.type_of_doc(second_doc)
         if first_type and second_type:
             return first_type == second_type
         vectors = self.snapshot.vectors
@@ -179,20 +174,19 @@ def trending(view: RecommendationView, k: int, filters: Filters = Filters()) -> 
     half_life = view.settings.trending_half_life_days
     chosen: list[Recommendation] = []
     seen: set[int] = set()
-    for docs, scores, reason in (
-            (view.trending_docs, view.trending_scores, f"activity lately {{:.2f}} (half-life {half_life:g} days)"),
-            (view.popular_docs, view.popular_scores, "popular: activity {:.2f} in all")):
+    for docs, scores, reason, rising in (
+            (view.trending_docs, view.trending_scores, f"activity lately {{:.2f}} (half-life {half_life:g} days)", True),
+            (view.popular_docs, view.popular_scores, "popular: activity {:.2f} in all", False)):
         if len(chosen) >= k or not len(docs):
             continue
-        passing = docs if filters.is_empty else None
-        mask = view.snapshot.products.passing(docs, filters) if passing is None else None
-        for i in (range(len(docs)) if mask is None else np.flatnonzero(mask)):
+        rows = range(len(docs)) if filters.is_empty else np.flatnonzero(view.snapshot.products.passing(docs, filters))
+        for i in rows:
             doc = int(docs[i])
             if doc in seen:
                 continue
             seen.add(doc)
-            # below every trending product whatever its all-time score
-            score = float(scores[i]) if reason.startswith("activity") else 0.0
+            # the popular fill scores 0: below every rising product whatever its all-time activity
+            score = float(scores[i]) if rising else 0.0
             chosen.append(Recommendation(view.product(doc), score, [reason.format(float(scores[i]))]))
             if len(chosen) >= k:
                 break
@@ -244,7 +238,7 @@ def _complements_by_type(view: RecommendationView, anchor: int, k: int, taken: s
                          filters: Filters) -> list[Recommendation]:
     """For too little history of the product itself: the types shoppers buy with its type,
     each filled with its products nearest to this one (the toner for this printer)."""
-    anchor_type = view.type_name(view.product(anchor).id)
+    anchor_type = view.type_of_doc(anchor)
     if not anchor_type:
         return []
     vectors = view.snapshot.vectors
@@ -263,11 +257,7 @@ def _complements_by_type(view: RecommendationView, anchor: int, k: int, taken: s
                               float(similarity[i])))
     found.sort(key=lambda item: (-item[0], item[1]))
     chosen = []
-    for score, doc, other_type, strength, shoppers, similarity in found:
-        if len(chosen) >= k:
-            break
-        if doc in taken:
-            continue
+    for score, doc, other_type, strength, shoppers, similarity in found[:k]:  # a doc is of one type: no repeats
         taken.add(doc)
         chosen.append(Recommendation(view.product(doc), score, [
             f"bought with its type: shoppers who buy {anchor_type} buy {other_type} ({shoppers} co-baskets, "
@@ -299,7 +289,7 @@ def for_you(view: RecommendationView, events: Sequence[Event], now: float, k: in
         product = view.product(doc)
         if product.brand:
             brands[product.brand] += weight
-        type_name = view.type_name(product.id)
+        type_name = view.type_of_doc(doc)
         if type_name:
             types[type_name] += weight
         if event.type == "purchase":
@@ -319,7 +309,7 @@ def for_you(view: RecommendationView, events: Sequence[Event], now: float, k: in
             notes[doc].append(f"like what you looked at lately (similarity {similarity:.3f})")
     anchors = sorted(interest.items(), key=lambda item: (-item[1], item[0]))[:ANCHORS]
     for anchor, mass in anchors:
-        complements = bought_together(view, view.product(anchor).id, 10, filters)
+        complements = bought_together(view, view.product(anchor).id, COMPLEMENTS_PER_ANCHOR, filters)
         best = max((c.score for c in complements), default=0.0) or 1.0
         for item in complements:
             doc = view.doc_of(item.product.id)
@@ -345,8 +335,7 @@ def for_you(view: RecommendationView, events: Sequence[Event], now: float, k: in
         if doc in bought and "rebuy" not in part:
             continue
         product = view.product(doc)
-        type_name = view.type_name(product.id)
-        part["taste"] = (brands.get(product.brand, 0.0) + types.get(type_name or "", 0.0)) / (2 * total)
+        part["taste"] = (brands.get(product.brand, 0.0) + types.get(view.type_of_doc(doc) or "", 0.0)) / (2 * total)
         if top_trend:
             part["trending"] = trend_of.get(product.id, 0.0) / top_trend
         score = sum(getattr(weights, name) * value for name, value in part.items())

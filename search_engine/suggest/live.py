@@ -59,21 +59,17 @@ class LiveSuggestions:
         return read
 
     def _read(self) -> int:
-        if self.events is not None:
-            erasures = self.events.erasures()
-            if erasures != self._erasures:  # events were deleted (a shopper forgotten, old ones expired)
-                self._log, self._last_event, self._erasures = QueryLog(), 0, erasures
-                self._unpublished += 1  # publish even if nothing is left to count
+        if self.events is None:  # catalog phrases only
+            return 0
+        erasures = self.events.erasures()
+        if erasures != self._erasures:  # events were deleted (a shopper forgotten, old ones expired)
+            self._log, self._last_event, self._erasures = QueryLog(), 0, erasures
+            self._unpublished += 1  # publish even if nothing is left to count
         read = 0
-        while self.events is not None:
-            batch = self.events.since(self._last_event, BATCH)
-            if not batch:
-                break
+        for batch in self.events.batches_since(self._last_event, BATCH):
             self._last_event = batch[-1][0]
             self._unpublished += self._log.add(event for _, event in batch)
             read += len(batch)
-            if len(batch) < BATCH:
-                break
         return read
 
     def _publish(self) -> None:
