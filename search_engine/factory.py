@@ -16,12 +16,12 @@ log = logging.getLogger(__name__)
 
 
 def apply_thread_settings(settings: Settings) -> None:
-    import faiss
     import torch
 
-    faiss.omp_set_num_threads(settings.faiss_threads)
-    # FAISS and torch share the OpenMP runtime, so FAISS's one thread would also leave torch
-    # with one; the transformer wants every core.
+    from indexer.vectors.faiss_index import set_search_threads
+
+    set_search_threads(settings.faiss_threads)  # per search, in whichever thread it runs
+    # torch keeps its own count: the transformer wants every core.
     torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
 
 

@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,44 @@ def test_ivfpq_rescoring_from_full_vectors_recovers_recall_pq_codes_lose():
     hits = refined_index.search(queries[0], 10)
     assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
     np.testing.assert_allclose([s for _, s in hits], [float(vectors[d] @ queries[0]) for d, _ in hits], rtol=1e-5)
+
+
+class _ThreadCountRecorder:
+    """Stands in front of a FAISS index and records the OpenMP threads each search ran with."""
+
+    def __init__(self, index):
+        self.index, self.seen = index, []
+
+    def search(self, *args, **kwargs):
+        import faiss
+
+        self.seen.append(faiss.omp_get_max_threads())
+        return self.index.search(*args, **kwargs)
+
+
+def test_a_search_in_a_new_thread_uses_the_configured_openmp_threads():
+    # OpenMP keeps its thread count per thread: a server's request threads would otherwise
+    # search on every core, about 3x slower for a single query.
+    import faiss
+
+    from indexer.vectors.faiss_index import set_search_threads
+
+    vectors = unit_vectors(300)
+    index = VectorIndex.build(vectors)
+    recorder = _ThreadCountRecorder(index.index)
+    index.index = recorder
+    around = []
+
+    def search_in_thread():
+        around.append(faiss.omp_get_max_threads())
+        index.search(vectors[3], 5)
+        around.append(faiss.omp_get_max_threads())
+
+    set_search_threads(1)
+    thread = threading.Thread(target=search_in_thread)
+    thread.start()
+    thread.join()
+    if around[0] == 1:
+        pytest.skip("a new thread starts with one OpenMP thread here (one core or OMP_NUM_THREADS=1)")
+    assert recorder.seen == [1]
+    assert around[1] == around[0]  # restored for whatever else the thread runs (torch)

@@ -41,6 +41,30 @@ HNSW_MAX_PRODUCTS = 500_000
 # Below this many allowed products a filtered search scans their vectors directly: exact,
 # and cheaper than asking an approximate index to skip everything else.
 EXACT_FILTER_LIMIT = 50_000
+# OpenMP threads one search uses (set_search_threads; the faiss_threads setting).
+_search_threads = 1
+
+
+def set_search_threads(threads: int) -> None:
+    """The OpenMP threads each search uses, in whichever thread it runs. OpenMP keeps the
+    count per thread: setting it once in the main thread leaves a server's request threads
+    on every core, where thread start-up makes a single query about 3x slower."""
+    global _search_threads
+    _search_threads = max(int(threads), 1)
+
+
+@contextlib.contextmanager
+def _openmp_threads(threads: int):
+    """This thread's OpenMP thread count set for the block and restored after it (torch
+    shares the runtime and keeps its own count)."""
+    previous = faiss.omp_get_max_threads()
+    if previous != threads:
+        faiss.omp_set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if previous != threads:
+            faiss.omp_set_num_threads(previous)
 
 
 def top_k(docs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -165,7 +189,7 @@ class VectorIndex:
         params = self._params(selector)
         refine = self.config.ivf_refine if self.config.kind == "ivfpq" else 0
         fetch = min(k * max(refine, 1), len(self))
-        with self._gpu_lock:
+        with self._gpu_lock, _openmp_threads(_search_threads):
             scores, docs = self.index.search(query, fetch, params=params) if params else \
                 self.index.search(query, fetch)
         hits = [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if d >= 0]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from typing import Sequence
@@ -30,6 +29,7 @@ ANCHORS = 3  # for-you: the shopper's products whose complements are offered
 COMPLEMENTS_PER_ANCHOR = 10
 NEAREST = 50  # for-you: products near the shopper's recent interest considered
 REMEMBERED = 20_000  # answers a view keeps (bought-together per product and filters), emptied when full
+NO_DOCS = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,7 @@ class RecommendationView:
         self.trending_docs, self.trending_scores = self._ranked(counts.trend)
         self.popular_docs, self.popular_scores = self._ranked(counts.popularity)
         self.types = type_tables(counts, self.type_name, settings.min_support)
-        self._type_docs: dict[str, np.ndarray] = {}
-        self._type_docs_lock = threading.Lock()
+        self._type_docs = self._docs_by_type()
         self._remembered: dict[tuple, list[Recommendation]] = {}
 
     def remembered(self, key: tuple, compute) -> list:
@@ -136,18 +135,17 @@ class RecommendationView:
 
     def type_docs(self, type_name: str) -> np.ndarray:
         """The live docs of one type (type_of_doc)."""
-        docs = self._type_docs.get(type_name)
-        if docs is None:
-            with self._type_docs_lock:
-                if not self._type_docs:  # every type's docs at once: one pass over the catalog
-                    by_type: dict[str, list[int]] = defaultdict(list)
-                    for doc in self.snapshot.products.live_docs().tolist():
-                        name = self.type_of_doc(doc)
-                        if name:
-                            by_type[name].append(doc)
-                    self._type_docs.update({name: np.array(d, dtype=np.int64) for name, d in by_type.items()})
-            docs = self._type_docs.get(type_name, np.zeros(0, dtype=np.int64))
-        return docs
+        return self._type_docs.get(type_name, NO_DOCS)
+
+    def _docs_by_type(self) -> dict[str, np.ndarray]:
+        # One pass over the catalog, while the view is built (in the follower's thread), so
+        # that no request pays for it.
+        by_type: dict[str, list[int]] = defaultdict(list)
+        for doc in self.snapshot.products.live_docs().tolist():
+            name = self.type_of_doc(doc)
+            if name:
+                by_type[name].append(doc)
+        return {name: np.array(docs, dtype=np.int64) for name, docs in by_type.items()}
 
     def consumable_share(self, product_id: str) -> float | None:
         """How often buyers of this product (of its type, with too few buyers of it) bought it
