@@ -26,10 +26,15 @@ def token_counts(tokenizer, texts: Sequence[str], max_length: int) -> np.ndarray
 
 
 def token_length_batches(tokenizer, texts: Sequence[str], max_length: int, batch_size: int):
+    """length_batches of the texts' token counts by a transformers tokenizer."""
+    return length_batches(token_counts(tokenizer, texts, max_length), batch_size)
+
+
+def length_batches(counts: np.ndarray, batch_size: int):
     """(order, batches): the texts' indices longest first, cut into index arrays of at most
     batch_size."""
-    order = np.argsort(-token_counts(tokenizer, texts, max_length), kind="stable")
-    return order, [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+    order = np.argsort(-counts, kind="stable")
+    return order, [order[start:start + batch_size] for start in range(0, len(counts), batch_size)]
 
 
 def in_original_order(order: np.ndarray, chunks: list[np.ndarray]) -> np.ndarray:

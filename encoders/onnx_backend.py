@@ -11,9 +11,8 @@ stays on torch.
 The export uses the model's eager attention, whose graph ONNX Runtime's transformer optimizer
 recognises: for BERT-style models (MiniLM among them) attention, embedding, layer norm and
 GELU are fused into single kernels, checked against torch before use (else the plain graph
-serves). Batches of product texts run on one single-threaded session per core in parallel,
-small batches of similar length each: on 2 cores that beats one two-threaded session on big
-batches, because a transformer's many small kernels keep two threads waiting on each other.
+serves). The graph then runs on encoders/onnx_runtime.py's OnnxTower, as it does from an
+exported folder without torch.
 
 quantize=True serves a dynamically int8-quantized copy (onnxruntime.quantization: weights
 stored as int8, activations quantized on the fly): about 4x smaller and faster on CPUs with
@@ -23,16 +22,13 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from encoders.atomic_files import atomic_path, write_atomically
-from encoders.batching import in_original_order, token_length_batches
+from encoders.onnx_runtime import OnnxTower, serving_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -115,32 +111,18 @@ def quantize_int8(source: Path, target: Path) -> None:
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
-def _session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle worker threads must not spin: on a small machine they steal the cores the web
-    # server, the keyword index and FAISS need between two queries.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def usable_cores() -> int:
-    """The CPUs this process may run on (a container's share, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+def fast_tokenizer_json(tokenizer) -> str:
+    """The tokenizers library's JSON of a transformers fast tokenizer (what OnnxTower runs)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise UnsupportedForOnnx(f"ONNX serving needs a fast tokenizer, not {type(tokenizer).__name__}")
+    return backend.to_str()
 
 
 class OnnxTransformer:
-    """Texts to unit vectors with ONNX Runtime, matching the sentence-transformers pipeline."""
+    """A sentence-transformers model's transformer exported to ONNX (fused and int8 where
+    asked), run by an OnnxTower with the model's own tokenizer."""
 
-    BATCH = 16  # most texts per batch (larger requests are cut to it): small batches pad least
-    MAX_WORKERS = 8  # single-threaded sessions for batch jobs; each holds its own copy of the weights
     CHECK_TEXTS = ("wireless mouse", "HP 305 black ink cartridge for DeskJet 2700 printers, 120 pages")
 
     def __init__(self, model, cache_dir: Path, fingerprint: str, threads: int | None = None,
@@ -148,10 +130,10 @@ class OnnxTransformer:
         import onnxruntime
 
         _, self.normalize = _pipeline(model)
-        self.tokenizer = model.tokenizer
         self.max_length = model.max_seq_length
-        self.threads = threads or usable_cores()
-        self.workers = min(self.threads, self.MAX_WORKERS)  # sessions for batch jobs
+        self.pad_id, self.pad_token = model.tokenizer.pad_token_id, model.tokenizer.pad_token
+        self.tokenizer_json = fast_tokenizer_json(model.tokenizer)
+        self.tokenizer = serving_tokenizer(self.tokenizer_json, self.max_length, self.pad_id, self.pad_token)
         folder = Path(cache_dir) / "onnx" / fingerprint
         eager = folder / "model-eager.onnx"
         if not eager.exists():
@@ -159,19 +141,21 @@ class OnnxTransformer:
             export(model, eager)
         # Fused kernels are ONNX Runtime's own operators: a new version fuses (and checks) afresh.
         fused = self._fused(model, eager, folder / f"onnxruntime-{onnxruntime.__version__}")
-        self.path, self.session = None, None
+        self.tower = None
         for graph in ([fused, eager] if fused else [eager]):
             try:
                 path = self._quantized(graph) if quantize else graph
-                self.session = _session(path, self.threads)
-                self.path = path
+                self.tower = OnnxTower(path, self.tokenizer, self.normalize, threads)
                 break
             except Exception as exc:  # e.g. a fused graph this ONNX Runtime cannot load
                 log.warning("cannot use %s (%s); trying the unfused graph", graph, exc)
-        if self.session is None:
+        if self.tower is None:
             raise UnsupportedForOnnx(f"ONNX Runtime could not load the exported tower from {folder}")
-        self._free: queue.Queue | None = None  # single-threaded sessions for batch jobs, made on first use
-        self._free_lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        """The graph that serves."""
+        return self.tower.path
 
     def _fused(self, model, eager: Path, folder: Path) -> Path | None:
         """The fused graph, made and checked against torch once; None where it cannot be had."""
@@ -201,7 +185,7 @@ class OnnxTransformer:
     def _agreement(self, model, graph: Path) -> float:
         """The lowest cosine between the graph's vectors and torch's on CHECK_TEXTS."""
         expected = model.encode(list(self.CHECK_TEXTS), normalize_embeddings=True)
-        got = self._run(_session(graph, 1), list(self.CHECK_TEXTS))
+        got = OnnxTower(graph, self.tokenizer, normalize=False, threads=1).encode(list(self.CHECK_TEXTS))
         got /= np.linalg.norm(got, axis=1, keepdims=True)
         return float((got * expected).sum(axis=1).min())
 
@@ -213,48 +197,5 @@ class OnnxTransformer:
             quantize_int8(graph, quantized)
         return quantized
 
-    def _run(self, session, batch: list[str]) -> np.ndarray:
-        # Always the same padding and truncation settings: a fast tokenizer keeps them as state
-        # shared by every thread, so a call with other settings could change another's batch.
-        features = self.tokenizer(batch, return_tensors="np", padding=True, truncation="longest_first",
-                                  max_length=self.max_length)
-        inputs = {i.name: features[i.name].astype(np.int64) for i in session.get_inputs()}
-        hidden = session.run(None, inputs)[0]
-        mask = features["attention_mask"][..., None].astype(np.float32)
-        vectors = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-        if self.normalize:
-            vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
-        return vectors.astype(np.float32)
-
-    def _sessions(self) -> queue.Queue:
-        with self._free_lock:
-            if self._free is None:
-                self._free = queue.Queue()
-                for _ in range(self.workers):
-                    self._free.put(_session(self.path, 1))
-            return self._free
-
     def encode(self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool = False) -> np.ndarray:
-        """A few texts (a query) run on the one many-threaded session; more are cut into batches
-        of at most BATCH texts of similar token counts, spread over single-threaded sessions,
-        one per core (shared by concurrent calls)."""
-        from tqdm import tqdm
-
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        batch_size = min(batch_size or self.BATCH, self.BATCH)
-        if len(texts) <= batch_size:
-            return self._run(self.session, list(texts))
-        order, batches = token_length_batches(self.tokenizer, texts, self.max_length, batch_size)
-        free = self._sessions()
-
-        def run(indices):
-            session = free.get()  # each session runs one batch at a time
-            try:
-                return self._run(session, [texts[i] for i in indices])
-            finally:
-                free.put(session)
-
-        with ThreadPoolExecutor(self.workers) as pool:  # ONNX Runtime releases the GIL while it runs
-            chunks = list(tqdm(pool.map(run, batches), total=len(batches), disable=not show_progress, desc="Batches"))
-        return in_original_order(order, chunks)
+        return self.tower.encode(texts, batch_size, show_progress)

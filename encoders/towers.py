@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from encoders.batching import in_original_order, token_length_batches
-from encoders.model_resolution import default_cache_dir, resolve_model
+from encoders.model_resolution import DEFAULT_MODEL, default_cache_dir, resolve_model
 from encoders.product_text import ProductLike, product_text
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,20 @@ class TextEncoder:
             self._fingerprint = weights_fingerprint(self.model)
         return self._fingerprint
 
+    def export(self, root: Path) -> Path | None:
+        """This tower's ONNX graph and tokenizer under root, for serving without torch
+        (encoders/exported_tower.py); None when it runs on torch (nothing to export)."""
+        if self._onnx is None:
+            return None
+        from encoders.exported_tower import ExportInfo, weights_digest, write_export
+
+        onnx = self._onnx
+        info = ExportInfo(name=self.name, source=self.source, task=self.task if self.asymmetric else None,
+                          backend=self.backend, fingerprint=self.fingerprint, vectors_key=self.vectors_key,
+                          dimension=self.dimension, max_length=onnx.max_length, normalize=onnx.normalize,
+                          pad_id=onnx.pad_id, pad_token=onnx.pad_token, weights_digest=weights_digest(self.source))
+        return write_export(Path(root), info, onnx.path, onnx.tokenizer_json)
+
     def encode(self, texts: Sequence[str], show_progress: bool = False,
                batch_size: int | None = None) -> np.ndarray:
         if len(texts) == 0:
@@ -101,6 +115,40 @@ class TextEncoder:
 
 TASKS = ("query", "document")
 BACKENDS = ("torch", "onnx", "onnx-int8")
+ONNX_BACKENDS = ("onnx", "onnx-int8")
+
+
+def load_tower(model: str | None = None, backend: str = "torch", task: str = "document", device: str | None = None,
+               exports: Sequence[Path] = ()):
+    """A tower on the CPU from an export under one of `exports` when there is one (no torch
+    needed: ExportedTower), else loaded with sentence-transformers (TextEncoder)."""
+    if backend in ONNX_BACKENDS and (device == "cpu" or (device is None and not _cuda_available())):
+        from encoders.exported_tower import ExportedTower, find_export
+
+        folder = find_export(exports, model or DEFAULT_MODEL, backend, task)
+        if folder is not None:
+            return ExportedTower(folder)
+    try:
+        return TextEncoder(model, device=device, backend=backend, task=task)
+    except ImportError as exc:
+        raise MissingTrainingInstall(
+            f"no exported {backend} tower for {model or DEFAULT_MODEL!r} under "
+            f"{', '.join(map(str, exports)) or '(no folder given)'}, and this install cannot load one ({exc}): "
+            "build the index where torch and sentence-transformers are installed (pip install '.[train]'), "
+            "or install them here") from exc
+
+
+class MissingTrainingInstall(RuntimeError):
+    """A tower has to be loaded with torch, and this install has none."""
+
+
+def _cuda_available() -> bool:
+    """Whether torch sees a GPU (device None means: use it if there is one)."""
+    try:
+        import torch
+    except ImportError:  # a serving install
+        return False
+    return torch.cuda.is_available()
 
 
 def weights_fingerprint(model) -> str:
@@ -159,18 +207,25 @@ class Towers:
 
     @classmethod
     def load(cls, query_model: str | None = None, product_model: str | None = None,
-             device: str | None = None, backend: str = "torch") -> "Towers":
-        query = TextEncoder(query_model, device=device, backend=backend, task="query")
+             device: str | None = None, backend: str = "torch", exports: Sequence[Path] = ()) -> "Towers":
+        """exports: folders of exported towers (an index root's towers/) tried first (load_tower)."""
+        query = load_tower(query_model, backend, "query", device, exports)
         if product_model is None or product_model == query_model:
             if not query.asymmetric:
                 return cls(query=query, product=query)
             product_model = query_model
-        return cls(query=query, product=TextEncoder(product_model, device=device, backend=backend))
+        return cls(query=query, product=load_tower(product_model, backend, "document", device, exports))
 
     @classmethod
-    def for_index(cls, encoder: dict, device: str | None = None) -> "Towers":
+    def for_index(cls, encoder: dict, device: str | None = None, exports: Sequence[Path] = ()) -> "Towers":
         """The towers an index version was built with, from its manifest's encoder entry."""
-        return cls.load(encoder_source(encoder), device=device, backend=encoder.get("backend", "torch"))
+        return cls.load(encoder_source(encoder), device=device, backend=encoder.get("backend", "torch"),
+                        exports=exports)
+
+    def export(self, root: Path) -> None:
+        """Both towers' exports under root (encoders/exported_tower.py), where they run on ONNX."""
+        for tower in {id(self.query): self.query, id(self.product): self.product}.values():
+            tower.export(root)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.query.encode([text])[0]

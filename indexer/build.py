@@ -19,6 +19,7 @@ from typing import Sequence
 
 from encoders.atomic_files import write_atomically
 from encoders.embedding_cache import encode_cached
+from encoders.exported_tower import exports_folder
 from encoders.product_text import product_text
 from encoders.towers import TextEncoder
 from indexer import update_log, versions
@@ -74,6 +75,8 @@ def build_version(products: Sequence[Product], encoder: TextEncoder, root: Path,
         manifest = _write_version(products, encoder, staging, version, config, embedding_cache,
                                   show_progress, elasticsearch)
         new_index = verify_version(staging, len(products), elasticsearch)
+        # Before it can serve: its tower's graph and tokenizer, for servers without torch.
+        encoder.export(exports_folder(root))
         if not serve and serving is not None:
             # What `switch_to_version` needs to carry over the updates made meanwhile.
             manifest["staged_from"] = {"version": serving.name, "seq": carried_from_seq}

@@ -12,7 +12,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from encoders.towers import TextEncoder, encoder_source
+from encoders.exported_tower import exports_folder
+from encoders.towers import encoder_source, load_tower
 from indexer import update_log, versions
 from indexer.incremental import apply_updates, carry_over, final_states
 from indexer.keyword.factory import open_keyword_index
@@ -41,8 +42,10 @@ def serve(root: Path, version: str, elasticsearch=None) -> None:
     keyword.mark_serving()
 
 
-def _encoder_for(manifest: dict) -> TextEncoder:
-    return TextEncoder(encoder_source(manifest["encoder"]), backend=manifest["encoder"].get("backend", "torch"))
+def _encoder_for(root: Path, manifest: dict):
+    """The product tower a version was built with (its export under root, where there is one)."""
+    encoder = manifest["encoder"]
+    return load_tower(encoder_source(encoder), encoder.get("backend", "torch"), exports=[exports_folder(root)])
 
 
 def changes_since_served(root: Path, target: str) -> list[update_log.Change]:
@@ -122,7 +125,7 @@ def switch_versions(root: Path, target: str, updates: str = "refuse", elasticsea
                 after_seq, manifest["staged_from"]["seq"] = staged_from["seq"], update_log.last_seq(serving)
                 if manifest["staged_from"]["seq"] > after_seq:
                     index = SearchIndex.open(target_dir, use_gpu=False, elasticsearch=elasticsearch)
-                    carry_over(serving, after_seq, index, _encoder_for(manifest), manifest)
+                    carry_over(serving, after_seq, index, _encoder_for(root, manifest), manifest)
                     result.staged_carried = manifest["carried_updates"]["products"]
                 write_manifest(target_dir, manifest)
             else:
@@ -134,7 +137,7 @@ def switch_versions(root: Path, target: str, updates: str = "refuse", elasticsea
                         f"{result.describe()}; {target} lacks them: say --updates drop or --updates carry")
                 if result.products and updates == "carry":
                     index = SearchIndex.open(target_dir, use_gpu=False, elasticsearch=elasticsearch)
-                    apply_updates(index, _encoder_for(index.manifest),
+                    apply_updates(index, _encoder_for(root, index.manifest),
                                   upserts=[p for p in states.values() if p is not None], deletes=result.deleted)
             serve(root, target, elasticsearch)
     log.info("switched from %s to %s: %s", result.from_version, target, result.describe())

@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     from api import create_app
+    from encoders.exported_tower import exports_folder
     from encoders.towers import Towers
     from indexer.build import build_version
     from indexer.icecat import load_icecat
@@ -44,7 +45,8 @@ def main(argv=None) -> int:
     from search_engine.settings import load_settings
 
     products = load_icecat(ICECAT_DIR).products[: args.limit]
-    towers = Towers.load()
+    settings = load_settings(index_root=args.index)
+    towers = Towers.load(backend=settings.encoder_backend, exports=[exports_folder(args.index)])
     if index_is_current(args.index, products, towers.product):
         print(f"reusing the index in {args.index}", file=sys.stderr)
     else:

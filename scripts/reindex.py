@@ -188,7 +188,8 @@ def attribute_settings(args):
 
 
 def run_full(args) -> int:
-    from encoders.towers import TextEncoder
+    from encoders.exported_tower import exports_folder
+    from encoders.towers import load_tower
     from indexer.build import IndexConfig, build_version
     from indexer.vectors import VectorIndexConfig
 
@@ -199,8 +200,9 @@ def run_full(args) -> int:
         hnsw_ef_search=args.hnsw_ef_search, ivf_nlist=args.ivf_nlist, ivf_nprobe=args.ivf_nprobe, pq_m=args.pq_m)
     print(f"loaded {len(products)} products; encoding with the product tower...", file=sys.stderr)
     settings = args.settings
-    encoder = TextEncoder(args.model or settings.product_model or settings.model, device=args.device or settings.device,
-                          backend=args.encoder_backend or settings.encoder_backend)
+    encoder = load_tower(args.model or settings.product_model or settings.model,
+                         args.encoder_backend or settings.encoder_backend, device=args.device or settings.device,
+                         exports=[exports_folder(args.index)])
     config = IndexConfig(vector=vector_config, keyword=keyword_settings(args), attributes=attribute_settings(args))
     from indexer.versions import NoIndexError, current_version
 
@@ -230,7 +232,8 @@ def read_ids(path: str) -> list[str]:
 
 
 def run_incremental(args) -> int:
-    from encoders.towers import TextEncoder, encoder_source
+    from encoders.exported_tower import exports_folder
+    from encoders.towers import encoder_source, load_tower
     from indexer import versions
     from indexer.incremental import apply_updates_to_current
     from indexer.loaders import load_catalog
@@ -244,11 +247,12 @@ def run_incremental(args) -> int:
             print(f"skipped {report.rows_skipped} invalid rows:\n{report.summary()}", file=sys.stderr)
         upserts = report.products
     deletes = read_ids(args.delete_ids) if args.delete_ids else []
+    exports = [exports_folder(args.index)]
     if args.model:
-        encoder = TextEncoder(args.model, backend=args.settings.encoder_backend)
+        encoder = load_tower(args.model, args.settings.encoder_backend, exports=exports)
     else:  # the tower (and backend) the serving version was built with: its vectors must match
         manifest = versions.read_manifest(versions.current_dir(args.index))["encoder"]
-        encoder = TextEncoder(encoder_source(manifest), backend=manifest.get("backend", "torch"))
+        encoder = load_tower(encoder_source(manifest), manifest.get("backend", "torch"), exports=exports)
     summary = apply_updates_to_current(Path(args.index), encoder, upserts, deletes,
                                        elasticsearch=elasticsearch_connection(args))
     print(f"{summary.version}: {len(summary.added)} added, {len(summary.updated)} updated, "

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
+from encoders.exported_tower import exports_folder
 from encoders.towers import Towers
 from indexer.incremental import recover_keyword
 from indexer.search_index import SearchIndex
@@ -16,13 +18,13 @@ log = logging.getLogger(__name__)
 
 
 def apply_thread_settings(settings: Settings) -> None:
-    import torch
-
     from indexer.vectors.faiss_index import set_search_threads
 
     set_search_threads(settings.faiss_threads)  # per search, in whichever thread it runs
-    # torch keeps its own count: the transformer wants every core.
-    torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
+    torch = sys.modules.get("torch")  # loaded by a tower that runs on it; a serving install has none
+    if torch is not None:
+        # torch keeps its own count: the transformer wants every core.
+        torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
 
 
 def open_event_store(settings: Settings):
@@ -109,8 +111,11 @@ def open_engine(settings: Settings, towers: Towers | None = None, events=None, r
     """events: the EventStore the reranker reads shoppers' histories from; rules: the RuleStore;
     synonyms: the SynonymStore (each opened from settings if None)."""
     apply_thread_settings(settings)
-    towers = towers or Towers.load(settings.model, settings.product_model, device=settings.device,
-                                   backend=settings.encoder_backend)
+    exports = exports_folder(settings.index_root)
+    if towers is None:
+        towers = Towers.load(settings.model, settings.product_model, device=settings.device,
+                             backend=settings.encoder_backend, exports=[exports])
+        towers.export(exports)  # if loaded with torch: the next start, or a server without torch, needs none
     index = SearchIndex.open_current(Path(settings.index_root), use_gpu=settings.use_gpu,
                                      elasticsearch=settings.elasticsearch_config())
     recover_keyword(index)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from encoders.exported_tower import exports_folder
 from encoders.towers import Towers
 from indexer import versions
 from indexer.search_index import SearchIndex
@@ -24,10 +26,12 @@ class UnknownVersionError(ValueError):
 
 class VersionEngines:
     def __init__(self, root: Path, open_index: Callable[[Path], SearchIndex],
-                 load_towers: Callable[[dict], Towers] = Towers.for_index, keep: int = 2):
+                 load_towers: Callable[[dict], Towers] | None = None, keep: int = 2):
+        """load_towers: a manifest's encoder entry to its towers (default: Towers.for_index,
+        trying the exports under root first)."""
         self.root = Path(root)
         self.open_index = open_index
-        self.load_towers = load_towers
+        self.load_towers = load_towers or partial(Towers.for_index, exports=[exports_folder(self.root)])
         self.keep = keep
         self._open: OrderedDict[str, Engine] = OrderedDict()
         self._lock = threading.Lock()  # guards _open

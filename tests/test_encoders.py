@@ -68,7 +68,7 @@ def test_batches_spread_over_parallel_sessions_keep_order_and_vectors(towers, sl
     onnx = TextEncoder(backend="onnx")
     texts = [product_text(p) for p in slice_products[:70]] + ["usb", "a much longer query about a usb-c hub"]
     vectors = onnx.encode(texts)
-    assert onnx._onnx._sessions().qsize() == min(onnx._onnx.threads, onnx._onnx.MAX_WORKERS)
+    assert onnx._onnx.tower._sessions().qsize() == min(onnx._onnx.tower.threads, onnx._onnx.tower.MAX_WORKERS)
     np.testing.assert_allclose(vectors, towers.product.encode(texts), atol=1e-4)
 
 
