@@ -4,7 +4,10 @@
 # The build stage has the full install (torch, CPU build) to encode the catalog and export the
 # towers into the index; the image that runs has only the serving install and that index.
 
-FROM python:3.11-slim AS build
+# Any image with Python 3.11+ and venv (podman build --build-arg BASE=... where no registry is reachable).
+ARG BASE=python:3.11-slim
+
+FROM ${BASE} AS build
 WORKDIR /app
 COPY . .
 # The CPU build of torch (PyPI's Linux build is the CUDA one, several GB); scripts/install.sh.
@@ -12,8 +15,10 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN TORCH_INDEX_URL="$TORCH_INDEX_URL" bash scripts/install.sh \
     && .venv/bin/search-demo --no-serve --index /app/index
 
-FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 search
+FROM ${BASE}
+# LightGBM (the rankers) needs the GNU OpenMP runtime, which slim images lack.
+RUN (command -v apt-get >/dev/null && apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+        && rm -rf /var/lib/apt/lists/*) ; useradd --create-home --uid 10001 search
 WORKDIR /app
 COPY --chown=search . .
 RUN bash scripts/install.sh --serve && mkdir -p /app/var && chown search /app/var

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from encoders.onnx_runtime import OnnxTower, serving_tokenizer
+from encoders.onnx_runtime import OnnxTower, TokenizerPadding, serving_tokenizer
 
 EXPORTS_FOLDER = "towers"  # under an index root
 INFO_FILE = "tower.json"
@@ -47,17 +47,20 @@ class ExportInfo:
     pad_id: int
     pad_token: str
     weights_digest: str | None  # of a local model folder's weight files; None for a hub name
+    pad_type_id: int = 0
+    padding_side: str = "right"
+    truncation_side: str = "right"
 
 
 def exports_folder(index_root: str | Path) -> Path:
     return Path(index_root) / EXPORTS_FOLDER
 
 
-def export_path(root: Path, source: str, backend: str, task: str | None) -> Path:
-    """Where the export of one tower lives under root: readable, and unique per source."""
+def export_prefix(source: str, backend: str, task: str | None) -> str:
+    """The start of every export's folder name for one tower: readable, unique per source."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", source).strip("_.")[-60:] or "model"
     digest = hashlib.sha256(source.encode()).hexdigest()[:8]
-    return Path(root) / f"{slug}-{digest}-{task or 'shared'}-{backend}"
+    return f"{slug}-{digest}-{task or 'shared'}-{backend}-"
 
 
 def weights_digest(source: str) -> str | None:
@@ -75,27 +78,26 @@ def weights_digest(source: str) -> str | None:
 
 
 def write_export(root: Path, info: ExportInfo, graph: Path, tokenizer_json: str) -> Path:
-    """The export of one tower under root, written once: beside its place, then renamed into
-    it, so a reader never sees half of one. An export with the same vectors is kept."""
-    target = export_path(root, info.source, info.backend, info.task)
-    current = read_info(target)
-    if current is not None and current.vectors_key == info.vectors_key and \
-            current.weights_digest == info.weights_digest:
+    """The export of one tower under root. Export folders are never changed once written:
+    each is named by its vectors (and weights), written beside its place and renamed into
+    it, so a reader never sees half of one, and of processes exporting at once one wins and
+    the others find its folder."""
+    key = hashlib.sha256(f"{info.vectors_key}:{info.weights_digest}".encode()).hexdigest()[:12]
+    target = Path(root) / (export_prefix(info.source, info.backend, info.task) + key)
+    if read_info(target) is not None:
         return target
-    root.mkdir(parents=True, exist_ok=True)
+    Path(root).mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
     partial.chmod(0o755)  # mkdtemp's 0700 would hide it from a server running as another user
     try:
         _link_or_copy(graph, partial / GRAPH_FILE)
         (partial / TOKENIZER_FILE).write_text(tokenizer_json, encoding="utf-8")
         (partial / INFO_FILE).write_text(json.dumps(asdict(info), indent=2), encoding="utf-8")
-        if target.exists():  # an older export of the same source: replaced, never half-replaced
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=root))
-            os.replace(target, old / "export")
-            os.replace(partial, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(partial, target)
+        try:
+            os.rename(partial, target)
+        except OSError:  # another process wrote the same export first
+            if read_info(target) is None:
+                raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return target
@@ -118,14 +120,19 @@ def read_info(folder: Path) -> ExportInfo | None:
 
 
 def find_export(roots: Sequence[Path], source: str, backend: str, task: str) -> Path | None:
-    """The export of this tower under one of roots (its own route's, else a shared one) whose
-    weights are still the source's; None when there is none."""
+    """The newest export of this tower under one of roots (its own route's, else a shared
+    one). For a model folder on this machine, only one made from its present weights; a
+    folder that is not here (a tower trained elsewhere) is trusted by its name."""
+    digest = weights_digest(source)
     for root in roots:
         for route in (task, None):
-            folder = export_path(root, source, backend, route)
-            info = read_info(folder)
-            if info is not None and info.weights_digest == weights_digest(source):
-                return folder
+            prefix = export_prefix(source, backend, route)
+            found = [(read_info(folder), folder) for folder in Path(root).glob(prefix + "*")
+                     if not folder.name.startswith(".")] if Path(root).is_dir() else []
+            usable = [(folder.stat().st_mtime, folder) for info, folder in found
+                      if info is not None and (digest is None or info.weights_digest == digest)]
+            if usable:
+                return max(usable)[1]
     return None
 
 
@@ -141,7 +148,8 @@ class ExportedTower:
             raise FileNotFoundError(f"no exported tower in {self.folder} (missing {INFO_FILE})")
         info = self.info
         tokenizer = serving_tokenizer((self.folder / TOKENIZER_FILE).read_text(encoding="utf-8"),
-                                      info.max_length, info.pad_id, info.pad_token)
+                                      info.max_length, TokenizerPadding(info.pad_id, info.pad_token, info.pad_type_id,
+                                                                        info.padding_side, info.truncation_side))
         self._onnx = OnnxTower(self.folder / GRAPH_FILE, tokenizer, info.normalize, threads)
         self.name, self.source, self.backend = info.name, info.source, info.backend
         self.fingerprint, self.vectors_key, self.dimension = info.fingerprint, info.vectors_key, info.dimension

@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from encoders.atomic_files import atomic_path, write_atomically
-from encoders.onnx_runtime import OnnxTower, serving_tokenizer
+from encoders.onnx_runtime import OnnxTower, TokenizerPadding, serving_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,11 @@ class OnnxTransformer:
 
         _, self.normalize = _pipeline(model)
         self.max_length = model.max_seq_length
-        self.pad_id, self.pad_token = model.tokenizer.pad_token_id, model.tokenizer.pad_token
+        if model.tokenizer.pad_token is None:
+            raise UnsupportedForOnnx("ONNX serving needs a tokenizer with a padding token")
+        self.padding = TokenizerPadding.of(model.tokenizer)
         self.tokenizer_json = fast_tokenizer_json(model.tokenizer)
-        self.tokenizer = serving_tokenizer(self.tokenizer_json, self.max_length, self.pad_id, self.pad_token)
+        self.tokenizer = serving_tokenizer(self.tokenizer_json, self.max_length, self.padding)
         folder = Path(cache_dir) / "onnx" / fingerprint
         eager = folder / "model-eager.onnx"
         if not eager.exists():

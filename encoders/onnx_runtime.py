@@ -15,6 +15,7 @@ import os
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -25,15 +26,32 @@ from encoders.batching import in_original_order, length_batches
 COUNT_CHUNK = 1024  # texts tokenized at a time to count tokens
 
 
-def serving_tokenizer(tokenizer_json: str, max_length: int, pad_id: int, pad_token: str):
+@dataclass(frozen=True)
+class TokenizerPadding:
+    """How a transformers tokenizer pads and truncates (its attributes of the same names)."""
+
+    pad_id: int
+    pad_token: str
+    pad_type_id: int = 0
+    padding_side: str = "right"
+    truncation_side: str = "right"
+
+    @classmethod
+    def of(cls, tokenizer) -> "TokenizerPadding":
+        return cls(tokenizer.pad_token_id, tokenizer.pad_token, tokenizer.pad_token_type_id,
+                   tokenizer.padding_side, tokenizer.truncation_side)
+
+
+def serving_tokenizer(tokenizer_json: str, max_length: int, padding: TokenizerPadding):
     """A tokenizers.Tokenizer with the padding and truncation a sentence-transformers encode
     uses (pad to the batch's longest, cut at max_length), set once: a Tokenizer keeps them as
     state, so they are never changed after this."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_str(tokenizer_json)
-    tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
-    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    tokenizer.enable_truncation(max_length=max_length, strategy="longest_first", direction=padding.truncation_side)
+    tokenizer.enable_padding(pad_id=padding.pad_id, pad_token=padding.pad_token, pad_type_id=padding.pad_type_id,
+                             direction=padding.padding_side)
     return tokenizer
 
 

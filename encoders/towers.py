@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,9 @@ class TextEncoder:
         info = ExportInfo(name=self.name, source=self.source, task=self.task if self.asymmetric else None,
                           backend=self.backend, fingerprint=self.fingerprint, vectors_key=self.vectors_key,
                           dimension=self.dimension, max_length=onnx.max_length, normalize=onnx.normalize,
-                          pad_id=onnx.pad_id, pad_token=onnx.pad_token, weights_digest=weights_digest(self.source))
+                          pad_id=onnx.padding.pad_id, pad_token=onnx.padding.pad_token,
+                          weights_digest=weights_digest(self.source), pad_type_id=onnx.padding.pad_type_id,
+                          padding_side=onnx.padding.padding_side, truncation_side=onnx.padding.truncation_side)
         return write_export(Path(root), info, onnx.path, onnx.tokenizer_json)
 
     def encode(self, texts: Sequence[str], show_progress: bool = False,
@@ -128,6 +131,12 @@ def load_tower(model: str | None = None, backend: str = "torch", task: str = "do
         folder = find_export(exports, model or DEFAULT_MODEL, backend, task)
         if folder is not None:
             return ExportedTower(folder)
+    if not _installed("sentence_transformers"):
+        raise MissingTrainingInstall(
+            f"no exported {backend} tower for {model or DEFAULT_MODEL!r} under "
+            f"{', '.join(map(str, exports)) or '(no folder given)'}, and sentence-transformers is not installed "
+            "to load one: build the index where torch and sentence-transformers are installed "
+            "(pip install '.[train]'), or install them here")
     try:
         return TextEncoder(model, device=device, backend=backend, task=task)
     except ImportError as exc:
@@ -140,6 +149,13 @@ def load_tower(model: str | None = None, backend: str = "torch", task: str = "do
 
 class MissingTrainingInstall(RuntimeError):
     """A tower has to be loaded with torch, and this install has none."""
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
 
 
 def _cuda_available() -> bool:

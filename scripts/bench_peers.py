@@ -226,9 +226,9 @@ def check_installed(systems: list[System]) -> None:
 
 
 def missing_message(system: str, modules) -> str:
-    hint = "pip install .[elasticsearch]" if system == "engine-es" else PEERS_HINT
-    return (f"{system} needs {', '.join(modules)}, which is not installed: {hint} "
-            f"(the peers are benchmark-only, never product dependencies)")
+    hint = "pip install .[elasticsearch]" if system == "engine-es" else \
+        f"{PEERS_HINT} (benchmark-only: the product never imports them)"
+    return f"{system} needs {', '.join(modules)}, which is not installed: {hint}"
 
 
 def resolved_ranker(path: str | None, configurations: list[str]) -> str | None:

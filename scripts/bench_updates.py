@@ -235,6 +235,10 @@ class RandomTower:
         vectors = self.rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
+    def export(self, root) -> None:
+        """Nothing to export: no model."""
+        return None
+
 
 WORDS = ("usb hdmi cable wireless mouse keyboard black white laptop bag battery charger adapter toner ink "
          "printer monitor stand case cover speaker headset camera lens tripod router switch dock hub").split()

@@ -53,6 +53,7 @@ def main(argv=None) -> int:
         print(f"indexing {len(products)} Icecat products into {args.index}...", file=sys.stderr)
         build_version(products, towers.product, args.index, embedding_cache="var/embedding-cache",
                       show_progress=True)
+    towers.export(exports_folder(args.index))  # both towers, for a server without torch
     if args.no_serve:
         return 0
     # The workbench needs an admin token: the demo makes one up unless SEARCH_ADMIN_TOKEN sets it.

@@ -210,6 +210,9 @@ def run_full(args) -> int:
         was_serving = current_version(args.index)
     except NoIndexError:
         was_serving = None
+    if encoder.asymmetric:  # a server without torch needs the query route's export too
+        load_tower(encoder.source, encoder.backend, "query", device=args.device or settings.device,
+                   exports=[exports_folder(args.index)]).export(exports_folder(args.index))
     version_dir = build_version(products, encoder, Path(args.index), config,
                                 embedding_cache=args.embedding_cache or None, show_progress=True, keep=args.keep,
                                 elasticsearch=elasticsearch_connection(args), serve=not args.no_switch)

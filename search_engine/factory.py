@@ -110,12 +110,15 @@ def open_engine(settings: Settings, towers: Towers | None = None, events=None, r
                 synonyms=None) -> Engine:
     """events: the EventStore the reranker reads shoppers' histories from; rules: the RuleStore;
     synonyms: the SynonymStore (each opened from settings if None)."""
-    apply_thread_settings(settings)
     exports = exports_folder(settings.index_root)
     if towers is None:
         towers = Towers.load(settings.model, settings.product_model, device=settings.device,
                              backend=settings.encoder_backend, exports=[exports])
-        towers.export(exports)  # if loaded with torch: the next start, or a server without torch, needs none
+        try:  # if loaded with torch: the next start, or a server without torch, needs none
+            towers.export(exports)
+        except OSError as exc:  # a read-only index root, say: serving goes on
+            log.warning("could not export the towers into %s: %s", exports, exc)
+    apply_thread_settings(settings)  # after the towers: torch's count where they run on it
     index = SearchIndex.open_current(Path(settings.index_root), use_gpu=settings.use_gpu,
                                      elasticsearch=settings.elasticsearch_config())
     recover_keyword(index)

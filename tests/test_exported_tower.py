@@ -15,14 +15,14 @@ pytestmark = pytest.mark.slow
 TEXTS = ["wireless mouse", "hdmi cable 2m", "Brother TN-2110 toner cartridge Original Black 1 pc(s)",
          "notebook " * 400]  # the last one is cut at the tower's 256 tokens
 
-# Run in a subprocess: torch, sentence-transformers and transformers cannot be imported, as in
-# a serving install without the train extra.
+# Run in a subprocess: what the train extra and the packaged model bring cannot be imported, as
+# in a serving install.
 WITHOUT_TORCH = textwrap.dedent("""
     import importlib.abc, sys
 
     class NotInstalled(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {"torch", "sentence_transformers", "transformers"}:
+            if name.split(".")[0] in {"torch", "sentence_transformers", "transformers", "onnx", "all_minilm_l6_v2"}:
                 raise ModuleNotFoundError(f"No module named {name!r}")
             return None
 
@@ -37,7 +37,7 @@ def onnx_tower():
     return TextEncoder(backend="onnx", device="cpu")
 
 
-def test_an_exported_tower_gives_the_vectors_of_the_tower_it_came_from(onnx_tower, tmp_path):
+def test_an_exported_tower_gives_the_vectors_of_the_tower_it_came_from(onnx_tower, towers, tmp_path):
     from encoders.exported_tower import ExportedTower
 
     folder = onnx_tower.export(tmp_path)
@@ -45,9 +45,12 @@ def test_an_exported_tower_gives_the_vectors_of_the_tower_it_came_from(onnx_towe
     assert (exported.fingerprint, exported.vectors_key, exported.dimension, exported.backend) == \
         (onnx_tower.fingerprint, onnx_tower.vectors_key, onnx_tower.dimension, "onnx")
     np.testing.assert_allclose(exported.encode(TEXTS), onnx_tower.encode(TEXTS), atol=1e-5)
+    # and sentence-transformers on torch, with the transformers tokenizer: the same vectors
+    np.testing.assert_allclose(exported.encode(TEXTS), towers.query.encode(TEXTS), atol=1e-4)
     many = [f"{text} {i}" for i in range(10) for text in TEXTS]  # more than a batch: the batched path
-    np.testing.assert_allclose(exported.encode(many), onnx_tower.encode(many), atol=1e-5)
-    assert onnx_tower.export(tmp_path) == folder  # written once
+    np.testing.assert_allclose(exported.encode(many), towers.query.encode(many), atol=1e-4)
+    written = (folder / "tower.json").stat().st_mtime_ns
+    assert onnx_tower.export(tmp_path) == folder and (folder / "tower.json").stat().st_mtime_ns == written
 
 
 def test_a_torch_tower_has_nothing_to_export(towers, tmp_path):
@@ -99,6 +102,8 @@ def test_an_index_built_with_the_onnx_tower_serves_searches_without_torch(onnx_t
 
 def test_without_torch_and_without_an_export_the_error_says_what_to_install(tmp_path):
     script = WITHOUT_TORCH + textwrap.dedent(f"""
+        import os
+        os.environ["SEARCH_MODEL_CACHE"] = {str(tmp_path / "no-models")!r}
         from encoders.towers import MissingTrainingInstall, load_tower
         try:
             load_tower(None, "onnx", exports=[{str(tmp_path)!r}])
@@ -108,3 +113,16 @@ def test_without_torch_and_without_an_export_the_error_says_what_to_install(tmp_
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "no exported onnx tower for 'all-MiniLM-L6-v2'" in run.stdout and ".[train]" in run.stdout
+
+
+def test_processes_exporting_the_same_tower_at_once_all_get_one_whole_export(onnx_tower, tmp_path):
+    # Every gunicorn worker exports on start: none may fail, and none may see half an export.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from encoders.exported_tower import find_export, read_info
+
+    with ThreadPoolExecutor(8) as pool:
+        folders = list(pool.map(lambda _: onnx_tower.export(tmp_path), range(16)))
+    assert len(set(folders)) == 1 and read_info(folders[0]).vectors_key == onnx_tower.vectors_key
+    assert [p.name for p in tmp_path.iterdir()] == [folders[0].name]  # no leftovers
+    assert find_export([tmp_path], "all-MiniLM-L6-v2", "onnx", "query") == folders[0]
