@@ -17,7 +17,8 @@ engine-es when ELASTICSEARCH_URL is set):
   engine-best     the configuration the project measured best (--engine-best, default
                   hybrid-linear:0.4+ranker: the saved relevance ranker at --ranker, which had
                   the highest held-out nDCG@10 in docs/relevance.md, 0.8136 against 0.8132
-                  fused; it was trained on these judged queries, so here it is in-sample)
+                  fused; it was trained on these judged queries, so its quality here is
+                  in-sample, far above what it does on queries it never saw)
   engine-es       engine with its keyword leg on Elasticsearch (indexer/keyword/
                   elasticsearch_index.py); needs ELASTICSEARCH_URL (ELASTICSEARCH_API_KEY
                   optional) and the elasticsearch client; the cluster's memory is not counted
@@ -231,10 +232,8 @@ def missing_message(system: str, modules) -> str:
     return f"{system} needs {', '.join(modules)}, which is not installed: {hint}"
 
 
-def resolved_ranker(path: str | None, configurations: list[str]) -> str | None:
-    """The ranker version folder a +ranker configuration will load; None when none asks."""
-    if not any(c.endswith("+ranker") for c in configurations):
-        return None
+def resolved_ranker(path: str) -> str:
+    """The ranker version folder a +ranker configuration loads (the newest under a folder of versions)."""
     from search_engine.model_folders import resolve_model_folder
 
     try:
@@ -259,7 +258,7 @@ def run_options(args, systems: list[System]) -> RunOptions:
     except ValueError as exc:
         raise BadInput(f"--engine-best: {exc}") from None
     uses_best = any(s.name == "engine-best" for s in systems)
-    ranker = resolved_ranker(args.ranker, [args.engine_best]) if uses_best and best.ranker else None
+    ranker = resolved_ranker(args.ranker) if uses_best and best.ranker else None
     return RunOptions(k=args.k, queries_repeat=args.queries_repeat, threads=positive_ints(args.threads, "threads"),
                       seconds=args.seconds, engine_best=args.engine_best, ranker=ranker,
                       weights=fusion_weights(args.weights), folds=args.folds)
