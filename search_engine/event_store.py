@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 from search_engine.sqlite_files import connect_wal, transaction
 from search_engine.types import Event
@@ -41,6 +41,7 @@ ADDED_COLUMNS = ("experiment", "variant", "teams")
 UPGRADE_WAIT_MS = 600_000
 CHECKPOINT_WAIT_MS = 500
 MAX_EVENT_ID = 2 ** 63 - 1
+L = TypeVar("L")  # FollowedLog's log
 BUSY_TIMEOUT_MS = 30_000  # as sqlite_files.connect_wal's timeout
 
 
@@ -206,6 +207,38 @@ class EventStore:
     def close(self) -> None:
         self._durable.close()
         self._fast.close()
+
+
+class FollowedLog(Generic[L]):
+    """A log (anything whose add(events) returns what it counted) fed every event of a store
+    in order, and started again from nothing when events were erased (a shopper forgotten,
+    old events expired), so nothing of theirs stays counted: what the suggestion and the
+    recommendation followers count from. One reader at a time (the follower's lock)."""
+
+    BATCH = 50_000  # events read per query
+
+    def __init__(self, events: EventStore, new_log: Callable[[], L]):
+        self.events = events
+        self.new_log = new_log
+        self.log = new_log()
+        self.last_event = 0
+        self.erasures = 0  # the store's erasure number the log was counted after
+
+    def read(self) -> tuple[int, int]:
+        """Read what was stored since the last read: (events read, changes), the changes being
+        what the log's add counted, plus one when it started again (so that a log emptied by
+        an erasure is published too)."""
+        changes = 0
+        erasures = self.events.erasures()
+        if erasures != self.erasures:
+            self.log, self.last_event, self.erasures = self.new_log(), 0, erasures
+            changes += 1
+        read = 0
+        for batch in self.events.batches_since(self.last_event, self.BATCH):
+            self.last_event = batch[-1][0]
+            changes += self.log.add(event for _, event in batch)
+            read += len(batch)
+        return read, changes
 
 
 def _row(event: Event) -> tuple:

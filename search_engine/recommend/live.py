@@ -24,13 +24,13 @@ import numpy as np
 
 from indexer.filters import Filters
 from search_engine.engine import Engine
+from search_engine.event_store import FollowedLog
 from search_engine.merchandising import Rule, active_rules, apply_rules
 from search_engine.periodic import Periodic
 from search_engine.recommend.activity import NO_ACTIVITY, ActivityLog, RecommendationSettings
 from search_engine.recommend.recommender import (ForYouWeights, Recommendation, RecommendationView,
                                                  UnknownProductError, bought_together, for_you, trending)
 
-BATCH = 50_000
 REFRESH_S = 2.0
 REDECAY_S = 60.0
 HISTORY_EVENTS = 500  # a shopper's most recent events for-you reads
@@ -64,9 +64,7 @@ class LiveRecommendations:
         self.counts = NO_ACTIVITY  # replaced, never changed in place
         self._view: RecommendationView | None = None
         self._asked = False  # views are built once someone asks for recommendations
-        self._log = ActivityLog(settings)
-        self._last_event = 0
-        self._erasures = 0
+        self._followed = FollowedLog(events, lambda: ActivityLog(settings))
         self._unpublished = 0
         self._published_at = 0.0
         self._publish_s = 0.0
@@ -84,19 +82,12 @@ class LiveRecommendations:
         return read
 
     def _read(self) -> int:
-        erasures = self.events.erasures()
-        if erasures != self._erasures:  # events were deleted: count again from the start
-            self._log, self._last_event, self._erasures = ActivityLog(self.settings), 0, erasures
-            self._unpublished += 1
-        read = 0
-        for batch in self.events.batches_since(self._last_event, BATCH):
-            self._last_event = batch[-1][0]
-            self._unpublished += self._log.add(event for _, event in batch)
-            read += len(batch)
+        read, changes = self._followed.read()
+        self._unpublished += changes
         return read
 
     def _publish(self) -> None:
-        self.counts = self._log.published(self.clock())
+        self.counts = self._followed.log.published(self.clock())
         self._published_at = time.monotonic()
         self._unpublished = 0
 

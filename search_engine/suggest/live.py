@@ -17,13 +17,13 @@ import threading
 import time
 
 from search_engine.engine import Engine
+from search_engine.event_store import FollowedLog
 from search_engine.periodic import Periodic
 from search_engine.suggest.popularity import NO_QUERIES, QueryLog, QueryScoring
 from search_engine.suggest.rules import Blocks, SuggestionRule, SuggestionRuleStore
 from search_engine.suggest.suggester import (DEFAULT_CATEGORIES, DEFAULT_COUNT, DEFAULT_PRODUCTS, SnapshotMemo,
                                              Sources, SuggestResult, complete, leads_to, phrase_finds_products)
 
-BATCH = 50_000
 REFRESH_S = 2.0  # how often the follower reads new events
 
 
@@ -36,10 +36,8 @@ class LiveSuggestions:
         self.rules = rules
         self.scoring = scoring
         self.popular = NO_QUERIES  # replaced, never changed in place
-        self._log = QueryLog()
-        self._last_event = 0
-        self._unpublished = 0  # events counted since the last publish
-        self._erasures = 0  # the event store's erasure number the log was counted after
+        self._followed = FollowedLog(events, QueryLog)
+        self._unpublished = 0  # changes counted since the last publish
         self._published_at = 0.0  # time.monotonic() of the last publish
         self._publish_s = 0.0  # how long it took
         self._refresh_lock = threading.Lock()  # one feeder of the query log
@@ -61,20 +59,13 @@ class LiveSuggestions:
     def _read(self) -> int:
         if self.events is None:  # catalog phrases only
             return 0
-        erasures = self.events.erasures()
-        if erasures != self._erasures:  # events were deleted (a shopper forgotten, old ones expired)
-            self._log, self._last_event, self._erasures = QueryLog(), 0, erasures
-            self._unpublished += 1  # publish even if nothing is left to count
-        read = 0
-        for batch in self.events.batches_since(self._last_event, BATCH):
-            self._last_event = batch[-1][0]
-            self._unpublished += self._log.add(event for _, event in batch)
-            read += len(batch)
+        read, changes = self._followed.read()
+        self._unpublished += changes
         return read
 
     def _publish(self) -> None:
         started = time.monotonic()
-        self.popular = self._log.ranked(self.scoring)  # one reference assignment
+        self.popular = self._followed.log.ranked(self.scoring)  # one reference assignment
         self._published_at = time.monotonic()
         self._publish_s = self._published_at - started
         self._unpublished = 0
