@@ -8,6 +8,7 @@ import pytest
 from search_engine.events import EventError, parse_event, read_jsonl_events
 from search_engine.types import Candidate, Event
 from tests.conftest import T  # when the hand-written shoppers shop
+from tests.races import race
 
 
 def ev(**fields):
@@ -486,9 +487,6 @@ def test_facet_terms_are_right_under_concurrent_reads_updates_and_evictions(monk
     """The per-product term cache is shared by every search thread: with a tiny limit (every
     few calls empty it) and products replaced by updated copies meanwhile, each answer is
     still the terms of the very product asked about."""
-    import sys
-    import threading
-
     from indexer.attributes import facet_term
     from indexer.schema import Product
     from search_engine.personalization import profiles
@@ -497,28 +495,14 @@ def test_facet_terms_are_right_under_concurrent_reads_updates_and_evictions(monk
     monkeypatch.setattr(profiles._TERMS, "LIMIT", 5)
     colours = ("Black", "White", "Red", "Blue")
     catalog = CatalogReader(lambda product_id: None, facets=("product_colour", "material"))
-    errors = []
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
 
     def shop(seed):
         rng = np.random.default_rng(seed)
-        try:
-            for _ in range(3000):
-                # A fresh object each time, as an update makes: its id may be a dead one's.
-                product = Product(f"p{rng.integers(20)}", "t", attributes={
-                    "product_colour": colours[rng.integers(4)], "material": "Paper" if rng.random() < 0.5 else None})
-                expected = [t for t in (facet_term(n, product.attributes.get(n)) for n in catalog.facets) if t]
-                assert catalog.terms(product) == expected
-        except Exception as exc:  # noqa: BLE001 - any error in a thread is the failure
-            errors.append(exc)
+        for _ in range(3000):
+            # A fresh object each time, as an update makes: its id may be a dead one's.
+            product = Product(f"p{rng.integers(20)}", "t", attributes={
+                "product_colour": colours[rng.integers(4)], "material": "Paper" if rng.random() < 0.5 else None})
+            expected = [t for t in (facet_term(n, product.attributes.get(n)) for n in catalog.facets) if t]
+            assert catalog.terms(product) == expected
 
-    try:
-        threads = [threading.Thread(target=shop, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert errors == []
+    assert race(shop) == []

@@ -1,7 +1,5 @@
 """Snapshots: a view never changes once published; the next one shares storage and costs
 the change. The pieces, by hand, and the whole dense leg against brute force."""
-import sys
-import threading
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from indexer.product_store import ProductStore
 from indexer.schema import Product
 from indexer.vectors import VectorIndex, VectorIndexConfig
 from indexer.vectors.segments import VectorTable
+from tests.races import race
 
 
 def test_append_only_array_views_never_change_when_it_grows():
@@ -99,25 +98,11 @@ def test_the_query_vector_cache_is_safe_under_concurrent_eviction():
             return np.array([[float(len(t)), float(sum(map(ord, t)))] for t in texts], dtype=np.float32)
 
     cache = QueryVectorCache(Encoder(), size=3)  # tiny: every call evicts
-    errors = []
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads between any two steps (the unlocked cache failed so)
 
     def shop(seed):
         rng = np.random.default_rng(seed)
-        try:
-            for _ in range(5000):
-                text = f"q{rng.integers(8)}"
-                assert cache(text).tolist() == Encoder().encode([text])[0].tolist()
-        except Exception as exc:  # noqa: BLE001 - any error in a thread is the failure
-            errors.append(exc)
+        for _ in range(5000):
+            text = f"q{rng.integers(8)}"
+            assert cache(text).tolist() == Encoder().encode([text])[0].tolist()
 
-    try:
-        threads = [threading.Thread(target=shop, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert errors == [] and len(cache._vectors) <= 3
+    assert race(shop) == [] and len(cache._vectors) <= 3  # the unlocked cache failed so
