@@ -124,8 +124,8 @@ class Highlight(ResponseModel):
     description: str = Field(description="a snippet of the description around the matches")
 
 
-class SearchHit(ResponseModel):
-    """One result: the product's summary, its 1-based rank on the whole list and its score."""
+class RankedProduct(ResponseModel):
+    """A product's summary, its 1-based rank on the whole list and its score."""
     rank: int
     id: str
     title: str
@@ -133,6 +133,10 @@ class SearchHit(ResponseModel):
     category: str
     price: float | None
     score: float
+
+
+class SearchHit(RankedProduct):
+    """One result: the product's summary, its 1-based rank on the whole list and its score."""
     explain: HitExplain = omitted("with explain=true")
     highlight: Highlight = omitted("with highlight=true")
 
@@ -289,15 +293,8 @@ class SimilarResponse(ResponseModel):
     results: list[SearchHit]
 
 
-class Recommended(ResponseModel):
+class Recommended(RankedProduct):
     """One recommended product."""
-    rank: int
-    id: str
-    title: str
-    brand: str
-    category: str
-    price: float | None
-    score: float
     explain: dict[Literal["reasons"], list[str]] = omitted(
         "with explain=true: why it was recommended (co-baskets, its type's complements, the shopper's history, "
         "activity lately, merchandising rules)")
