@@ -8,6 +8,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ICECAT_DIR = REPO_ROOT / "data" / "icecat"
 ICECAT_JUDGMENTS = ICECAT_DIR / "Broad_Query_Set_rated.csv"
+SIMULATION_START = 1788220800.0  # 2026-09-01T00:00:00Z: simulated logs (search-personalize, search-recommend) start here
 
 
 def percentiles(values, points=(50, 95, 99), digits: int = 2, key: str = "p{}") -> dict:

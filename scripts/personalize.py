@@ -27,12 +27,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from scripts.common import ICECAT_JUDGMENTS, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, SIMULATION_START, setup_logging
 from search_engine.personalization.reranker import DEFAULT_EVIDENCE
 from search_engine.personalization.simulator import TASTE_KINDS
 from search_engine.personalization.training import ROUNDS
 
-T0 = 1788220800.0  # 2026-09-01T00:00:00Z: simulated logs start here
+T0 = SIMULATION_START
 
 
 def parse_args(argv=None):

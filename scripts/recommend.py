@@ -24,13 +24,13 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from scripts.common import ICECAT_JUDGMENTS, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, SIMULATION_START, setup_logging
 from search_engine.personalization.simulator import TASTE_KINDS
 from search_engine.recommend.activity import RecommendationSettings
 from search_engine.recommend.evaluation import K
 from search_engine.recommend.simulation import P_HOT
 
-T0 = 1788220800.0  # 2026-09-01T00:00:00Z: simulated logs start here
+T0 = SIMULATION_START
 ENDPOINTS = ("for-you", "bought-together", "trending")
 
 
