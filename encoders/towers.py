@@ -131,20 +131,12 @@ def load_tower(model: str | None = None, backend: str = "torch", task: str = "do
         folder = find_export(exports, model or DEFAULT_MODEL, backend, task)
         if folder is not None:
             return ExportedTower(folder)
-    if not _installed("sentence_transformers"):
+    if not (_installed("torch") and _installed("sentence_transformers")):
         raise MissingTrainingInstall(
             f"no exported {backend} tower for {model or DEFAULT_MODEL!r} under "
-            f"{', '.join(map(str, exports)) or '(no folder given)'}, and sentence-transformers is not installed "
-            "to load one: build the index where torch and sentence-transformers are installed "
-            "(pip install '.[train]'), or install them here")
-    try:
-        return TextEncoder(model, device=device, backend=backend, task=task)
-    except ImportError as exc:
-        raise MissingTrainingInstall(
-            f"no exported {backend} tower for {model or DEFAULT_MODEL!r} under "
-            f"{', '.join(map(str, exports)) or '(no folder given)'}, and this install cannot load one ({exc}): "
-            "build the index where torch and sentence-transformers are installed (pip install '.[train]'), "
-            "or install them here") from exc
+            f"{', '.join(map(str, exports)) or '(no folder given)'}, and torch and sentence-transformers are not "
+            "installed to load one: build the index where they are (pip install '.[train]'), or install them here")
+    return TextEncoder(model, device=device, backend=backend, task=task)
 
 
 class MissingTrainingInstall(RuntimeError):
