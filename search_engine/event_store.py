@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
-from search_engine.sqlite_files import connect_wal, transaction
+from search_engine.sqlite_files import BUSY_TIMEOUT_S, connect_wal, transaction
 from search_engine.types import Event
 
 TABLES = (
@@ -42,7 +42,7 @@ UPGRADE_WAIT_MS = 600_000
 CHECKPOINT_WAIT_MS = 500
 MAX_EVENT_ID = 2 ** 63 - 1
 L = TypeVar("L")  # FollowedLog's log
-BUSY_TIMEOUT_MS = 30_000  # as sqlite_files.connect_wal's timeout
+BUSY_TIMEOUT_MS = BUSY_TIMEOUT_S * 1000
 
 
 COLUMNS = ("user_id", "session_id", "timestamp", "type", "product_id", "query", "position", "search_id", "shown",

@@ -505,6 +505,26 @@ def test_workers_upgrading_an_old_event_store_at_once_all_open_it(tmp_path):
     assert {"experiment", "variant", "teams"} <= columns
 
 
+def test_opening_a_rollback_mode_file_while_another_process_writes_it_waits_for_the_writer(tmp_path):
+    # What made the test above fail now and then: switching to WAL under another writer's lock
+    # is refused at once by SQLite, without its busy wait.
+    import threading
+
+    from search_engine.sqlite_files import connect_wal
+
+    path = tmp_path / "old.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO t VALUES (1)")
+    releaser = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
+    releaser.start()
+    connection = connect_wal(path)
+    releaser.join()
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert connection.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
 def test_overlapping_experiments_added_at_once_from_several_connections_start_one(tmp_path):
     from search_engine.experiments.store import ExperimentStore
 
