@@ -500,9 +500,10 @@ def test_facet_terms_are_right_under_concurrent_reads_updates_and_evictions(monk
         rng = np.random.default_rng(seed)
         for _ in range(3000):
             # A fresh object each time, as an update makes: its id may be a dead one's.
-            product = Product(f"p{rng.integers(20)}", "t", attributes={
+            product = Product(f"p{rng.integers(20)}", "t", brand=colours[rng.integers(4)], attributes={
                 "product_colour": colours[rng.integers(4)], "material": "Paper" if rng.random() < 0.5 else None})
-            expected = [t for t in (facet_term(n, product.attributes.get(n)) for n in catalog.facets) if t]
+            expected = tuple(t for t in (facet_term(n, product.attributes.get(n)) for n in catalog.facets) if t)
             assert catalog.terms(product) == expected
+            assert catalog.keys(product) == expected + (f"brand={product.brand}",)
 
     assert race(shop) == []

@@ -37,6 +37,14 @@ class ElasticsearchVectors:
     def vector(self, doc: int) -> np.ndarray:
         return self.index.vector(doc)
 
+    def vectors_of(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of these docs have a vector, their vectors in order): one multi-get; a doc
+        deleted on the cluster since this snapshot has none."""
+        found = self.index.vectors(docs)
+        rows = [v for v in found if v is not None]
+        return (np.array([v is not None for v in found], dtype=bool),
+                np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32))
+
     def similarities(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         # A doc deleted on the cluster since this snapshot has no vector: similarity 0.

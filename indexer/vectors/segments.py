@@ -63,6 +63,16 @@ class SegmentedVectors:
         base_size = len(self.base)
         return self.base.vector(doc) if doc < base_size else np.asarray(self.delta[doc - base_size])
 
+    def vectors_of(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of these docs have a vector, their vectors in order): here every doc has one."""
+        docs = np.asarray(docs, dtype=np.int64)
+        base_size = len(self.base)
+        in_base = docs < base_size
+        rows = np.empty((len(docs), self.base.dimension), dtype=np.float32)
+        rows[in_base] = self.base.vectors[docs[in_base]]
+        rows[~in_base] = self.delta[docs[~in_base] - base_size]
+        return np.ones(len(docs), dtype=bool), rows
+
     def similarities(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
         """The query's inner product with each of these docs' vectors, exactly."""
         docs = np.asarray(docs, dtype=np.int64)

@@ -45,6 +45,7 @@ FEATURES = (
     "popularity", "click_over_expected", "conversion",
 )
 SHOPPER_FEATURES = tuple(f for f in FEATURES if f.startswith("user_"))
+_TASTE, _CONTRAST = FEATURES.index("user_taste_similarity"), FEATURES.index("user_taste_contrast")
 _TOKEN = re.compile(r"\w+")
 
 
@@ -86,25 +87,55 @@ def likings(profile: UserProfile, product: Product, priors: CatalogPriors,
             catalog: CatalogReader) -> dict[str, tuple[float, float]]:
     """The shopper's (affinity, share) for each of the product's facet values ("name=value"),
     its brand (brand_key) and its category (category_key)."""
-    held = [(term, profile.values.get(term, 0.0), priors.values.get(term, 1e-4)) for term in catalog.terms(product)]
+    values, brand, category = _likings(profile, product, priors, catalog, {})
+    found = dict(zip(catalog.terms(product), values))
+    if brand is not None:
+        found[brand_key(product.brand)] = brand
+    if category is not None:
+        found[category_key(product.category)] = category
+    return found
+
+
+_NO_LIKING = (0.0, 0.0)
+
+
+def _likings(profile: UserProfile, product: Product, priors: CatalogPriors, catalog: CatalogReader,
+             known: dict[str, tuple[float, float]]) -> tuple[list[tuple[float, float]], tuple | None, tuple | None]:
+    """(the facet values' (affinity, share) in catalog.terms order, the brand's, the
+    category's: None where the product has none). known: those already worked out for this
+    shopper, by key; what is worked out here is added (a list's products share most)."""
+    values = []
+    for term in catalog.terms(product):
+        liking = known.get(term)
+        if liking is None:
+            liking = known[term] = profile.liking(profile.values.get(term, 0.0), term, priors.values.get(term, 1e-4))
+        values.append(liking)
+    brand = category = None
     if product.brand:
-        held.append((brand_key(product.brand), profile.brands.get(product.brand, 0.0),
-                     priors.brands.get(product.brand, 1e-4)))
+        key = brand_key(product.brand)
+        brand = known.get(key)
+        if brand is None:
+            brand = known[key] = profile.liking(profile.brands.get(product.brand, 0.0), key,
+                                                priors.brands.get(product.brand, 1e-4))
     if product.category:
-        held.append((category_key(product.category), profile.categories.get(product.category, 0.0),
-                     priors.categories.get(product.category, 1e-4)))
-    return {key: profile.liking(mass, key, share) for key, mass, share in held}
+        key = category_key(product.category)
+        category = known.get(key)
+        if category is None:
+            category = known[key] = profile.liking(profile.categories.get(product.category, 0.0), key,
+                                                   priors.categories.get(product.category, 1e-4))
+    return values, brand, category
 
 
-def _centred_similarity(direction: np.ndarray | None, products: Sequence[Product], context: Sequence[Product],
-                        catalog: CatalogReader) -> np.ndarray:
-    """Cosine of each candidate with the direction, less the mean over the list it is read
-    against (NaN where unknown)."""
-    if direction is None:
-        return np.full(len(products), np.nan, dtype=np.float32)
+def _centred_similarity(direction: np.ndarray | None, vectors: np.ndarray | None,
+                        context_vectors: np.ndarray | None, count: int) -> np.ndarray:
+    """Cosine of each of the `count` candidates (rows of `vectors`, NaN where unknown; None:
+    none known) with the direction, less the mean over the list it is read against."""
+    if direction is None or vectors is None:
+        return np.full(count, np.nan, dtype=np.float32)
     direction = direction.astype(np.float32)
-    similarity = catalog.similarities_to(direction, [p.id for p in products])
-    around = similarity if context is products else catalog.similarities_to(direction, [p.id for p in context])
+    similarity = vectors @ direction
+    around = similarity if context_vectors is vectors else \
+        context_vectors @ direction if context_vectors is not None else np.zeros(0, dtype=np.float32)
     known = ~np.isnan(around)
     if known.any():
         similarity = similarity - around[known].mean()
@@ -120,43 +151,51 @@ def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence
     a logged page of 10 is read against the same list serving would read it against."""
     context = products if context is None else context
     query_tokens = tokens(query)
-    position_ctr = stats.position_ctr()
     mean_band = profile.mean_band()
     band_mass = sum(profile.bands.values())
     history = math.log1p(profile.events)
     places = price_places(context)
     user_place, user_log_price = profile.mean_price_place(), profile.mean_log_price()
-    taste = _centred_similarity(profile.taste_unit(), products, context, catalog)
-    contrast = _centred_similarity(profile.taste_direction(), products, context, catalog)
-    rows = np.empty((len(candidates), len(FEATURES)), dtype=np.float32)
-    for i, (product, c) in enumerate(zip(products, candidates)):
+    vectors = catalog.vector_rows([p.id for p in products])
+    context_vectors = vectors if context is products else catalog.vector_rows([p.id for p in context])
+    taste = _centred_similarity(profile.taste_unit(), vectors, context_vectors, len(products))
+    contrast = _centred_similarity(profile.taste_direction(), vectors, context_vectors, len(products))
+    known: dict[str, tuple[float, float]] = {}
+    table = []  # one tuple per row, made an array once (row by row into an array is slower)
+    for product, c in zip(products, candidates):
         title = tokens(product.title)
         brand_tokens = tokens(product.brand)
         band = bands.band(product)
-        liked = likings(profile, product, priors, catalog) if not profile.empty else {}
-        values = [liked[term] for term in catalog.terms(product)] if liked else []
-        brand_aff, brand_share = liked.get(brand_key(product.brand), (0.0, 0.0))
-        category_aff, category_share = liked.get(category_key(product.category), (0.0, 0.0))
+        if profile.empty:
+            values, brand, category = [], None, None
+        else:
+            values, brand, category = _likings(profile, product, priors, catalog, known)
+        brand_aff, brand_share = brand or _NO_LIKING
+        category_aff, category_share = category or _NO_LIKING
+        affinities = [a for a, _ in values]
         band_aff = lift(profile.bands.get(band, 0.0), band_mass, 1 / PRICE_BANDS) if band is not None and band_mass else 0.0
         place = places.get(product.id)
         priced = product.price is not None and product.price > 0
-        rows[i] = (
+        table.append((
             c.base_score, _or_nan(c.base_rank), _or_nan(c.dense_score), _or_nan(c.dense_rank),
             _or_nan(c.keyword_score), _or_nan(c.keyword_rank),
             len(query_tokens & title) / len(query_tokens) if query_tokens else 0.0,
             1.0 if brand_tokens and brand_tokens <= query_tokens else 0.0,
             brand_aff, brand_share, category_aff, category_share,
-            max((a for a, _ in values), default=0.0), min((a for a, _ in values), default=0.0),
+            max(affinities, default=0.0), min(affinities, default=0.0),
             max((share for _, share in values), default=0.0),
             band_aff,
             abs(band - mean_band) if band is not None and mean_band is not None else float("nan"),
-            taste[i], contrast[i],
+            0.0, 0.0,  # taste and contrast: their columns are filled below
             _or_nan(place),
             place - user_place if place is not None and user_place is not None else float("nan"),
             math.log(product.price) - user_log_price if priced and user_log_price is not None else float("nan"),
             history,
-            *stats.features(product.id, position_ctr),
-        )
+            *stats.features(product.id),
+        ))
+    rows = np.array(table, dtype=np.float32).reshape(len(table), len(FEATURES))
+    rows[:, _TASTE] = taste
+    rows[:, _CONTRAST] = contrast
     return rows
 
 

@@ -18,6 +18,7 @@ from search_engine.types import Event
 
 IMPRESSION_DEPTH = 10
 SMOOTHING = 2.0
+CACHED_PRODUCTS = 200_000  # features() kept per product until the next add (emptied when full)
 
 
 @dataclass
@@ -29,7 +30,11 @@ class ProductStats:
     shown_at: Counter = field(default_factory=Counter)  # position -> impressions
     clicked_at: Counter = field(default_factory=Counter)  # position -> clicks
     total_clicks: int = 0
-    _expected: dict = field(default_factory=dict, repr=False, compare=False)  # product id -> expected clicks
+    # Worked out on first need and kept until the next add: a served model's stats never
+    # change, and the same products are reranked search after search. Single dict reads and
+    # writes are atomic, so request threads at worst work an entry out twice.
+    _features: dict = field(default_factory=dict, repr=False, compare=False)  # product id -> features()
+    _position_ctr: dict | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_events(cls, events: Iterable[Event]) -> "ProductStats":
@@ -39,7 +44,8 @@ class ProductStats:
         return stats
 
     def add(self, event: Event) -> None:
-        self._expected.clear()
+        self._features = {}
+        self._position_ctr = None
         if event.type == "search":
             first = event.position or 1
             for offset, pid in enumerate(event.shown[:IMPRESSION_DEPTH]):
@@ -56,17 +62,24 @@ class ProductStats:
             self.purchases[event.product_id] += 1
 
     def position_ctr(self) -> dict[int, float]:
-        return {p: self.clicked_at[p] / n for p, n in self.shown_at.items() if n}
+        if self._position_ctr is None:
+            self._position_ctr = {p: self.clicked_at[p] / n for p, n in self.shown_at.items() if n}
+        return self._position_ctr
 
-    def features(self, product_id: str, position_ctr: dict[int, float]) -> tuple[float, float, float]:
+    def features(self, product_id: str) -> tuple[float, float, float]:
         """(log popularity, clicks over expected clicks, smoothed purchases per click)."""
+        found = self._features.get(product_id)
+        if found is None:
+            if len(self._features) >= CACHED_PRODUCTS:
+                self._features = {}
+            found = self._features[product_id] = self._work_out(product_id)
+        return found
+
+    def _work_out(self, product_id: str) -> tuple[float, float, float]:
         clicks, buys = self.clicks[product_id], self.purchases[product_id]
         # Per 10,000 clicks overall, so a young log and a year-old one mean the same thing.
         popularity = math.log1p((clicks + 3 * self.carts[product_id] + 5 * buys) * 10_000 / max(1, self.total_clicks))
-        expected = self._expected.get(product_id)
-        if expected is None:
-            expected = sum(self.impressions.get(f"{product_id}|{p}", 0) * ctr for p, ctr in position_ctr.items())
-            self._expected[product_id] = expected
+        expected = sum(self.impressions.get(f"{product_id}|{p}", 0) * ctr for p, ctr in self.position_ctr().items())
         coec = (clicks + SMOOTHING) / (expected + SMOOTHING)
         conversion = (buys + 1.0) / (clicks + 10.0)
         return popularity, coec, conversion

@@ -85,9 +85,9 @@ class CatalogReader:
     product_of: Callable[[str], Product | None]
     vector_of: Callable[[str], np.ndarray | None] = lambda product_id: None  # the product tower's vector
     facets: tuple[str, ...] = ()  # the catalog's facet attributes
-    # similarities(direction, product ids): each product's inner product with the direction,
-    # NaN for a product without a vector; None: one vector_of call per product
-    similarities: Callable[[np.ndarray, Sequence[str]], np.ndarray] | None = None
+    # vectors_of(product ids): (which have a vector, those vectors in order), in one read;
+    # None: one vector_of call per product
+    vectors_of: Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]] | None = None
 
     @classmethod
     def of_snapshot(cls, snapshot) -> "CatalogReader":
@@ -97,29 +97,49 @@ class CatalogReader:
             doc = products.doc_of(product_id)
             return None if doc is None else vectors.vector(doc)
 
-        def similarities(direction: np.ndarray, product_ids: Sequence[str]) -> np.ndarray:
+        def vectors_of(product_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
             docs = [products.doc_of(pid) for pid in product_ids]
-            found = np.array([d is not None for d in docs], dtype=bool)
-            scores = np.full(len(docs), np.nan, dtype=np.float32)
-            if found.any():
-                scores[found] = vectors.similarities(direction, np.array([d for d in docs if d is not None]))
-            return scores
+            known = np.array([d is not None for d in docs], dtype=bool)
+            has_vector, rows = vectors.vectors_of(np.array([d for d in docs if d is not None], dtype=np.int64))
+            known[known] = has_vector
+            return known, rows
 
-        return cls(products.get, vector_of, tuple(products.attributes.facets), similarities)
+        return cls(products.get, vector_of, tuple(products.attributes.facets), vectors_of)
 
-    def similarities_to(self, direction: np.ndarray, product_ids: Sequence[str]) -> np.ndarray:
-        if self.similarities is not None:
-            return self.similarities(direction, product_ids)
-        vectors = [self.vector_of(pid) for pid in product_ids]
-        return np.array([np.nan if v is None else float(v @ direction) for v in vectors], dtype=np.float32)
+    def vector_rows(self, product_ids: Sequence[str]) -> np.ndarray | None:
+        """One row per product, its vector, NaN for a product without one; None when none has one."""
+        if self.vectors_of is not None:
+            known, found = self.vectors_of(product_ids)
+        else:
+            vectors = [self.vector_of(pid) for pid in product_ids]
+            known = np.array([v is not None for v in vectors], dtype=bool)
+            found = np.array([v for v in vectors if v is not None], dtype=np.float32)
+        if not known.any():
+            return None
+        rows = np.full((len(product_ids), found.shape[1]), np.nan, dtype=np.float32)
+        rows[known] = found
+        return rows
 
-    def terms(self, product: Product) -> list[str]:
+    def weighted_sum(self, product_ids: Sequence[str], weights: Sequence[float]) -> np.ndarray | None:
+        """The weighted sum of these products' vectors (those that have one); None if none has."""
+        rows = self.vector_rows(product_ids)
+        if rows is None:
+            return None
+        known = ~np.isnan(rows).any(axis=1)
+        return np.asarray(weights, dtype=np.float32)[known] @ rows[known]
+
+    def terms(self, product: Product) -> tuple[str, ...]:
         """The product's facet values as "name=value" terms."""
-        return list(_TERMS.of(product, self.facets))
+        return _TERMS.of(product, self.facets)[0]
+
+    def keys(self, product: Product) -> tuple[str, ...]:
+        """Its terms, then its brand_key and category_key where it has them: what a profile
+        keeps a mass for."""
+        return _TERMS.of(product, self.facets)[1]
 
 
 class _TermCache:
-    """Facet terms per product object, so the same products shown and reranked search after
+    """Facet terms and profile keys per product object, so the same products shown and reranked search after
     search are normalised once. Keyed by the object's identity, and each entry holds the
     object: while the entry lives no other object can have that identity, so it only ever
     answers for the product it was made from (an update makes a new Product). A plain dict
@@ -129,19 +149,22 @@ class _TermCache:
     LIMIT = 200_000
 
     def __init__(self):
-        self._entries: dict[tuple[int, tuple[str, ...]], tuple[Product, tuple[str, ...]]] = {}
+        self._entries: dict[tuple[int, tuple[str, ...]], tuple[Product, tuple[tuple[str, ...], tuple[str, ...]]]] = {}
 
-    def of(self, product: Product, facets: tuple[str, ...]) -> tuple[str, ...]:
+    def of(self, product: Product, facets: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(terms, keys): see CatalogReader.terms and keys."""
         key = (id(product), facets)
         entry = self._entries.get(key)
         if entry is not None:
             return entry[1]
         found = (facet_term(name, product.attributes.get(name)) for name in facets)
         terms = tuple(term for term in found if term)
+        keys = terms + tuple(k for k in (product.brand and brand_key(product.brand),
+                                         product.category and category_key(product.category)) if k)
         if len(self._entries) >= self.LIMIT:
             self._entries = {}
-        self._entries[key] = (product, terms)
-        return terms
+        self._entries[key] = (product, (terms, keys))
+        return terms, keys
 
 
 _TERMS = _TermCache()
@@ -232,6 +255,7 @@ def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceB
     searches = [e for e in events if e.type == "search" and e.shown]
     exposed = {id(e) for e in searches[-EXPOSURE_SEARCHES:]}
     lists: dict[str, dict[str, float]] = {}  # search_id or session -> price places of what it showed
+    picked, shown_to = _WeightedProducts(), _WeightedProducts()  # summed in the product tower's space at the end
     decay = math.log(2) / (half_life_days * 86400)
     for event in sorted(events, key=lambda e: e.timestamp):
         age_weight = math.exp(-decay * (now - event.timestamp))
@@ -242,7 +266,7 @@ def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceB
                 lists[event.session_id] = places
                 if event.search_id:
                     lists[event.search_id] = places
-                _add_exposure(profile, shown, catalog, age_weight, first=event.position or 1)
+                _add_exposure(profile, shown, catalog, age_weight, shown_to, first=event.position or 1)
             continue
         weight = EVENT_WEIGHTS.get(event.type)
         if weight is None or not event.product_id:
@@ -262,9 +286,7 @@ def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceB
             profile.bands[band] = profile.bands.get(band, 0.0) + weight
         for term in catalog.terms(product):
             profile.values[term] = profile.values.get(term, 0.0) + weight
-        vector = catalog.vector_of(product.id)
-        if vector is not None:
-            profile.taste = weight * vector if profile.taste is None else profile.taste + weight * vector
+        picked.add(product.id, weight)
         if product.price is not None and product.price > 0:
             profile.log_price += weight * math.log(product.price)
             profile.log_price_mass += weight
@@ -272,11 +294,26 @@ def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceB
         if places and product.id in places:
             profile.price_place += weight * places[product.id]
             profile.price_place_mass += weight
+    profile.taste = picked.sum_of_vectors(catalog)
+    profile.shown_vector = shown_to.sum_of_vectors(catalog)
     return profile
 
 
+class _WeightedProducts:
+    """Products with summed weights (a product shown by ten searches is read once)."""
+
+    def __init__(self):
+        self.weight_of: dict[str, float] = {}
+
+    def add(self, product_id: str, weight: float) -> None:
+        self.weight_of[product_id] = self.weight_of.get(product_id, 0.0) + weight
+
+    def sum_of_vectors(self, catalog: CatalogReader) -> np.ndarray | None:
+        return catalog.weighted_sum(list(self.weight_of), list(self.weight_of.values()))
+
+
 def _add_exposure(profile: UserProfile, shown: Sequence[Product | None], catalog: CatalogReader,
-                  weight: float, first: int = 1) -> None:
+                  weight: float, shown_to: _WeightedProducts, first: int = 1) -> None:
     """Each shown product counts as much as shoppers look at its place: the first one fully,
     the tenth by 1 / log2(11), the discount nDCG gives a place (a later page starts further
     down: `first`)."""
@@ -285,17 +322,9 @@ def _add_exposure(profile: UserProfile, shown: Sequence[Product | None], catalog
             continue
         examined = weight / math.log2(1 + position)
         profile.shown_total += examined
-        keys = catalog.terms(product)
-        if product.brand:
-            keys.append(brand_key(product.brand))
-        if product.category:
-            keys.append(category_key(product.category))
-        for key in keys:
+        for key in catalog.keys(product):
             profile.shown[key] = profile.shown.get(key, 0.0) + examined
-        vector = catalog.vector_of(product.id)
-        if vector is not None:
-            profile.shown_vector = examined * vector if profile.shown_vector is None else \
-                profile.shown_vector + examined * vector
+        shown_to.add(product.id, examined)
 
 
 def lift(mass: float, total: float, prior: float) -> float:
