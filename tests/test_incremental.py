@@ -103,3 +103,22 @@ def test_full_reindex_carries_over_updates_made_while_it_ran(small_root, towers,
     index = SearchIndex.open_current(small_root)
     assert index.products.get("new-1") is not None and index.products.get(small_catalog[5].id) is None
     assert ids(Engine(index, towers), "zorbix grinder", mode="keyword")[0] == "new-1"
+
+
+def test_a_profile_reads_base_and_updated_products_vectors_in_one_batch(small_root, towers, small_catalog):
+    import numpy as np
+
+    from search_engine.personalization.profiles import CatalogReader
+
+    index = SearchIndex.open_current(small_root)
+    gone = small_catalog[1].id
+    apply_updates(index, towers.product, upserts=[NEW], deletes=[gone])
+    snapshot = index.snapshot()
+    catalog = CatalogReader.of_snapshot(snapshot)
+    base, products = small_catalog[0].id, snapshot.products
+    rows = catalog.vector_rows([base, "new-1", gone, "never-there"])
+    assert np.array_equal(rows[0], snapshot.vectors.vector(products.doc_of(base)))
+    assert np.array_equal(rows[1], snapshot.vectors.vector(products.doc_of("new-1")))  # from the delta segment
+    assert np.isnan(rows[2:]).all()
+    assert np.allclose(catalog.weighted_sum([base, gone, "new-1"], [2.0, 5.0, 0.5]), 2.0 * rows[0] + 0.5 * rows[1])
+    assert catalog.vector_rows(["never-there"]) is None and catalog.weighted_sum([], []) is None
