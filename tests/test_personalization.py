@@ -507,3 +507,31 @@ def test_facet_terms_are_right_under_concurrent_reads_updates_and_evictions(monk
             assert catalog.keys(product) == expected + (f"brand={product.brand}",)
 
     assert race(shop) == []
+
+
+def test_product_stats_features_are_right_under_concurrent_reads_and_evictions(monkeypatch):
+    """A served model's product figures are kept per product and read by every search thread:
+    with a tiny limit (every few calls empty the cache), each answer is still that product's."""
+    from search_engine.personalization import product_stats
+    from search_engine.personalization.product_stats import ProductStats
+    from search_engine.types import Event
+
+    events = []
+    for n in range(20):  # product n: shown twice, clicked n times, bought every third one
+        pid = f"p{n}"
+        events += [Event("u", "s", float(n), "search", shown=(pid, f"p{(n + 1) % 20}"))] * 2
+        events += [Event("u", "s", float(n), "click", product_id=pid, position=1)] * n
+        if n % 3 == 0:
+            events.append(Event("u", "s", float(n), "purchase", product_id=pid))
+    expected = {f"p{n}": ProductStats.from_events(events).features(f"p{n}") for n in range(20)}
+    assert len(set(expected.values())) == 20  # each product's differ, so a mixed-up answer shows
+    stats = ProductStats.from_events(events)
+    monkeypatch.setattr(product_stats, "CACHED_PRODUCTS", 3)
+
+    def read(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(3000):
+            pid = f"p{rng.integers(20)}"
+            assert stats.features(pid) == expected[pid]
+
+    assert race(read) == []

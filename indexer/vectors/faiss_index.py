@@ -192,7 +192,8 @@ class VectorIndex:
         with self._gpu_lock, _openmp_threads(_search_threads):
             scores, docs = self.index.search(query, fetch, params=params) if params else \
                 self.index.search(query, fetch)
-        hits = [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if d >= 0]
+        found = docs[0] >= 0
+        hits = list(zip(docs[0][found].tolist(), scores[0][found].tolist()))  # plain ints and floats, in one pass
         if refine:  # exact scores for the PQ candidates, from the full vectors
             found = np.sort(np.array([d for d, _ in hits], dtype=np.int64))
             exact = self.vectors[found] @ query[0] if len(found) else np.zeros(0)
