@@ -22,6 +22,9 @@ class VectorSearcher(Protocol):
 
     def vector(self, doc: int) -> np.ndarray: ...
 
+    def vectors_of(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of these docs have a vector, their vectors in order), in one read."""
+
     def similarities(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
         """The query's similarity to each of these docs (any docs of the snapshot), exactly."""
 

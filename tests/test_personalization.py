@@ -535,3 +535,26 @@ def test_product_stats_features_are_right_under_concurrent_reads_and_evictions(m
             assert stats.features(pid) == expected[pid]
 
     assert race(read) == []
+
+
+def test_a_profile_never_asks_the_vector_backend_for_no_products():
+    """Elasticsearch refuses an empty multi-get: a shopper with no picks, or no events, must
+    not make one."""
+    from indexer.schema import Product
+    from search_engine.personalization.profiles import CatalogReader, PriceBands, build_profile
+    from search_engine.types import Event
+
+    asked = []
+
+    def vectors_of(product_ids):
+        if not len(product_ids):
+            raise AssertionError("asked for the vectors of no products")
+        asked.append(list(product_ids))
+        return np.ones(len(product_ids), dtype=bool), np.ones((len(product_ids), 3), dtype=np.float32)
+
+    products = {"a": Product("a", "mouse", brand="Acme", category="Mice", price=10.0)}
+    catalog = CatalogReader(products.get, facets=(), vectors_of=vectors_of)
+    bands = PriceBands.fit(products.values())
+    assert build_profile([], catalog, bands, now=T).taste is None
+    only_searched = build_profile([Event("u", "s", T - 60, "search", query="mouse", shown=("a",))], catalog, bands, now=T)
+    assert only_searched.taste is None and only_searched.shown_vector is not None and asked == [["a"]]

@@ -40,7 +40,7 @@ class ElasticsearchVectors:
     def vectors_of(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which of these docs have a vector, their vectors in order): one multi-get; a doc
         deleted on the cluster since this snapshot has none."""
-        found = self.index.vectors(docs)
+        found = self.index.vectors(docs) if len(docs) else []  # the cluster refuses an empty multi-get
         rows = [v for v in found if v is not None]
         return (np.array([v is not None for v in found], dtype=bool),
                 np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32))

@@ -108,6 +108,8 @@ class CatalogReader:
 
     def vector_rows(self, product_ids: Sequence[str]) -> np.ndarray | None:
         """One row per product, its vector, NaN for a product without one; None when none has one."""
+        if not len(product_ids):
+            return None
         if self.vectors_of is not None:
             known, found = self.vectors_of(product_ids)
         else:
