@@ -192,8 +192,8 @@ class VectorIndex:
         with self._gpu_lock, _openmp_threads(_search_threads):
             scores, docs = self.index.search(query, fetch, params=params) if params else \
                 self.index.search(query, fetch)
-        found = docs[0] >= 0
-        hits = list(zip(docs[0][found].tolist(), scores[0][found].tolist()))  # plain ints and floats, in one pass
+        filled = docs[0] >= 0  # FAISS pads with -1 when it finds fewer than asked
+        hits = list(zip(docs[0][filled].tolist(), scores[0][filled].tolist()))  # plain ints and floats, in one pass
         if refine:  # exact scores for the PQ candidates, from the full vectors
             found = np.sort(np.array([d for d, _ in hits], dtype=np.int64))
             exact = self.vectors[found] @ query[0] if len(found) else np.zeros(0)

@@ -66,23 +66,22 @@ class SegmentedVectors:
     def vectors_of(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which of these docs have a vector, their vectors in order): here every doc has one."""
         docs = np.asarray(docs, dtype=np.int64)
-        base_size = len(self.base)
-        in_base = docs < base_size
-        rows = np.empty((len(docs), self.base.dimension), dtype=np.float32)
-        rows[in_base] = self.base.vectors[docs[in_base]]
-        rows[~in_base] = self.delta[docs[~in_base] - base_size]
-        return np.ones(len(docs), dtype=bool), rows
+        return np.ones(len(docs), dtype=bool), self._rows(docs)
 
     def similarities(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
         """The query's inner product with each of these docs' vectors, exactly."""
         docs = np.asarray(docs, dtype=np.int64)
-        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        return self._rows(docs) @ np.asarray(query, dtype=np.float32).reshape(-1)
+
+    def _rows(self, docs: np.ndarray) -> np.ndarray:
         base_size = len(self.base)
         in_base = docs < base_size
-        scores = np.empty(len(docs), dtype=np.float32)
-        scores[in_base] = self.base.vectors[docs[in_base]] @ query
-        scores[~in_base] = self.delta[docs[~in_base] - base_size] @ query
-        return scores
+        if in_base.all():  # no update among them: one gather, as before the delta existed
+            return self.base.vectors[docs]
+        rows = np.empty((len(docs), self.base.dimension), dtype=np.float32)
+        rows[in_base] = self.base.vectors[docs[in_base]]
+        rows[~in_base] = self.delta[docs[~in_base] - base_size]
+        return rows
 
     def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """Top-k (doc, score) among live products passing the filters, best first."""

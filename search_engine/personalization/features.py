@@ -104,25 +104,19 @@ def _likings(profile: UserProfile, product: Product, priors: CatalogPriors, cata
     """(the facet values' (affinity, share) in catalog.terms order, the brand's, the
     category's: None where the product has none). known: those already worked out for this
     shopper, by key; what is worked out here is added (a list's products share most)."""
-    values = []
-    for term in catalog.terms(product):
-        liking = known.get(term)
-        if liking is None:
-            liking = known[term] = profile.liking(profile.values.get(term, 0.0), term, priors.values.get(term, 1e-4))
-        values.append(liking)
-    brand = category = None
-    if product.brand:
-        key = brand_key(product.brand)
-        brand = known.get(key)
-        if brand is None:
-            brand = known[key] = profile.liking(profile.brands.get(product.brand, 0.0), key,
-                                                priors.brands.get(product.brand, 1e-4))
-    if product.category:
-        key = category_key(product.category)
-        category = known.get(key)
-        if category is None:
-            category = known[key] = profile.liking(profile.categories.get(product.category, 0.0), key,
-                                                   priors.categories.get(product.category, 1e-4))
+
+    def liking(key: str, mass: float, share: float) -> tuple[float, float]:
+        found = known.get(key)
+        if found is None:
+            found = known[key] = profile.liking(mass, key, share)
+        return found
+
+    values = [liking(term, profile.values.get(term, 0.0), priors.values.get(term, 1e-4))
+              for term in catalog.terms(product)]
+    brand = liking(brand_key(product.brand), profile.brands.get(product.brand, 0.0),
+                   priors.brands.get(product.brand, 1e-4)) if product.brand else None
+    category = liking(category_key(product.category), profile.categories.get(product.category, 0.0),
+                      priors.categories.get(product.category, 1e-4)) if product.category else None
     return values, brand, category
 
 
@@ -134,8 +128,9 @@ def _centred_similarity(direction: np.ndarray | None, vectors: np.ndarray | None
         return np.full(count, np.nan, dtype=np.float32)
     direction = direction.astype(np.float32)
     similarity = vectors @ direction
-    around = similarity if context_vectors is vectors else \
-        context_vectors @ direction if context_vectors is not None else np.zeros(0, dtype=np.float32)
+    if context_vectors is None:  # nothing in the list to read it against
+        return similarity
+    around = similarity if context_vectors is vectors else context_vectors @ direction
     known = ~np.isnan(around)
     if known.any():
         similarity = similarity - around[known].mean()

@@ -106,8 +106,8 @@ class CatalogReader:
 
         return cls(products.get, vector_of, tuple(products.attributes.facets), vectors_of)
 
-    def vector_rows(self, product_ids: Sequence[str]) -> np.ndarray | None:
-        """One row per product, its vector, NaN for a product without one; None when none has one."""
+    def _vectors(self, product_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(which products have a vector, those vectors in order); None when none has one."""
         if not len(product_ids):
             return None
         if self.vectors_of is not None:
@@ -116,19 +116,25 @@ class CatalogReader:
             vectors = [self.vector_of(pid) for pid in product_ids]
             known = np.array([v is not None for v in vectors], dtype=bool)
             found = np.array([v for v in vectors if v is not None], dtype=np.float32)
-        if not known.any():
+        return (known, found) if known.any() else None
+
+    def vector_rows(self, product_ids: Sequence[str]) -> np.ndarray | None:
+        """One row per product, its vector, NaN for a product without one; None when none has one."""
+        read = self._vectors(product_ids)
+        if read is None:
             return None
+        known, found = read
         rows = np.full((len(product_ids), found.shape[1]), np.nan, dtype=np.float32)
         rows[known] = found
         return rows
 
     def weighted_sum(self, product_ids: Sequence[str], weights: Sequence[float]) -> np.ndarray | None:
         """The weighted sum of these products' vectors (those that have one); None if none has."""
-        rows = self.vector_rows(product_ids)
-        if rows is None:
+        read = self._vectors(product_ids)
+        if read is None:
             return None
-        known = ~np.isnan(rows).any(axis=1)
-        return np.asarray(weights, dtype=np.float32)[known] @ rows[known]
+        known, found = read
+        return np.asarray(weights, dtype=np.float32)[known] @ found
 
     def terms(self, product: Product) -> tuple[str, ...]:
         """The product's facet values as "name=value" terms."""
@@ -141,10 +147,11 @@ class CatalogReader:
 
 
 class _TermCache:
-    """Facet terms and profile keys per product object, so the same products shown and reranked search after
-    search are normalised once. Keyed by the object's identity, and each entry holds the
-    object: while the entry lives no other object can have that identity, so it only ever
-    answers for the product it was made from (an update makes a new Product). A plain dict
+    """Facet terms and profile keys per product object, so the same products shown and
+    reranked search after search are normalised once. Keyed by the object's identity, and
+    each entry holds the object: while the entry lives no other object can have that
+    identity, so it only ever answers for the product it was made from (an update makes a
+    new Product). A plain dict
     whose single reads and writes are atomic, so threads at worst compute an entry twice.
     Emptied when full."""
 
