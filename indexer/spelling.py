@@ -78,6 +78,7 @@ class NearWords:
 class Neighbour:
     word: str
     products: int  # how many products hold it
+    edits: int  # how far it is from the word asked about (1 or 2)
 
 
 class SpellingDictionary:
@@ -106,11 +107,14 @@ class SpellingDictionary:
 
     def neighbours(self, word: str, limit: int) -> list[Neighbour]:
         """Known words within `limit` edits (at most 2; found for one edit on each side),
-        most widely held first; the word itself is not one."""
+        the nearest first, then the most widely held; the word itself is not one. (A typo is
+        one edit far more often than two: "keybords" is "keyboards", one letter left out,
+        before a commoner "keyboard", two edits away.)"""
         if limit <= 0:
             return []
-        return sorted((Neighbour(w, self.products_per_word[w]) for w in self._targets.within(word, limit)),
-                      key=lambda n: (-n.products, n.word))
+        found = [Neighbour(w, self.products_per_word[w], 1 if limit == 1 or within_edits(word, w, 1) else 2)
+                 for w in self._targets.within(word, limit)]
+        return sorted(found, key=lambda n: (n.edits, -n.products, n.word))
 
     def splits(self, word: str, typos: bool = False) -> list[tuple[str, str]]:
         """Ways to read a word as two known words run together ("wirelessmouse"); with

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from indexer.keyword.base import query_terms
-from indexer.spelling import MIN_TARGET_PRODUCTS, SpellingDictionary, typo_limit
+from indexer.spelling import MIN_TARGET_PRODUCTS, Neighbour, SpellingDictionary, typo_limit
 
 NEIGHBOURS_PER_WORD = 4  # the most widely held known words a typo may stand for
 MAX_COMBINATIONS = 64  # candidate corrections counted, fewest edits first
@@ -59,11 +59,12 @@ def _known(word: str, dictionary: SpellingDictionary) -> bool:
     return _is_code(word) or dictionary.products(word) >= MIN_TARGET_PRODUCTS
 
 
-def respellings(word: str, dictionary: SpellingDictionary, count: int = NEIGHBOURS_PER_WORD) -> list[str]:
-    """The most widely held known words a typo-prone word may stand for (none for a known word or a code)."""
+def respellings(word: str, dictionary: SpellingDictionary, count: int = NEIGHBOURS_PER_WORD) -> list[Neighbour]:
+    """The known words a typo-prone word may stand for, nearest and most widely held first
+    (none for a known word or a code)."""
     if not _typo_prone(word, dictionary):
         return []
-    return [n.word for n in dictionary.neighbours(word, typo_limit(word))[:count]]
+    return dictionary.neighbours(word, typo_limit(word))[:count]
 
 
 def _options(words: list[str], i: int, dictionary: SpellingDictionary
@@ -73,7 +74,7 @@ def _options(words: list[str], i: int, dictionary: SpellingDictionary
     word = words[i]
     options = [(1, (word,), 0, False)]
     if _typo_prone(word, dictionary):  # a typo of a word the catalog knows, or two run together
-        options += [(1, (respelt,), 1, False) for respelt in respellings(word, dictionary)]
+        options += [(1, (respelt.word,), respelt.edits, False) for respelt in respellings(word, dictionary)]
         # Two words run together cost one edit, and one more if one of them is misspelt too
         # (only for a word no product holds: "microwave", in one product, is no "micro wav").
         options += [(1, split, 1 if "".join(split) == word else 2, True)

@@ -26,6 +26,14 @@ def test_neighbours_are_known_words_within_the_typo_distance_most_held_first():
     assert typo_limit("aa") == 0 and typo_limit("toner") == 1 and typo_limit("wireless") == 2
 
 
+def test_a_neighbour_one_edit_away_comes_before_a_commoner_one_two_edits_away():
+    words = SpellingDictionary({"keyboard": 40, "keyboards": 3})
+    assert [(n.word, n.edits) for n in words.neighbours("keybords", 2)] == [("keyboards", 1), ("keyboard", 2)]
+    count = matching_counter({"keyboard": set(range(40)), "keyboards": set(range(3))})
+    # one letter left out, not two edits into the word more products hold
+    assert correct("keybords", words, count, enough=10).text == "keyboards"
+
+
 def test_run_together_words_split_and_may_carry_a_typo():
     assert DICTIONARY.splits("wirelessmouse") == [("wireless", "mouse")]
     assert DICTIONARY.splits("usbhbu") == [] and DICTIONARY.splits("usbhbu", typos=True) == [("usb", "hub")]

@@ -99,7 +99,7 @@ def readings(prefix: str, spelling: SpellingDictionary) -> list[_Reading]:
         return []
     finished = not prefix[-1].isalnum()
     head, last = (words, None) if finished else (words[:-1], words[-1])
-    options = [[word] + respellings(word, spelling, HEAD_RESPELLINGS) for word in head]
+    options = [[word] + [n.word for n in respellings(word, spelling, HEAD_RESPELLINGS)] for word in head]
     found = []
     for combination in itertools.islice(itertools.product(*options), MAX_READINGS * 4):
         typos = sum(a != b for a, b in zip(combination, head))
