@@ -41,6 +41,26 @@ def test_save_load_round_trip(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_loaded_vectors_are_read_from_one_copy_and_outlive_the_index(tmp_path, kind):
+    """Exact and HNSW indexes hold the vectors already: they are read from FAISS's copy, not
+    also from the memory-mapped file (two resident copies); IVF-PQ holds only codes and reads
+    the file. A row handed out stays valid after the index is gone (a version switched away)."""
+    import gc
+
+    vectors = unit_vectors(300)
+    VectorIndex.build(vectors, VectorIndexConfig(kind=kind, pq_m=8, ivf_nlist=4)).save(tmp_path)
+    loaded = VectorIndex.load(tmp_path)
+    assert isinstance(loaded.vectors, np.memmap) == (kind == "ivfpq")
+    assert np.array_equal(loaded.vectors, vectors) and not loaded.vectors.flags.writeable
+    row, rows = loaded.vector(123), loaded.vectors[[5, 6]]
+    del loaded
+    gc.collect()
+    for _ in range(3):  # memory freed too early would be reused by these
+        VectorIndex.build(unit_vectors(300, seed=1), VectorIndexConfig(kind=kind, pq_m=8, ivf_nlist=4))
+    assert np.array_equal(row, vectors[123]) and np.array_equal(rows, vectors[[5, 6]])
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
 def test_filtered_search_returns_k_from_the_allowed_set(kind):
     vectors = unit_vectors(3000, seed=1)
     index = VectorIndex.build(vectors, VectorIndexConfig(kind=kind, pq_m=8, ivf_nlist=32, ivf_nprobe=4))

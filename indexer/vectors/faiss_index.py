@@ -2,9 +2,11 @@
 
 "auto" by default: exact ("flat") up to FLAT_MAX_PRODUCTS products, "hnsw" up to
 HNSW_MAX_PRODUCTS, "ivfpq" (re-scored exactly) beyond (see default_kind); "hnsw" and "ivfpq"
-trade a little recall for speed and memory on large catalogs. The raw vectors are kept beside the index (memory-mapped), which serves three needs
-exactly: filtered searches on small allowed sets, approximate searches that a filter starved
-of results, and "similar products" lookups by product.
+trade a little recall for speed and memory on large catalogs. The raw vectors are readable
+beside the index (for "flat" and "hnsw", FAISS's own copy; for "ivfpq", memory-mapped from
+vectors.npy, which every kind saves), which serves three needs exactly: filtered searches
+on small allowed sets, approximate searches that a filter starved of results, and "similar
+products" lookups by product.
 """
 from __future__ import annotations
 
@@ -124,6 +126,30 @@ def _build_base(config: VectorIndexConfig, dimension: int, n: int) -> "faiss.Ind
     return faiss.IndexIVFPQ(quantizer, dimension, nlist, config.pq_m, config.pq_nbits, metric)
 
 
+class _IndexMemory:
+    """FAISS's own copy of an exact or HNSW index's vectors, readable as a numpy array
+    (np.asarray): every array made from it keeps the index, and so the memory, alive."""
+
+    def __init__(self, index: "faiss.Index", storage: "faiss.IndexFlat"):
+        self.index = index
+        rows, dimension = int(storage.ntotal), int(storage.d)
+        address = faiss.rev_swig_ptr(storage.get_xb(), rows * dimension).__array_interface__["data"][0]
+        self.__array_interface__ = {"data": (address, True), "shape": (rows, dimension), "typestr": "<f4",
+                                    "version": 3}  # read-only
+
+
+def held_vectors(index: "faiss.Index") -> np.ndarray | None:
+    """The vectors an exact or HNSW index (under its IndexIDMap2) holds, in doc order, without
+    copying them; None for IVF-PQ, which holds only codes. Reading these instead of the
+    memory-mapped file keeps one copy resident, not two."""
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    if isinstance(inner, faiss.IndexHNSWFlat):
+        inner = faiss.downcast_index(inner.storage)
+    if not isinstance(inner, faiss.IndexFlat) or inner.ntotal == 0:
+        return None
+    return np.asarray(_IndexMemory(index, inner))
+
+
 class VectorIndex:
     """One version's FAISS index over the vectors it was built with; never changed after
     build or load, so any number of threads may search it (on a GPU, one at a time: FAISS's
@@ -147,7 +173,8 @@ class VectorIndex:
         if not index.is_trained:
             index.train(vectors)
         index.add_with_ids(vectors, np.arange(n, dtype=np.int64))
-        return cls(config, index, vectors)
+        held = held_vectors(index)
+        return cls(config, index, vectors if held is None else held)
 
     def __len__(self) -> int:
         return int(self.cpu_index.ntotal)
@@ -220,5 +247,6 @@ class VectorIndex:
         config = VectorIndexConfig(**json.loads((directory / CONFIG_FILE).read_text()))
         config.use_gpu = use_gpu
         index = faiss.read_index(str(directory / INDEX_FILE))
-        vectors = np.load(directory / VECTORS_FILE, mmap_mode="r")
+        held = held_vectors(index)
+        vectors = np.load(directory / VECTORS_FILE, mmap_mode="r") if held is None else held
         return cls(config, index, vectors)
