@@ -84,6 +84,9 @@ def parse_args(argv=None):
     ranker.add_argument("--no-position-debias", action="store_true",
                         help="with clicks: learn from them as logged, without dividing out position bias (to compare)")
     ranker.add_argument("--json", help="write the per-fold and per-kind figures here")
+    ranker.add_argument("--work", help="a `cv --work` folder made with the same --folds: fold i's candidates come "
+                                       "from fold i's fine-tuned towers and index (towers and ranker measured "
+                                       "together, held out); reports only, saves nothing")
     _fitting_command(commands, "matching", "fit the matched set's dense floor with cross-validation",
                      "; prints the floor fitted on all queries and the setting that applies it",
                      "index whose keyword matches and product vectors to use", folds=5)
@@ -207,10 +210,27 @@ def run_cv(args) -> int:
     return 0
 
 
-def run_fusion(args) -> int:
+def check_cv_work(work: str, folds: int) -> None:
+    """A `cv --work` folder is only meaningful with the folds it was made with."""
+    made = sorted(int(p.name[4:-6]) for p in Path(work).glob("fold*-tower") if p.name[4:-6].isdigit())
+    if made != list(range(1, folds + 1)):
+        raise ValueError(f"--work {work}: it holds towers for folds {made or 'none'}; run it with the --folds that "
+                         f"`search-train cv --work {work}` used ({len(made) or '?'}), not {folds}")
+
+
+def fold_engine(work: str, fold: int):
+    """Fold `fold` of a `search-train cv --work` folder: its fine-tuned towers over its own index."""
     from encoders.towers import Towers
     from indexer.search_index import SearchIndex
-    from search_engine.engine import Engine, EngineConfig
+    from search_engine.engine import Engine
+
+    folder = Path(work)
+    towers = Towers.load(str(folder / f"fold{fold}-tower"))
+    return Engine(SearchIndex.open_current(folder / f"fold{fold}-index"), towers)
+
+
+def run_fusion(args) -> int:
+    from search_engine.engine import EngineConfig
     from search_engine.factory import open_engine
     from search_engine.fusion_tuning import fit_weight, fit_weights_by_kind, fused_ndcg
     from search_engine.judgments import load_judgments
@@ -220,6 +240,8 @@ def run_fusion(args) -> int:
     from search_engine.types import Query
     from search_engine.understanding.analysis import QUERY_KINDS, analyze
 
+    if args.work:
+        check_cv_work(args.work, args.folds)
     judgments = load_judgments(args.judgments)
     shared = None if args.work else open_engine(load_settings(index_root=args.index, encoder_backend="torch",
                                                                        ranker_path=""))
@@ -228,10 +250,7 @@ def run_fusion(args) -> int:
     per_query: dict[str, dict[str, float | None]] = {name: {} for name in names}
     held_out_kinds: dict[str, str] = {}  # each query's kind in the fold that held it out
     for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
-        engine = shared
-        if args.work:
-            towers = Towers.load(str(Path(args.work) / f"fold{fold}-tower"))
-            engine = Engine(SearchIndex.open_current(Path(args.work) / f"fold{fold}-index"), towers)
+        engine = fold_engine(args.work, fold) if args.work else shared
         vocabulary = engine.vocabulary.get()
         kinds = {q: analyze(q, engine.query_vectors(q), vocabulary).kind for q in judgments}
         held_out_kinds.update({q: kinds[q] for q in held_out})
@@ -383,28 +402,50 @@ def run_ranker(args) -> int:
     from search_engine.metrics import mean, ndcg_at_k
     from search_engine.settings import load_settings
     from search_engine.types import Query
-    from search_engine.understanding.ranker_training import click_lists, cross_validate, kinds_worth_ranking, \
-        ranked_lists, summary_by_kind, train_ranker
+    from search_engine.splits import k_fold
+    from search_engine.understanding.ranker_training import click_lists, cross_validate, cross_validate_per_fold, \
+        kinds_worth_ranking, ranked_lists, summary_by_kind, train_ranker
 
     judgments = load_judgments(args.judgments)
     settings = load_settings(index_root=args.index, ranker_path="")  # a configured ranker is what this replaces
-    engine = replace(open_engine(settings), rules=None)  # relevance, not the merchants' pins and boosts
     queries = list(judgments)
     started = time.time()
-    lists = ranked_lists(engine, judgments, queries)
-    keyword = {q: ndcg_at_k([h.product.id for h in engine.search(Query(q, k=DEPTH, mode="keyword")).hits],
-                            judgments[q], 10) for q in queries}  # plain BM25: no ranker, no rules
+
+    def plain(engine):  # relevance, not the merchants' pins and boosts
+        return replace(engine, rules=None)
+
+    def keyword_ndcg(engine, texts):  # plain BM25: no ranker, no rules
+        return {q: ndcg_at_k([h.product.id for h in engine.search(Query(q, k=DEPTH, mode="keyword")).hits],
+                             judgments[q], 10) for q in texts}
+
+    if args.work:  # each fold's own fine-tuned towers and index; the folds are cv's (same queries, same k)
+        if args.clicks_log or args.clicks_db:
+            raise ValueError("--work measures towers and ranker trained on judgments; it takes no --clicks-*")
+        check_cv_work(args.work, args.folds)
+        lists_by_fold, keyword = [], {}
+        for fold, (_, held_out) in enumerate(k_fold(queries, args.folds), start=1):
+            engine = plain(fold_engine(args.work, fold))
+            lists_by_fold.append(ranked_lists(engine, judgments, queries))
+            keyword.update(keyword_ndcg(engine, held_out))
+        folds = cross_validate_per_fold(lists_by_fold, judgments, args.folds)
+        lists = [r for fold in folds for r in lists_by_fold[fold.fold - 1] if r.query in set(fold.held_out)]
+        training, source = None, str(args.judgments)
+    else:
+        engine = plain(open_engine(settings))
+        lists = ranked_lists(engine, judgments, queries)
+        keyword = keyword_ndcg(engine, queries)
+        training, source = None, str(args.judgments)
+        if args.clicks_log or args.clicks_db:
+            training = click_lists(engine, _events(args.clicks_log, args.clicks_db))
+            source = args.clicks_log or args.clicks_db
+            print(f"{len(training)} logged searches with an outcome in {source}", file=sys.stderr)
+            if args.no_position_debias:
+                training = [replace(logged, positions=None) for logged in training]
+        folds = cross_validate(lists, judgments, args.folds, training=training)
     accuracy = engine.vocabulary.get().inference_accuracy
     if accuracy is not None:
         print(f"category inference for products without one: {accuracy:.1%} right on 1,000 categorized products "
               "left out of their own vote", file=sys.stderr)
-    training, source = None, str(args.judgments)
-    if args.clicks_log or args.clicks_db:
-        training, source = click_lists(engine, _events(args.clicks_log, args.clicks_db)), args.clicks_log or args.clicks_db
-        print(f"{len(training)} logged searches with an outcome in {source}", file=sys.stderr)
-        if args.no_position_debias:
-            training = [replace(logged, positions=None) for logged in training]
-    folds = cross_validate(lists, judgments, args.folds, training=training)
     for fold in folds:
         print(f"fold {fold.fold}: {len(fold.held_out)} held-out queries, nDCG@10 fused "
               f"{mean(fold.fused.values()):.4f} -> ranker {mean(fold.ranked.values()):.4f}; ranking only "
@@ -430,7 +471,7 @@ def run_ranker(args) -> int:
         Path(args.json).write_text(json.dumps({"kinds": kinds, "ranked_kinds": ranked_kinds, "folds": [
             {"fold": f.fold, "held_out": f.held_out, "fused": f.fused, "ranker": f.ranked, "chosen": f.chosen,
              "kinds": f.kinds} for f in folds]}, indent=2))
-    if args.cv_only:
+    if args.cv_only or args.work:
         return 0
     model = train_ranker(lists if training is None else training, {
         "index_version": engine.index.version, "trained_on": source, "measured_on": str(args.judgments),

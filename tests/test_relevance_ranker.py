@@ -14,7 +14,9 @@ from search_engine.splits import query_group_key
 from search_engine.types import Candidate, Query
 from search_engine.understanding.features import RANKER_FEATURES
 from search_engine.understanding.ranker import RelevanceModel, load_ranker
-from search_engine.understanding.ranker_training import cross_validate, ranked_lists, train_ranker
+from search_engine.metrics import ndcg_at_k
+from search_engine.understanding.ranker_training import cross_validate, cross_validate_per_fold, ranked_lists, \
+    train_ranker
 
 QUERIES = ("wireless mouse", "hdmi cable", "backpack", "aa battery", "usb hub", "chromebook",
            "brother tn-2110 toner")
@@ -67,6 +69,30 @@ def test_cross_validation_keeps_query_groups_on_one_side(lists, slice_judgments)
         others = set().union(*(h for j, h in enumerate(held) if j != i))
         assert not {query_group_key(q) for q in fold} & {query_group_key(q) for q in others}
     assert any({"usb hub", "usb hubs"} <= h for h in held)
+
+
+def test_each_fold_trains_and_scores_the_lists_of_its_own_towers(lists, slice_judgments):
+    """Towers fine-tuned per fold (search-train cv) give each fold its own candidates: fold i is
+    trained and scored on fold i's lists, the other folds are untouched."""
+    reversed_lists = [replace(r, ids=r.ids[::-1], rows=r.rows[::-1], labels=r.labels[::-1]) for r in lists]
+    shared = cross_validate(lists, slice_judgments, folds=3, rounds=10)
+    per_fold = cross_validate_per_fold([lists, reversed_lists, lists], slice_judgments, 3, rounds=10)
+    assert [f for f in per_fold if f.fold != 2] == [f for f in shared if f.fold != 2]
+    second = per_fold[1]
+    for query in second.held_out:
+        ids = next(r.ids for r in reversed_lists if r.query == query)
+        assert second.fused[query] == ndcg_at_k(ids, slice_judgments[query], 10)
+    assert second.fused != shared[1].fused  # the reversal changed what fold 2 scored
+    with pytest.raises(ValueError, match="3 folds need 3"):
+        cross_validate_per_fold([lists, lists], slice_judgments, 3)
+
+
+def test_measuring_towers_and_ranker_together_needs_the_folds_the_towers_were_made_with(tmp_path, capsys):
+    from scripts.train_towers import main
+    for fold in (1, 2, 3):
+        (tmp_path / f"fold{fold}-tower").mkdir()
+    assert main(["ranker", "--work", str(tmp_path), "--folds", "5"]) == 2
+    assert "holds towers for folds [1, 2, 3]" in capsys.readouterr().err
 
 
 def test_the_ranker_orders_candidates_and_explains_its_score(engine, ranker):

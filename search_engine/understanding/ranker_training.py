@@ -157,11 +157,13 @@ class FoldResult:
     kinds: tuple[str, ...]  # those kinds
 
 
-def _fold_scores(lists: Sequence[RankedList], judgments, folds: int, rounds: int, params,
+def _fold_scores(lists_by_fold: Sequence[Sequence[RankedList]], judgments, folds: int, rounds: int, params,
                  training: Sequence[RankedList] | None):
-    """(fold, held-out queries, fused and ranked nDCG@10 per held-out query) per fold."""
-    by_query = {r.query: r for r in lists}
-    for fold, (train, held_out) in enumerate(k_fold(list(by_query), folds), start=1):
+    """(fold, training queries, held-out queries, fused and ranked nDCG@10 per held-out query)
+    per fold; fold i trains on and scores lists_by_fold[i - 1]."""
+    queries = [r.query for r in lists_by_fold[0]]
+    for fold, (train, held_out) in enumerate(k_fold(queries, folds), start=1):
+        by_query = {r.query: r for r in lists_by_fold[fold - 1]}
         if training is None:
             fold_lists = [by_query[q] for q in train]
         else:
@@ -199,19 +201,33 @@ def cross_validate(lists: Sequence[RankedList], judgments, folds: int = 5, round
     """lists: the judged queries' lists, scored held out; training: what each fold trains on
     (default: the judged lists themselves; or logged-search lists, kept to the fold's
     training query groups)."""
-    kinds = {r.query: r.kind for r in lists}
+    return cross_validate_per_fold([lists] * folds, judgments, folds, rounds, params, training)
+
+
+def cross_validate_per_fold(lists_by_fold: Sequence[Sequence[RankedList]], judgments, folds: int,
+                            rounds: int = ROUNDS, params: Mapping | None = None,
+                            training: Sequence[RankedList] | None = None) -> list[FoldResult]:
+    """cross_validate where each fold has its own lists: those of an engine whose towers were
+    fine-tuned on that fold's training queries alone (`search-train cv`, the same folds), so
+    towers and ranker are measured together on queries neither saw."""
+    if len(lists_by_fold) != folds:
+        raise ValueError(f"{folds} folds need {folds} lists of lists, got {len(lists_by_fold)}")
     results = []
-    for fold, train, held_out, fused, ranked in _fold_scores(lists, judgments, folds, rounds, params, training):
+    for fold, train, held_out, fused, ranked in _fold_scores(lists_by_fold, judgments, folds, rounds, params,
+                                                             training):
         # The kinds to rank, chosen by a cross-validation of this fold's training side alone:
         # its judged queries, and logged searches for none of the held-out query groups.
+        fold_lists = lists_by_fold[fold - 1]
+        kinds = {r.query: r.kind for r in fold_lists}
         held_groups = {query_group_key(q) for q in held_out}
-        train_lists = [r for r in lists if r.query in set(train)]
+        train_lists = [r for r in fold_lists if r.query in set(train)]
         inner_training = None if training is None else [
             r for r in training if query_group_key(r.query) not in held_groups]
         inner_folds = min(folds, len({query_group_key(q) for q in train}))
         inner_fused, inner_ranked = {}, {}
         if inner_folds >= 2:
-            for _, _, _, f, r in _fold_scores(train_lists, judgments, inner_folds, rounds, params, inner_training):
+            for _, _, _, f, r in _fold_scores([train_lists] * inner_folds, judgments, inner_folds, rounds, params,
+                                              inner_training):
                 inner_fused.update(f)
                 inner_ranked.update(r)
         chosen_kinds = kinds_worth_ranking(kinds, inner_fused, inner_ranked)
