@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from api.auth import require_admin
 from api.engine_holder import live_engine
 from api.errors import ApiError
+from api.params import json_body
 from indexer import update_log, versions
 from indexer.attributes import value_problems
 from indexer.incremental import EncoderMismatchError, VersionSwitchedError, apply_updates
@@ -27,7 +28,7 @@ bp.before_request(require_admin)
 
 
 def _json_list(name: str) -> list:
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get(name), list):
         raise ApiError(f"the JSON body must be an object with a list {name!r}", parameter=name)
     if not body[name]:
@@ -71,7 +72,7 @@ def upsert_products():
 def delete_products():
     """Body: {"ids": ["...", ...]}; ids the index does not have are listed under not_found."""
     ids = _json_list("ids")
-    if not all(isinstance(i, (str, int)) and str(i).strip() for i in ids):
+    if not all(isinstance(i, (str, int)) and not isinstance(i, bool) and str(i).strip() for i in ids):
         raise ApiError("ids must be non-empty strings", parameter="ids")
     return jsonify(_write(deletes=[str(i).strip() for i in ids]).to_dict())
 
@@ -133,7 +134,7 @@ def forget_shopper(user_id: str):
 def _rule_from_body(rule_type, fields: tuple[str, ...], what: str):
     """One rule of `rule_type` from the JSON body: unknown fields and the rule's own checks
     ("field: message") become a 400 naming the field."""
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise ApiError(f"the body must be a JSON object describing one {what}", parameter=fields[0])
     unknown = sorted(set(body) - set(fields))

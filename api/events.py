@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from api.engine_holder import current_engine
 from api.errors import ApiError
-from api.params import bool_param
+from api.params import bool_param, json_body
 from search_engine.events import EventError, parse_event, unknown_products
 
 bp = Blueprint("events", __name__)
@@ -28,7 +28,7 @@ def post_events():
     A product id the catalog does not know rejects the batch (each one is listed), unless
     ?skip_unknown=true, which stores the rest and lists what it skipped.
     """
-    body = request.get_json(silent=True)
+    body = json_body()
     raw = body.get("events") if isinstance(body, dict) else body
     if not isinstance(raw, list) or not raw:
         raise ApiError('the body must be JSON: {"events": [event, ...]} with at least one event', parameter="events")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from api.auth import require_admin
 from api.engine_holder import current_engine
 from api.errors import ApiError
+from api.params import json_body
 from search_engine.experiments.definition import Experiment, ExperimentError, parse_experiment
 
 bp = Blueprint("experiments", __name__, url_prefix="/admin")
@@ -27,7 +28,7 @@ def _definition(now: float) -> tuple[Experiment, list[str]]:
     """The experiment in the JSON body, checked against what this server can serve, and
     warnings about settings that change nothing here."""
     try:
-        experiment = parse_experiment(request.get_json(silent=True), now)
+        experiment = parse_experiment(json_body(), now)
         warnings = current_app.extensions["variant_engines"].check(experiment, current_engine())
     except ExperimentError as exc:
         raise ApiError(str(exc), parameter=exc.field) from None

@@ -1,13 +1,16 @@
 """Request parameters to plain values, with a 400 naming the parameter when they are wrong."""
 from __future__ import annotations
 
-from typing import Mapping
+import re
+from typing import Any, Mapping
 
+from flask import request
 from werkzeug.datastructures import MultiDict
 
 from api.errors import ApiError
 from indexer.attributes import RANGE_SUFFIXES
 from indexer.filters import Filters
+from indexer.validation import lone_surrogate
 from search_engine.results_page import FieldError, check_fields
 from search_engine.types import MODES, FacetRequest, Query, sort_key
 
@@ -18,18 +21,50 @@ MAX_OFFSET = 9_900
 MAX_FACET_SIZE = 100
 ATTRIBUTE_PREFIX = "attr."
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+# Python's int() also reads "1_0", " 1 " and other scripts' digits; a parameter is ASCII digits.
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+# No field of any body means anything beyond 64-bit integers (SQLite's, and the stores'); larger
+# numbers fail deep inside (OverflowError) instead of naming the field.
+MAX_JSON_INTEGER = 2 ** 63 - 1
+
+
+def json_body() -> Any:
+    """The request's JSON body, None when it is not JSON. Text that UTF-8 cannot hold (a lone
+    surrogate escape, "\\ud800") and integers beyond 64 bits get a 400 naming where they are
+    (e.g. "events[0].user_id"); so does nesting too deep for the parser."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise ApiError("the body is nested too deeply to be read as JSON", parameter="body") from None
+    pending = [("", body)]
+    while pending:  # iteratively: the parser accepted nesting deeper than a recursion would
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                inner = f"{path}.{key}" if path else key
+                if lone_surrogate(key):
+                    raise ApiError(f"{path or 'body'}: a field name is not valid text (a lone surrogate)",
+                                   parameter=path or "body")
+                pending.append((inner, item))
+        elif isinstance(value, list):
+            pending += [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+        elif isinstance(value, str) and lone_surrogate(value):
+            raise ApiError(f"{path or 'body'}: is not valid text (a lone surrogate)", parameter=path or "body")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_JSON_INTEGER:
+            raise ApiError(f"{path or 'body'}: the number is too large ({len(str(value))} digits)",
+                           parameter=path or "body")
+    return body
 
 
 def int_param(args: Mapping, name: str, default: int, low: int, high: int) -> int:
     raw = args.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(f"{name} must be an integer, got {raw!r}", parameter=name) from None
-    if not low <= value <= high:
-        raise ApiError(f"{name} must be between {low} and {high}, got {value}", parameter=name)
+    if not WHOLE_NUMBER.fullmatch(raw):
+        raise ApiError(f"{name} must be an integer, got {raw[:40]!r}", parameter=name)
+    value = int(raw) if len(raw) <= 20 else None  # int() refuses thousands of digits
+    if value is None or not low <= value <= high:
+        raise ApiError(f"{name} must be between {low} and {high}, got {raw[:40]}", parameter=name)
     return value
 
 

@@ -27,7 +27,8 @@ def _page_link(link: str) -> str:
     """A link to the page itself (with its query string), or the bare page: never elsewhere."""
     path, _, query = link.partition("?")
     page = url_for("workbench.page")
-    return f"{page}?{query}" if path == page and query else page
+    # A line break cannot go into a Location header (nor should anything after it).
+    return f"{page}?{query}" if path == page and query and not ({"\r", "\n"} & set(query)) else page
 
 
 @bp.get("")

@@ -16,7 +16,7 @@ from api.auth import require_admin
 from api.engine_holder import current_engine
 from api.errors import ApiError
 from api.events import event_store
-from api.params import query_from
+from api.params import json_body, query_from
 from api.serialize import fusion_json, result_json
 from search_engine.evaluation import DEFAULT_CONFIGURATIONS, Configuration, configured_engine, evaluate, \
     format_table, query_changes
@@ -38,9 +38,9 @@ def _judgment_store():
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
-        raise ApiError("the body must be a JSON object")
+        raise ApiError("the body must be a JSON object", parameter="body")
     return body
 
 

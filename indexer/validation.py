@@ -6,6 +6,7 @@ caller opts in to skipping, returns the report alongside the good products.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -64,8 +65,11 @@ def parse_price(value: Any) -> float | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"expected a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        price = float(value)
+    if isinstance(value, numbers.Real):
+        try:
+            price = float(value)
+        except OverflowError:
+            raise ValueError(f"is too large, got a number of {len(str(value))} digits") from None
     else:
         text = str(value).strip().lstrip("$€£").replace(" ", "")
         try:
@@ -79,23 +83,44 @@ def parse_price(value: Any) -> float | None:
     return price
 
 
+def lone_surrogate(text: str) -> bool:
+    """Text UTF-8 cannot encode: half a surrogate pair, as a JSON escape ("\\ud800") makes.
+    No store, tokenizer or log here can hold it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _text(value: Any) -> str:
+    """A text field: text, or a number written as text (ids from CSV and Parquet); anything
+    else (lists, objects, true/false) is a ValueError, never its Python str()."""
     if value is None:
         return ""
     if isinstance(value, float) and math.isnan(value):  # empty cells from Parquet/pandas
         return ""
-    return str(value).strip()
+    if isinstance(value, (bool, bytes)) or not isinstance(value, (str, numbers.Real)):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    text = str(value).strip()
+    if lone_surrogate(text):
+        raise ValueError("is not valid text (a lone surrogate)")
+    return text
 
 
 def record_to_product(record: dict[str, Any]) -> tuple[Product | None, list[tuple[str, str]]]:
     """One record to a Product, or the list of (field, reason) problems that stop it."""
     problems: list[tuple[str, str]] = []
-    product_id = _text(record.get("id"))
-    if not product_id:
-        problems.append(("id", "missing"))
-    title = _text(record.get("title"))
-    if not title:
-        problems.append(("title", "missing"))
+    texts: dict[str, str] = {}
+    for name in ("id", "title", "description", "brand", "category"):
+        try:
+            texts[name] = _text(record.get(name))
+        except ValueError as exc:
+            problems.append((name, str(exc)))
+            texts[name] = "?"  # reported; not also "missing"
+    for name in ("id", "title"):
+        if not texts[name]:
+            problems.append((name, "missing"))
     price = None
     try:
         price = parse_price(record.get("price"))
@@ -105,21 +130,45 @@ def record_to_product(record: dict[str, Any]) -> tuple[Product | None, list[tupl
     if not isinstance(attributes, dict):
         problems.append(("attributes", f"expected an object, got {type(attributes).__name__}"))
         attributes = {}
+    problems += [(f"attributes.{key}", problem) for key, value in attributes.items()
+                 if (problem := _attribute_problem(key, value))]
     if problems:
         return None, problems
-    attributes = {str(k): v for k, v in attributes.items() if _text(v) != ""}
+    attributes = {str(k): v for k, v in attributes.items() if _attribute_text(v) != ""}
     return (
         Product(
-            id=product_id,
-            title=title,
-            description=_text(record.get("description")),
-            brand=_text(record.get("brand")),
-            category=_text(record.get("category")),
+            id=texts["id"],
+            title=texts["title"],
+            description=texts["description"],
+            brand=texts["brand"],
+            category=texts["category"],
             price=price,
             attributes=attributes,
         ),
         [],
     )
+
+
+def _attribute_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _attribute_problem(key: Any, value: Any) -> str | None:
+    """Why an attribute cannot be stored, or None. Values stay as loose as the catalogs they
+    come from (text, numbers, true/false, lists); only what nothing downstream can hold is
+    refused."""
+    if isinstance(key, str) and lone_surrogate(key):
+        return "the name is not valid text (a lone surrogate)"
+    if isinstance(value, str) and lone_surrogate(value):
+        return "is not valid text (a lone surrogate)"
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            return f"is too large, got a number of {len(str(value))} digits"
+    return None
 
 
 def validate_records(source: str, records: Iterable[tuple[int, dict[str, Any]]]) -> CatalogReport:
@@ -129,7 +178,7 @@ def validate_records(source: str, records: Iterable[tuple[int, dict[str, Any]]])
     for row, record in records:
         report.rows_read += 1
         product, problems = record_to_product(record)
-        raw_id = _text(record.get("id")) or None
+        raw_id = _loose_id(record.get("id"))
         if product is not None and product.id in first_row_of:
             problems = [("id", f"duplicate of row {first_row_of[product.id]}")]
             product = None
@@ -139,6 +188,14 @@ def validate_records(source: str, records: Iterable[tuple[int, dict[str, Any]]])
         first_row_of[product.id] = row
         report.products.append(product)
     return report
+
+
+def _loose_id(value: Any) -> str | None:
+    """The id to name a bad row by, whatever it holds."""
+    try:
+        return _text(value) or None
+    except ValueError:
+        return None
 
 
 def finish(report: CatalogReport, skip_invalid: bool) -> CatalogReport:

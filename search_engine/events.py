@@ -5,10 +5,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from indexer.validation import lone_surrogate
 from search_engine.types import EVENT_TYPES, Event
 
 MAX_ID_LENGTH = 200
 MAX_SHOWN = 1000
+MAX_POSITION = 1_000_000  # far past any page; bounded so that it fits the store's integers
+MAX_TIMESTAMP = 1e11  # seconds: year 5138; a larger number is milliseconds
 
 
 class EventError(ValueError):
@@ -31,6 +34,8 @@ def _text(raw: Mapping, name: str, required: bool, max_length: int = MAX_ID_LENG
     value = str(value).strip()
     if len(value) > max_length:
         raise EventError(name, f"must be at most {max_length} characters, got {len(value)}")
+    if lone_surrogate(value):
+        raise EventError(name, "is not valid text (a lone surrogate)")
     return value
 
 
@@ -39,16 +44,18 @@ def parse_timestamp(value: Any) -> float:
     if isinstance(value, bool) or value is None:
         raise EventError("timestamp", "is required (seconds since the epoch or ISO 8601 with a zone)")
     if isinstance(value, (int, float)):
-        if not 0 <= value < 1e11:  # 1e11 s is year 5138: larger numbers are milliseconds
-            raise EventError("timestamp", f"must be seconds since the epoch, got {value}")
-        return float(value)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise EventError("timestamp", f"must be seconds since the epoch or ISO 8601, got {value!r}") from None
-    if parsed.tzinfo is None:
-        raise EventError("timestamp", f"needs a time zone (e.g. a trailing Z), got {value!r}")
-    return parsed.timestamp()
+        seconds = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise EventError("timestamp", f"must be seconds since the epoch or ISO 8601, got {value!r}") from None
+        if parsed.tzinfo is None:
+            raise EventError("timestamp", f"needs a time zone (e.g. a trailing Z), got {value!r}")
+        seconds = parsed.timestamp()
+    if not 0 <= seconds < MAX_TIMESTAMP:  # either form: before 1970 or after year 5138 is no event time
+        raise EventError("timestamp", f"must be seconds since the epoch, from 0 to {MAX_TIMESTAMP:.0e}, got {value!r}")
+    return float(seconds)
 
 
 def parse_event(raw: Any, index: int | None = None) -> Event:
@@ -59,8 +66,9 @@ def parse_event(raw: Any, index: int | None = None) -> Event:
         if kind not in EVENT_TYPES:
             raise EventError("type", f"must be one of {', '.join(EVENT_TYPES)}, got {kind!r}")
         position = raw.get("position")
-        if position is not None and (isinstance(position, bool) or not isinstance(position, int) or position < 1):
-            raise EventError("position", f"must be a whole number from 1, got {position!r}")
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int)
+                                     or not 1 <= position <= MAX_POSITION):
+            raise EventError("position", f"must be a whole number from 1 to {MAX_POSITION:,}, got {position!r}")
         shown = raw.get("shown")
         shown = [] if shown is None else shown  # a search that showed nothing has nothing to list
         if not isinstance(shown, list) or not all(isinstance(s, str) and s for s in shown):

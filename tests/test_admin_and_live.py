@@ -51,6 +51,7 @@ def test_admin_upsert_delete_and_status(small_root, towers, small_catalog):
     assert client.delete(f"/admin/products/{victim}", headers=AUTH).get_json()["deleted"] == [victim]
     assert client.get(f"/products/{victim}").status_code == 404
     assert client.delete("/admin/products/nope", headers=AUTH).status_code == 404
+    assert client.post("/admin/products/delete", json={"ids": [True]}, headers=AUTH).status_code == 400
     body = client.post("/admin/products/delete", json={"ids": ["new-1", "nope"]}, headers=AUTH).get_json()
     assert body["deleted"] == ["new-1"] and body["not_found"] == ["nope"]
 
@@ -64,6 +65,10 @@ def test_admin_upsert_delete_and_status(small_root, towers, small_catalog):
     ({"products": [{"id": "x", "title": "t", "price": "cheap"}]}, "price"),
     ({"products": []}, "must not be empty"),
     ({"items": []}, "list 'products'"),
+    ({"products": [{"id": ["a", "b"], "title": "t"}]}, "row 1: id: expected text, got list"),
+    ({"products": [{"id": "x", "title": {"t": 1}}]}, "title: expected text, got dict"),
+    ({"products": [{"id": True, "title": "t"}]}, "id: expected text, got bool"),
+    ({"products": [{"id": "x", "title": "t \ud800"}]}, "products[0].title: is not valid text"),
 ])
 def test_admin_upsert_rejects_bad_rows_and_changes_nothing(small_root, towers, body, fragment):
     client = make_app(small_root, towers, admin_token=TOKEN).test_client()

@@ -52,6 +52,10 @@ def test_filters_and_paging(client, engine):
     ("q=mouse&k=0", "k", "between 1 and 100"),
     ("q=mouse&k=101", "k", "between 1 and 100"),
     ("q=mouse&k=ten", "k", "integer"),
+    ("q=mouse&k=1_0", "k", "integer"),  # int() reads these three; a parameter does not
+    ("q=mouse&k=%201%20", "k", "integer"),
+    ("q=mouse&k=%D9%A3", "k", "integer"),
+    ("q=mouse&k=" + "9" * 5000, "k", "between 1 and 100"),  # int() refuses so many digits
     ("q=mouse&offset=-1", "offset", "between"),
     ("q=mouse&mode=semantic", "mode", "keyword, dense, hybrid"),
     ("q=mouse&price_min=-5", "price_min", "negative"),
@@ -64,6 +68,24 @@ def test_bad_input_is_a_400_naming_the_parameter(client, query, parameter, fragm
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["parameter"] == parameter and fragment in error["message"]
+
+
+EVENT = '{"type": "click", "user_id": %s, "session_id": "s1", "timestamp": 1790000000, "product_id": %s%s}'
+
+
+@pytest.mark.parametrize("body,parameter", [
+    ('{"events": [%s]}' % (EVENT % ('"\\ud800"', '"p"', "")), "events[0].user_id"),  # a lone surrogate
+    ('{"events": [%s]}' % (EVENT % ('"u"', '"p"', ', "position": ' + "9" * 30)), "events[0].position"),
+    ('{"events": [%s], "\\udc00": 1}' % (EVENT % ('"u"', '"p"', "")), "body"),  # in a field name
+    ("[" * 50_000 + "]" * 50_000, "body"),  # deeper than the parser's recursion
+])
+def test_json_a_store_cannot_hold_is_a_400_naming_where_it_is(client, slice_products, body, parameter):
+    response = client.post("/events", data=body, content_type="application/json")
+    assert response.status_code == 400 and response.get_json()["error"]["parameter"] == parameter
+    product = slice_products[0].id  # and the store still takes a good event
+    good = client.post("/events", data='{"events": [%s]}' % (EVENT % ('"u"', f'"{product}"', "")),
+                       content_type="application/json")
+    assert good.status_code == 201
 
 
 def test_product_and_unknown_product(client, slice_products):

@@ -84,6 +84,7 @@ def test_assignment_is_a_stable_hash_that_honours_the_shares():
     (lambda d: d.update(minimum_effect=0), "minimum_effect"),
     (lambda d: d.update(alpha=0.5), "alpha"),
     (lambda d: d.update(traffic=0.5), "traffic"),  # an A/B test has shares
+    (lambda d: d.update(alpha=10 ** 400), "alpha"),  # math.isfinite() of it raises
     (lambda d: d.update(surprise=1), "surprise"),
 ])
 def test_bad_definitions_name_the_field(change, field):

@@ -25,6 +25,11 @@ def ev(**fields):
     ({"timestamp": 1788220800000}, "timestamp"),  # milliseconds
     ({"product_id": None}, "product_id"),
     ({"position": 0}, "position"),
+    ({"position": 2 ** 63}, "position"),  # more than the store's integers hold
+    ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp"),  # ISO times have the numbers' range too
+    ({"timestamp": "9999-12-31T23:59:59-23:59"}, "timestamp"),
+    ({"user_id": "\ud800"}, "user_id"),  # a lone surrogate: no store can write it
+    ({"type": "search", "product_id": None, "query": "mouse \udfff"}, "query"),
     ({"shown": ["p1"]}, "shown"),
     ({"type": "search", "product_id": None, "query": "mouse", "shown": "p1,p2"}, "shown"),
     ({"type": "search", "product_id": None, "shown": ["p1"]}, "query"),

@@ -55,6 +55,9 @@ def test_a_shared_link_comes_back_after_the_login_and_never_leads_elsewhere(clie
     client.post("/workbench/logout")
     away = client.post("/workbench/login", data={"token": TOKEN, "next": "https://evil.example/workbench?q=x"})
     assert away.headers["Location"] == "/workbench"
+    client.post("/workbench/logout")
+    broken = client.post("/workbench/login", data={"token": TOKEN, "next": "/workbench?q=x\r\nSet-Cookie: a=1"})
+    assert broken.status_code == 303 and broken.headers["Location"] == "/workbench"
 
 
 def test_the_page_is_disabled_without_an_admin_token(engine, slice_index_root, tmp_path):

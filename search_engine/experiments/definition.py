@@ -106,8 +106,8 @@ EXPERIMENT_FIELDS = ("name", "kind", "variants", "start", "stop", "traffic", "me
 
 
 def _number(value: Any, field: str, low: float, high: float, low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or not low <= value <= high or (low_open and value == low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high \
+            or not math.isfinite(value) or (low_open and value == low):  # bounds first: isfinite(10**400) raises
         bound = f"above {low}" if low_open else f"from {low}"
         raise ExperimentError(field, f"must be a number {bound} to {high}, got {value!r}")
     return float(value)
