@@ -52,6 +52,10 @@ def serve(make_app, host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
             self.cfg.set("timeout", 120)
+            # gunicorn's longest request line (its default, 4094 bytes, answers a 500-character
+            # query in another script with its own HTML 414 before the API can say anything):
+            # 500 characters of up to 4 UTF-8 bytes, percent-encoded, are 6,000 bytes.
+            self.cfg.set("limit_request_line", 8190)
             if workers > 1:
                 self.cfg.set("child_exit", _forget_worker_metrics)
 
