@@ -23,36 +23,34 @@ ATTRIBUTE_PREFIX = "attr."
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 # Python's int() also reads "1_0", " 1 " and other scripts' digits; a parameter is ASCII digits.
 WHOLE_NUMBER = re.compile(r"-?[0-9]+")
-# No field of any body means anything beyond 64-bit integers (SQLite's, and the stores'); larger
-# numbers fail deep inside (OverflowError) instead of naming the field.
-MAX_JSON_INTEGER = 2 ** 63 - 1
+# No body here is deeper than a few levels; a deeper one would make str() and friends recurse.
+MAX_JSON_DEPTH = 64
 
 
 def json_body() -> Any:
     """The request's JSON body, None when it is not JSON. Text that UTF-8 cannot hold (a lone
-    surrogate escape, "\\ud800") and integers beyond 64 bits get a 400 naming where they are
-    (e.g. "events[0].user_id"); so does nesting too deep for the parser."""
+    surrogate escape, "\\ud800") gets a 400 naming where it is (e.g. "events[0].user_id"): no
+    store, log or tokenizer can write it. So does nesting deeper than MAX_JSON_DEPTH. (Numbers
+    are each field's own check: a product id may be any integer, a position may not.)"""
     try:
         body = request.get_json(silent=True)
     except RecursionError:
         raise ApiError("the body is nested too deeply to be read as JSON", parameter="body") from None
-    pending = [("", body)]
+    pending = [("", body, 0)]
     while pending:  # iteratively: the parser accepted nesting deeper than a recursion would
-        path, value = pending.pop()
+        path, value, depth = pending.pop()
+        where = path or "body"
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(f"{where}: nested more than {MAX_JSON_DEPTH} levels deep", parameter=where)
         if isinstance(value, dict):
             for key, item in value.items():
-                inner = f"{path}.{key}" if path else key
                 if lone_surrogate(key):
-                    raise ApiError(f"{path or 'body'}: a field name is not valid text (a lone surrogate)",
-                                   parameter=path or "body")
-                pending.append((inner, item))
+                    raise ApiError(f"{where}: a field name is not valid text (a lone surrogate)", parameter=where)
+                pending.append((f"{path}.{key}" if path else key, item, depth + 1))
         elif isinstance(value, list):
-            pending += [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+            pending += [(f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value)]
         elif isinstance(value, str) and lone_surrogate(value):
-            raise ApiError(f"{path or 'body'}: is not valid text (a lone surrogate)", parameter=path or "body")
-        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_JSON_INTEGER:
-            raise ApiError(f"{path or 'body'}: the number is too large ({len(str(value))} digits)",
-                           parameter=path or "body")
+            raise ApiError(f"{where}: is not valid text (a lone surrogate)", parameter=where)
     return body
 
 

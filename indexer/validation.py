@@ -5,6 +5,8 @@ caller opts in to skipping, returns the report alongside the good products.
 """
 from __future__ import annotations
 
+import datetime
+import decimal
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from indexer.schema import Product
 
 KNOWN_FIELDS = ("id", "title", "description", "brand", "category", "price", "attributes")
 MAX_ERRORS_IN_MESSAGE = 20
+MAX_ATTRIBUTE_DEPTH = 20  # lists in objects in lists...: deeper is no attribute, and str() of it recurses
 
 
 @dataclass
@@ -100,6 +103,10 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, float) and math.isnan(value):  # empty cells from Parquet/pandas
         return ""
+    if isinstance(value, decimal.Decimal):  # Parquet decimal columns (SQL exports' ids): "1001", not "1.001E+3"
+        return "" if value.is_nan() else format(value, "f")
+    if isinstance(value, datetime.date):  # Parquet date and timestamp columns
+        return value.isoformat()
     if isinstance(value, (bool, bytes)) or not isinstance(value, (str, numbers.Real)):
         raise ValueError(f"expected text, got {type(value).__name__}")
     text = str(value).strip()
@@ -161,13 +168,24 @@ def _attribute_problem(key: Any, value: Any) -> str | None:
     refused."""
     if isinstance(key, str) and lone_surrogate(key):
         return "the name is not valid text (a lone surrogate)"
-    if isinstance(value, str) and lone_surrogate(value):
-        return "is not valid text (a lone surrogate)"
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            float(value)
-        except OverflowError:
-            return f"is too large, got a number of {len(str(value))} digits"
+    pending = [(value, 0)]
+    while pending:  # lists and objects inside a value too, iteratively
+        item, depth = pending.pop()
+        if depth > MAX_ATTRIBUTE_DEPTH:
+            return f"is nested more than {MAX_ATTRIBUTE_DEPTH} levels deep"
+        if isinstance(item, dict):
+            if any(isinstance(k, str) and lone_surrogate(k) for k in item):
+                return "holds a name that is not valid text (a lone surrogate)"
+            pending += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, (list, tuple)):
+            pending += [(v, depth + 1) for v in item]
+        elif isinstance(item, str) and lone_surrogate(item):
+            return "is not valid text (a lone surrogate)"
+        elif isinstance(item, int) and not isinstance(item, bool):
+            try:
+                float(item)
+            except OverflowError:
+                return f"is too large, got a number of {len(str(item))} digits"
     return None
 
 

@@ -210,23 +210,32 @@ def run_cv(args) -> int:
     return 0
 
 
-def check_cv_work(work: str, folds: int) -> None:
-    """A `cv --work` folder is only meaningful with the folds it was made with."""
+def check_cv_work(work: str, folds: int, judgments) -> None:
+    """A `cv --work` folder is only meaningful with the folds it was made with: the same fold
+    count and judgments, so that each fold's towers never saw its held-out queries."""
+    from search_engine.splits import k_fold
+
     made = sorted(int(p.name[4:-6]) for p in Path(work).glob("fold*-tower") if p.name[4:-6].isdigit())
     if made != list(range(1, folds + 1)):
         raise ValueError(f"--work {work}: it holds towers for folds {made or 'none'}; run it with the --folds that "
                          f"`search-train cv --work {work}` used ({len(made) or '?'}), not {folds}")
+    for fold, (train, _) in enumerate(k_fold(judgments, folds), start=1):
+        card = json.loads((Path(work) / f"fold{fold}-tower" / "training.json").read_text())
+        if sorted(card.get("queries", [])) != sorted(train):
+            raise ValueError(f"--work {work}: fold {fold}'s towers were trained on other queries than these "
+                             "judgments put in its training side; use the judgments `search-train cv` used")
 
 
-def fold_engine(work: str, fold: int):
-    """Fold `fold` of a `search-train cv --work` folder: its fine-tuned towers over its own index."""
+def fold_engine(work: str, fold: int, settings):
+    """Fold `fold` of a `search-train cv --work` folder: its fine-tuned towers over its own
+    index, searched as the settings say (fusion, depths, floor)."""
     from encoders.towers import Towers
     from indexer.search_index import SearchIndex
     from search_engine.engine import Engine
 
     folder = Path(work)
     towers = Towers.load(str(folder / f"fold{fold}-tower"))
-    return Engine(SearchIndex.open_current(folder / f"fold{fold}-index"), towers)
+    return Engine(SearchIndex.open_current(folder / f"fold{fold}-index"), towers, settings.engine_config())
 
 
 def run_fusion(args) -> int:
@@ -240,17 +249,17 @@ def run_fusion(args) -> int:
     from search_engine.types import Query
     from search_engine.understanding.analysis import QUERY_KINDS, analyze
 
-    if args.work:
-        check_cv_work(args.work, args.folds)
     judgments = load_judgments(args.judgments)
-    shared = None if args.work else open_engine(load_settings(index_root=args.index, encoder_backend="torch",
-                                                                       ranker_path=""))
+    settings = load_settings(index_root=args.index, encoder_backend="torch", ranker_path="")
+    if args.work:
+        check_cv_work(args.work, args.folds, judgments)
+    shared = None if args.work else open_engine(settings)
     names = ("plain keyword (weight 0)", "default weight", "fitted global weight", "fitted weight per query kind")
     rows = {name: [] for name in names}
     per_query: dict[str, dict[str, float | None]] = {name: {} for name in names}
     held_out_kinds: dict[str, str] = {}  # each query's kind in the fold that held it out
     for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
-        engine = fold_engine(args.work, fold) if args.work else shared
+        engine = fold_engine(args.work, fold, settings) if args.work else shared
         vocabulary = engine.vocabulary.get()
         kinds = {q: analyze(q, engine.query_vectors(q), vocabulary).kind for q in judgments}
         held_out_kinds.update({q: kinds[q] for q in held_out})
@@ -421,10 +430,10 @@ def run_ranker(args) -> int:
     if args.work:  # each fold's own fine-tuned towers and index; the folds are cv's (same queries, same k)
         if args.clicks_log or args.clicks_db:
             raise ValueError("--work measures towers and ranker trained on judgments; it takes no --clicks-*")
-        check_cv_work(args.work, args.folds)
+        check_cv_work(args.work, args.folds, judgments)
         lists_by_fold, keyword = [], {}
         for fold, (_, held_out) in enumerate(k_fold(queries, args.folds), start=1):
-            engine = plain(fold_engine(args.work, fold))
+            engine = plain(fold_engine(args.work, fold, settings))
             lists_by_fold.append(ranked_lists(engine, judgments, queries))
             keyword.update(keyword_ndcg(engine, held_out))
         folds = cross_validate_per_fold(lists_by_fold, judgments, args.folds)

@@ -231,8 +231,8 @@ def _kept(usable: list[int], words: list[str | None], count_matching, keep_speci
 
 
 def _matchable(word: str, dictionary: SpellingDictionary, count_matching) -> tuple[str | None, int]:
-    """The word if some product holds it (as the keyword leg stems it), else its most widely
-    held neighbour that some product holds, else None; with how many products hold it."""
+    """The word if some product holds it (as the keyword leg stems it), else its nearest, then
+    most widely held, neighbour that some product holds, else None; with how many products hold it."""
     matching = count_matching(word)
     if matching or _is_code(word):
         return (word, matching) if matching else (None, 0)

@@ -75,9 +75,10 @@ EVENT = '{"type": "click", "user_id": %s, "session_id": "s1", "timestamp": 17900
 
 @pytest.mark.parametrize("body,parameter", [
     ('{"events": [%s]}' % (EVENT % ('"\\ud800"', '"p"', "")), "events[0].user_id"),  # a lone surrogate
-    ('{"events": [%s]}' % (EVENT % ('"u"', '"p"', ', "position": ' + "9" * 30)), "events[0].position"),
+    ('{"events": [%s]}' % (EVENT % ('"u"', '"p"', ', "position": ' + "9" * 30)), "position"),  # the event's check
     ('{"events": [%s], "\\udc00": 1}' % (EVENT % ('"u"', '"p"', "")), "body"),  # in a field name
     ("[" * 50_000 + "]" * 50_000, "body"),  # deeper than the parser's recursion
+    ('{"events": [%s]}' % (EVENT % ('"u"', '"p"', ', "x": ' + "[" * 500 + "]" * 500)), "events[0].x" + "[0]" * 62),  # depth 65
 ])
 def test_json_a_store_cannot_hold_is_a_400_naming_where_it_is(client, slice_products, body, parameter):
     response = client.post("/events", data=body, content_type="application/json")

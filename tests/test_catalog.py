@@ -91,6 +91,28 @@ def test_gzipped_jsonl_and_unparseable_json_line(tmp_path):
         load_catalog(path)
 
 
+def test_parquet_decimal_and_date_columns_are_text_and_odd_values_name_row_and_field(tmp_path):
+    """SQL exports type ids as decimals and dates as dates: they load as their text. A list
+    or object where text goes, text no file can hold (a lone surrogate, nested too) and a
+    number no float holds are refused by row and field; a 20-digit integer id is an id."""
+    import datetime
+    import decimal
+
+    table = pa.table({"id": pa.array([decimal.Decimal(1001)], pa.decimal128(12, 0)), "title": ["Mouse"],
+                      "category": [datetime.date(2026, 1, 2)]})
+    pq.write_table(table, tmp_path / "c.parquet")
+    product = load_catalog(tmp_path / "c.parquet").products[0]
+    assert (product.id, product.category) == ("1001", "2026-01-02")
+    rows = [{"id": ["a"], "title": "t"}, {"id": "b", "title": {"t": 1}},
+            {"id": "c", "title": "t", "attributes": {"tags": ["red", "\ud800"]}},
+            {"id": "d", "title": "t", "attributes": {"weight": 10 ** 400}},
+            {"id": 18446744073709551615, "title": "a long id"}]
+    report = load_catalog(write_jsonl(tmp_path / "c.jsonl", rows), skip_invalid=True)
+    assert [(e.row, e.field) for e in report.errors] == [(1, "id"), (2, "title"), (3, "attributes.tags"),
+                                                        (4, "attributes.weight")]
+    assert [p.id for p in report.products] == ["18446744073709551615"]
+
+
 def test_unknown_format_and_missing_file_are_named(tmp_path):
     with pytest.raises(ValueError, match="unknown catalog format 'xml'"):
         load_catalog(tmp_path / "catalog.xml")

@@ -93,6 +93,10 @@ def test_measuring_towers_and_ranker_together_needs_the_folds_the_towers_were_ma
         (tmp_path / f"fold{fold}-tower").mkdir()
     assert main(["ranker", "--work", str(tmp_path), "--folds", "5"]) == 2
     assert "holds towers for folds [1, 2, 3]" in capsys.readouterr().err
+    for fold in (1, 2, 3):  # towers trained on a split these judgments do not make
+        (tmp_path / f"fold{fold}-tower" / "training.json").write_text('{"queries": ["laptop"]}')
+    assert main(["ranker", "--work", str(tmp_path), "--folds", "3"]) == 2
+    assert "fold 1's towers were trained on other queries" in capsys.readouterr().err
 
 
 def test_the_ranker_orders_candidates_and_explains_its_score(engine, ranker):

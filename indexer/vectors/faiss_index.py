@@ -142,7 +142,12 @@ def held_vectors(index: "faiss.Index") -> np.ndarray | None:
     """The vectors an exact or HNSW index (under its IndexIDMap2) holds, in doc order, without
     copying them; None for IVF-PQ, which holds only codes. Reading these instead of the
     memory-mapped file keeps one copy resident, not two."""
-    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    if not isinstance(index, faiss.IndexIDMap2):
+        return None
+    ids = faiss.vector_to_array(index.id_map)
+    if not np.array_equal(ids, np.arange(len(ids))):  # row i is doc i only as build() adds them
+        return None
+    inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexHNSWFlat):
         inner = faiss.downcast_index(inner.storage)
     if not isinstance(inner, faiss.IndexFlat) or inner.ntotal == 0:

@@ -210,6 +210,8 @@ def cross_validate_per_fold(lists_by_fold: Sequence[Sequence[RankedList]], judgm
     """cross_validate where each fold has its own lists: those of an engine whose towers were
     fine-tuned on that fold's training queries alone (`search-train cv`, the same folds), so
     towers and ranker are measured together on queries neither saw."""
+    if folds < 2:
+        raise ValueError(f"k-fold needs k >= 2, got {folds}")
     if len(lists_by_fold) != folds:
         raise ValueError(f"{folds} folds need {folds} lists of lists, got {len(lists_by_fold)}")
     results = []
