@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 from api.errors import ApiError
 from indexer.attributes import RANGE_SUFFIXES
 from indexer.filters import Filters
-from indexer.validation import lone_surrogate
+from indexer.validation import nested_values, unwritable_text
 from search_engine.results_page import FieldError, check_fields
 from search_engine.types import MODES, FacetRequest, Query, sort_key
 
@@ -36,21 +36,11 @@ def json_body() -> Any:
         body = request.get_json(silent=True)
     except RecursionError:
         raise ApiError("the body is nested too deeply to be read as JSON", parameter="body") from None
-    pending = [("", body, 0)]
-    while pending:  # iteratively: the parser accepted nesting deeper than a recursion would
-        path, value, depth = pending.pop()
-        where = path or "body"
-        if depth > MAX_JSON_DEPTH:
-            raise ApiError(f"{where}: nested more than {MAX_JSON_DEPTH} levels deep", parameter=where)
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if lone_surrogate(key):
-                    raise ApiError(f"{where}: a field name is not valid text (a lone surrogate)", parameter=where)
-                pending.append((f"{path}.{key}" if path else key, item, depth + 1))
-        elif isinstance(value, list):
-            pending += [(f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value)]
-        elif isinstance(value, str) and lone_surrogate(value):
-            raise ApiError(f"{where}: is not valid text (a lone surrogate)", parameter=where)
+    for path, value, depth in nested_values(body):
+        problem = f"nested more than {MAX_JSON_DEPTH} levels deep" if depth > MAX_JSON_DEPTH else unwritable_text(value)
+        if problem:
+            where = path or "body"
+            raise ApiError(f"{where}: {problem}", parameter=where)
     return body
 
 

@@ -10,7 +10,7 @@ import decimal
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from indexer.schema import Product
 
@@ -96,6 +96,30 @@ def lone_surrogate(text: str) -> bool:
     return False
 
 
+def nested_values(value: Any) -> Iterator[tuple[str, Any, int]]:
+    """(path, value, depth) for a JSON-like value and everything inside its lists and objects,
+    depth-first and iteratively (a body the parser took may be nested deeper than a recursion
+    could follow). The path is "" for the value itself, then "key", "key[0].name", ...; a caller
+    that stops at some depth stops the walk there."""
+    pending = [("", value, 0)]
+    while pending:
+        path, item, depth = pending.pop()
+        yield path, item, depth
+        if isinstance(item, dict):
+            pending += [(f"{path}.{key}" if path else str(key), inner, depth + 1) for key, inner in item.items()]
+        elif isinstance(item, (list, tuple)):
+            pending += [(f"{path}[{i}]", inner, depth + 1) for i, inner in enumerate(item)]
+
+
+def unwritable_text(value: Any) -> str | None:
+    """Why a JSON-like value's own text cannot be written (not what is inside it), or None."""
+    if isinstance(value, dict) and any(isinstance(key, str) and lone_surrogate(key) for key in value):
+        return "a field name is not valid text (a lone surrogate)"
+    if isinstance(value, str) and lone_surrogate(value):
+        return "is not valid text (a lone surrogate)"
+    return None
+
+
 def _text(value: Any) -> str:
     """A text field: text, or a number written as text (ids from CSV and Parquet); anything
     else (lists, objects, true/false) is a ValueError, never its Python str()."""
@@ -168,20 +192,13 @@ def _attribute_problem(key: Any, value: Any) -> str | None:
     refused."""
     if isinstance(key, str) and lone_surrogate(key):
         return "the name is not valid text (a lone surrogate)"
-    pending = [(value, 0)]
-    while pending:  # lists and objects inside a value too, iteratively
-        item, depth = pending.pop()
+    for _, item, depth in nested_values(value):  # lists and objects inside a value too
         if depth > MAX_ATTRIBUTE_DEPTH:
             return f"is nested more than {MAX_ATTRIBUTE_DEPTH} levels deep"
-        if isinstance(item, dict):
-            if any(isinstance(k, str) and lone_surrogate(k) for k in item):
-                return "holds a name that is not valid text (a lone surrogate)"
-            pending += [(v, depth + 1) for v in item.values()]
-        elif isinstance(item, (list, tuple)):
-            pending += [(v, depth + 1) for v in item]
-        elif isinstance(item, str) and lone_surrogate(item):
-            return "is not valid text (a lone surrogate)"
-        elif isinstance(item, int) and not isinstance(item, bool):
+        problem = unwritable_text(item)
+        if problem:
+            return problem
+        if isinstance(item, int) and not isinstance(item, bool):
             try:
                 float(item)
             except OverflowError:

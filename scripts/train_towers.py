@@ -410,8 +410,8 @@ def run_ranker(args) -> int:
     from search_engine.judgments import load_judgments
     from search_engine.metrics import mean, ndcg_at_k
     from search_engine.settings import load_settings
-    from search_engine.types import Query
     from search_engine.splits import k_fold
+    from search_engine.types import Query
     from search_engine.understanding.ranker_training import click_lists, cross_validate, cross_validate_per_fold, \
         kinds_worth_ranking, ranked_lists, summary_by_kind, train_ranker
 
@@ -438,7 +438,6 @@ def run_ranker(args) -> int:
             keyword.update(keyword_ndcg(engine, held_out))
         folds = cross_validate_per_fold(lists_by_fold, judgments, args.folds)
         lists = [r for fold in folds for r in lists_by_fold[fold.fold - 1] if r.query in set(fold.held_out)]
-        training, source = None, str(args.judgments)
     else:
         engine = plain(open_engine(settings))
         lists = ranked_lists(engine, judgments, queries)
