@@ -19,6 +19,7 @@ from indexer.attributes import value_problems
 from indexer.incremental import EncoderMismatchError, VersionSwitchedError, apply_updates
 from indexer.validation import validate_records
 from search_engine.events import MAX_ID_LENGTH
+from search_engine.types import MAX_QUERY_CHARACTERS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 MAX_BATCH = 10_000
@@ -77,7 +78,7 @@ def delete_products():
     return jsonify(_write(deletes=[str(i).strip() for i in ids]).to_dict())
 
 
-@bp.delete("/products/<product_id>")
+@bp.delete("/products/<path:product_id>")
 def delete_product(product_id: str):
     summary = _write(deletes=[product_id])
     if summary.not_found:
@@ -131,9 +132,9 @@ def forget_shopper(user_id: str):
     return jsonify({"shopper": user_id, "events_deleted": deleted, "overwritten_on_disk": on_disk})
 
 
-def _rule_from_body(rule_type, fields: tuple[str, ...], what: str):
-    """One rule of `rule_type` from the JSON body: unknown fields and the rule's own checks
-    ("field: message") become a 400 naming the field."""
+def _rule_from_body(rule_type, fields: tuple[str, ...], what: str, max_characters: int | None = None):
+    """One rule of `rule_type` from the JSON body: unknown fields, text fields longer than
+    max_characters and the rule's own checks ("field: message") become a 400 naming the field."""
     body = json_body()
     if not isinstance(body, dict):
         raise ApiError(f"the body must be a JSON object describing one {what}", parameter=fields[0])
@@ -150,6 +151,8 @@ def _rule_from_body(rule_type, fields: tuple[str, ...], what: str):
             continue  # numbers are the rule's own check
         if not isinstance(value, str):  # text no store can write never gets here (json_body)
             raise ApiError(f"{f.name}: must be a string, got {type(value).__name__}", parameter=f.name)
+        if max_characters is not None and len(value) > max_characters:
+            raise ApiError(f"{f.name}: at most {max_characters} characters, got {len(value)}", parameter=f.name)
     try:
         return rule_type(**{k: body[k] for k in fields if k in body and body[k] not in ("", None)})
     except (TypeError, ValueError) as exc:
@@ -163,7 +166,9 @@ def _merchandising_rule():
     from search_engine.merchandising import Rule
     from search_engine.merchandising_store import FIELDS
 
-    rule = _rule_from_body(Rule, FIELDS, "rule")
+    # A rule's text is a query's, a product id's or a filter value's: no longer than a query.
+    # Checked here, not in Rule, so that rules stored before the limit still load.
+    rule = _rule_from_body(Rule, FIELDS, "rule", max_characters=MAX_QUERY_CHARACTERS)
     if rule.action == "pin" and live_engine().get().index.products.get(rule.product_id) is None:
         raise ApiError(f"product_id: no product with id {rule.product_id!r}", parameter="product_id")
     return rule

@@ -23,6 +23,7 @@ from indexer.attributes import NAME
 from indexer.keyword import synonyms as synonym_rules
 from search_engine.suggest import rules as suggestion_rules
 from search_engine.suggest import suggester
+from search_engine.types import MAX_QUERY_CHARACTERS
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 ATTRIBUTE_NAME = NAME.pattern
@@ -319,7 +320,7 @@ class EventIn(RequestModel):
     timestamp: float | str = Field(description="seconds since the epoch, or ISO 8601 with a zone")
     type: Literal["search", "view", "click", "add_to_cart", "purchase"]
     product_id: str | int | None = Field(None, description="required for every type but search")
-    query: str | None = Field(None, max_length=500, description="required for search events")
+    query: str | None = Field(None, max_length=MAX_QUERY_CHARACTERS, description="required for search events")
     position: int | None = Field(None, ge=1, description="1-based position shown at")
     search_id: str | int | None = None
     shown: list[str] | None = Field(None, max_length=1000,
@@ -433,13 +434,13 @@ class RuleIn(RequestModel):
     """A merchandising rule: pin needs product_id and position; boost and bury need brand
     and/or category. Empty strings and nulls count as absent."""
     model_config = ConfigDict(extra="forbid")
-    query: str
+    query: str = Field(max_length=MAX_QUERY_CHARACTERS)
     action: Literal["pin", "boost", "bury"]
     match: Literal["exact", "contains"] | None = "exact"
-    product_id: str | None = None
+    product_id: str | None = Field(None, max_length=MAX_QUERY_CHARACTERS)
     position: int | None = Field(None, ge=1, le=100)
-    brand: str | None = None
-    category: str | None = None
+    brand: str | None = Field(None, max_length=MAX_QUERY_CHARACTERS)
+    category: str | None = Field(None, max_length=MAX_QUERY_CHARACTERS)
 
 
 class Rule(ResponseModel):
@@ -887,9 +888,12 @@ class JudgmentUpload(RequestModel):
 
 
 class JudgmentsImported(ResponseModel):
-    """POST /workbench/api/judgments.csv: rows imported and queries now judged."""
+    """POST /workbench/api/judgments.csv: rows imported and queries now judged. Judgments of
+    products the serving catalog does not hold are imported too, and counted here."""
     imported: int
     queries: int
+    unknown_product_count: int
+    unknown_products: list[str] = Field(description="the first 20 such product ids, sorted")
 
 
 class EvaluateRequest(RequestModel):
@@ -988,7 +992,7 @@ ADMIN_WRITE_ERRORS = {
 LOCATION = {"Location": {"schema": {"type": "string"}, "description": "the workbench page"}}
 
 SEARCH_PARAMETERS = (
-    Param("q", {"type": "string", "minLength": 1, "maxLength": 500}, "the query text (trimmed; not empty)",
+    Param("q", {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARACTERS}, "the query text (trimmed; not empty)",
           required=True),
     Param("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}, "results per page"),
     Param("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},

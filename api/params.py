@@ -12,7 +12,7 @@ from indexer.attributes import RANGE_SUFFIXES
 from indexer.filters import Filters
 from indexer.validation import nested_values, unwritable_text
 from search_engine.results_page import FieldError, check_fields
-from search_engine.types import MODES, FacetRequest, Query, sort_key
+from search_engine.types import MAX_QUERY_CHARACTERS, MODES, FacetRequest, Query, sort_key
 
 MAX_K = 100
 # Paging reaches the first 10,000 products of a matched set (as Elasticsearch's default
@@ -172,8 +172,8 @@ def query_from(args: MultiDict) -> Query:
     text = (args.get("q") or "").strip()
     if not text:
         raise ApiError("q (the query text) is required and must not be empty", parameter="q")
-    if len(text) > 500:
-        raise ApiError(f"q must be at most 500 characters, got {len(text)}", parameter="q")
+    if len(text) > MAX_QUERY_CHARACTERS:
+        raise ApiError(f"q must be at most {MAX_QUERY_CHARACTERS} characters, got {len(text)}", parameter="q")
     mode = args.get("mode", "hybrid")
     if mode not in MODES:
         raise ApiError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", parameter="mode")

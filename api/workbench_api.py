@@ -30,6 +30,7 @@ bp = Blueprint("workbench_api", __name__, url_prefix="/workbench/api")
 bp.before_request(require_admin)
 CONFIG_FIELDS = ("name", "mode", "fusion", "dense_weight", "version", "user", "ranker")
 MAX_CONFIGURATIONS = 10
+MAX_UNKNOWN_LISTED = 20  # ids named in a judgment import's report; the count has them all
 SHOWN_CHANGES = 10  # queries listed as better and as worse
 
 
@@ -239,10 +240,16 @@ def import_judgments():
         raise ApiError("the CSV must be UTF-8 text", parameter="file") from None
     source = (upload.filename if upload and upload.filename else "") or "upload.csv"  # named in errors
     try:
-        count = _judgment_store().import_judgments(read_judgments(io.StringIO(text, newline=""), source), source)
+        judgments = read_judgments(io.StringIO(text, newline=""), source)
+        count = _judgment_store().import_judgments(judgments, source)
     except (ValueError, csv.Error) as exc:
         raise ApiError(f"nothing was imported: {exc}", parameter="file") from None
-    return jsonify({"imported": count, "queries": len(_judgment_store().judgments())})
+    # Kept, but reported: a list may judge products deleted since (an export of older marks),
+    # and a spreadsheet that dropped an id's leading zeros shows up here.
+    products = current_engine().index.products
+    unknown = sorted({doc for grades in judgments.values() for doc in grades if products.get(doc) is None})
+    return jsonify({"imported": count, "queries": len(_judgment_store().judgments()),
+                    "unknown_product_count": len(unknown), "unknown_products": unknown[:MAX_UNKNOWN_LISTED]})
 
 
 @bp.post("/evaluate")

@@ -50,7 +50,8 @@ def serve(make_app, host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
+            self.cfg.set("worker_class", "api.server_workers.JsonErrorsThreadWorker" if threads > 1
+                         else "api.server_workers.JsonErrorsSyncWorker")
             self.cfg.set("timeout", 120)
             # gunicorn's longest request line (its default, 4094 bytes, answers a 500-character
             # query in another script with its own HTML 414 before the API can say anything):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from indexer.validation import lone_surrogate
-from search_engine.types import EVENT_TYPES, Event
+from search_engine.types import EVENT_TYPES, MAX_QUERY_CHARACTERS, Event
 
 MAX_ID_LENGTH = 200
 MAX_SHOWN = 1000
@@ -83,7 +83,7 @@ def parse_event(raw: Any, index: int | None = None) -> Event:
             timestamp=parse_timestamp(raw.get("timestamp")),
             type=kind,
             product_id=_text(raw, "product_id", required=kind != "search"),
-            query=_text(raw, "query", required=kind == "search", max_length=500),
+            query=_text(raw, "query", required=kind == "search", max_length=MAX_QUERY_CHARACTERS),
             position=position,
             search_id=_text(raw, "search_id", required=False),
             shown=tuple(shown),

@@ -38,6 +38,9 @@ def sort_key(sort: str) -> tuple[str, bool] | None:
     return field, direction == "desc"
 
 
+MAX_QUERY_CHARACTERS = 500  # a search box's text; longer is a script, not a shopper
+
+
 @dataclass(frozen=True)
 class Query:
     text: str

@@ -59,6 +59,21 @@ def test_admin_upsert_delete_and_status(small_root, towers, small_catalog):
     assert status["product_count"] == len(small_catalog) - 1
     assert status["logged_changes"] == status["applied_changes"] == 3
 
+def test_an_id_with_slashes_reaches_every_product_endpoint(small_root, towers):
+    """SKUs such as "HP/CF226X" are real; a route that stops at "/" made them unreachable."""
+    client = make_app(small_root, towers, admin_token=TOKEN).test_client()
+    sku = "HP/CF226X/bulk"
+    new = {"id": sku, "title": "Zorbix toner cartridge black", "brand": "Zorbix", "price": 50}
+    assert client.post("/admin/products", json={"products": [new]}, headers=AUTH).status_code == 200
+    assert client.get(f"/products/{sku}").get_json()["id"] == sku
+    similar = client.get(f"/products/{sku}/similar?k=3")
+    assert similar.status_code == 200 and similar.get_json()["id"] == sku
+    assert client.get(f"/products/{sku}/bought-together?k=3").status_code == 200
+    assert client.get("/products/HP/CF226X").status_code == 404  # a prefix of the id is another id
+    assert client.delete(f"/admin/products/{sku}", headers=AUTH).get_json()["deleted"] == [sku]
+    assert client.get(f"/products/{sku}").status_code == 404
+
+
 
 @pytest.mark.parametrize("body,fragment", [
     ({"products": [{"id": "x"}]}, "row 1 (id 'x'): title: missing"),

@@ -39,6 +39,13 @@ def test_real_server_answers_searches_and_errors(server):
     assert longest.status_code == 200 and longest.headers["Content-Type"] == "application/json"
     bad = requests.get(f"{server}/search", params={"q": "x", "mode": "nope"}, timeout=30)
     assert bad.status_code == 400 and bad.json()["error"]["parameter"] == "mode"
+    # Past gunicorn's own limits the answer is still the API's JSON error, naming what was too big.
+    too_long = requests.get(f"{server}/search", params={"q": "x" * 9000}, timeout=30)
+    assert too_long.status_code == 414 and too_long.json()["error"]["parameter"] == "url"
+    too_many = requests.get(f"{server}/search", params={"q": "x"}, headers={f"X-H{i}": "1" for i in range(200)},
+                            timeout=30)
+    assert too_many.status_code == 431 and too_many.json()["error"]["parameter"] == "headers"
+    assert requests.get(f"{server}/health", timeout=30).status_code == 200  # and the server serves on
 
 
 def test_serve_without_an_index_says_how_to_build_one(tmp_path):

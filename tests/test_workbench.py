@@ -188,11 +188,20 @@ def test_judgments_round_trip_through_csv_in_the_icecat_format(client, judgments
     imported = client.post("/workbench/api/judgments.csv", headers=BEARER,
                            data={"file": (io.BytesIO(upload.encode()), "marks.csv")})
     assert imported.status_code == 200 and imported.get_json()["imported"] == 5
+    assert imported.get_json()["unknown_product_count"] == 0
     exported = client.get("/workbench/api/judgments.csv", headers=BEARER)
     assert exported.mimetype == "text/csv"
     table = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
     assert table[0] == ["query", "docid", "rating"]
     assert sorted(tuple(r) for r in table[1:]) == sorted((q, p, str(g)) for q, p, g in rows)
+
+
+def test_judgments_of_products_not_in_the_catalog_are_kept_and_reported(client, judgments):
+    known = next(iter(judgments["usb hub"]))
+    upload = f"query,docid,rating\nusb hub,{known},3\nusb hub,0{known},2\nusb hub,gone-1,0\n"
+    body = client.post("/workbench/api/judgments.csv", headers=BEARER, data=upload, content_type="text/csv").get_json()
+    assert body["imported"] == 3
+    assert body["unknown_product_count"] == 2 and body["unknown_products"] == sorted([f"0{known}", "gone-1"])
 
 
 def test_a_bad_csv_imports_nothing_and_names_the_row(client):

@@ -323,7 +323,12 @@ async function importJudgments() {
   const data = await call("POST", `${API}/judgments.csv`, form);
   await loadJudgments();
   if (lastCompare) await compare();
-  say(`Imported ${data.imported} judgments.`);
+  const unknown = data.unknown_product_count
+    ? ` ${data.unknown_product_count} of the products they name are not in the serving catalog`
+      + ` (${data.unknown_products.join(", ")}${data.unknown_product_count > data.unknown_products.length ? ", …" : ""}):`
+      + " deleted since, or ids changed on the way (a spreadsheet drops leading zeros)."
+    : "";
+  say(`Imported ${data.imported} judgments.${unknown}`);
 }
 
 // ---- evaluation ----------------------------------------------------------------------

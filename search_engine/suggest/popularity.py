@@ -20,7 +20,7 @@ from search_engine.suggest.prefix_index import PrefixIndex
 from search_engine.types import Event
 
 MAX_REMEMBERED_SEARCHES = 200_000  # search_id -> query, for clicks that name only their search
-MAX_QUERY_CHARACTERS = 100  # longer searches are not suggestions anyone completes
+MAX_SUGGESTED_CHARACTERS = 100  # longer searches are not suggestions anyone completes
 MAX_SPELLING_QUERIES = 10_000  # the most searched queries spelling correction offers (the head of the traffic)
 MIN_SPELLING_CHARACTERS = 4  # a shorter query is too close to too many others to correct
 
@@ -123,7 +123,7 @@ class QueryLog:
                 self._query_of_search.popitem(last=False)
         elif not query and event.search_id:
             query = self._query_of_search.get(event.search_id)
-        if not query or len(query) > MAX_QUERY_CHARACTERS:
+        if not query or len(query) > MAX_SUGGESTED_CHARACTERS:
             return None
         return phrase_key(query) or None
 
