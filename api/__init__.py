@@ -9,6 +9,7 @@ from flask import Flask
 from api import engine_holder
 from api.auth import session_secret
 from api.errors import register_error_handlers
+from api.params import ProductIdConverter
 from indexer.search_index import SearchIndex
 from search_engine.live import LiveEngine
 
@@ -26,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__)
     app.json.sort_keys = False
+    app.url_map.converters["product_id"] = ProductIdConverter
     test_config = dict(test_config or {})
     settings = test_config.pop("SETTINGS", None) or load_settings()
     store = test_config.pop("EVENTS", None) or open_event_store(settings)

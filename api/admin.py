@@ -78,7 +78,7 @@ def delete_products():
     return jsonify(_write(deletes=[str(i).strip() for i in ids]).to_dict())
 
 
-@bp.delete("/products/<path:product_id>")
+@bp.delete("/products/<product_id:product_id>")
 def delete_product(product_id: str):
     summary = _write(deletes=[product_id])
     if summary.not_found:

@@ -2,7 +2,7 @@
 
 Per request (hooks on every endpoint): a count by endpoint, method and status, and a latency
 histogram by endpoint, method and mode (for /search; "" elsewhere), labelled by the route's
-rule ("/products/<path:product_id>"), never by the raw path, so the label sets stay bounded.
+rule ("/products/<product_id:product_id>"), never by the raw path, so the label sets stay bounded.
 At scrape time, from this worker's state: the serving index version, the update lag (changes
 logged to the serving version but not yet in its snapshot), live products, and the event
 store's size (events and bytes on disk).

@@ -885,6 +885,7 @@ class JudgmentForgotten(ResponseModel):
 class JudgmentUpload(RequestModel):
     """A query,docid,rating CSV as a form upload."""
     file: bytes = Field(json_schema_extra={"contentMediaType": "text/csv"})
+    version: str | None = None
 
 
 class JudgmentsImported(ResponseModel):
@@ -1276,8 +1277,10 @@ OPERATIONS: tuple[Operation, ...] = (
     }, admin=True),
     Operation("post", "/workbench/api/judgments.csv", "Import marks from a CSV", "workbench", {
         200: Response(JudgmentsImported, "every row was imported"),
-        400: error("no CSV, not UTF-8, or a bad row (named): nothing was imported"),
+        400: error("no CSV, not UTF-8, a bad row (named), or an unknown version: nothing was imported"),
     }, "The Icecat list's format: query,docid,rating. All rows are stored or none.",
+        parameters=(Param("version", {"type": "string"}, "the index version whose catalog the product ids are "
+                          "checked against (default: the serving one; also a form field)", "query", False),),
         body=RequestBody({"text/csv": {"type": "string"}, "multipart/form-data": JudgmentUpload}), admin=True),
     Operation("post", "/workbench/api/evaluate", "Evaluate configurations over the marks", "workbench", {
         200: Response(Evaluation, "the table (as search-evaluate prints it) and per-query changes"),

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from flask import request
 from werkzeug.datastructures import MultiDict
+from werkzeug.routing import PathConverter
 
 from api.errors import ApiError
 from indexer.attributes import RANGE_SUFFIXES
@@ -192,3 +193,11 @@ def query_from(args: MultiDict) -> Query:
         facets=facets_from(args),
         correct_spelling=bool_param(args, "correct") if "correct" in args else True,
     )
+
+
+class ProductIdConverter(PathConverter):
+    """<product_id:...> in a route: a catalog id as it is, slashes included ("HP/CF226X", and
+    "/x", which Werkzeug's path converter cannot start with). Ids ending in "/similar" or
+    "/bought-together" read as those routes of the shorter id."""
+    regex = ".+?"
+    part_isolating = False  # the pattern spans "/": Werkzeug must match it against the whole path

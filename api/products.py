@@ -18,12 +18,12 @@ def _product_or_404(product_id: str):
     return product
 
 
-@bp.get("/products/<path:product_id>")
+@bp.get("/products/<product_id:product_id>")
 def product(product_id: str):
     return jsonify(product_json(_product_or_404(product_id)))
 
 
-@bp.get("/products/<path:product_id>/similar")
+@bp.get("/products/<product_id:product_id>/similar")
 def similar(product_id: str):
     _product_or_404(product_id)
     k = int_param(request.args, "k", 10, 1, MAX_K)

@@ -67,7 +67,7 @@ def trending():
     return _answer(_recommendations().trending(engine, k, _filters(engine)), started)
 
 
-@bp.get("/products/<path:product_id>/bought-together")
+@bp.get("/products/<product_id:product_id>/bought-together")
 def bought_together(product_id: str):
     started = time.perf_counter()
     k = int_param(request.args, "k", DEFAULT_K, 1, MAX_K)

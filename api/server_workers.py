@@ -41,6 +41,8 @@ class JsonLimitErrors:
         if response is None:
             return super().handle_error(req, client, addr, exc)
         self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        if req is not None:  # raised reading what followed an answered request (a chunked body's
+            return           # trailers): that request has its response; a second one is noise
         try:
             util.write_nonblock(client, response)
         except Exception:  # the client may be gone; there is no one left to tell

@@ -228,7 +228,8 @@ def export_judgments():
 @bp.post("/judgments.csv")
 def import_judgments():
     """A query,docid,rating CSV (the Icecat list's format), as a form upload "file" or the raw
-    body; all rows are stored or none."""
+    body; all rows are stored or none. The product ids no product of the serving version (or
+    of `version`, a form field or query parameter) has are counted in the answer."""
     upload = request.files.get("file")
     data = upload.read() if upload else request.get_data()
     if not data.strip():
@@ -238,15 +239,17 @@ def import_judgments():
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ApiError("the CSV must be UTF-8 text", parameter="file") from None
+    # Marks of products the version lacks are imported, and reported: a list may judge products
+    # deleted since (an export of older marks) or only a staged version has, and a spreadsheet
+    # that dropped an id's leading zeros shows up here.
+    version = request.form.get("version") or request.args.get("version")
+    products = (_engine_for_version(version) if version else current_engine()).index.products
     source = (upload.filename if upload and upload.filename else "") or "upload.csv"  # named in errors
     try:
         judgments = read_judgments(io.StringIO(text, newline=""), source)
         count = _judgment_store().import_judgments(judgments, source)
     except (ValueError, csv.Error) as exc:
         raise ApiError(f"nothing was imported: {exc}", parameter="file") from None
-    # Kept, but reported: a list may judge products deleted since (an export of older marks),
-    # and a spreadsheet that dropped an id's leading zeros shows up here.
-    products = current_engine().index.products
     unknown = sorted({doc for grades in judgments.values() for doc in grades if products.get(doc) is None})
     return jsonify({"imported": count, "queries": len(_judgment_store().judgments()),
                     "unknown_product_count": len(unknown), "unknown_products": unknown[:MAX_UNKNOWN_LISTED]})

@@ -72,6 +72,13 @@ def test_an_id_with_slashes_reaches_every_product_endpoint(small_root, towers):
     assert client.get("/products/HP/CF226X").status_code == 404  # a prefix of the id is another id
     assert client.delete(f"/admin/products/{sku}", headers=AUTH).get_json()["deleted"] == [sku]
     assert client.get(f"/products/{sku}").status_code == 404
+    # An id that starts with "/" is itself, not the id without it (no redirect to another product).
+    for product_id in ("/lead", "lead"):
+        client.post("/admin/products", json={"products": [{**new, "id": product_id}]}, headers=AUTH)
+    assert client.get("/products//lead").get_json()["id"] == "/lead"
+    assert client.get("/products//lead/similar").get_json()["id"] == "/lead"
+    assert client.delete("/admin/products/%2Flead", headers=AUTH).get_json()["deleted"] == ["/lead"]
+    assert client.get("/products/lead").status_code == 200
 
 
 

@@ -27,7 +27,7 @@ def test_requests_are_counted_by_endpoint_mode_and_status(client):
     assert grew('search_http_requests_total{endpoint="/search",method="GET",status="400"}') == 1
     assert grew('search_http_request_duration_seconds_count{endpoint="/search",method="GET",mode="keyword"}') == 2
     assert grew('search_http_request_duration_seconds_count{endpoint="/search",method="GET",mode="invalid"}') == 1
-    assert grew('search_http_requests_total{endpoint="/products/<path:product_id>",method="GET",status="404"}') == 1
+    assert grew('search_http_requests_total{endpoint="/products/<product_id:product_id>",method="GET",status="404"}') == 1
     assert grew('search_http_requests_total{endpoint="unmatched",method="GET",status="404"}') == 1
     assert "no-such-product" not in text and "/no/such/route" not in text and "FROBNICATE" not in text
     assert grew('search_http_requests_total{endpoint="unmatched",method="other",status="405"}') == 1

@@ -202,6 +202,9 @@ def test_judgments_of_products_not_in_the_catalog_are_kept_and_reported(client, 
     body = client.post("/workbench/api/judgments.csv", headers=BEARER, data=upload, content_type="text/csv").get_json()
     assert body["imported"] == 3
     assert body["unknown_product_count"] == 2 and body["unknown_products"] == sorted([f"0{known}", "gone-1"])
+    unknown_version = client.post("/workbench/api/judgments.csv?version=v1999", headers=BEARER, data=upload,
+                                  content_type="text/csv")
+    assert unknown_version.status_code == 400 and unknown_version.get_json()["error"]["parameter"] == "version"
 
 
 def test_a_bad_csv_imports_nothing_and_names_the_row(client):
@@ -282,6 +285,12 @@ def test_a_staged_version_is_compared_beside_the_serving_one(tmp_path, small_roo
     assert body["a"]["index_version"] == serving and body["b"]["index_version"] == staged
     staged_ids = {p.id for p in small_catalog[:40]}
     assert {h["id"] for h in body["b"]["results"]} <= staged_ids < {h["id"] for h in body["a"]["results"]} | staged_ids
+    only_serving = small_catalog[50].id  # judged on the serving version: the staged one lacks it
+    upload = f"query,docid,rating\nwireless mouse,{small_catalog[0].id},3\nwireless mouse,{only_serving},1\n"
+    for version, unknown in ((None, []), (staged, [only_serving])):
+        imported = client.post("/workbench/api/judgments.csv", headers=BEARER, data=upload, content_type="text/csv",
+                               query_string={"version": version} if version else {}).get_json()
+        assert imported["imported"] == 2 and imported["unknown_products"] == unknown
     assert reindex(["switch", staged, "--index", str(small_root)]) == 0
     assert versions.current_version(small_root) == staged
 

@@ -326,7 +326,7 @@ async function importJudgments() {
   const unknown = data.unknown_product_count
     ? ` ${data.unknown_product_count} of the products they name are not in the serving catalog`
       + ` (${data.unknown_products.join(", ")}${data.unknown_product_count > data.unknown_products.length ? ", …" : ""}):`
-      + " deleted since, or ids changed on the way (a spreadsheet drops leading zeros)."
+      + " judged on a staged version, deleted since, or ids changed on the way (a spreadsheet drops leading zeros)."
     : "";
   say(`Imported ${data.imported} judgments.${unknown}`);
 }
