@@ -151,8 +151,9 @@ def _rule_from_body(rule_type, fields: tuple[str, ...], what: str, max_character
             continue  # numbers are the rule's own check
         if not isinstance(value, str):  # text no store can write never gets here (json_body)
             raise ApiError(f"{f.name}: must be a string, got {type(value).__name__}", parameter=f.name)
-        if max_characters is not None and len(value) > max_characters:
-            raise ApiError(f"{f.name}: at most {max_characters} characters, got {len(value)}", parameter=f.name)
+        if max_characters is not None and len(value.strip()) > max_characters:  # measured as /search measures q
+            raise ApiError(f"{f.name}: at most {max_characters} characters, got {len(value.strip())}",
+                           parameter=f.name)
     try:
         return rule_type(**{k: body[k] for k in fields if k in body and body[k] not in ("", None)})
     except (TypeError, ValueError) as exc:
