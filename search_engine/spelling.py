@@ -89,6 +89,8 @@ def _options(words: list[str], i: int, dictionary: SpellingDictionary
             options.append((2, (joined,), 1, True))
         if _typo_prone(word, dictionary) or _typo_prone(following, dictionary):  # a misplaced space ("gpswa tch")
             options += [(2, split, 1, True) for split in dictionary.splits(joined)[:2] if split != (word, following)]
+            # ... or a word split in two and misspelt: one edit more ("smart wtch": smartwatch)
+            options += [(2, (respelt.word,), 1 + respelt.edits, True) for respelt in respellings(joined, dictionary)[:2]]
     return options
 
 
@@ -170,8 +172,9 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
             candidate = " ".join(reading.words)
             matching = count_matching(candidate)
             counted += 1
-            # A respelling before a re-split of as many edits ("eaerbuds": earbuds, not "ear buds").
-            score = (searched(candidate) if searched else 0.0, not reading.reshaped, matching,
+            # Of as many edits, the reading more products hold ("ip hone": iphone, not "ip home");
+            # between as many, a respelling before a re-split.
+            score = (searched(candidate) if searched else 0.0, matching, not reading.reshaped,
                      sum(math.log1p(dictionary.products(w)) for w in reading.words))
             if matching > original and (best is None or score > best[0]):
                 best = (score, Correction(candidate, matching, original, reading.edits, reading.reshaped))

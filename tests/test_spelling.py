@@ -68,6 +68,18 @@ def test_correction_uses_the_other_words_as_context():
     assert correct("canon pg540", codes, count, enough=10) is None  # a code is never corrected into another
 
 
+def test_a_word_split_in_two_joins_even_when_one_half_is_misspelt():
+    words = SpellingDictionary({"smart": 50, "watch": 12, "smartwatch": 12, "home": 40, "ip": 30, "iphone": 20})
+    count = matching_counter({"smart": set(range(50)), "watch": set(range(100, 112)),
+                              "smartwatch": set(range(200, 212)), "home": set(range(300, 340)),
+                              "ip": set(range(330, 360)), "iphone": set(range(400, 420))})
+    # "smart watch" is one edit away but nothing holds both words: the join with the typo fixed
+    fixed = correct("smart wtch", words, count, enough=10)
+    assert (fixed.text, fixed.edits, fixed.reshaped) == ("smartwatch", 2, True)
+    # As many edits either way ("ip home" respelt, "iphone" joined): the reading more products hold
+    assert correct("ip hone", words, count, enough=10).text == "iphone"
+
+
 def test_relaxation_drops_the_fewest_words_and_the_most_common_first():
     count = matching_counter(HOLDERS)
 
