@@ -42,7 +42,7 @@ def ensure_index(root: str, encode_sample: int) -> dict:
     from encoders.towers import TextEncoder
     from indexer.build import build_version
     from indexer.icecat import load_icecat
-    from indexer.versions import current_dir, read_manifest
+    from indexer.versions import current_dir, list_versions, read_manifest
     from scripts.demo import index_is_current
 
     started = time.perf_counter()
@@ -52,6 +52,10 @@ def ensure_index(root: str, encode_sample: int) -> dict:
     figures = {"products": len(products), "load_s": round(load_s, 2)}
     if index_is_current(root, products, encoder):
         print(f"reusing the index in {root} (its build timings are from when it was built)", file=sys.stderr)
+    elif list_versions(root):  # never replace a shop's index (or an older build) with the bundled catalog
+        raise SystemExit(f"{root} holds an index of another catalog or product tower; this benchmark measures "
+                         f"the bundled Icecat catalog with the packaged tower: pass --index with an empty folder "
+                         f"(it builds there) or one it built before")
     else:
         print(f"building the index over {len(products)} products (no embedding cache)...", file=sys.stderr)
         build_version(products, encoder, root, show_progress=True)

@@ -20,6 +20,21 @@ def percentiles(values, points=(50, 95, 99), digits: int = 2, key: str = "p{}") 
     return {key.format(p): round(float(np.percentile(ms, p)), digits) if len(ms) else None for p in points}
 
 
+def figure(value: float | None, digits: int = 4) -> str:
+    """A table's number; "-" where there is none (a fold whose queries have no relevant product)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def check_judgments(judgments, products, source) -> None:
+    """A judgment list against the index it measures (search_engine.judgments.check_judged_products):
+    another catalog's list is refused (ValueError), one mostly for other products warned about."""
+    from search_engine.judgments import check_judged_products
+
+    warning = check_judged_products(judgments, lambda product_id: products.get(product_id) is not None, str(source))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def emit(figures: dict, json_path: str | None) -> int:
     """A benchmark's figures on stdout as JSON, and in json_path when given; exit status 0."""
     import json

@@ -21,7 +21,7 @@ import argparse
 import json
 import sys
 
-from scripts.common import ICECAT_JUDGMENTS, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, check_judgments, setup_logging
 
 
 def parse_args(argv=None):
@@ -87,6 +87,7 @@ def main(argv=None) -> int:
                           if args.configurations else DEFAULT_CONFIGURATIONS)
         judgments = load_judgments(args.judgments)
         engine = open_engine(load_settings(index_root=args.index, model=args.model, ranker_path=args.ranker))
+        check_judgments(judgments, engine.index.products, args.judgments)
         if args.events:
             engine = with_search_history(engine, args.events)
     except (ValueError, FileNotFoundError) as exc:

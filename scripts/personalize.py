@@ -27,7 +27,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from scripts.common import ICECAT_JUDGMENTS, SIMULATION_START, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, SIMULATION_START, check_judgments, setup_logging
 from search_engine.personalization.reranker import DEFAULT_EVIDENCE
 from search_engine.personalization.simulator import TASTE_KINDS
 from search_engine.personalization.training import ROUNDS
@@ -164,7 +164,9 @@ def session_simulator(index: str, judgments: str, seed: int):
         return cache[query]
 
     catalog = CatalogReader.of_snapshot(snapshot)
-    simulator = ShopperSimulator(load_judgments(judgments), results_of,
+    judged = load_judgments(judgments)
+    check_judgments(judged, snapshot.products, judgments)  # simulated shoppers search its queries
+    simulator = ShopperSimulator(judged, results_of,
                                  PriceBands.fit(snapshot.products.live_products()), seed,
                                  facets=catalog.facets, vector_of=catalog.vector_of)
     return engine, catalog, simulator, cache
@@ -226,6 +228,7 @@ def run_evaluate(args) -> int:
     figures["relative_change"] = (personal - plain) / plain if plain else None
     # Anonymous and unknown shoppers: the judgment nDCG@10 with the reranker switched on.
     judgments = load_judgments(args.judgments)
+    check_judgments(judgments, engine.index.products, args.judgments)
     personalized_engine = replace(engine, reranker=reranker)
     default = Configuration("hybrid (default)")
     figures["judgments_ndcg@10_without_reranker"] = evaluate(engine, judgments, [default])[0].summary()["ndcg@10"]

@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.common import ICECAT_JUDGMENTS, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, check_judgments, figure, setup_logging
 
 LOSS = "MultipleNegativesRankingLoss (scale 20) with one mined hard negative per pair"
 CONFIGS = ("dense", "hybrid-rrf", "hybrid-linear:0.3", "hybrid-linear:0.4", "hybrid-linear:0.5",
@@ -165,6 +165,7 @@ def run_train(args) -> int:
 
     judgments = load_judgments(args.judgments)
     engine = open_engine(load_settings(index_root=args.index, model=args.base_model, ranker_path=""))
+    check_judgments(judgments, engine.index.products, args.judgments)
     figures = train_one(args, engine, judgments, sorted(judgments), Path(args.output))
     print(json.dumps(figures))
     print(f"saved {args.output}; reindex with: search-reindex full --model {args.output} --index {args.index}")
@@ -185,6 +186,7 @@ def run_cv(args) -> int:
     judgments = load_judgments(args.judgments)
     base = open_engine(load_settings(index_root=args.index, model=args.base_model, encoder_backend="torch",
                                       ranker_path=""))
+    check_judgments(judgments, base.index.products, args.judgments)
     products = base.index.products.live_products()
     configurations = [Configuration.parse(c) for c in CONFIGS]
     work = Path(args.work)
@@ -254,6 +256,8 @@ def run_fusion(args) -> int:
     if args.work:
         check_cv_work(args.work, args.folds, judgments)
     shared = None if args.work else open_engine(settings)
+    if shared is not None:
+        check_judgments(judgments, shared.index.products, args.judgments)
     names = ("plain keyword (weight 0)", "default weight", "fitted global weight", "fitted weight per query kind")
     rows = {name: [] for name in names}
     per_query: dict[str, dict[str, float | None]] = {name: {} for name in names}
@@ -307,6 +311,7 @@ def run_matching(args) -> int:
     judgments = load_judgments(args.judgments)
     settings = load_settings(index_root=args.index, ranker_path="")
     engine = open_engine(settings)
+    check_judgments(judgments, engine.index.products, args.judgments)
     config, snapshot = engine.config, engine.index.snapshot()
     products = snapshot.products
     id_of = [p.id if p else "" for p in products.by_doc()]
@@ -331,8 +336,8 @@ def run_matching(args) -> int:
     metrics = ("f1", "recall", "precision", "ndcg@10", "median size")
     print(f"matched set on held-out queries ({args.folds} folds) | " + " | ".join(metrics))
     for name in names:
-        print(f"{name} | " + " | ".join(f"{mean(held_out[name][m]):.4f}" if m != "median size"
-                                         else f"{mean(held_out[name][m]):.0f}" for m in metrics))
+        print(f"{name} | " + " | ".join(figure(mean(held_out[name][m]), 0 if m == "median size" else 4)
+                                         for m in metrics))
     floor = fit_floor(list(materials.values()))
     print(f"floor fitted on all {len(materials)} queries: {floor} (set it: SEARCH_DENSE_FLOOR={floor}, "
           f"or dense_floor = {floor} in the settings file)")
@@ -356,6 +361,7 @@ def run_keyword(args) -> int:
     if settings.fusion != "linear":
         raise ValueError(f"fusion: the weights are fitted for linear fusion (the setting is {settings.fusion!r})")
     engine = open_engine(settings)
+    check_judgments(judgments, engine.index.products, args.judgments)
     serving = keyword_config(engine.index.manifest)  # its boosts and typo settings carry over
     store = engine.index.products
     products = store.by_doc()
@@ -440,6 +446,7 @@ def run_ranker(args) -> int:
         lists = [r for fold in folds for r in lists_by_fold[fold.fold - 1] if r.query in set(fold.held_out)]
     else:
         engine = plain(open_engine(settings))
+        check_judgments(judgments, engine.index.products, args.judgments)
         lists = ranked_lists(engine, judgments, queries)
         keyword = keyword_ndcg(engine, queries)
         training, source = None, str(args.judgments)
@@ -456,9 +463,9 @@ def run_ranker(args) -> int:
               "left out of their own vote", file=sys.stderr)
     for fold in folds:
         print(f"fold {fold.fold}: {len(fold.held_out)} held-out queries, nDCG@10 fused "
-              f"{mean(fold.fused.values()):.4f} -> ranker {mean(fold.ranked.values()):.4f}; ranking only "
+              f"{figure(mean(fold.fused.values()))} -> ranker {figure(mean(fold.ranked.values()))}; ranking only "
               f"{', '.join(fold.kinds) or 'no'} queries (chosen on its training queries) "
-              f"{mean(fold.chosen.values()):.4f}", file=sys.stderr)
+              f"{figure(mean(fold.chosen.values()))}", file=sys.stderr)
     kinds = summary_by_kind(folds, lists, keyword)
     fused_name = (f"hybrid-linear:{settings.dense_weight}" if settings.fusion == "linear" else "hybrid-rrf")
     print(f"held-out nDCG@10 over {args.folds} folds by query group ({len(queries)} queries; fused = {fused_name})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 Judgments = dict[str, dict[str, float]]  # query -> product id -> grade
 
@@ -15,6 +15,21 @@ def load_judgments(path: str | Path) -> Judgments:
     """Read `query,docid,rating` rows; bad rows fail with their row number."""
     with open(path, encoding="utf-8", newline="") as handle:
         return read_judgments(handle, str(path))
+
+
+def check_judged_products(judgments: Judgments, holds: Callable[[str], bool], source: str) -> str | None:
+    """Refuse (ValueError) a judgment list none of whose judged products the catalog holds: it
+    is another catalog's, and every figure over it would be a silent 0. A warning to show
+    when fewer than half are held; else None."""
+    judged = {doc for grades in judgments.values() for doc in grades}
+    held = sum(1 for doc in judged if holds(doc))
+    if judged and not held:
+        raise ValueError(f"none of the {len(judged)} products judged in {source} is in this index: the judgments "
+                         f"are for another catalog (pass --judgments with this catalog's query,docid,rating CSV)")
+    if held < len(judged) / 2:
+        return (f"only {held} of the {len(judged)} products judged in {source} are in this index: "
+                f"the figures count the others as never found")
+    return None
 
 
 def read_judgments(handle: TextIO, source: str) -> Judgments:
