@@ -15,18 +15,17 @@ from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
-LIMIT_ERRORS = {  # exception: (status, reason, the parameter it names)
-    LimitRequestLine: (414, "URI Too Long", "url"),
-    LimitRequestHeaders: (431, "Request Header Fields Too Large", "headers"),
+LIMIT_ERRORS = {  # exception: (status, reason, the parameter it names, what was too big)
+    LimitRequestLine: (414, "URI Too Long", "url", "the request line is longer"),
+    LimitRequestHeaders: (431, "Request Header Fields Too Large", "headers", "the request's headers are more or larger"),
 }
 
 
 def limit_error_response(exc: Exception) -> bytes | None:
     """The whole HTTP response for a size-limit error; None for any other error."""
-    for kind, (status, reason, parameter) in LIMIT_ERRORS.items():
+    for kind, (status, reason, parameter, too_big) in LIMIT_ERRORS.items():
         if isinstance(exc, kind):
-            message = (f"the request line is longer than this server reads: {exc}" if parameter == "url"
-                       else f"the request's headers are more or larger than this server reads: {exc}")
+            message = f"{too_big} than this server reads: {exc}"
             body = json.dumps({"error": {"status": status, "message": message, "parameter": parameter}})
             return (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
                     f"Content-Length: {len(body)}\r\n\r\n{body}").encode("latin-1")

@@ -20,7 +20,7 @@ from api.params import json_body, query_from
 from api.serialize import fusion_json, result_json
 from search_engine.evaluation import DEFAULT_CONFIGURATIONS, Configuration, configured_engine, evaluate, \
     format_table, query_changes
-from search_engine.judgments import COLUMNS, read_judgments, write_judgments_to
+from search_engine.judgments import COLUMNS, products_not_held, read_judgments, write_judgments_to
 from search_engine.rank_diff import rank_changes
 from search_engine.results_page import attribute_parameter_offered, filter_parameters, sort_offered
 from search_engine.types import SORTS, FacetRequest, Query
@@ -228,8 +228,8 @@ def export_judgments():
 @bp.post("/judgments.csv")
 def import_judgments():
     """A query,docid,rating CSV (the Icecat list's format), as a form upload "file" or the raw
-    body; all rows are stored or none. The product ids no product of the serving version (or
-    of `version`, a form field or query parameter) has are counted in the answer."""
+    body; all rows are stored or none. The answer counts the judged product ids that the
+    serving version (or `version`, a form field or query parameter) does not hold."""
     upload = request.files.get("file")
     data = upload.read() if upload else request.get_data()
     if not data.strip():
@@ -250,7 +250,7 @@ def import_judgments():
         count = _judgment_store().import_judgments(judgments, source)
     except (ValueError, csv.Error) as exc:
         raise ApiError(f"nothing was imported: {exc}", parameter="file") from None
-    unknown = sorted({doc for grades in judgments.values() for doc in grades if products.get(doc) is None})
+    unknown = products_not_held(judgments, lambda product_id: products.get(product_id) is not None)
     return jsonify({"imported": count, "queries": len(_judgment_store().judgments()),
                     "unknown_product_count": len(unknown), "unknown_products": unknown[:MAX_UNKNOWN_LISTED]})
 

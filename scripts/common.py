@@ -20,11 +20,6 @@ def percentiles(values, points=(50, 95, 99), digits: int = 2, key: str = "p{}") 
     return {key.format(p): round(float(np.percentile(ms, p)), digits) if len(ms) else None for p in points}
 
 
-def figure(value: float | None, digits: int = 4) -> str:
-    """A table's number; "-" where there is none (a fold whose queries have no relevant product)."""
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def check_judgments(judgments, products, source) -> None:
     """A judgment list against the index it measures (search_engine.judgments.check_judged_products):
     another catalog's list is refused (ValueError), one mostly for other products warned about."""

@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.common import ICECAT_JUDGMENTS, check_judgments, figure, setup_logging
+from scripts.common import ICECAT_JUDGMENTS, check_judgments, setup_logging
 
 LOSS = "MultipleNegativesRankingLoss (scale 20) with one mined hard negative per pair"
 CONFIGS = ("dense", "hybrid-rrf", "hybrid-linear:0.3", "hybrid-linear:0.4", "hybrid-linear:0.5",
@@ -242,6 +242,7 @@ def fold_engine(work: str, fold: int, settings):
 
 def run_fusion(args) -> int:
     from search_engine.engine import EngineConfig
+    from search_engine.evaluation import figure
     from search_engine.factory import open_engine
     from search_engine.fusion_tuning import fit_weight, fit_weights_by_kind, fused_ndcg
     from search_engine.judgments import load_judgments
@@ -291,13 +292,14 @@ def run_fusion(args) -> int:
     for kind in QUERY_KINDS:
         queries = [q for q in judgments if held_out_kinds[q] == kind]
         cells = [mean(per_query[name][q] for q in queries) for name in names]
-        print(f"{kind} ({len(queries)} queries) | " + " | ".join("-" if c is None else f"{c:.4f}" for c in cells))
+        print(f"{kind} ({len(queries)} queries) | " + " | ".join(figure(c) for c in cells))
     print("(serving uses one weight for every query, dense_weight; per-kind weights are reported to check "
           "whether a kind needs its own on this shop's judgments)")
     return 0
 
 
 def run_matching(args) -> int:
+    from search_engine.evaluation import figure
     from search_engine.factory import open_engine
     from search_engine.fusion import fuse
     from search_engine.judgments import load_judgments
@@ -411,7 +413,7 @@ def _events(log: str | None, database: str | None) -> list:
 def run_ranker(args) -> int:
     from dataclasses import replace
 
-    from search_engine.evaluation import DEPTH
+    from search_engine.evaluation import DEPTH, figure
     from search_engine.factory import open_engine
     from search_engine.judgments import load_judgments
     from search_engine.metrics import mean, ndcg_at_k
@@ -471,8 +473,7 @@ def run_ranker(args) -> int:
     print(f"held-out nDCG@10 over {args.folds} folds by query group ({len(queries)} queries; fused = {fused_name})")
     print(f"{'kind':12} | queries | keyword (BM25) | fused  | ranker, every kind | ranker, kinds chosen in-fold")
     for kind, row in kinds.items():
-        cells = ["-" if row[k] is None else f"{row[k]:.4f}"
-                 for k in ("keyword", "fused", "ranker", "ranker_chosen_kinds")]
+        cells = [figure(row[k]) for k in ("keyword", "fused", "ranker", "ranker_chosen_kinds")]
         print(f"{kind:12} | {row['queries']:7} | {cells[0]:>14} | {cells[1]} | {cells[2]:>18} | {cells[3]}")
     for name, column in (("every kind", "ranked"), ("kinds chosen in-fold", "chosen")):
         per_fold = [v for v in (mean(getattr(f, column).values()) for f in folds) if v is not None]

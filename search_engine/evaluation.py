@@ -126,12 +126,16 @@ def query_changes(before: ConfigurationScores, after: ConfigurationScores, metri
     return sorted(changes, key=lambda c: (-c.delta, c.query))
 
 
+def figure(value: float | None, digits: int = 4) -> str:
+    """A table's number; "-" where there is none (no query of the row has a relevant product)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def format_table(results: list[ConfigurationScores]) -> str:
     rows = [("configuration", "nDCG@10", "Recall@100", "MRR")]
     for result in results:
         summary = result.summary()
-        rows.append((result.configuration.name, *(
-            "-" if summary[m] is None else f"{summary[m]:.4f}" for m in ("ndcg@10", "recall@100", "mrr"))))
+        rows.append((result.configuration.name, *(figure(summary[m]) for m in ("ndcg@10", "recall@100", "mrr"))))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))

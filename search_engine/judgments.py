@@ -17,12 +17,17 @@ def load_judgments(path: str | Path) -> Judgments:
         return read_judgments(handle, str(path))
 
 
+def products_not_held(judgments: Judgments, holds: Callable[[str], bool]) -> list[str]:
+    """The judged product ids the catalog does not hold (holds(id) is False), sorted."""
+    return sorted({doc for grades in judgments.values() for doc in grades if not holds(doc)})
+
+
 def check_judged_products(judgments: Judgments, holds: Callable[[str], bool], source: str) -> str | None:
     """Refuse (ValueError) a judgment list none of whose judged products the catalog holds: it
     is another catalog's, and every figure over it would be a silent 0. A warning to show
     when fewer than half are held; else None."""
     judged = {doc for grades in judgments.values() for doc in grades}
-    held = sum(1 for doc in judged if holds(doc))
+    held = len(judged) - len(products_not_held(judgments, holds))
     if judged and not held:
         raise ValueError(f"none of the {len(judged)} products judged in {source} is in this index: the judgments "
                          f"are for another catalog (pass --judgments with this catalog's query,docid,rating CSV)")
