@@ -2,7 +2,8 @@
 
 A catalog names them (its index versions record the choice in their manifest):
   facets   attributes counted by value and filterable by value (`attr.<name>=value`),
-           compared like brands: trimmed, whitespace collapsed, case-insensitive
+           compared like brands: trimmed, whitespace collapsed, case-insensitive; a list
+           value is several values
   numeric  attributes filterable by range (`attr.<name>_min/_max`), summarised as a range
            with a histogram, and sortable; their values must read as numbers ("60.0", 2)
 An attribute may be both. Checked when an index is built: every named attribute must occur
@@ -56,16 +57,37 @@ class AttributeConfig:
         return {k: list(v) for k, v in asdict(self).items()}
 
 
-def facet_text(raw: Any) -> str:
-    """A facet attribute's value as shoppers see it ("" when the product has none)."""
-    return "" if raw is None else str(raw).strip()
+def text_values(raw: Any) -> list[str]:
+    """The texts an attribute value holds, for searching: the value itself when it is text,
+    the texts in it when it is a list (["Bluetooth", "USB"]); numbers, true/false and objects
+    hold no words a shopper types."""
+    items = raw if isinstance(raw, (list, tuple)) else (raw,)
+    return [item for item in items if isinstance(item, str) and item.strip()]
 
 
-def facet_term(name: str, raw: Any) -> str | None:
-    """The term a keyword backend indexes and filters a facet value as ("name=value", the
-    value normalised as every filter compares it), or None when the product has none."""
-    text = facet_text(raw)
-    return f"{name}={filter_key(text)}" if text else None
+def facet_values(raw: Any) -> tuple[str, ...]:
+    """A facet attribute's values as shoppers see them: one for a text, a number or true/false,
+    each item of a list (a product both "Bluetooth" and "USB" counts under both and passes a
+    filter on either), none for a missing value or an object; a value once however often it
+    repeats, as filters compare values."""
+    items = raw if isinstance(raw, (list, tuple)) else (raw,)
+    first_spelling: dict[str, str] = {}
+    for item in items:
+        text = "" if item is None or isinstance(item, (dict, list, tuple)) else str(item).strip()
+        if text:
+            first_spelling.setdefault(filter_key(text), text)
+    return tuple(first_spelling.values())
+
+
+def facet_term(name: str, value: str) -> str:
+    """The term a keyword backend indexes and filters one facet value as ("name=value", the
+    value normalised as every filter compares it)."""
+    return f"{name}={filter_key(value)}"
+
+
+def facet_terms(name: str, raw: Any) -> tuple[str, ...]:
+    """The terms of a product's facet attribute value, one per value it holds."""
+    return tuple(facet_term(name, value) for value in facet_values(raw))
 
 
 def numeric_value(raw: Any) -> float | None:

@@ -1,26 +1,27 @@
 """Catalog loaders for JSONL, CSV and Parquet files, all validated the same way."""
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from indexer.validation import KNOWN_FIELDS, CatalogReport, finish, validate_records
+from indexer.csv_files import ENCODING, dict_rows
+from indexer.validation import KNOWN_FIELDS, CatalogReport, UnreadableRecord, finish, validate_records
 
-Record = tuple[int, dict[str, Any]]
+Record = tuple[int, dict[str, Any] | UnreadableRecord]
 
 
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return gzip.open(path, "rt", encoding=ENCODING, newline="")
+    return open(path, encoding=ENCODING, newline="")
 
 
 def jsonl_records(path: Path) -> Iterator[Record]:
-    """(line number, object) per non-blank line; a bad line gives {"_error": why}. Reads .gz too."""
+    """(line number, object) per non-blank line; a line that is no JSON object is an
+    UnreadableRecord saying why. Reads .gz too."""
     with _open_text(path) as lines:
         for row, line in enumerate(lines, start=1):
             if not line.strip():
@@ -28,10 +29,10 @@ def jsonl_records(path: Path) -> Iterator[Record]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                # An unparseable line becomes a record with no id, reported like any bad row.
-                yield row, {"_error": f"invalid JSON: {exc.msg}"}
+                yield row, UnreadableRecord(f"invalid JSON at character {exc.pos + 1}: {exc.msg}")
                 continue
-            yield row, record if isinstance(record, dict) else {"_error": "not a JSON object"}
+            yield row, record if isinstance(record, dict) else UnreadableRecord(
+                f"expected a JSON object, got {type(record).__name__}")
 
 
 def _flat_record(raw: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def _flat_record(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _csv_records(path: Path) -> Iterator[Record]:
     with _open_text(path) as handle:
-        for row, raw in enumerate(csv.DictReader(handle), start=1):
+        for row, raw in enumerate(dict_rows(handle), start=1):
             yield row, _flat_record(raw)
 
 
@@ -72,7 +73,7 @@ def _format_of(path: Path) -> str:
     return suffixes[-1].lstrip(".") if suffixes else ""
 
 
-READERS = {"jsonl": jsonl_records, "csv": _csv_records, "parquet": _parquet_records}
+READERS = {"jsonl": jsonl_records, "csv": _csv_records, "tsv": _csv_records, "parquet": _parquet_records}
 
 
 def load_catalog(path: str | Path, skip_invalid: bool = False) -> CatalogReport:
@@ -87,12 +88,17 @@ def load_catalog(path: str | Path, skip_invalid: bool = False) -> CatalogReport:
         fmt = "jsonl"
     if fmt not in READERS:
         raise ValueError(
-            f"{path}: unknown catalog format {fmt!r}; expected one of .jsonl, .csv, .parquet "
+            f"{path}: unknown catalog format {fmt!r}; expected one of .jsonl, .csv, .tsv, .parquet "
             "(optionally .gz)"
         )
     if not path.exists():
         raise FileNotFoundError(f"catalog file not found: {path}")
-    return finish(validate_records(str(path), READERS[fmt](path)), skip_invalid)
+    try:
+        report = validate_records(str(path), READERS[fmt](path))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: is not UTF-8 text ({exc.reason}: byte {exc.object[exc.start:exc.end]!r}); "
+                         "save it as UTF-8") from None
+    return finish(report, skip_invalid)
 
 
 def write_jsonl(products, path: str | Path) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
 from indexer.append_only import AppendOnlyArray, LiveDocs
-from indexer.attributes import AttributeConfig, facet_text, numeric_value
+from indexer.attributes import AttributeConfig, facet_values, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.schema import Product
 
@@ -45,6 +45,67 @@ class Vocabulary:
         return [self.codes[key] for key in keys if key in self.codes]
 
 
+class FlatSets(NamedTuple):
+    starts: np.ndarray
+    flat: np.ndarray
+    only_value: np.ndarray
+    single_valued: bool
+
+
+class ValueSets:
+    """The sets of values products hold in one multi-valued attribute (a product "Bluetooth"
+    and "USB"), as small integer set codes over a Vocabulary's value codes; append-only, set 0
+    is "no value". A product's column holds its set's code, so the column stays one int32 per
+    doc, and most sets hold one value."""
+
+    def __init__(self):
+        self.values = Vocabulary()
+        self.values.code("")  # value 0, "no value": what an empty set reads as where one value is read
+        self.codes: dict[tuple[int, ...], int] = {(): 0}
+        self.members: list[tuple[int, ...]] = [()]
+        self.sets_of_value: dict[int, list[int]] = {}
+        # Every set's values in one array, set s's at flat[starts[s]:starts[s + 1]], and whether
+        # every set holds at most one (then only_value[s] is its value, 0 for none): replaced
+        # whole when a set is added, so a reader sees an old or a new one, each complete.
+        self.flat = FlatSets(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int32), True)
+
+    def code(self, values: Sequence[str]) -> int:
+        """The set code of these values (the writer's lock held)."""
+        members = tuple(sorted({self.values.code(value) for value in values}))
+        code = self.codes.get(members)
+        if code is None:
+            self.members.append(members)
+            code = self.codes[members] = len(self.members) - 1
+            for value in members:
+                self.sets_of_value.setdefault(value, []).append(code)
+        return code
+
+    def publish(self) -> None:
+        """Make sets added since the last call readable by expand (the writer, after code)."""
+        if len(self.flat[0]) - 1 < len(self.members):
+            members = list(self.members)
+            starts = np.zeros(len(members) + 1, dtype=np.int64)
+            starts[1:] = np.cumsum([len(m) for m in members])
+            flat = np.fromiter((v for m in members for v in m), dtype=np.int32, count=int(starts[-1]))
+            only_value = np.array([m[0] if len(m) == 1 else 0 for m in members], dtype=np.int32)
+            self.flat = FlatSets(starts, flat, only_value, all(len(m) <= 1 for m in members))
+
+    def holding(self, keys: Iterable[str]) -> list[int]:
+        """Codes of the sets holding any of these normalised keys."""
+        return sorted({code for value in self.values.lookup(keys) for code in list(self.sets_of_value.get(value, ()))})
+
+    def expand(self, set_codes: np.ndarray) -> np.ndarray:
+        """The value codes of each of these sets, one after another: a doc counted under each
+        value it holds (value 0, "no value", may stand for an empty set)."""
+        starts, flat, only_value, single_valued = self.flat
+        if single_valued:  # the common case, several times faster
+            return only_value[set_codes]
+        lengths = starts[set_codes + 1] - starts[set_codes]
+        ends = np.cumsum(lengths)
+        offsets = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - lengths, lengths)
+        return flat[np.repeat(starts[set_codes], lengths) + offsets]
+
+
 class ProductTable:
     """Every product a version has held, in doc order, with its filter columns; one writer
     appends (under the index's publish lock), readers read below their view's size."""
@@ -57,10 +118,8 @@ class ProductTable:
         self.price = AppendOnlyArray(np.zeros(0, dtype=np.float64))
         self.brand = AppendOnlyArray(np.zeros(0, dtype=np.int32))
         self.category = AppendOnlyArray(np.zeros(0, dtype=np.int32))
-        # Facet attributes: a vocabulary and a code column each; code 0 is "no value".
-        self.attribute_values = {name: Vocabulary() for name in attributes.facets}
-        for vocabulary in self.attribute_values.values():
-            vocabulary.code("")
+        # Facet attributes: the value sets products hold, and a set code column each.
+        self.attribute_values = {name: ValueSets() for name in attributes.facets}
         self.attribute_codes = {name: AppendOnlyArray(np.zeros(0, dtype=np.int32)) for name in attributes.facets}
         self.attribute_numbers = {name: AppendOnlyArray(np.zeros(0, dtype=np.float64)) for name in attributes.numeric}
         self.docs_of: dict[str, list[int]] = {}  # every doc an id has had, ascending
@@ -89,9 +148,10 @@ class ProductTable:
         self.brand.append(np.array([self.brands.code(p.brand) for p in products], dtype=np.int32))
         self.category.append(np.array([self.categories.code(p.category) for p in products], dtype=np.int32))
         for name, column in self.attribute_codes.items():
-            values = self.attribute_values[name]
-            column.append(np.array([values.code(facet_text(p.attributes.get(name))) for p in products],
+            sets = self.attribute_values[name]
+            column.append(np.array([sets.code(facet_values(p.attributes.get(name))) for p in products],
                                    dtype=np.int32))
+            sets.publish()
         for name, column in self.attribute_numbers.items():
             numbers = [numeric_value(p.attributes.get(name)) for p in products]
             column.append(np.array([np.nan if v is None else v for v in numbers], dtype=np.float64))
@@ -166,7 +226,7 @@ class ProductStore:
             mask &= np.isin(table.category.head(self.size)[rows], table.categories.lookup(filters.categories))
         for name, values in filters.attributes:
             mask &= np.isin(table.attribute_codes[name].head(self.size)[rows],
-                            table.attribute_values[name].lookup(values))
+                            table.attribute_values[name].holding(values))
         ranges = [(table.price, filters.price_min, filters.price_max)] + [
             (table.attribute_numbers[name], low, high) for name, low, high in filters.ranges]
         with np.errstate(invalid="ignore"):  # NaN (no value) compares False, so it never passes a range
@@ -181,8 +241,8 @@ class ProductStore:
         return mask
 
     def value_codes(self, facet: str, docs: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """The codes of a value facet ("brand", "category" or "attr.<name>") at these docs, and
-        each code's display name ("": no value)."""
+        """The codes of a value facet ("brand", "category" or "attr.<name>") at these docs, a
+        doc's every value of a multi-valued attribute, and each code's display name ("": no value)."""
         table = self.table
         if facet == "brand":
             column, vocabulary = table.brand, table.brands
@@ -190,7 +250,8 @@ class ProductStore:
             column, vocabulary = table.category, table.categories
         else:
             name = facet.removeprefix("attr.")
-            column, vocabulary = table.attribute_codes[name], table.attribute_values[name]
+            sets = table.attribute_values[name]
+            return sets.expand(table.attribute_codes[name].head(self.size)[docs]), sets.values.names
         return column.head(self.size)[docs], vocabulary.names
 
     def numbers(self, field: str, docs: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import datetime
 import decimal
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -29,6 +30,12 @@ class RowError:
     def __str__(self) -> str:
         who = f" (id {self.product_id!r})" if self.product_id else ""
         return f"row {self.row}{who}: {self.field}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class UnreadableRecord:
+    """A source row that holds no record at all (a JSONL line that is not a JSON object)."""
+    reason: str
 
 
 @dataclass
@@ -74,9 +81,8 @@ def parse_price(value: Any) -> float | None:
         except OverflowError:
             raise ValueError(f"is too large, got a number of {len(str(value))} digits") from None
     else:
-        text = str(value).strip().lstrip("$€£").replace(" ", "")
         try:
-            price = float(text)
+            price = float(price_text(str(value)))
         except ValueError:
             raise ValueError(f"expected a number, got {value!r}") from None
     if math.isnan(price) or math.isinf(price):
@@ -84,6 +90,24 @@ def parse_price(value: Any) -> float | None:
     if price < 0:
         raise ValueError(f"must not be negative, got {value!r}")
     return price
+
+
+EUROPEAN_THOUSANDS = re.compile(r"\d{1,3}(\.\d{3})+,\d+")  # 1.299,00
+ENGLISH_THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")  # 1,299 and 1,299.00
+DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")  # 1,29 and 12,5: no thousands group has 1 or 2 digits
+
+
+def price_text(text: str) -> str:
+    """A price as float() reads it: without currency signs and spaces, with the decimal mark
+    and the thousands separators of the English and the continental European writing."""
+    text = re.sub(r"[\s\u00a0\u202f]", "", text).strip("$€£")
+    if EUROPEAN_THOUSANDS.fullmatch(text):
+        return text.replace(".", "").replace(",", ".")
+    if ENGLISH_THOUSANDS.fullmatch(text):
+        return text.replace(",", "")
+    if DECIMAL_COMMA.fullmatch(text):
+        return text.replace(",", ".")
+    return text
 
 
 def lone_surrogate(text: str) -> bool:
@@ -206,12 +230,16 @@ def _attribute_problem(key: Any, value: Any) -> str | None:
     return None
 
 
-def validate_records(source: str, records: Iterable[tuple[int, dict[str, Any]]]) -> CatalogReport:
+def validate_records(source: str,
+                     records: Iterable[tuple[int, dict[str, Any] | UnreadableRecord]]) -> CatalogReport:
     """Validate numbered records; duplicates are reported on their second occurrence."""
     report = CatalogReport(source=source)
     first_row_of: dict[str, int] = {}
     for row, record in records:
         report.rows_read += 1
+        if isinstance(record, UnreadableRecord):
+            report.errors.append(RowError(row, "record", record.reason))
+            continue
         product, problems = record_to_product(record)
         raw_id = _loose_id(record.get("id"))
         if product is not None and product.id in first_row_of:

@@ -74,11 +74,12 @@ def ensure_index(root: str, encode_sample: int) -> dict:
 
 def start_server(root: str, port: int, query_cache: bool, workers: int = 1, threads: int = 4,
                  env: dict[str, str] | None = None) -> subprocess.Popen:
-    """env: more SEARCH_* settings for the server."""
+    """env: more SEARCH_* settings for the server, which runs in the repository (python -m
+    scripts.serve): a root relative to where the benchmark was started is made absolute."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "SEARCH_QUERY_CACHE_SIZE": "10000" if query_cache else "0",
            **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.serve", "--index", root, "--port", str(port),
+        [sys.executable, "-m", "scripts.serve", "--index", str(Path(root).resolve()), "--port", str(port),
          "--workers", str(workers), "--threads", str(threads)],
         cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import requests

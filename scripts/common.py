@@ -66,7 +66,7 @@ def load_products(catalog: str | None, icecat: str | None, skip_invalid: bool, l
 
 def add_catalog_arguments(parser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--catalog", help="catalog file: .jsonl, .csv or .parquet (optionally .gz)")
+    source.add_argument("--catalog", help="catalog file: .jsonl, .csv, .tsv or .parquet (optionally .gz); CSV separated by , ; or tab")
     source.add_argument("--icecat", help=f"an Icecat folder of *.json.zip files (default: {ICECAT_DIR} "
                                          "when --catalog is not given)")
     parser.add_argument("--skip-invalid", action="store_true",

@@ -98,7 +98,11 @@ def main(argv=None) -> int:
     except ValueError as exc:  # a +ranker configuration without a ranker
         print(f"search-evaluate: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(judgments)} queries, index {engine.index.version} ({len(engine.index.products)} products)")
+    scored = sum(scores["ndcg@10"] is not None for scores in results[0].per_query.values())
+    unscored = len(judgments) - scored
+    print(f"{len(judgments)} queries" + (f" ({unscored} with no product graded above 0 have no nDCG@10 and are left "
+                                         f"out of the means)" if unscored else "")
+          + f", index {engine.index.version} ({len(engine.index.products)} products)")
     print(format_table(results))
     if len(results) == 2:
         print_changes(results)
@@ -111,7 +115,7 @@ def main(argv=None) -> int:
 
 
 def print_misspelt(engine, judgments, configurations, clean, seed: int) -> None:
-    from search_engine.evaluation import evaluate
+    from search_engine.evaluation import evaluate, figure
     from search_engine.typos import misspelled_judgments
 
     typos = misspelled_judgments(judgments, seed)
@@ -123,4 +127,5 @@ def print_misspelt(engine, judgments, configurations, clean, seed: int) -> None:
     print("configuration | nDCG@10 clean | misspelt, as typed (correct=false) | kept | misspelt, corrected | kept")
     for before, typed, fixed in zip(clean, as_typed, corrected):
         a, b, c = (r.summary()["ndcg@10"] for r in (before, typed, fixed))
-        print(f"{before.configuration.name} | {a:.4f} | {b:.4f} | {b / a:.1%} | {c:.4f} | {c / a:.1%}")
+        kept = [f"{x / a:.1%}" if a and x is not None else "-" for x in (b, c)]
+        print(f"{before.configuration.name} | {figure(a)} | {figure(b)} | {kept[0]} | {figure(c)} | {kept[1]}")

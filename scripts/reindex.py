@@ -118,7 +118,7 @@ def _parser():
     vector.add_argument("--pq-m", type=int, default=VECTOR_DEFAULTS.pq_m)
 
     incremental = command("incremental", "upsert products and/or delete ids in the serving version")
-    incremental.add_argument("--upsert", metavar="FILE", help="catalog file (.jsonl/.csv/.parquet) of products to add or replace")
+    incremental.add_argument("--upsert", metavar="FILE", help="catalog file (.jsonl/.csv/.tsv/.parquet) of products to add or replace")
     incremental.add_argument("--delete-ids", metavar="FILE", help="text file with one product id per line to delete")
     incremental.add_argument("--skip-invalid", action="store_true", help="skip invalid rows of --upsert instead of failing")
     incremental.add_argument("--model", default=None,

@@ -351,9 +351,11 @@ def run_keyword(args) -> int:
 
     from indexer.keyword.base import DEFAULT_FIELD_WEIGHTS, KeywordConfig
     from indexer.keyword.factory import keyword_config
+    from search_engine.evaluation import figure
     from search_engine.factory import open_engine
     from search_engine.judgments import load_judgments
-    from search_engine.keyword_tuning import fit_keyword_config, hybrid_score
+    from search_engine.keyword_tuning import fit_keyword_config, hybrid_score, scored_queries
+    from search_engine.metrics import mean
     from search_engine.settings import load_settings
     from search_engine.splits import k_fold
     from search_engine.types import Query
@@ -378,14 +380,19 @@ def run_keyword(args) -> int:
     rows: dict[str, list[float]] = {name: [] for name in (*fixed, "term-centric, fitted")}
     for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
         fitted, _ = fit_keyword_config(products, dense, judgments, doc_ids, train, weight, base=serving)
+        if not scored_queries(judgments, held_out):
+            print(f"fold {fold}: no held-out query has a product graded above 0; the fold is not scored",
+                  file=sys.stderr)
+            continue
         for name, config in (*fixed.items(), ("term-centric, fitted", fitted)):
             rows[name].append(hybrid_score(config, products, dense, judgments, doc_ids, held_out, weight))
         print(f"fold {fold}: fitted {fitted.field_weights}, attributes up to {fitted.attribute_max_chars} chars; "
               "held-out hybrid nDCG@10 " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in rows.items()), file=sys.stderr)
-    print(f"hybrid-linear:{weight} on held-out queries | nDCG@10 mean (sd)")
+    scored_folds = len(next(iter(rows.values())))
+    print(f"hybrid-linear:{weight} on held-out queries, {scored_folds} of {args.folds} folds | nDCG@10 mean (sd)")
     for name, values in rows.items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"{name:42} | {statistics.mean(values):.4f} ({spread:.4f})")
+        print(f"{name:42} | {figure(mean(values))} ({spread:.4f})")
     fitted, score = fit_keyword_config(products, dense, judgments, doc_ids, list(judgments), weight, base=serving)
     print(f"fitted on all {len(judgments)} queries: {fitted.field_weights}, attributes up to "
           f"{fitted.attribute_max_chars} chars (0: all) (in-sample hybrid nDCG@10 {score:.4f}); apply with your "

@@ -64,8 +64,9 @@ class EngineConfig:
         return min(self.ranker_depth, self.candidates)
 
 
-class TowerMismatchError(RuntimeError):
-    pass
+class TowerMismatchError(ValueError):
+    """The towers given are not the ones the index version was built with: a wrong model
+    setting (bad input to say so about, as the commands do), never a search to run."""
 
 
 @dataclass(frozen=True)

@@ -113,10 +113,11 @@ def event_json(event: Event) -> dict:
 def read_jsonl_events(path: str | Path) -> Iterator[Event]:
     """Events from a JSONL file (optionally .gz); a bad line raises an error naming its line and field."""
     from indexer.loaders import jsonl_records
+    from indexer.validation import UnreadableRecord
 
     for number, raw in jsonl_records(Path(path)):
-        if "_error" in raw:
-            raise ValueError(f"{path}, line {number}: {raw['_error']}")
+        if isinstance(raw, UnreadableRecord):
+            raise ValueError(f"{path}, line {number}: {raw.reason}")
         try:
             yield parse_event(raw)
         except EventError as exc:

@@ -6,6 +6,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable, TextIO
 
+from indexer.csv_files import ENCODING, dict_rows
+
 Judgments = dict[str, dict[str, float]]  # query -> product id -> grade
 
 COLUMNS = ("query", "docid", "rating")
@@ -13,8 +15,11 @@ COLUMNS = ("query", "docid", "rating")
 
 def load_judgments(path: str | Path) -> Judgments:
     """Read `query,docid,rating` rows; bad rows fail with their row number."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        return read_judgments(handle, str(path))
+    with open(path, encoding=ENCODING, newline="") as handle:
+        try:
+            return read_judgments(handle, str(path))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
 
 
 def products_not_held(judgments: Judgments, holds: Callable[[str], bool]) -> list[str]:
@@ -38,9 +43,9 @@ def check_judged_products(judgments: Judgments, holds: Callable[[str], bool], so
 
 
 def read_judgments(handle: TextIO, source: str) -> Judgments:
-    """The rows of an open CSV; errors name `source` and the row."""
+    """The rows of an open CSV (',', ';' or tab separated); errors name `source` and the row."""
     judgments: Judgments = defaultdict(dict)
-    reader = csv.DictReader(handle)
+    reader = dict_rows(handle)
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")

@@ -34,10 +34,17 @@ def keyword_rankings(products: Sequence[Product | None], config: KeywordConfig, 
 
 
 def hybrid_score(config: KeywordConfig, products, dense: Mapping[str, Ranking], judgments,
-                 doc_ids: Sequence[str], queries: Sequence[str], dense_weight: float) -> float:
+                 doc_ids: Sequence[str], queries: Sequence[str], dense_weight: float) -> float | None:
+    """Mean hybrid nDCG@10 over the queries; None when no query has a product graded above 0
+    (nDCG scores none of them)."""
+    queries = scored_queries(judgments, queries)
     keyword = keyword_rankings(products, config, queries)
-    return fused_ndcg({q: (dense[q], keyword[q]) for q in queries}, judgments, doc_ids,
-                      lambda q: dense_weight) or 0.0
+    return fused_ndcg({q: (dense[q], keyword[q]) for q in queries}, judgments, doc_ids, lambda q: dense_weight)
+
+
+def scored_queries(judgments, queries: Sequence[str]) -> list[str]:
+    """The queries nDCG@10 scores: those with a product graded above 0."""
+    return [q for q in queries if any(grade > 0 for grade in judgments[q].values())]
 
 
 def _neighbours(config: KeywordConfig):
@@ -57,6 +64,9 @@ def fit_keyword_config(products, dense: Mapping[str, Ranking], judgments, doc_id
                        progress: Callable[[str], None] = lambda line: None) -> tuple[KeywordConfig, float]:
     """The term-centric weights and attribute limit with the best hybrid nDCG@10 on `queries`
     (other settings as in `base`), and that score."""
+    queries = scored_queries(judgments, queries)
+    if not queries:
+        raise ValueError("nothing to fit the keyword weights on: no query has a product graded above 0")
     config = replace(base or KeywordConfig(), scoring="term-centric")
     best_score = hybrid_score(config, products, dense, judgments, doc_ids, queries, dense_weight)
     improved = True

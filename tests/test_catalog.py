@@ -82,13 +82,40 @@ def test_skip_invalid_keeps_good_rows_and_reports_the_rest(tmp_path, fmt):
 
 
 def test_gzipped_jsonl_and_unparseable_json_line(tmp_path):
+    """A line that is no JSON object is reported as what it is, not as a product missing its id."""
     import gzip
 
     path = tmp_path / "catalog.jsonl.gz"
     with gzip.open(path, "wt") as out:
-        out.write(json.dumps(GOOD) + "\n{not json\n")
-    with pytest.raises(CatalogValidationError, match="row 2: id: missing"):
-        load_catalog(path)
+        out.write(json.dumps(GOOD) + "\n{not json\n[1, 2]\n")
+    report = load_catalog(path, skip_invalid=True)
+    assert [p.id for p in report.products] == ["p1"]
+    assert [str(e) for e in report.errors] == [
+        "row 2: record: invalid JSON at character 2: Expecting property name enclosed in double quotes",
+        "row 3: record: expected a JSON object, got list"]
+
+
+def test_spreadsheet_csv_exports_load(tmp_path):
+    """Excel's "CSV UTF-8" starts with a byte-order mark; in locales with a decimal comma it
+    separates columns with ';' and writes 1,29 for a price. Tab-separated files load too."""
+    (tmp_path / "bom.csv").write_bytes("id,title,price\np1,Café mug,3.5\n".encode("utf-8-sig"))
+    (tmp_path / "semicolon.csv").write_bytes("id;title;price;Farbe\np1;Tasse, groß;1,29;Blau\n"
+                                             "p2;Kanne;1.299,00;\n".encode("utf-8-sig"))
+    (tmp_path / "tabs.tsv").write_text("id\ttitle\tprice\np1\tMug; blue\t2\n")
+    (tmp_path / "bom.jsonl").write_bytes((json.dumps(GOOD) + "\n").encode("utf-8-sig"))
+    products = {name: load_catalog(tmp_path / name).products
+                for name in ("bom.csv", "semicolon.csv", "tabs.tsv", "bom.jsonl")}
+    assert [(p.id, p.title, p.price) for p in products["bom.csv"]] == [("p1", "Café mug", 3.5)]
+    assert [(p.id, p.title, p.price, p.attributes) for p in products["semicolon.csv"]] == [
+        ("p1", "Tasse, groß", 1.29, {"Farbe": "Blau"}), ("p2", "Kanne", 1299.0, {})]
+    assert [(p.id, p.title) for p in products["tabs.tsv"]] == [("p1", "Mug; blue")]
+    assert [p.id for p in products["bom.jsonl"]] == ["p1"]
+
+
+def test_a_file_that_is_not_utf8_is_named_with_the_fix(tmp_path):
+    (tmp_path / "latin1.csv").write_bytes("id,title\np1,Café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.csv: is not UTF-8 text .*save it as UTF-8"):
+        load_catalog(tmp_path / "latin1.csv")
 
 
 def test_parquet_decimal_and_date_columns_are_text_and_odd_values_name_row_and_field(tmp_path):
@@ -120,12 +147,14 @@ def test_unknown_format_and_missing_file_are_named(tmp_path):
         load_catalog(tmp_path / "missing.jsonl")
 
 
-@pytest.mark.parametrize("raw,expected", [("12.50", 12.5), (7, 7.0), ("$3", 3.0), ("", None), (None, None)])
+@pytest.mark.parametrize("raw,expected", [("12.50", 12.5), (7, 7.0), ("$3", 3.0), ("", None), (None, None),
+                                          ("1,29", 1.29), ("12,50 €", 12.5), ("1.299,00", 1299.0),
+                                          ("1,299", 1299.0), ("1,299.50", 1299.5), ("1 299,00", 1299.0)])
 def test_parse_price_accepts(raw, expected):
     assert parse_price(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["abc", "nan", "-1", True, "inf"])
+@pytest.mark.parametrize("raw", ["abc", "nan", "-1", True, "inf", "1,2345", "1.29.00"])
 def test_parse_price_rejects(raw):
     with pytest.raises(ValueError):
         parse_price(raw)

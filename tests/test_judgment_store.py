@@ -22,6 +22,15 @@ def test_marks_replace_per_normalised_query_and_round_trip_through_csv(tmp_path)
     assert store.forget("HDMI CABLE", "p2") and not store.forget("hdmi cable", "p2")
 
 
+def test_a_spreadsheet_judgment_list_loads(tmp_path):
+    """Excel's "CSV UTF-8" export: a byte-order mark, and ';' between columns in comma-decimal locales."""
+    (tmp_path / "j.csv").write_bytes("query;docid;rating\nhdmi, 2 m;p1;3\n".encode("utf-8-sig"))
+    assert load_judgments(tmp_path / "j.csv") == {"hdmi, 2 m": {"p1": 3.0}}
+    (tmp_path / "latin1.csv").write_bytes("query,docid,rating\ncafé,p1,3\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="latin1.csv: is not UTF-8 text"):
+        load_judgments(tmp_path / "latin1.csv")
+
+
 def test_bad_marks_and_rows_are_named_and_store_nothing(tmp_path):
     store = JudgmentStore(tmp_path / "judgments.sqlite3")
     with pytest.raises(ValueError, match="^rating: must be 0, 1, 2 or 3"):

@@ -144,7 +144,7 @@ def test_long_attribute_values_stay_out_of_the_keyword_text_up_to_the_limit():
 def test_fitting_finds_the_field_the_judgments_reward():
     """Judged relevant: products whose *title* names the query; the description of others
     mentions it more often. Fitting must not lower the title below the description."""
-    from search_engine.keyword_tuning import fit_keyword_config
+    from search_engine.keyword_tuning import fit_keyword_config, hybrid_score
 
     products = []
     judgments = {}
@@ -158,6 +158,13 @@ def test_fitting_finds_the_field_the_judgments_reward():
     config, score = fit_keyword_config(products, dense, judgments, doc_ids, list(judgments), dense_weight=0.0)
     assert score == pytest.approx(1.0)
     assert config.field_weights["title"] > config.field_weights["description"]
+    # A query with no product graded above 0 has no nDCG: it neither pulls a score to 0 nor
+    # can anything be fitted on queries like it alone.
+    judgments["lamp"] = {"t0": 0.0}
+    assert hybrid_score(config, products, dense, judgments, doc_ids, ["lamp", "sofa"], 0.0) == pytest.approx(1.0)
+    assert hybrid_score(config, products, dense, judgments, doc_ids, ["lamp"], 0.0) is None
+    with pytest.raises(ValueError, match="no query has a product graded above 0"):
+        fit_keyword_config(products, dense, judgments, doc_ids, ["lamp"], dense_weight=0.0)
 
 
 @pytest.mark.slow

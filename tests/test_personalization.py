@@ -492,7 +492,7 @@ def test_facet_terms_are_right_under_concurrent_reads_updates_and_evictions(monk
     """The per-product term cache is shared by every search thread: with a tiny limit (every
     few calls empty it) and products replaced by updated copies meanwhile, each answer is
     still the terms of the very product asked about."""
-    from indexer.attributes import facet_term
+    from indexer.attributes import facet_terms
     from indexer.schema import Product
     from search_engine.personalization import profiles
     from search_engine.personalization.profiles import CatalogReader
@@ -507,7 +507,7 @@ def test_facet_terms_are_right_under_concurrent_reads_updates_and_evictions(monk
             # A fresh object each time, as an update makes: its id may be a dead one's.
             product = Product(f"p{rng.integers(20)}", "t", brand=colours[rng.integers(4)], attributes={
                 "product_colour": colours[rng.integers(4)], "material": "Paper" if rng.random() < 0.5 else None})
-            expected = tuple(t for t in (facet_term(n, product.attributes.get(n)) for n in catalog.facets) if t)
+            expected = tuple(t for n in catalog.facets for t in facet_terms(n, product.attributes.get(n)))
             assert catalog.terms(product) == expected
             assert catalog.keys(product) == expected + (f"brand={product.brand}",)
 

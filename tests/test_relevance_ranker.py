@@ -57,6 +57,22 @@ def test_training_is_deterministic(lists):
     assert train_ranker(lists, {}, rounds=30).booster.model_to_string() == first
 
 
+def test_too_little_to_learn_from_is_said_and_leaves_a_folds_order_alone(lists, slice_judgments):
+    """A catalog of a handful of products, or judgments whose grades never differ within a
+    query, teach no split: training says so instead of crashing in LightGBM or saving a
+    constant ranker, and a fold with nothing to learn keeps the fused order."""
+    from search_engine.understanding.ranker_training import NothingLearned
+
+    tiny = [replace(r, ids=r.ids[:1], rows=r.rows[:1], labels=r.labels[:1]) for r in lists]
+    with pytest.raises(NothingLearned, match="too little to learn a ranker from: 8 candidates of 8 queries"):
+        train_ranker(tiny, {})
+    flat = [replace(r, labels=np.zeros_like(r.labels)) for r in lists]
+    with pytest.raises(NothingLearned, match="learned nothing from 8 queries"):
+        train_ranker(flat, {}, rounds=5)
+    for fold in cross_validate(tiny, slice_judgments, folds=2, rounds=5):
+        assert fold.ranked == fold.fused
+
+
 def test_cross_validation_keeps_query_groups_on_one_side(lists, slice_judgments):
     folds = cross_validate(lists, slice_judgments, folds=3, rounds=10)
     held = [set(f.held_out) for f in folds]

@@ -213,6 +213,30 @@ def test_a_version_without_attributes_serves_and_refuses_attribute_parameters(tm
             engine.search(query)
 
 
+def test_list_attribute_values_are_facet_values_and_searchable_text(tmp_path, towers):
+    """A JSONL catalog's list values (["Bluetooth", "USB"]): each value is counted, filtered
+    on by both legs alike, and its words are found by the keyword leg."""
+    from indexer.build import IndexConfig, build_version
+    from indexer.search_index import SearchIndex
+    from search_engine.engine import Engine
+
+    connectivity = [["Bluetooth", "USB"], ["USB"], "Bluetooth", ["Infrared"], None] * 3
+    products = [Product(str(i), f"Remote control {i}", brand="Acme", price=10.0 + i,
+                        attributes={"connectivity": value} if value else {})
+                for i, value in enumerate(connectivity)]
+    build_version(products, towers.product, tmp_path, IndexConfig(attributes=AttributeConfig(facets=("connectivity",))))
+    engine = Engine(SearchIndex.open_current(tmp_path), towers)
+    for mode in MODES:
+        result = engine.search(Query("remote control", mode=mode, k=20,
+                                     facets=FacetRequest(("attr.connectivity",), size=10)))
+        assert result.facets[0].values == [("Bluetooth", 6), ("USB", 6), ("Infrared", 3)], mode
+        usb = engine.search(Query("remote control", mode=mode, k=20,
+                                  filters=Filters(attributes=(("connectivity", ("usb",)),))))
+        assert sorted(int(h.product.id) for h in usb.hits) == [0, 1, 5, 6, 10, 11], mode
+    infrared = engine.search(Query("infrared", mode="keyword", k=20))
+    assert sorted(int(h.product.id) for h in infrared.hits) == [3, 8, 13]
+
+
 def test_the_api_returns_facets_total_and_sort(client):
     body = client.get("/search", query_string={
         "q": "hdmi cable", "facets": "brand,price,attr.product_colour,attr.cable_length", "facet_size": 3,

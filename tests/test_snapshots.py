@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from indexer.append_only import AppendOnlyArray, LiveDocs
+from indexer.attributes import AttributeConfig
 from indexer.filters import Filters
 from indexer.product_store import ProductStore
 from indexer.schema import Product
@@ -56,6 +57,63 @@ def test_a_product_view_is_unchanged_by_the_changes_after_it():
     assert [p.id for p in first.by_doc()] == ["a", "b", "c"]
     with pytest.raises(RuntimeError, match="only the newest view"):
         first.with_changes([Product("e", "E")], [])
+
+
+def test_a_multi_valued_attribute_counts_and_filters_each_value():
+    """A list value is several facet values: the product counts under each and passes a
+    filter on any; repeats (as filters compare values) count once; an object is no value."""
+    config = AttributeConfig(facets=("connectivity",))
+    store = ProductStore.of([
+        Product("a", "A", attributes={"connectivity": ["Bluetooth", "USB", "usb"]}),
+        Product("b", "B", attributes={"connectivity": "USB"}),
+        Product("c", "C", attributes={"connectivity": {"wired": True}}),
+        Product("d", "D", attributes={"connectivity": ["Wi-Fi", 5]}),
+        Product("e", "E")], config)
+    codes, names = store.value_codes("attr.connectivity", np.arange(5))
+    assert sorted(names[code] for code in codes) == ["5", "Bluetooth", "USB", "USB", "Wi-Fi"]
+    assert store.allowed_docs(Filters(attributes=(("connectivity", ("usb",)),))).tolist() == [0, 1]
+    assert store.allowed_docs(Filters(attributes=(("connectivity", ("bluetooth", "wi-fi")),))).tolist() == [0, 3]
+    later = store.with_changes([Product("f", "F", attributes={"connectivity": ["NFC", "USB"]})], [1])
+    assert later.allowed_docs(Filters(attributes=(("connectivity", ("usb",)),))).tolist() == [0, 5]
+    assert store.allowed_docs(Filters(attributes=(("connectivity", ("nfc",)),))).tolist() == []
+
+
+def test_multi_valued_filters_and_counts_hold_while_new_value_sets_are_added():
+    """Readers filter and count a view while the writer appends products holding value sets
+    never seen before (the set table grows underneath): every answer is the view's own."""
+    import threading
+
+    config = AttributeConfig(facets=("tags",))
+    words = [f"t{i}" for i in range(12)]
+
+    def tags(rng):
+        return [words[i] for i in rng.choice(len(words), size=rng.integers(0, 4), replace=False)]
+
+    rng = np.random.default_rng(0)
+    views = [ProductStore.of([Product(f"p{i}", "t", attributes={"tags": tags(rng)}) for i in range(50)], config)]
+    done = threading.Event()
+
+    def write(_):
+        writer_rng = np.random.default_rng(1)
+        for batch in range(200):
+            views.append(views[-1].with_changes(
+                [Product(f"n{batch}-{i}", "t", attributes={"tags": tags(writer_rng) + [f"new{batch}"]})
+                 for i in range(3)], []))
+        done.set()
+
+    def read(seed):
+        reader_rng = np.random.default_rng(seed)
+        while not done.is_set():
+            view = views[-1]
+            docs = view.live_docs()
+            word = words[reader_rng.integers(len(words))]
+            held = [doc for doc in docs if word in view.product(doc).attributes.get("tags", ())]
+            assert view.allowed_docs(Filters(attributes=(("tags", (word,)),))).tolist() == held
+            codes, names = view.value_codes("attr.tags", docs)
+            assert sum(names[code] == word for code in codes) == len(held)
+
+    assert race(lambda seed: write(seed) if seed == 0 else read(seed), threads=5) == []
+    assert len(views) == 201
 
 
 def unit(n, d=32, seed=0):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
+from indexer.attributes import text_values
 from indexer.filters import Filters
 from indexer.schema import Product
 
@@ -99,9 +100,10 @@ def query_terms(text: str) -> list[str]:
 
 
 def attribute_text(attributes: dict[str, Any], max_chars: int = 0) -> str:
-    """The text attribute values (not model or EAN) of at most max_chars characters (0: all)."""
-    return " ".join(v for k, v in attributes.items()
-                    if k not in ("model", "ean") and isinstance(v, str) and (not max_chars or len(v) <= max_chars))
+    """The texts in attribute values (not model or EAN; a list's items each), those of at
+    most max_chars characters (0: all)."""
+    return " ".join(text for name, value in attributes.items() if name not in ("model", "ean")
+                    for text in text_values(value) if not max_chars or len(text) <= max_chars)
 
 
 def append_fuzzy_hits(exact: list[tuple[int, float]], fuzzy: list[tuple[int, float]],

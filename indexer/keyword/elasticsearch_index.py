@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from indexer.attributes import AttributeConfig, facet_term, numeric_value
+from indexer.attributes import AttributeConfig, facet_term, facet_terms, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.keyword.base import TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, query_terms
 from indexer.keyword.synonyms import NO_SYNONYMS, Synonyms, every_word, single_words
@@ -138,7 +138,7 @@ def document(doc: int, product: Product, vector: Sequence[float] | None = None,
     }
     if product.price is not None:
         source["price"] = float(product.price)
-    keys = [term for term in (facet_term(name, product.attributes.get(name)) for name in attributes.facets) if term]
+    keys = [term for name in attributes.facets for term in facet_terms(name, product.attributes.get(name))]
     if keys:
         source["attr_key"] = keys
     numbers = {name: numeric_value(product.attributes.get(name)) for name in attributes.numeric}

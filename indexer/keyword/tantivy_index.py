@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import tantivy
 
-from indexer.attributes import AttributeConfig, facet_term, numeric_value
+from indexer.attributes import AttributeConfig, facet_term, facet_terms, numeric_value
 from indexer.filters import Filters, filter_key
 from indexer.keyword.base import (TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, combined_text,
                                   query_terms)
@@ -129,8 +129,8 @@ class TantivyKeywordIndex:
         if product.price is not None:
             fields["price"] = [float(product.price)]
         if attributes.facets:  # versions built before attributes have no attr_key field
-            terms = (facet_term(name, product.attributes.get(name)) for name in attributes.facets)
-            fields["attr_key"] = [term for term in terms if term]
+            fields["attr_key"] = [term for name in attributes.facets
+                                  for term in facet_terms(name, product.attributes.get(name))]
         for name in attributes.numeric:
             number = numeric_value(product.attributes.get(name))
             if number is not None:

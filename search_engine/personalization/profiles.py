@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from indexer.attributes import facet_term
+from indexer.attributes import facet_terms
 from indexer.schema import Product
 from search_engine.types import Event
 
@@ -166,8 +166,7 @@ class _TermCache:
         entry = self._entries.get(key)
         if entry is not None:
             return entry[1]
-        found = (facet_term(name, product.attributes.get(name)) for name in facets)
-        terms = tuple(term for term in found if term)
+        terms = tuple(term for name in facets for term in facet_terms(name, product.attributes.get(name)))
         keys = terms + tuple(k for k in (product.brand and brand_key(product.brand),
                                          product.category and category_key(product.category)) if k)
         if len(self._entries) >= self.LIMIT:

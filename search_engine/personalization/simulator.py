@@ -49,7 +49,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from indexer.attributes import facet_term
+from indexer.attributes import facet_terms
 from indexer.schema import Product
 from search_engine.personalization.profiles import PriceBands, price_places
 from search_engine.types import Event
@@ -110,12 +110,12 @@ class PriceBandTaste:
 
 @dataclass(frozen=True)
 class AttributeTaste:
-    term: str  # facet_term(name, value): "product_colour=black"
+    term: str  # one of facet_terms(name, value): "product_colour=black"
     strength: float = 1.5
 
     def score(self, product, places):
         name = self.term.split("=", 1)[0]
-        return self.strength if facet_term(name, product.attributes.get(name)) == self.term else 0.0
+        return self.strength if self.term in facet_terms(name, product.attributes.get(name)) else 0.0
 
     def describe(self):
         return {"attribute": self.term}
@@ -217,8 +217,7 @@ class ShopperSimulator:
                 pool[product.id] = product
         for product in pool.values():
             for name in facets:
-                term = facet_term(name, product.attributes.get(name))
-                values[term] += term is not None
+                values.update(facet_terms(name, product.attributes.get(name)))
         self.brand_pool = [b for b, _ in brands.most_common(60) if b]
         self.category_pool = [c for c, _ in categories.most_common(40) if c]
         self.value_pool = sorted(term for term, n in values.items() if term and n >= 30)

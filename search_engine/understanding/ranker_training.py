@@ -127,20 +127,34 @@ def click_lists(engine, events: Sequence[Event], shown_depth: int = 10) -> list[
     return lists
 
 
+class NothingLearned(ValueError):
+    """Too little to learn a ranker from: serving one would only cost time."""
+
+
 def train_booster(lists: Sequence[RankedList], rounds: int = ROUNDS, params: Mapping | None = None):
-    """Judged lists, or logged lists (with positions: position-debiased); not both at once."""
+    """Judged lists, or logged lists (with positions: position-debiased); not both at once.
+    NothingLearned when no tree could split: too few rows, or no grade differs within a list."""
     import lightgbm
 
     lists = [ranked for ranked in lists if len(ranked.ids)]
     if not lists:
-        raise ValueError("nothing to train the ranker on: no judged query or logged search with an outcome")
+        raise NothingLearned("nothing to train the ranker on: no judged query or logged search with an outcome")
     logged = [r.positions is not None for r in lists]
     if any(logged) and not all(logged):
         raise ValueError("train the ranker from judgments or from logged searches, not both at once")
+    params = {**PARAMS, **(params or {})}
+    rows = sum(len(r.ids) for r in lists)
+    if rows < 2 * params["min_data_in_leaf"]:  # no split possible (LightGBM's bagging fails on fewer still)
+        raise NothingLearned(f"too little to learn a ranker from: {rows} candidates of {len(lists)} queries, and a "
+                             f"split needs {params['min_data_in_leaf']} on each side (min_data_in_leaf)")
     data = lightgbm.Dataset(np.vstack([r.rows for r in lists]), np.concatenate([r.labels for r in lists]),
                             group=[len(r.ids) for r in lists], feature_name=list(RANKER_FEATURES), free_raw_data=False,
                             position=np.concatenate([r.positions for r in lists]) if all(logged) else None)
-    return lightgbm.train({**PARAMS, **(params or {})}, data, num_boost_round=rounds)
+    booster = lightgbm.train(params, data, num_boost_round=rounds)
+    if not booster.feature_importance(importance_type="split").any():
+        raise NothingLearned(f"the ranker learned nothing from {len(lists)} queries ({rows} candidates): no tree "
+                             "found a split, as when no grades differ among a query's candidates; judge more queries")
+    return booster
 
 
 def reordered(ranked: RankedList, scores: np.ndarray) -> list[str]:
@@ -169,7 +183,10 @@ def _fold_scores(lists_by_fold: Sequence[Sequence[RankedList]], judgments, folds
         else:
             held_groups = {query_group_key(q) for q in held_out}
             fold_lists = [r for r in training if query_group_key(r.query) not in held_groups]
-        booster = train_booster(fold_lists, rounds, params) if any(len(r.ids) for r in fold_lists) else None
+        try:
+            booster = train_booster(fold_lists, rounds, params)
+        except NothingLearned:
+            booster = None
         fused, ranked = {}, {}
         for query in held_out:
             item = by_query[query]

@@ -25,6 +25,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from indexer.attributes import text_values
 from indexer.schema import Product
 
 TEXT_TERMS_CACHED = 200_000  # docs whose word sets are kept (a few KB each) once computed
@@ -155,9 +156,9 @@ def build_vocabulary(products: Sequence[Product | None], vectors: np.ndarray,
     for doc in live:
         product = products[doc]
         for name, value in product.attributes.items():
-            if not isinstance(value, str) or name in ("model", "ean"):
+            if name in ("model", "ean"):
                 continue
-            for part in value.split(","):
+            for part in (part for text in text_values(value) for part in text.split(",")):
                 value_words = tuple(normalize(w) for w in words(part))
                 if 0 < len(value_words) <= MAX_ATTRIBUTE_WORDS and not any(w.isdigit() for w in value_words):
                     value_products[value_words].add(name)
