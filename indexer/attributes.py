@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from indexer.filters import filter_key
 from indexer.schema import Product
+from indexer.validation import number_text
 
 NAME = re.compile(r"[A-Za-z0-9_]+")
 # Identifiers (searched as text, never facets) and the product's own fields, which facets,
@@ -30,6 +31,9 @@ RANGE_SUFFIXES = ("_min", "_max")
 class AttributeConfig:
     facets: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()
+    # Each item of a list value is one facet value. Versions built before that read a list as
+    # one value (its text) in their keyword index; they keep reading it so until rebuilt.
+    split_lists: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "facets", tuple(dict.fromkeys(self.facets)))
@@ -44,7 +48,8 @@ class AttributeConfig:
     def from_manifest(cls, manifest: dict) -> "AttributeConfig":
         """What a version was built with (none before attributes were configurable)."""
         recorded = manifest.get("attributes") or {}
-        return cls(tuple(recorded.get("facets", ())), tuple(recorded.get("numeric", ())))
+        return cls(tuple(recorded.get("facets", ())), tuple(recorded.get("numeric", ())),
+                   bool(recorded.get("split_lists", False)))
 
     @classmethod
     def parse(cls, facets: str | None, numeric: str | None) -> "AttributeConfig":
@@ -54,7 +59,7 @@ class AttributeConfig:
         return cls(names(facets), names(numeric))
 
     def manifest(self) -> dict:
-        return {k: list(v) for k, v in asdict(self).items()}
+        return {"facets": list(self.facets), "numeric": list(self.numeric), "split_lists": self.split_lists}
 
 
 def text_values(raw: Any) -> list[str]:
@@ -65,15 +70,21 @@ def text_values(raw: Any) -> list[str]:
     return [item for item in items if isinstance(item, str) and item.strip()]
 
 
-def facet_values(raw: Any) -> tuple[str, ...]:
+def facet_values(raw: Any, split_lists: bool = True) -> tuple[str, ...]:
     """A facet attribute's values as shoppers see them: one for a text, a number or true/false,
     each item of a list (a product both "Bluetooth" and "USB" counts under both and passes a
-    filter on either), none for a missing value or an object; a value once however often it
-    repeats, as filters compare values."""
+    filter on either), none for a missing value, NaN or an object; a value once however often
+    it repeats, as filters compare values. split_lists=False: a version built before lists
+    were split, whose value is the whole value's text."""
+    if not split_lists:
+        text = "" if raw is None else str(raw).strip()
+        return (text,) if text else ()
     items = raw if isinstance(raw, (list, tuple)) else (raw,)
     first_spelling: dict[str, str] = {}
     for item in items:
-        text = "" if item is None or isinstance(item, (dict, list, tuple)) else str(item).strip()
+        if item is None or isinstance(item, (dict, list, tuple)) or (isinstance(item, float) and math.isnan(item)):
+            continue
+        text = str(item).strip()
         if text:
             first_spelling.setdefault(filter_key(text), text)
     return tuple(first_spelling.values())
@@ -85,9 +96,9 @@ def facet_term(name: str, value: str) -> str:
     return f"{name}={filter_key(value)}"
 
 
-def facet_terms(name: str, raw: Any) -> tuple[str, ...]:
+def facet_terms(name: str, raw: Any, split_lists: bool = True) -> tuple[str, ...]:
     """The terms of a product's facet attribute value, one per value it holds."""
-    return tuple(facet_term(name, value) for value in facet_values(raw))
+    return tuple(facet_term(name, value) for value in facet_values(raw, split_lists))
 
 
 def numeric_value(raw: Any) -> float | None:
@@ -95,7 +106,7 @@ def numeric_value(raw: Any) -> float | None:
     if raw is None or isinstance(raw, bool):
         return None
     try:
-        value = float(raw)
+        value = float(number_text(raw) if isinstance(raw, str) else raw)  # "1,5" as a CSV from a comma locale has it
     except (TypeError, ValueError, OverflowError):
         return None
     return value if math.isfinite(value) else None
@@ -110,9 +121,19 @@ def attribute_problems(products: Sequence[Product], config: AttributeConfig, lim
 
 
 def value_problems(products: Sequence[Product], config: AttributeConfig, limit: int = 20) -> list[str]:
-    """Products whose numeric attributes are not numbers, one line each (row: 1-based)."""
+    """Products whose numeric attributes are not numbers, or whose facet attributes hold an
+    object (in a list or not): one line each (row: 1-based)."""
     problems: list[str] = []
     for row, product in enumerate(products, start=1):
+        for name in config.facets:
+            raw = product.attributes.get(name)
+            items = raw if isinstance(raw, (list, tuple)) else (raw,)
+            if config.split_lists and any(isinstance(item, (dict, list, tuple)) for item in items):
+                problems.append(f"row {row} (product {product.id}): attributes.{name} {raw!r} holds an object or a "
+                                f"list in a list, but {name} is a facet: its values are texts, numbers or "
+                                "true/false, or a list of them")
+                if len(problems) >= limit:
+                    return problems
         for name in config.numeric:
             raw = product.attributes.get(name)
             if raw not in (None, "") and numeric_value(raw) is None:

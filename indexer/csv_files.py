@@ -1,23 +1,45 @@
-"""Reading CSV files as spreadsheets write them: a UTF-8 byte-order mark (Excel's "CSV UTF-8")
-and a ';' or tab separator (Excel in locales whose decimal mark is a comma) are both common."""
+"""Reading CSV files as spreadsheets write them: a UTF-8 byte-order mark (Excel's "CSV UTF-8"),
+a ';' or tab separator (Excel in locales whose decimal mark is a comma), and column names in
+any case with spaces around them."""
 from __future__ import annotations
 
 import csv
 import itertools
-from typing import Iterable, TextIO
+from typing import Iterable, Sequence, TextIO
 
 ENCODING = "utf-8-sig"  # UTF-8, with or without a byte-order mark
 DELIMITERS = (",", ";", "\t")
 
 
-def header_delimiter(header: str) -> str:
-    """The separator that splits a header line into the most columns (',' on a tie: a
-    one-column file has no separator to find)."""
-    return max(DELIMITERS, key=lambda delimiter: len(next(csv.reader([header], delimiter=delimiter), [])))
+def header_delimiter(header: str, known: Sequence[str] = ()) -> str:
+    """The separator under which the header line names the most known columns, then splits into
+    the most columns (',' on a tie: a one-column file has no separator to find)."""
+    def fit(delimiter: str) -> tuple[int, int]:
+        names = [name.strip().lower() for name in next(csv.reader([header], delimiter=delimiter), [])]
+        return len(set(names) & {k.lower() for k in known}), len(names)
+    return max(DELIMITERS, key=fit)
 
 
-def dict_rows(lines: Iterable[str] | TextIO) -> csv.DictReader:
-    """A DictReader over CSV lines whose separator is read from the header line."""
+def dict_rows(lines: Iterable[str] | TextIO, known: Sequence[str] = (), delimiter: str | None = None
+              ) -> csv.DictReader:
+    """A DictReader over CSV lines, its separator read from the header line unless given. Column
+    names are trimmed, and a known one in another case ("Price", "DocID") reads as known."""
     lines = iter(lines)
     header = next(lines, "")
-    return csv.DictReader(itertools.chain([header], lines), delimiter=header_delimiter(header))
+    reader = csv.DictReader(itertools.chain([header], lines), delimiter=delimiter or header_delimiter(header, known))
+    spelling = {name.lower(): name for name in known}
+    reader.fieldnames = [spelling.get(name.strip().lower(), name.strip()) for name in reader.fieldnames or []]
+    return reader
+
+
+def decode_problem(data: bytes) -> str:
+    """Why a file's bytes, which failed to decode, are not UTF-8 text: UTF-16, or the line of
+    the first byte that is not UTF-8."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "is UTF-16 text, not UTF-8"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return f"is not UTF-8 text: line {line} holds byte {data[exc.start:exc.start + 1]!r} ({exc.reason})"
+    return "is not UTF-8 text"

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from indexer.csv_files import ENCODING, dict_rows
-from indexer.validation import KNOWN_FIELDS, CatalogReport, UnreadableRecord, finish, validate_records
+from indexer.csv_files import ENCODING, decode_problem, dict_rows
+from indexer.validation import KNOWN_FIELDS, CatalogReport, UnreadableRecord, finish, number_text, validate_records
 
 Record = tuple[int, dict[str, Any] | UnreadableRecord]
 
@@ -29,7 +29,8 @@ def jsonl_records(path: Path) -> Iterator[Record]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield row, UnreadableRecord(f"invalid JSON at character {exc.pos + 1}: {exc.msg}")
+                # "Invalid control character at": a line break inside a text, as a cut line has.
+                yield row, UnreadableRecord(f"invalid JSON at character {exc.pos + 1}: {exc.msg.removesuffix(' at')}")
                 continue
             yield row, record if isinstance(record, dict) else UnreadableRecord(
                 f"expected a JSON object, got {type(record).__name__}")
@@ -55,8 +56,14 @@ def _flat_record(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _csv_records(path: Path) -> Iterator[Record]:
+    """Rows of a CSV (separator read from the header) or a .tsv. A ';'-separated file comes
+    from a locale whose decimal mark is a comma: its prices read so ("1.299" is 1299)."""
     with _open_text(path) as handle:
-        for row, raw in enumerate(dict_rows(handle), start=1):
+        reader = dict_rows(handle, KNOWN_FIELDS, "\t" if _format_of(path) == "tsv" else None)
+        decimal_comma = reader.reader.dialect.delimiter == ";"
+        for row, raw in enumerate(reader, start=1):
+            if decimal_comma and isinstance(raw.get("price"), str):
+                raw["price"] = number_text(raw["price"], decimal_comma=True)
             yield row, _flat_record(raw)
 
 
@@ -95,9 +102,9 @@ def load_catalog(path: str | Path, skip_invalid: bool = False) -> CatalogReport:
         raise FileNotFoundError(f"catalog file not found: {path}")
     try:
         report = validate_records(str(path), READERS[fmt](path))
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: is not UTF-8 text ({exc.reason}: byte {exc.object[exc.start:exc.end]!r}); "
-                         "save it as UTF-8") from None
+    except UnicodeDecodeError:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        raise ValueError(f"{path}: {decode_problem(data)}; save it as UTF-8") from None
     return finish(report, skip_invalid)
 
 

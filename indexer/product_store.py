@@ -63,11 +63,10 @@ class ValueSets:
         self.values.code("")  # value 0, "no value": what an empty set reads as where one value is read
         self.codes: dict[tuple[int, ...], int] = {(): 0}
         self.members: list[tuple[int, ...]] = [()]
-        self.sets_of_value: dict[int, list[int]] = {}
         # Every set's values in one array, set s's at flat[starts[s]:starts[s + 1]], and whether
         # every set holds at most one (then only_value[s] is its value, 0 for none): replaced
         # whole when a set is added, so a reader sees an old or a new one, each complete.
-        self.flat = FlatSets(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int32), True)
+        self.flat = FlatSets(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), True)
 
     def code(self, values: Sequence[str]) -> int:
         """The set code of these values (the writer's lock held)."""
@@ -76,23 +75,32 @@ class ValueSets:
         if code is None:
             self.members.append(members)
             code = self.codes[members] = len(self.members) - 1
-            for value in members:
-                self.sets_of_value.setdefault(value, []).append(code)
         return code
 
     def publish(self) -> None:
-        """Make sets added since the last call readable by expand (the writer, after code)."""
-        if len(self.flat[0]) - 1 < len(self.members):
-            members = list(self.members)
-            starts = np.zeros(len(members) + 1, dtype=np.int64)
-            starts[1:] = np.cumsum([len(m) for m in members])
-            flat = np.fromiter((v for m in members for v in m), dtype=np.int32, count=int(starts[-1]))
-            only_value = np.array([m[0] if len(m) == 1 else 0 for m in members], dtype=np.int32)
-            self.flat = FlatSets(starts, flat, only_value, all(len(m) <= 1 for m in members))
+        """Make sets added since the last call readable (the writer, after code): the new
+        sets' arrays are appended to copies of the old (numpy copies, Python work only for
+        the new sets)."""
+        old = self.flat
+        new = self.members[len(old.starts) - 1:]
+        if not new:
+            return
+        starts = np.concatenate([old.starts, old.starts[-1] + np.cumsum([len(m) for m in new])])
+        added = np.fromiter((v for m in new for v in m), dtype=np.int32, count=int(starts[-1] - old.starts[-1]))
+        only_value = np.array([m[0] if len(m) == 1 else 0 for m in new], dtype=np.int32)
+        self.flat = FlatSets(starts, np.concatenate([old.flat, added]), np.concatenate([old.only_value, only_value]),
+                             old.single_valued and all(len(m) <= 1 for m in new))
 
-    def holding(self, keys: Iterable[str]) -> list[int]:
-        """Codes of the sets holding any of these normalised keys."""
-        return sorted({code for value in self.values.lookup(keys) for code in list(self.sets_of_value.get(value, ()))})
+    def holds(self, set_codes: np.ndarray, keys: Iterable[str]) -> np.ndarray:
+        """For each of these sets, whether it holds any of these normalised keys: a cost that
+        grows with the sets asked about, not with the attribute's values."""
+        wanted = np.array([code for code in self.values.lookup(keys) if code], dtype=np.int32)  # never "no value"
+        starts, flat, only_value, single_valued = self.flat
+        if single_valued:
+            return np.isin(only_value[set_codes], wanted)
+        found = np.concatenate([[0], np.cumsum(np.isin(self.expand(set_codes), wanted))])
+        ends = np.cumsum(starts[set_codes + 1] - starts[set_codes])
+        return found[ends] > found[ends - (starts[set_codes + 1] - starts[set_codes])]
 
     def expand(self, set_codes: np.ndarray) -> np.ndarray:
         """The value codes of each of these sets, one after another: a doc counted under each
@@ -149,8 +157,8 @@ class ProductTable:
         self.category.append(np.array([self.categories.code(p.category) for p in products], dtype=np.int32))
         for name, column in self.attribute_codes.items():
             sets = self.attribute_values[name]
-            column.append(np.array([sets.code(facet_values(p.attributes.get(name))) for p in products],
-                                   dtype=np.int32))
+            codes = [sets.code(facet_values(p.attributes.get(name), self.attributes.split_lists)) for p in products]
+            column.append(np.array(codes, dtype=np.int32))
             sets.publish()
         for name, column in self.attribute_numbers.items():
             numbers = [numeric_value(p.attributes.get(name)) for p in products]
@@ -225,8 +233,7 @@ class ProductStore:
         if filters.categories:
             mask &= np.isin(table.category.head(self.size)[rows], table.categories.lookup(filters.categories))
         for name, values in filters.attributes:
-            mask &= np.isin(table.attribute_codes[name].head(self.size)[rows],
-                            table.attribute_values[name].holding(values))
+            mask &= table.attribute_values[name].holds(table.attribute_codes[name].head(self.size)[rows], values)
         ranges = [(table.price, filters.price_min, filters.price_max)] + [
             (table.attribute_numbers[name], low, high) for name, low, high in filters.ranges]
         with np.errstate(invalid="ignore"):  # NaN (no value) compares False, so it never passes a range

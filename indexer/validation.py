@@ -82,7 +82,7 @@ def parse_price(value: Any) -> float | None:
             raise ValueError(f"is too large, got a number of {len(str(value))} digits") from None
     else:
         try:
-            price = float(price_text(str(value)))
+            price = float(number_text(str(value)))
         except ValueError:
             raise ValueError(f"expected a number, got {value!r}") from None
     if math.isnan(price) or math.isinf(price):
@@ -95,18 +95,24 @@ def parse_price(value: Any) -> float | None:
 EUROPEAN_THOUSANDS = re.compile(r"\d{1,3}(\.\d{3})+,\d+")  # 1.299,00
 ENGLISH_THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")  # 1,299 and 1,299.00
 DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")  # 1,29 and 12,5: no thousands group has 1 or 2 digits
+COMMA_LOCALE = re.compile(r"\d{1,3}(\.\d{3})+(,\d+)?|\d+(,\d+)?")  # where ',' is the decimal mark: 1.299 and 1,5
 
 
-def price_text(text: str) -> str:
-    """A price as float() reads it: without currency signs and spaces, with the decimal mark
-    and the thousands separators of the English and the continental European writing."""
+def number_text(text: str, decimal_comma: bool = False) -> str:
+    """A number as float() reads it: without currency signs and spaces, with the decimal mark
+    and thousands separators of English and of continental European writing. decimal_comma:
+    the text comes from a file written where ',' is the decimal mark (a ';'-separated CSV),
+    so '1.299' is 1299 there, not 1.299."""
     text = re.sub(r"[\s\u00a0\u202f]", "", text).strip("$€£")
-    if EUROPEAN_THOUSANDS.fullmatch(text):
-        return text.replace(".", "").replace(",", ".")
-    if ENGLISH_THOUSANDS.fullmatch(text):
-        return text.replace(",", "")
-    if DECIMAL_COMMA.fullmatch(text):
-        return text.replace(",", ".")
+    sign, body = (text[0], text[1:]) if text[:1] in ("-", "+") else ("", text)
+    if decimal_comma and COMMA_LOCALE.fullmatch(body):
+        return sign + body.replace(".", "").replace(",", ".")
+    if EUROPEAN_THOUSANDS.fullmatch(body):
+        return sign + body.replace(".", "").replace(",", ".")
+    if ENGLISH_THOUSANDS.fullmatch(body):
+        return sign + body.replace(",", "")
+    if DECIMAL_COMMA.fullmatch(body):
+        return sign + body.replace(",", ".")
     return text
 
 

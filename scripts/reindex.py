@@ -97,12 +97,7 @@ def _parser():
                       help=f"leave attribute values longer than N characters out of the keyword text; 0 keeps "
                            f"them all (default: the serving version's, else {KeywordConfig.attribute_max_chars}; "
                            "fit it on your judgments: search-train keyword)")
-    full.add_argument("--facet-attributes", default=None, metavar="NAME,...",
-                      help="attributes shoppers can filter by value and see counted as facets (default: the "
-                           "serving version's; for the bundled Icecat catalog a default list; otherwise none)")
-    full.add_argument("--numeric-attributes", default=None, metavar="NAME,...",
-                      help="attributes with number values that shoppers can filter by range and sort by "
-                           "(default: as --facet-attributes); '' for none")
+    add_attribute_arguments(full)
     full.add_argument("--keep", type=int, default=DEFAULT_KEEP,
                       help=f"versions kept on disk, the serving one included (default {DEFAULT_KEEP})")
     vector = full.add_argument_group("vector index (defaults: indexer.vectors.VectorIndexConfig)")
@@ -140,7 +135,18 @@ def _parser():
 
     validate = command("validate", "dry run: validation report and what a full build would change")
     add_catalog_arguments(validate)
+    add_attribute_arguments(validate)
     return parser
+
+
+def add_attribute_arguments(command) -> None:
+    """full builds with these, validate checks the catalog against them as full would."""
+    command.add_argument("--facet-attributes", default=None, metavar="NAME,...",
+                         help="attributes shoppers can filter by value and see counted as facets (default: the "
+                              "serving version's; for the bundled Icecat catalog a default list; otherwise none)")
+    command.add_argument("--numeric-attributes", default=None, metavar="NAME,...",
+                         help="attributes with number values that shoppers can filter by range and sort by "
+                              "(default: as --facet-attributes); '' for none")
 
 
 def elasticsearch_connection(args):
@@ -230,7 +236,7 @@ def run_full(args) -> int:
 
 
 def read_ids(path: str) -> list[str]:
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark is no part of the first id
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
@@ -323,6 +329,7 @@ def catalog_diff(old_products, new_products) -> dict[str, list[str]]:
 
 def run_validate(args) -> int:
     from indexer import versions
+    from indexer.attributes import attribute_problems
     from indexer.search_index import SearchIndex
 
     report = load_report(args.catalog, args.icecat, skip_invalid=True)  # report every row, fail below
@@ -342,6 +349,11 @@ def run_validate(args) -> int:
     if report.errors and not args.skip_invalid:
         print("the catalog has invalid rows: a full build would fail (or skip them with --skip-invalid)",
               file=sys.stderr)
+        return 2
+    problems = attribute_problems(products, attribute_settings(args))
+    if problems:
+        print("the catalog does not fit the attribute settings: a full build would fail\n  "
+              + "\n  ".join(problems), file=sys.stderr)
         return 2
     return 0
 

@@ -378,12 +378,17 @@ def run_keyword(args) -> int:
              "term-centric, all 1, every attribute": replace(untuned, attribute_max_chars=0),
              f"term-centric, all 1, attributes <= {limit} chars": replace(untuned, attribute_max_chars=limit)}
     rows: dict[str, list[float]] = {name: [] for name in (*fixed, "term-centric, fitted")}
+    unscored = len(judgments) - len(scored_queries(judgments, list(judgments)))
+    if unscored:
+        print(f"{unscored} of the {len(judgments)} queries have no product graded above 0: nDCG@10 scores none of "
+              "them, so they are left out of fitting and of the figures", file=sys.stderr)
     for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
-        fitted, _ = fit_keyword_config(products, dense, judgments, doc_ids, train, weight, base=serving)
-        if not scored_queries(judgments, held_out):
-            print(f"fold {fold}: no held-out query has a product graded above 0; the fold is not scored",
+        if not scored_queries(judgments, held_out) or not scored_queries(judgments, train):
+            side = "held-out" if not scored_queries(judgments, held_out) else "training"
+            print(f"fold {fold}: no {side} query has a product graded above 0; the fold is not scored",
                   file=sys.stderr)
             continue
+        fitted, _ = fit_keyword_config(products, dense, judgments, doc_ids, train, weight, base=serving)
         for name, config in (*fixed.items(), ("term-centric, fitted", fitted)):
             rows[name].append(hybrid_score(config, products, dense, judgments, doc_ids, held_out, weight))
         print(f"fold {fold}: fitted {fitted.field_weights}, attributes up to {fitted.attribute_max_chars} chars; "
@@ -394,7 +399,7 @@ def run_keyword(args) -> int:
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         print(f"{name:42} | {figure(mean(values))} ({spread:.4f})")
     fitted, score = fit_keyword_config(products, dense, judgments, doc_ids, list(judgments), weight, base=serving)
-    print(f"fitted on all {len(judgments)} queries: {fitted.field_weights}, attributes up to "
+    print(f"fitted on all {len(judgments) - unscored} scored queries: {fitted.field_weights}, attributes up to "
           f"{fitted.attribute_max_chars} chars (0: all) (in-sample hybrid nDCG@10 {score:.4f}); apply with your "
           f"catalog (other settings follow the serving version; --no-switch stages it to compare first):\n"
           f"  search-reindex full --index {args.index} --catalog YOUR_CATALOG --keyword-scoring term-centric "
@@ -427,6 +432,7 @@ def run_ranker(args) -> int:
     from search_engine.settings import load_settings
     from search_engine.splits import k_fold
     from search_engine.types import Query
+    from search_engine.understanding.vocabulary import ACCURACY_SAMPLE
     from search_engine.understanding.ranker_training import click_lists, cross_validate, cross_validate_per_fold, \
         kinds_worth_ranking, ranked_lists, summary_by_kind, train_ranker
 
@@ -468,8 +474,9 @@ def run_ranker(args) -> int:
         folds = cross_validate(lists, judgments, args.folds, training=training)
     accuracy = engine.vocabulary.get().inference_accuracy
     if accuracy is not None:
-        print(f"category inference for products without one: {accuracy:.1%} right on 1,000 categorized products "
-              "left out of their own vote", file=sys.stderr)
+        categorized = sum(1 for product in engine.index.products.live_products() if product.category)
+        print(f"category inference for products without one: {accuracy:.1%} right on "
+              f"{min(categorized, ACCURACY_SAMPLE):,} categorized products left out of their own vote", file=sys.stderr)
     for fold in folds:
         print(f"fold {fold.fold}: {len(fold.held_out)} held-out queries, nDCG@10 fused "
               f"{figure(mean(fold.fused.values()))} -> ranker {figure(mean(fold.ranked.values()))}; ranking only "

@@ -6,7 +6,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable, TextIO
 
-from indexer.csv_files import ENCODING, dict_rows
+from indexer.csv_files import ENCODING, decode_problem, dict_rows
+from indexer.validation import number_text
 
 Judgments = dict[str, dict[str, float]]  # query -> product id -> grade
 
@@ -18,8 +19,8 @@ def load_judgments(path: str | Path) -> Judgments:
     with open(path, encoding=ENCODING, newline="") as handle:
         try:
             return read_judgments(handle, str(path))
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{path}: is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: {decode_problem(Path(path).read_bytes())}; save it as UTF-8") from None
 
 
 def products_not_held(judgments: Judgments, holds: Callable[[str], bool]) -> list[str]:
@@ -43,9 +44,13 @@ def check_judged_products(judgments: Judgments, holds: Callable[[str], bool], so
 
 
 def read_judgments(handle: TextIO, source: str) -> Judgments:
-    """The rows of an open CSV (',', ';' or tab separated); errors name `source` and the row."""
+    """The rows of an open CSV (',', ';' or tab separated; column names in any case); errors
+    name `source` and the row. A query is one query whatever its case and spacing, as search
+    reads it (under its first spelling); a product graded twice for it must get one grade."""
     judgments: Judgments = defaultdict(dict)
-    reader = dict_rows(handle)
+    spelling: dict[str, str] = {}
+    graded_on: dict[tuple[str, str], int] = {}
+    reader = dict_rows(handle, COLUMNS)
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
@@ -54,11 +59,17 @@ def read_judgments(handle: TextIO, source: str) -> Judgments:
         if not query or not doc:
             raise ValueError(f"{source}: row {row}: query and docid must not be empty")
         try:
-            grade = float(record["rating"])
-        except (TypeError, ValueError):
+            grade = float(number_text(record["rating"] or ""))
+        except ValueError:
             raise ValueError(f"{source}: row {row}: rating {record['rating']!r} is not a number") from None
         if not 0 <= grade <= 3:
             raise ValueError(f"{source}: row {row}: rating {grade} is outside 0-3")
+        query = spelling.setdefault(" ".join(query.lower().split()), query)
+        earlier = judgments[query].get(doc)
+        if earlier is not None and earlier != grade:
+            raise ValueError(f"{source}: row {row}: {query!r}, {doc!r} is graded {grade:g} here and {earlier:g} "
+                             f"in row {graded_on[query, doc]}; keep one grade")
+        graded_on.setdefault((query, doc), row)
         judgments[query][doc] = grade
     return dict(judgments)
 

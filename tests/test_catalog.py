@@ -97,59 +97,40 @@ def test_gzipped_jsonl_and_unparseable_json_line(tmp_path):
 
 def test_spreadsheet_csv_exports_load(tmp_path):
     """Excel's "CSV UTF-8" starts with a byte-order mark; in locales with a decimal comma it
-    separates columns with ';' and writes 1,29 for a price. Tab-separated files load too."""
+    separates columns with ';' and writes 1,29 and 1.299 (a thousand and more) for prices.
+    Tab-separated files load too; column names are read in any case, spaces trimmed."""
     (tmp_path / "bom.csv").write_bytes("id,title,price\np1,Café mug,3.5\n".encode("utf-8-sig"))
-    (tmp_path / "semicolon.csv").write_bytes("id;title;price;Farbe\np1;Tasse, groß;1,29;Blau\n"
-                                             "p2;Kanne;1.299,00;\n".encode("utf-8-sig"))
-    (tmp_path / "tabs.tsv").write_text("id\ttitle\tprice\np1\tMug; blue\t2\n")
+    (tmp_path / "semicolon.csv").write_bytes("ID ; Title;Price;Farbe\np1;Tasse, groß;1,29;Blau\n"
+                                             "p2;Kanne;1.299,00;\np3;Krug;1.299;\np4;Glas;12.50;\n"
+                                             "p5;Vase;€ 2.500;\n".encode("utf-8-sig"))
+    (tmp_path / "tabs.tsv").write_text("id\ttitle\tprice\tSize (W, D, H)\np1\tMug; blue\t1.299\t8, 8, 9\n")
     (tmp_path / "bom.jsonl").write_bytes((json.dumps(GOOD) + "\n").encode("utf-8-sig"))
     products = {name: load_catalog(tmp_path / name).products
                 for name in ("bom.csv", "semicolon.csv", "tabs.tsv", "bom.jsonl")}
     assert [(p.id, p.title, p.price) for p in products["bom.csv"]] == [("p1", "Café mug", 3.5)]
     assert [(p.id, p.title, p.price, p.attributes) for p in products["semicolon.csv"]] == [
-        ("p1", "Tasse, groß", 1.29, {"Farbe": "Blau"}), ("p2", "Kanne", 1299.0, {})]
-    assert [(p.id, p.title) for p in products["tabs.tsv"]] == [("p1", "Mug; blue")]
+        ("p1", "Tasse, groß", 1.29, {"Farbe": "Blau"}), ("p2", "Kanne", 1299.0, {}), ("p3", "Krug", 1299.0, {}),
+        ("p4", "Glas", 12.5, {}), ("p5", "Vase", 2500.0, {})]
+    # A tab file's header with commas is still tab-separated; '1.299' there is 1.299, as in English.
+    assert [(p.id, p.title, p.price, p.attributes) for p in products["tabs.tsv"]] == [
+        ("p1", "Mug; blue", 1.299, {"Size (W, D, H)": "8, 8, 9"})]
     assert [p.id for p in products["bom.jsonl"]] == ["p1"]
 
 
-def test_a_file_that_is_not_utf8_is_named_with_the_fix(tmp_path):
-    (tmp_path / "latin1.csv").write_bytes("id,title\np1,Café\n".encode("latin-1"))
-    with pytest.raises(ValueError, match=r"latin1.csv: is not UTF-8 text .*save it as UTF-8"):
+def test_a_file_that_is_not_utf8_is_named_with_the_line_and_the_fix(tmp_path):
+    (tmp_path / "latin1.csv").write_bytes("id,title\np1,Mug\np2,Café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.csv: is not UTF-8 text: line 3 holds byte b'\\xe9' .*"
+                                         r"save it as UTF-8"):
         load_catalog(tmp_path / "latin1.csv")
-
-
-def test_parquet_decimal_and_date_columns_are_text_and_odd_values_name_row_and_field(tmp_path):
-    """SQL exports type ids as decimals and dates as dates: they load as their text. A list
-    or object where text goes, text no file can hold (a lone surrogate, nested too) and a
-    number no float holds are refused by row and field; a 20-digit integer id is an id."""
-    import datetime
-    import decimal
-
-    table = pa.table({"id": pa.array([decimal.Decimal(1001)], pa.decimal128(12, 0)), "title": ["Mouse"],
-                      "category": [datetime.date(2026, 1, 2)]})
-    pq.write_table(table, tmp_path / "c.parquet")
-    product = load_catalog(tmp_path / "c.parquet").products[0]
-    assert (product.id, product.category) == ("1001", "2026-01-02")
-    rows = [{"id": ["a"], "title": "t"}, {"id": "b", "title": {"t": 1}},
-            {"id": "c", "title": "t", "attributes": {"tags": ["red", "\ud800"]}},
-            {"id": "d", "title": "t", "attributes": {"weight": 10 ** 400}},
-            {"id": 18446744073709551615, "title": "a long id"}]
-    report = load_catalog(write_jsonl(tmp_path / "c.jsonl", rows), skip_invalid=True)
-    assert [(e.row, e.field) for e in report.errors] == [(1, "id"), (2, "title"), (3, "attributes.tags"),
-                                                        (4, "attributes.weight")]
-    assert [p.id for p in report.products] == ["18446744073709551615"]
-
-
-def test_unknown_format_and_missing_file_are_named(tmp_path):
-    with pytest.raises(ValueError, match="unknown catalog format 'xml'"):
-        load_catalog(tmp_path / "catalog.xml")
-    with pytest.raises(FileNotFoundError, match="catalog file not found"):
-        load_catalog(tmp_path / "missing.jsonl")
+    (tmp_path / "utf16.csv").write_bytes("id,title\np1,Mug\n".encode("utf-16"))
+    with pytest.raises(ValueError, match="utf16.csv: is UTF-16 text, not UTF-8; save it as UTF-8"):
+        load_catalog(tmp_path / "utf16.csv")
 
 
 @pytest.mark.parametrize("raw,expected", [("12.50", 12.5), (7, 7.0), ("$3", 3.0), ("", None), (None, None),
                                           ("1,29", 1.29), ("12,50 €", 12.5), ("1.299,00", 1299.0),
-                                          ("1,299", 1299.0), ("1,299.50", 1299.5), ("1 299,00", 1299.0)])
+                                          ("1,299", 1299.0), ("1,299.50", 1299.5), ("1 299,00", 1299.0),
+                                          ("1.299", 1.299)])
 def test_parse_price_accepts(raw, expected):
     assert parse_price(raw) == expected
 
@@ -158,6 +139,11 @@ def test_parse_price_accepts(raw, expected):
 def test_parse_price_rejects(raw):
     with pytest.raises(ValueError):
         parse_price(raw)
+
+
+def test_a_negative_decimal_comma_price_is_named_negative():
+    with pytest.raises(ValueError, match="must not be negative"):
+        parse_price("-1,00")
 
 
 RAW_ICECAT = {

@@ -24,8 +24,13 @@ def test_marks_replace_per_normalised_query_and_round_trip_through_csv(tmp_path)
 
 def test_a_spreadsheet_judgment_list_loads(tmp_path):
     """Excel's "CSV UTF-8" export: a byte-order mark, and ';' between columns in comma-decimal locales."""
-    (tmp_path / "j.csv").write_bytes("query;docid;rating\nhdmi, 2 m;p1;3\n".encode("utf-8-sig"))
-    assert load_judgments(tmp_path / "j.csv") == {"hdmi, 2 m": {"p1": 3.0}}
+    (tmp_path / "j.csv").write_bytes("Query;DocID; Rating\nhdmi, 2 m;p1;3\nHDMI,  2 m;p2;2,0\nhdmi, 2 m;p1;3\n"
+                                     .encode("utf-8-sig"))
+    # One query whatever its case and spacing (as search reads it), under its first spelling.
+    assert load_judgments(tmp_path / "j.csv") == {"hdmi, 2 m": {"p1": 3.0, "p2": 2.0}}
+    (tmp_path / "twice.csv").write_text("query,docid,rating\nmouse,p1,3\nMouse,p1,1\n")
+    with pytest.raises(ValueError, match=r"twice.csv: row 2: 'mouse', 'p1' is graded 1 here and 3 in row 1"):
+        load_judgments(tmp_path / "twice.csv")
     (tmp_path / "latin1.csv").write_bytes("query,docid,rating\ncafé,p1,3\n".encode("latin-1"))
     with pytest.raises(ValueError, match="latin1.csv: is not UTF-8 text"):
         load_judgments(tmp_path / "latin1.csv")

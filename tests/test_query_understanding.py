@@ -142,3 +142,14 @@ def test_concurrent_first_searches_build_one_vocabulary(engine, monkeypatch):
     for thread in threads:
         thread.join()
     assert not errors and len(builds) == 1 and seen == [["Brother"]] * 8
+
+
+def test_a_list_attribute_value_is_text_and_a_value_the_ranker_sees():
+    """A JSONL catalog's ["Bluetooth", "USB"]: its words are the product's text (as the keyword
+    leg searches them) and each item is an attribute value a query can name."""
+    from indexer.schema import Product
+    from search_engine.understanding.features import _has_value, text_terms
+
+    remote = Product("r", "Remote", attributes={"connectivity": ["Bluetooth", "USB"], "ean": ["4006381333931"]})
+    assert text_terms(remote) == {"remote", "bluetooth", "usb"}
+    assert _has_value(remote, ("usb",), ("connectivity",)) and not _has_value(remote, ("usb",), ("colour",))

@@ -71,7 +71,7 @@ def test_reindex_cli_validate_incremental_rollback(tmp_path, small_root, small_c
     assert '{"added": 0, "updated": 1, "removed": 57}' in validate.stdout
 
     gone = tmp_path / "gone.txt"
-    gone.write_text(f"{small_catalog[10].id}\nmissing-id\n")
+    gone.write_text(f"{small_catalog[10].id}\nmissing-id\n", encoding="utf-8-sig")  # as Notepad saves it
     incremental = reindex("incremental", "--upsert", str(upserts), "--delete-ids", str(gone),
                           "--index", str(small_root))
     assert incremental.returncode == 0, incremental.stderr
@@ -86,3 +86,9 @@ def test_reindex_cli_validate_incremental_rollback(tmp_path, small_root, small_c
     assert result.returncode == 2 and "row 2 (id '2'): title: missing" in result.stdout
     result = reindex("full", "--catalog", str(bad), "--index", str(small_root))
     assert result.returncode == 2 and "row 2 (id '2'): title: missing" in result.stderr
+    # The dry run checks the attribute settings as a full build would.
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('{"id": "1", "title": "Scale", "attributes": {"weight": [1, 2]}}\n')
+    result = reindex("validate", "--catalog", str(odd), "--index", str(small_root), "--facet-attributes", "",
+                     "--numeric-attributes", "weight")
+    assert result.returncode == 2 and "attributes.weight [1, 2] is not a number" in result.stderr

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from indexer.attributes import AttributeConfig, check_attributes
+from indexer.attributes import AttributeConfig, check_attributes, numeric_value
 from indexer.filters import Filters
 from indexer.schema import Product
 from search_engine.facets import auto_bounds, range_facet, round_down, value_facet
@@ -235,6 +235,29 @@ def test_list_attribute_values_are_facet_values_and_searchable_text(tmp_path, to
         assert sorted(int(h.product.id) for h in usb.hits) == [0, 1, 5, 6, 10, 11], mode
     infrared = engine.search(Query("infrared", mode="keyword", k=20))
     assert sorted(int(h.product.id) for h in infrared.hits) == [3, 8, 13]
+    snapshot = engine.index.snapshot()
+    usb = Filters(attributes=(("connectivity", ("usb",)),))
+    assert sorted(doc for doc, _ in snapshot.keyword.search("remote control", 100, usb)) == [0, 1, 5, 6, 10, 11]
+
+
+def test_a_version_built_before_lists_were_split_reads_a_list_as_one_value(tmp_path, towers):
+    """Its keyword index holds one term for the whole list: its product columns read the list
+    so too (from its manifest), so the two legs filter alike until it is rebuilt."""
+    from indexer import versions
+    from indexer.build import IndexConfig, build_version
+    from indexer.search_index import SearchIndex
+
+    products = [Product(str(i), f"Remote control {i}", attributes={"connectivity": ["Bluetooth", "USB"]})
+                for i in range(3)] + [Product("3", "Remote control 3", attributes={"connectivity": "USB"})]
+    old = AttributeConfig(facets=("connectivity",), split_lists=False)
+    build_version(products, towers.product, tmp_path, IndexConfig(attributes=old))
+    assert AttributeConfig.from_manifest({"attributes": {"facets": ["connectivity"]}}) == old  # no split_lists: old
+    assert versions.read_manifest(versions.current_dir(tmp_path))["attributes"]["split_lists"] is False
+    snapshot = SearchIndex.open_current(tmp_path).snapshot()
+    for value, expected in (("usb", [3]), ("['bluetooth', 'usb']", [0, 1, 2])):
+        filters = Filters(attributes=(("connectivity", (value,)),))
+        assert snapshot.products.allowed_docs(filters).tolist() == expected
+        assert sorted(doc for doc, _ in snapshot.keyword.search("remote control", 100, filters)) == expected
 
 
 def test_the_api_returns_facets_total_and_sort(client):
@@ -283,6 +306,12 @@ def test_the_build_checks_the_attribute_configuration():
         check_attributes(products[:1], AttributeConfig(facets=("size",)))
     with pytest.raises(ValueError, match="facets: attribute names"):
         AttributeConfig(facets=("model",))
+    with pytest.raises(ValueError, match=r"attributes.colour \['Black', \{'rgb': 0\}\] holds an object"):
+        check_attributes([Product("c", "Cable", attributes={"colour": ["Black", {"rgb": 0}]})],
+                         AttributeConfig(facets=("colour",)))
+    # A comma locale's numbers are numbers ("1,5" kg), as its prices are.
+    check_attributes([Product("d", "Cable", attributes={"weight": "1,5"})], AttributeConfig(numeric=("weight",)))
+    assert numeric_value("1,5") == 1.5 and numeric_value("1.299,5") == 1299.5 and numeric_value("heavy") is None
 
 
 def test_an_update_with_a_non_numeric_value_is_refused_whole(client, engine):

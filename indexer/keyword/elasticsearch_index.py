@@ -138,7 +138,8 @@ def document(doc: int, product: Product, vector: Sequence[float] | None = None,
     }
     if product.price is not None:
         source["price"] = float(product.price)
-    keys = [term for name in attributes.facets for term in facet_terms(name, product.attributes.get(name))]
+    keys = [term for name in attributes.facets
+            for term in facet_terms(name, product.attributes.get(name), attributes.split_lists)]
     if keys:
         source["attr_key"] = keys
     numbers = {name: numeric_value(product.attributes.get(name)) for name in attributes.numeric}

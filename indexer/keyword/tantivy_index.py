@@ -130,7 +130,7 @@ class TantivyKeywordIndex:
             fields["price"] = [float(product.price)]
         if attributes.facets:  # versions built before attributes have no attr_key field
             fields["attr_key"] = [term for name in attributes.facets
-                                  for term in facet_terms(name, product.attributes.get(name))]
+                                  for term in facet_terms(name, product.attributes.get(name), attributes.split_lists)]
         for name in attributes.numeric:
             number = numeric_value(product.attributes.get(name))
             if number is not None:

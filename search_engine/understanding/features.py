@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from indexer.attributes import text_values
 from indexer.schema import Product
 from search_engine.types import Candidate
 from search_engine.understanding.analysis import QueryAnalysis
@@ -47,7 +48,8 @@ def _compact(text: str) -> str:
 
 def text_terms(product: Product) -> frozenset[str]:
     """Every normalized word of the product's text fields and text attributes (not the EAN)."""
-    attributes = " ".join(v for k, v in product.attributes.items() if isinstance(v, str) and k != "ean")
+    attributes = " ".join(text for name, value in product.attributes.items() if name != "ean"
+                          for text in text_values(value))
     return (_terms(product.title) | _terms(product.brand) | _terms(product.category) | _terms(product.description)
             | _terms(attributes))
 
@@ -58,9 +60,8 @@ def _or_nan(value) -> float:
 
 def _has_value(product: Product, value: tuple[str, ...], names: tuple[str, ...]) -> bool:
     for name in names:
-        held = product.attributes.get(name)
-        if isinstance(held, str) and any(tuple(normalize(w) for w in words(part)) == value
-                                         for part in held.split(",")):
+        held = text_values(product.attributes.get(name))
+        if any(tuple(normalize(w) for w in words(part)) == value for text in held for part in text.split(",")):
             return True
     return False
 

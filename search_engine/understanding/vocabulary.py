@@ -121,7 +121,11 @@ def infer_categories(vectors: np.ndarray, labels: Sequence[str], rows: Sequence[
     return inferred, shares
 
 
-def inference_accuracy(vectors: np.ndarray, labels: Sequence[str], sample: int = 1000, seed: int = 0) -> float | None:
+ACCURACY_SAMPLE = 1000  # categorized products the inference is checked on (all of them, where fewer)
+
+
+def inference_accuracy(vectors: np.ndarray, labels: Sequence[str], sample: int = ACCURACY_SAMPLE,
+                       seed: int = 0) -> float | None:
     """How often the neighbour vote names the category of a categorized product it did not see."""
     labelled = [i for i, label in enumerate(labels) if label]
     if len(labelled) < 2:
