@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from indexer.filters import filter_key
 from indexer.schema import Product
-from indexer.validation import number_text
+from indexer.validation import DECIMAL_COMMA
 
 NAME = re.compile(r"[A-Za-z0-9_]+")
 # Identifiers (searched as text, never facets) and the product's own fields, which facets,
@@ -105,8 +105,10 @@ def numeric_value(raw: Any) -> float | None:
     """An attribute value as a number: None when missing or not a finite number."""
     if raw is None or isinstance(raw, bool):
         return None
+    if isinstance(raw, str) and DECIMAL_COMMA.fullmatch(raw.strip()):
+        raw = raw.strip().replace(",", ".")  # "1,5" as a comma locale writes it; "1,250" stays ambiguous: refused
     try:
-        value = float(number_text(raw) if isinstance(raw, str) else raw)  # "1,5" as a CSV from a comma locale has it
+        value = float(raw)
     except (TypeError, ValueError, OverflowError):
         return None
     return value if math.isfinite(value) else None

@@ -28,7 +28,12 @@ def dict_rows(lines: Iterable[str] | TextIO, known: Sequence[str] = (), delimite
     header = next(lines, "")
     reader = csv.DictReader(itertools.chain([header], lines), delimiter=delimiter or header_delimiter(header, known))
     spelling = {name.lower(): name for name in known}
-    reader.fieldnames = [spelling.get(name.strip().lower(), name.strip()) for name in reader.fieldnames or []]
+    names = [spelling.get(name.strip().lower(), name.strip()) for name in reader.fieldnames or []]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"the header names {', '.join(map(repr, twice))} more than once (names are read in any "
+                         f"case, spaces trimmed): one column each")
+    reader.fieldnames = names
     return reader
 
 

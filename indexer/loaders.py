@@ -59,7 +59,12 @@ def _csv_records(path: Path) -> Iterator[Record]:
     """Rows of a CSV (separator read from the header) or a .tsv. A ';'-separated file comes
     from a locale whose decimal mark is a comma: its prices read so ("1.299" is 1299)."""
     with _open_text(path) as handle:
-        reader = dict_rows(handle, KNOWN_FIELDS, "\t" if _format_of(path) == "tsv" else None)
+        try:
+            reader = dict_rows(handle, KNOWN_FIELDS, "\t" if _format_of(path) == "tsv" else None)
+        except UnicodeDecodeError:
+            raise  # said with its line by load_catalog
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
         decimal_comma = reader.reader.dialect.delimiter == ";"
         for row, raw in enumerate(reader, start=1):
             if decimal_comma and isinstance(raw.get("price"), str):

@@ -89,13 +89,14 @@ def parse_price(value: Any) -> float | None:
         raise ValueError(f"expected a finite number, got {value!r}")
     if price < 0:
         raise ValueError(f"must not be negative, got {value!r}")
-    return price
+    return price + 0.0  # -0 is 0
 
 
-EUROPEAN_THOUSANDS = re.compile(r"\d{1,3}(\.\d{3})+,\d+")  # 1.299,00
-ENGLISH_THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")  # 1,299 and 1,299.00
+# A number grouped in thousands never starts with 0: 0.125 and 0,450 are decimals, not 125 and 450.
+EUROPEAN_THOUSANDS = re.compile(r"[1-9]\d{0,2}(\.\d{3})+,\d+")  # 1.299,00
+ENGLISH_THOUSANDS = re.compile(r"[1-9]\d{0,2}(,\d{3})+(\.\d+)?")  # 1,299 and 1,299.00
 DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")  # 1,29 and 12,5: no thousands group has 1 or 2 digits
-COMMA_LOCALE = re.compile(r"\d{1,3}(\.\d{3})+(,\d+)?|\d+(,\d+)?")  # where ',' is the decimal mark: 1.299 and 1,5
+COMMA_LOCALE = re.compile(r"[1-9]\d{0,2}(\.\d{3})+(,\d+)?|\d+(,\d+)?")  # where ',' is the decimal mark: 1.299, 1,5
 
 
 def number_text(text: str, decimal_comma: bool = False) -> str:

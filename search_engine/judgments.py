@@ -50,7 +50,12 @@ def read_judgments(handle: TextIO, source: str) -> Judgments:
     judgments: Judgments = defaultdict(dict)
     spelling: dict[str, str] = {}
     graded_on: dict[tuple[str, str], int] = {}
-    reader = dict_rows(handle, COLUMNS)
+    try:
+        reader = dict_rows(handle, COLUMNS)
+    except UnicodeDecodeError:
+        raise  # said with its line by load_judgments
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")

@@ -102,7 +102,8 @@ def test_spreadsheet_csv_exports_load(tmp_path):
     (tmp_path / "bom.csv").write_bytes("id,title,price\np1,Café mug,3.5\n".encode("utf-8-sig"))
     (tmp_path / "semicolon.csv").write_bytes("ID ; Title;Price;Farbe\np1;Tasse, groß;1,29;Blau\n"
                                              "p2;Kanne;1.299,00;\np3;Krug;1.299;\np4;Glas;12.50;\n"
-                                             "p5;Vase;€ 2.500;\n".encode("utf-8-sig"))
+                                             "p5;Vase;€ 2.500;\np6;Deckel;0.125;\np7;Löffel;0,450;\n"
+                                             .encode("utf-8-sig"))
     (tmp_path / "tabs.tsv").write_text("id\ttitle\tprice\tSize (W, D, H)\np1\tMug; blue\t1.299\t8, 8, 9\n")
     (tmp_path / "bom.jsonl").write_bytes((json.dumps(GOOD) + "\n").encode("utf-8-sig"))
     products = {name: load_catalog(tmp_path / name).products
@@ -110,11 +111,18 @@ def test_spreadsheet_csv_exports_load(tmp_path):
     assert [(p.id, p.title, p.price) for p in products["bom.csv"]] == [("p1", "Café mug", 3.5)]
     assert [(p.id, p.title, p.price, p.attributes) for p in products["semicolon.csv"]] == [
         ("p1", "Tasse, groß", 1.29, {"Farbe": "Blau"}), ("p2", "Kanne", 1299.0, {}), ("p3", "Krug", 1299.0, {}),
-        ("p4", "Glas", 12.5, {}), ("p5", "Vase", 2500.0, {})]
+        ("p4", "Glas", 12.5, {}), ("p5", "Vase", 2500.0, {}), ("p6", "Deckel", 0.125, {}),
+        ("p7", "Löffel", 0.45, {})]
     # A tab file's header with commas is still tab-separated; '1.299' there is 1.299, as in English.
     assert [(p.id, p.title, p.price, p.attributes) for p in products["tabs.tsv"]] == [
         ("p1", "Mug; blue", 1.299, {"Size (W, D, H)": "8, 8, 9"})]
     assert [p.id for p in products["bom.jsonl"]] == ["p1"]
+
+
+def test_a_header_naming_one_field_twice_is_refused(tmp_path):
+    (tmp_path / "twice.csv").write_text("id,Price,title,price\np1,5,Mug,6\n")
+    with pytest.raises(ValueError, match="twice.csv: the header names 'price' more than once"):
+        load_catalog(tmp_path / "twice.csv")
 
 
 def test_a_file_that_is_not_utf8_is_named_with_the_line_and_the_fix(tmp_path):
@@ -130,12 +138,12 @@ def test_a_file_that_is_not_utf8_is_named_with_the_line_and_the_fix(tmp_path):
 @pytest.mark.parametrize("raw,expected", [("12.50", 12.5), (7, 7.0), ("$3", 3.0), ("", None), (None, None),
                                           ("1,29", 1.29), ("12,50 €", 12.5), ("1.299,00", 1299.0),
                                           ("1,299", 1299.0), ("1,299.50", 1299.5), ("1 299,00", 1299.0),
-                                          ("1.299", 1.299)])
+                                          ("1.299", 1.299), ("0.125", 0.125), ("0,99", 0.99)])
 def test_parse_price_accepts(raw, expected):
     assert parse_price(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["abc", "nan", "-1", True, "inf", "1,2345", "1.29.00"])
+@pytest.mark.parametrize("raw", ["abc", "nan", "-1", True, "inf", "1,2345", "1.29.00", "0,450"])
 def test_parse_price_rejects(raw):
     with pytest.raises(ValueError):
         parse_price(raw)

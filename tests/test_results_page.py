@@ -311,7 +311,9 @@ def test_the_build_checks_the_attribute_configuration():
                          AttributeConfig(facets=("colour",)))
     # A comma locale's numbers are numbers ("1,5" kg), as its prices are.
     check_attributes([Product("d", "Cable", attributes={"weight": "1,5"})], AttributeConfig(numeric=("weight",)))
-    assert numeric_value("1,5") == 1.5 and numeric_value("1.299,5") == 1299.5 and numeric_value("heavy") is None
+    assert numeric_value("1,5") == 1.5 and numeric_value(" 0,45 ") == 0.45 and numeric_value("heavy") is None
+    # 1,250 is 1250 in English and 1.25 where the comma is the decimal mark: refused, never guessed.
+    assert numeric_value("1,250") is None and numeric_value("0,450") is None
 
 
 def test_an_update_with_a_non_numeric_value_is_refused_whole(client, engine):
