@@ -62,12 +62,16 @@ class AttributeConfig:
         return {"facets": list(self.facets), "numeric": list(self.numeric), "split_lists": self.split_lists}
 
 
+def list_items(raw: Any) -> Sequence[Any]:
+    """The items of an attribute value: a list's own, or the value itself as the one item."""
+    return raw if isinstance(raw, (list, tuple)) else (raw,)
+
+
 def text_values(raw: Any) -> list[str]:
     """The texts an attribute value holds, for searching: the value itself when it is text,
     the texts in it when it is a list (["Bluetooth", "USB"]); numbers, true/false and objects
     hold no words a shopper types."""
-    items = raw if isinstance(raw, (list, tuple)) else (raw,)
-    return [item for item in items if isinstance(item, str) and item.strip()]
+    return [item for item in list_items(raw) if isinstance(item, str) and item.strip()]
 
 
 def facet_values(raw: Any, split_lists: bool = True) -> tuple[str, ...]:
@@ -79,9 +83,8 @@ def facet_values(raw: Any, split_lists: bool = True) -> tuple[str, ...]:
     if not split_lists:
         text = "" if raw is None else str(raw).strip()
         return (text,) if text else ()
-    items = raw if isinstance(raw, (list, tuple)) else (raw,)
     first_spelling: dict[str, str] = {}
-    for item in items:
+    for item in list_items(raw):
         if item is None or isinstance(item, (dict, list, tuple)) or (isinstance(item, float) and math.isnan(item)):
             continue
         text = str(item).strip()
@@ -129,8 +132,7 @@ def value_problems(products: Sequence[Product], config: AttributeConfig, limit: 
     for row, product in enumerate(products, start=1):
         for name in config.facets:
             raw = product.attributes.get(name)
-            items = raw if isinstance(raw, (list, tuple)) else (raw,)
-            if config.split_lists and any(isinstance(item, (dict, list, tuple)) for item in items):
+            if config.split_lists and any(isinstance(item, (dict, list, tuple)) for item in list_items(raw)):
                 problems.append(f"row {row} (product {product.id}): attributes.{name} {raw!r} holds an object or a "
                                 f"list in a list, but {name} is a facet: its values are texts, numbers or "
                                 "true/false, or a list of them")

@@ -4,7 +4,9 @@ any case with spaces around them."""
 from __future__ import annotations
 
 import csv
+import gzip
 import itertools
+from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
 ENCODING = "utf-8-sig"  # UTF-8, with or without a byte-order mark
@@ -20,10 +22,11 @@ def header_delimiter(header: str, known: Sequence[str] = ()) -> str:
     return max(DELIMITERS, key=fit)
 
 
-def dict_rows(lines: Iterable[str] | TextIO, known: Sequence[str] = (), delimiter: str | None = None
+def dict_rows(lines: Iterable[str] | TextIO, source: str, known: Sequence[str] = (), delimiter: str | None = None
               ) -> csv.DictReader:
     """A DictReader over CSV lines, its separator read from the header line unless given. Column
-    names are trimmed, and a known one in another case ("Price", "DocID") reads as known."""
+    names are trimmed, and a known one in another case ("Price", "DocID") reads as known; a
+    header naming one twice is a ValueError naming `source`."""
     lines = iter(lines)
     header = next(lines, "")
     reader = csv.DictReader(itertools.chain([header], lines), delimiter=delimiter or header_delimiter(header, known))
@@ -31,10 +34,17 @@ def dict_rows(lines: Iterable[str] | TextIO, known: Sequence[str] = (), delimite
     names = [spelling.get(name.strip().lower(), name.strip()) for name in reader.fieldnames or []]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        raise ValueError(f"the header names {', '.join(map(repr, twice))} more than once (names are read in any "
-                         f"case, spaces trimmed): one column each")
+        raise ValueError(f"{source}: the header names {', '.join(map(repr, twice))} more than once (names are "
+                         f"read in any case, spaces trimmed): one column each")
     reader.fieldnames = names
     return reader
+
+
+def undecodable(path: Path) -> ValueError:
+    """The error for a file (.gz read through) that failed to decode as UTF-8: what it is instead
+    and where, and the fix."""
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    return ValueError(f"{path}: {decode_problem(data)}; save it as UTF-8")
 
 
 def decode_problem(data: bytes) -> str:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from indexer.csv_files import ENCODING, decode_problem, dict_rows
+from indexer.csv_files import ENCODING, dict_rows, undecodable
 from indexer.validation import KNOWN_FIELDS, CatalogReport, UnreadableRecord, finish, number_text, validate_records
 
 Record = tuple[int, dict[str, Any] | UnreadableRecord]
@@ -59,12 +59,7 @@ def _csv_records(path: Path) -> Iterator[Record]:
     """Rows of a CSV (separator read from the header) or a .tsv. A ';'-separated file comes
     from a locale whose decimal mark is a comma: its prices read so ("1.299" is 1299)."""
     with _open_text(path) as handle:
-        try:
-            reader = dict_rows(handle, KNOWN_FIELDS, "\t" if _format_of(path) == "tsv" else None)
-        except UnicodeDecodeError:
-            raise  # said with its line by load_catalog
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+        reader = dict_rows(handle, str(path), KNOWN_FIELDS, "\t" if _format_of(path) == "tsv" else None)
         decimal_comma = reader.reader.dialect.delimiter == ";"
         for row, raw in enumerate(reader, start=1):
             if decimal_comma and isinstance(raw.get("price"), str):
@@ -108,8 +103,7 @@ def load_catalog(path: str | Path, skip_invalid: bool = False) -> CatalogReport:
     try:
         report = validate_records(str(path), READERS[fmt](path))
     except UnicodeDecodeError:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-        raise ValueError(f"{path}: {decode_problem(data)}; save it as UTF-8") from None
+        raise undecodable(path) from None
     return finish(report, skip_invalid)
 
 

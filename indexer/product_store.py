@@ -46,10 +46,31 @@ class Vocabulary:
 
 
 class FlatSets(NamedTuple):
+    """Every set's values in one array, set s's at flat[starts[s]:starts[s + 1]], and whether
+    every set holds at most one (then only_value[s] is its value, 0 for none)."""
     starts: np.ndarray
     flat: np.ndarray
     only_value: np.ndarray
     single_valued: bool
+
+    def values_of(self, set_codes: np.ndarray) -> np.ndarray:
+        """The value codes of each of these sets, one after another (value 0, "no value", may
+        stand for an empty set)."""
+        if self.single_valued:  # the common case, several times faster
+            return self.only_value[set_codes]
+        lengths = self.starts[set_codes + 1] - self.starts[set_codes]
+        ends = np.cumsum(lengths)
+        offsets = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - lengths, lengths)
+        return self.flat[np.repeat(self.starts[set_codes], lengths) + offsets]
+
+    def holding(self, set_codes: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        """For each of these sets, whether it holds any of the wanted value codes."""
+        if self.single_valued:
+            return np.isin(self.only_value[set_codes], wanted)
+        found = np.concatenate([[0], np.cumsum(np.isin(self.values_of(set_codes), wanted))])
+        lengths = self.starts[set_codes + 1] - self.starts[set_codes]
+        ends = np.cumsum(lengths)
+        return found[ends] > found[ends - lengths]
 
 
 class ValueSets:
@@ -63,9 +84,8 @@ class ValueSets:
         self.values.code("")  # value 0, "no value": what an empty set reads as where one value is read
         self.codes: dict[tuple[int, ...], int] = {(): 0}
         self.members: list[tuple[int, ...]] = [()]
-        # Every set's values in one array, set s's at flat[starts[s]:starts[s + 1]], and whether
-        # every set holds at most one (then only_value[s] is its value, 0 for none): replaced
-        # whole when a set is added, so a reader sees an old or a new one, each complete.
+        # The published sets: replaced whole when a set is added, so a reader sees an old or a
+        # new one, each complete.
         self.flat = FlatSets(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), True)
 
     def code(self, values: Sequence[str]) -> int:
@@ -95,23 +115,12 @@ class ValueSets:
         """For each of these sets, whether it holds any of these normalised keys: a cost that
         grows with the sets asked about, not with the attribute's values."""
         wanted = np.array([code for code in self.values.lookup(keys) if code], dtype=np.int32)  # never "no value"
-        starts, flat, only_value, single_valued = self.flat
-        if single_valued:
-            return np.isin(only_value[set_codes], wanted)
-        found = np.concatenate([[0], np.cumsum(np.isin(self.expand(set_codes), wanted))])
-        ends = np.cumsum(starts[set_codes + 1] - starts[set_codes])
-        return found[ends] > found[ends - (starts[set_codes + 1] - starts[set_codes])]
+        return self.flat.holding(set_codes, wanted)
 
     def expand(self, set_codes: np.ndarray) -> np.ndarray:
         """The value codes of each of these sets, one after another: a doc counted under each
         value it holds (value 0, "no value", may stand for an empty set)."""
-        starts, flat, only_value, single_valued = self.flat
-        if single_valued:  # the common case, several times faster
-            return only_value[set_codes]
-        lengths = starts[set_codes + 1] - starts[set_codes]
-        ends = np.cumsum(lengths)
-        offsets = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - lengths, lengths)
-        return flat[np.repeat(starts[set_codes], lengths) + offsets]
+        return self.flat.values_of(set_codes)
 
 
 class ProductTable:

@@ -383,9 +383,10 @@ def run_keyword(args) -> int:
         print(f"{unscored} of the {len(judgments)} queries have no product graded above 0: nDCG@10 scores none of "
               "them, so they are left out of fitting and of the figures", file=sys.stderr)
     for fold, (train, held_out) in enumerate(k_fold(judgments, args.folds), start=1):
-        if not scored_queries(judgments, held_out) or not scored_queries(judgments, train):
-            side = "held-out" if not scored_queries(judgments, held_out) else "training"
-            print(f"fold {fold}: no {side} query has a product graded above 0; the fold is not scored",
+        unscored_side = next((side for side, queries in (("held-out", held_out), ("training", train))
+                              if not scored_queries(judgments, queries)), None)
+        if unscored_side:
+            print(f"fold {fold}: no {unscored_side} query has a product graded above 0; the fold is not scored",
                   file=sys.stderr)
             continue
         fitted, _ = fit_keyword_config(products, dense, judgments, doc_ids, train, weight, base=serving)

@@ -6,7 +6,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable, TextIO
 
-from indexer.csv_files import ENCODING, decode_problem, dict_rows
+from indexer.csv_files import ENCODING, dict_rows, undecodable
+from indexer.filters import filter_key
 from indexer.validation import number_text
 
 Judgments = dict[str, dict[str, float]]  # query -> product id -> grade
@@ -20,7 +21,7 @@ def load_judgments(path: str | Path) -> Judgments:
         try:
             return read_judgments(handle, str(path))
         except UnicodeDecodeError:
-            raise ValueError(f"{path}: {decode_problem(Path(path).read_bytes())}; save it as UTF-8") from None
+            raise undecodable(Path(path)) from None
 
 
 def products_not_held(judgments: Judgments, holds: Callable[[str], bool]) -> list[str]:
@@ -50,12 +51,7 @@ def read_judgments(handle: TextIO, source: str) -> Judgments:
     judgments: Judgments = defaultdict(dict)
     spelling: dict[str, str] = {}
     graded_on: dict[tuple[str, str], int] = {}
-    try:
-        reader = dict_rows(handle, COLUMNS)
-    except UnicodeDecodeError:
-        raise  # said with its line by load_judgments
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from None
+    reader = dict_rows(handle, source, COLUMNS)
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
@@ -69,7 +65,7 @@ def read_judgments(handle: TextIO, source: str) -> Judgments:
             raise ValueError(f"{source}: row {row}: rating {record['rating']!r} is not a number") from None
         if not 0 <= grade <= 3:
             raise ValueError(f"{source}: row {row}: rating {grade} is outside 0-3")
-        query = spelling.setdefault(" ".join(query.lower().split()), query)
+        query = spelling.setdefault(filter_key(query), query)
         earlier = judgments[query].get(doc)
         if earlier is not None and earlier != grade:
             raise ValueError(f"{source}: row {row}: {query!r}, {doc!r} is graded {grade:g} here and {earlier:g} "
