@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from indexer.keyword.base import attribute_text, query_terms
+from indexer.keyword.base import attribute_text, fold_accents as fold, query_terms
 from indexer.schema import Product
 
 MIN_TARGET_PRODUCTS = 2
@@ -90,8 +90,11 @@ class SpellingDictionary:
                                   if count >= MIN_TARGET_PRODUCTS and len(word) >= MIN_TARGET_LENGTH and word.isalpha())
 
     @classmethod
-    def build(cls, products: Iterable[Product | None], attribute_max_chars: int = 0) -> "SpellingDictionary":
-        """From a version's products (None: a dead doc, skipped)."""
+    def build(cls, products: Iterable[Product | None], attribute_max_chars: int = 0,
+              fold_accents: bool = False) -> "SpellingDictionary":
+        """From a version's products (None: a dead doc, skipped). fold_accents: the keyword
+        leg matches a word with its accents folded, so that spelling is a known word too
+        ("cafe" as well as "café": neither is a typo to correct)."""
         counts: Counter[str] = Counter()
         for product in products:
             if product is None:
@@ -99,7 +102,10 @@ class SpellingDictionary:
             text = " ".join((product.title, product.brand, product.category, product.description,
                              str(product.attributes.get("model", "")),
                              attribute_text(product.attributes, attribute_max_chars)))
-            counts.update(set(query_terms(text)))
+            words = set(query_terms(text))
+            if fold_accents:
+                words |= set(query_terms(fold(" ".join(word for word in words if not word.isascii()))))
+            counts.update(words)
         return cls(dict(counts))
 
     def products(self, word: str) -> int:

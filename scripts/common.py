@@ -1,8 +1,11 @@
 """Shared bits of the command-line edges: repo paths, catalog loading, logging."""
 from __future__ import annotations
 
+import gc
 import logging
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +21,27 @@ def percentiles(values, points=(50, 95, 99), digits: int = 2, key: str = "p{}") 
 
     ms = np.asarray(values, dtype=float)
     return {key.format(p): round(float(np.percentile(ms, p)), digits) if len(ms) else None for p in points}
+
+
+@contextmanager
+def full_collections():
+    """Yields a list that, on exit, holds the ms of each full (generation 2) garbage
+    collection made meanwhile: each one stalls every thread of the process."""
+    pauses: list[float] = []
+    started = [0.0]
+
+    def watch(phase, info):
+        if info["generation"] == 2:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                pauses.append(round((time.perf_counter() - started[0]) * 1000, 1))
+
+    gc.callbacks.append(watch)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(watch)
 
 
 def check_judgments(judgments, products, source) -> None:

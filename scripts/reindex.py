@@ -97,6 +97,10 @@ def _parser():
                       help=f"leave attribute values longer than N characters out of the keyword text; 0 keeps "
                            f"them all (default: the serving version's, else {KeywordConfig.attribute_max_chars}; "
                            "fit it on your judgments: search-train keyword)")
+    full.add_argument("--fold-accents", action=argparse.BooleanOptionalAction, default=None,
+                      help="match words with and without accents alike (\"creme\" finds \"Crème\") (default: the "
+                           f"serving version's choice, else {'on' if KeywordConfig.fold_accents else 'off'}; "
+                           "check it on your judgments: search-train keyword)")
     add_attribute_arguments(full)
     full.add_argument("--keep", type=int, default=DEFAULT_KEEP,
                       help=f"versions kept on disk, the serving one included (default {DEFAULT_KEEP})")
@@ -162,11 +166,15 @@ def keyword_settings(args):
     from indexer.keyword.factory import keyword_config
 
     serving = versions.serving_dir(args.index)
-    config = keyword_config(versions.read_manifest(serving)) if serving else KeywordConfig()
+    manifest = versions.read_manifest(serving) if serving else {}
+    config = keyword_config(manifest) if serving else KeywordConfig()
+    # A version built before accents were folded made no choice against folding.
+    chosen_fold = manifest.get("keyword", {}).get("fold_accents", KeywordConfig.fold_accents)
     config = replace(config, backend=args.keyword_backend or config.backend,
                      scoring=args.keyword_scoring or config.scoring,
                      attribute_max_chars=config.attribute_max_chars if args.attribute_max_chars is None
-                     else args.attribute_max_chars)
+                     else args.attribute_max_chars,
+                     fold_accents=chosen_fold if args.fold_accents is None else args.fold_accents)
     if args.field_weights is not None:
         if config.scoring != "term-centric":
             raise ValueError("--field-weights: field weights are for term-centric scoring "

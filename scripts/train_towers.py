@@ -392,7 +392,8 @@ def run_keyword(args) -> int:
         fitted, _ = fit_keyword_config(products, dense, judgments, doc_ids, train, weight, base=serving)
         for name, config in (*fixed.items(), ("term-centric, fitted", fitted)):
             rows[name].append(hybrid_score(config, products, dense, judgments, doc_ids, held_out, weight))
-        print(f"fold {fold}: fitted {fitted.field_weights}, attributes up to {fitted.attribute_max_chars} chars; "
+        print(f"fold {fold}: fitted {fitted.field_weights}, attributes up to {fitted.attribute_max_chars} chars, "
+              f"accents {'folded' if fitted.fold_accents else 'kept'}; "
               "held-out hybrid nDCG@10 " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in rows.items()), file=sys.stderr)
     scored_folds = len(next(iter(rows.values())))
     print(f"hybrid-linear:{weight} on held-out queries, {scored_folds} of {args.folds} folds | nDCG@10 mean (sd)")
@@ -401,11 +402,12 @@ def run_keyword(args) -> int:
         print(f"{name:42} | {figure(mean(values))} ({spread:.4f})")
     fitted, score = fit_keyword_config(products, dense, judgments, doc_ids, list(judgments), weight, base=serving)
     print(f"fitted on all {len(judgments) - unscored} scored queries: {fitted.field_weights}, attributes up to "
-          f"{fitted.attribute_max_chars} chars (0: all) (in-sample hybrid nDCG@10 {score:.4f}); apply with your "
+          f"{fitted.attribute_max_chars} chars (0: all), accents {'folded' if fitted.fold_accents else 'kept'} "
+          f"(in-sample hybrid nDCG@10 {score:.4f}); apply with your "
           f"catalog (other settings follow the serving version; --no-switch stages it to compare first):\n"
           f"  search-reindex full --index {args.index} --catalog YOUR_CATALOG --keyword-scoring term-centric "
           f"--field-weights " + ",".join(f"{k}={v}" for k, v in fitted.field_weights.items())
-          + f" --attribute-max-chars {fitted.attribute_max_chars}")
+          + f" --attribute-max-chars {fitted.attribute_max_chars} --{'' if fitted.fold_accents else 'no-'}fold-accents")
     if engine.index.manifest["encoder"].get("source") not in (None, "all-MiniLM-L6-v2"):
         print("note: the dense leg comes from a tower that may have been fine-tuned on these same judgments; "
               "then the held-out figures above are optimistic", file=sys.stderr)

@@ -116,7 +116,7 @@ class Engine:
         keyword = keyword_config(self.index.manifest)
         if self.spelling is None:
             object.__setattr__(self, "spelling", BuiltOnce(lambda: SpellingDictionary.build(
-                self.index.snapshot().products.by_doc(), keyword.attribute_max_chars)))
+                self.index.snapshot().products.by_doc(), keyword.attribute_max_chars, keyword.fold_accents)))
         if self.phrases is None:
             object.__setattr__(self, "phrases", BuiltOnce(lambda: PrefixIndex(
                 catalog_phrases(self.index.snapshot().products.by_doc()))))

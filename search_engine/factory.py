@@ -10,6 +10,7 @@ from encoders.exported_tower import exports_folder
 from encoders.towers import Towers
 from indexer.incremental import recover_keyword
 from indexer.search_index import SearchIndex
+from search_engine import long_lived
 from search_engine.engine import Engine
 from search_engine.query_cache import QueryVectorCache
 from search_engine.settings import Settings
@@ -136,4 +137,5 @@ def open_engine(settings: Settings, towers: Towers | None = None, events=None, r
     engine.phrases.get()  # the catalog's phrases for suggestions (1 s for 20k products), before the first keystroke
     if engine.ranker is not None:
         engine.vocabulary.get()  # seconds of building that the first ranked search should not wait for
+    long_lived.settle()  # what was loaded stays: no collection walks it again
     return engine

@@ -17,7 +17,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from indexer.keyword.base import KeywordConfig, query_terms
+from indexer.keyword.base import KeywordConfig, fold_accents, query_terms
 from indexer.keyword.stemming import stem
 from indexer.spelling import within_edits  # noqa: F401 (also this module's, for its callers)
 
@@ -35,7 +35,8 @@ class QueryMatcher:
     def of(cls, text: str, config: KeywordConfig | None = None) -> "QueryMatcher":
         config = config or KeywordConfig()
         words = query_terms(text)
-        fuzzy = tuple((w, stem(w), 2 if len(w) >= 8 else 1) for w in words
+        # Compared folded, as stems are (indexer/keyword/stemming.py).
+        fuzzy = tuple((fold_accents(w), stem(w), 2 if len(w) >= 8 else 1) for w in words
                       if len(w) >= config.fuzzy_min_term_length)
         return cls(frozenset(stem(w) for w in words), fuzzy)
 
@@ -53,7 +54,8 @@ class ProductMatcher:
 
     def matches(self, word: str, typos: bool) -> bool:
         lower = word.lower()
-        return stem(lower) in self.stems or (typos and any(within_edits(lower, w, k) for w, k in self.fuzzy))
+        return stem(lower) in self.stems or (typos and any(within_edits(fold_accents(lower), w, k)
+                                                           for w, k in self.fuzzy))
 
 
 def _marked(text: str, matcher: ProductMatcher, typos: bool) -> str:

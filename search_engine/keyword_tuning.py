@@ -4,9 +4,9 @@ Each candidate setting is a fresh in-memory tantivy index over the serving versi
 products (about a second for 20k products); the dense leg is fixed, so every setting is
 scored by the hybrid nDCG@10 the engine would serve (linear fusion at the configured dense
 weight). Steepest ascent from the untuned weights (all 1) and the base's attribute length
-limit: each pass scores every setting one step away (one field's weight over FIELD_STEPS,
-or the limit over ATTRIBUTE_LIMIT_STEPS) and moves to the best, until none helps on the
-training queries.
+limit and accent folding: each pass scores every setting one step away (one field's weight
+over FIELD_STEPS, the limit over ATTRIBUTE_LIMIT_STEPS, or folding turned over) and moves to
+the best, until none helps on the training queries.
 """
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def scored_queries(judgments, queries: Sequence[str]) -> list[str]:
 
 
 def _neighbours(config: KeywordConfig):
-    """Every setting one step away: one field's weight, or the attribute length limit."""
+    """Every setting one step away: one field's weight, the attribute length limit, or
+    accent folding."""
     for name in TEXT_FIELDS:
         for step in FIELD_STEPS:
             weights = {**config.field_weights, name: step}
@@ -57,12 +58,13 @@ def _neighbours(config: KeywordConfig):
     for limit in ATTRIBUTE_LIMIT_STEPS:
         if limit != config.attribute_max_chars:
             yield replace(config, attribute_max_chars=limit)
+    yield replace(config, fold_accents=not config.fold_accents)
 
 
 def fit_keyword_config(products, dense: Mapping[str, Ranking], judgments, doc_ids: Sequence[str],
                        queries: Sequence[str], dense_weight: float, base: KeywordConfig | None = None,
                        progress: Callable[[str], None] = lambda line: None) -> tuple[KeywordConfig, float]:
-    """The term-centric weights and attribute limit with the best hybrid nDCG@10 on `queries`
+    """The term-centric weights, attribute limit and folding with the best hybrid nDCG@10 on `queries`
     (other settings as in `base`), and that score."""
     queries = scored_queries(judgments, queries)
     if not queries:
@@ -76,5 +78,6 @@ def fit_keyword_config(products, dense: Mapping[str, Ranking], judgments, doc_id
             score = hybrid_score(trial, products, dense, judgments, doc_ids, queries, dense_weight)
             if score > best_score + 1e-6:
                 config, best_score, improved = trial, score, True
-                progress(f"{trial.field_weights}, attributes up to {trial.attribute_max_chars} chars -> {score:.4f}")
+                progress(f"{trial.field_weights}, attributes up to {trial.attribute_max_chars} chars, accents "
+                         f"{'folded' if trial.fold_accents else 'kept'} -> {score:.4f}")
     return config, best_score

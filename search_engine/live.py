@@ -20,16 +20,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from indexer import update_log, versions
 from indexer.search_index import SearchIndex
+from search_engine import long_lived
 from search_engine.engine import Engine
 
 log = logging.getLogger(__name__)
 MIN_INTERVAL_S = 0.05  # a 0 interval means 'as often as is sensible', not a busy loop
+# Checks after a switch that try to free the old version (a full collection each) before
+# leaving it to the collector: a search holds a version for milliseconds.
+RETIRED_CHECKS = 5
 
 
 class LiveEngine:
@@ -48,6 +53,7 @@ class LiveEngine:
         self.refused: dict[str, str] = {}  # version -> why it cannot be served
         self._refused_models: frozenset[str] = frozenset()  # preference-model versions that failed to load
         self._stalled_at: tuple[str, int] | None = None  # (version, commit mark) replaying failed at
+        self._retired = None  # (weak reference to a switched-out version's index, checks left to free it)
         self._check_lock = threading.Lock()  # one check at a time: the follower's or an admin reload
         self._wake = threading.Event()
         self._published = threading.Condition()
@@ -114,6 +120,8 @@ class LiveEngine:
         names, follow the preference model: the follower's work, also run by an admin reload.
         Waiting searches are released after each step that can satisfy them."""
         with self._check_lock:
+            if self._retired is not None:
+                self._free_retired()
             self._catch_up(self._engine.index)  # also while another version loads, or is refused
             self._notify()
             try:
@@ -150,9 +158,24 @@ class LiveEngine:
             self.refused = {**self.refused, version: self.last_error}
             log.error(self.last_error)
             return
+        retired = self._engine.index
         self._engine = engine  # one reference assignment; searches under way keep their snapshot
+        long_lived.thaw()  # the old version's objects, frozen when it was loaded, can be collected again
+        self._retired = (weakref.ref(retired), RETIRED_CHECKS)
         self.last_error = None
         log.info("now serving index version %s", version)
+
+    def _free_retired(self) -> None:
+        """Once no search holds the switched-out version any more, collect it and freeze what
+        serves now (search_engine/long_lived.py); while one does (a long request), try again
+        at the next check, RETIRED_CHECKS times, then leave it to the collector."""
+        retired, checks_left = self._retired
+        long_lived.settle()
+        if retired() is None:
+            self._retired = None
+            return
+        long_lived.thaw()  # still held: it must stay collectable for when it is let go
+        self._retired = None if checks_left <= 1 else (retired, checks_left - 1)
 
     def _check_reranker(self) -> None:
         reranker = self._engine.reranker

@@ -233,3 +233,36 @@ def test_searches_do_not_wait_while_current_names_a_refused_version(small_root, 
         assert engine.index.version == serving.index.version and max(timings) < 0.5
     finally:
         live.stop()
+
+
+def test_a_version_switched_away_is_freed_although_its_objects_were_frozen(small_root, towers, small_catalog):
+    """The server freezes a loaded version's objects out of the collector's walks
+    (search_engine/long_lived.py); the check after a switch unfreezes and collects, so the old
+    version's reference cycles do not outlive it."""
+    import weakref
+
+    from search_engine import long_lived
+    from search_engine.live import LiveEngine
+
+    serving = Engine(SearchIndex.open_current(small_root), towers)
+    serving.search(Query("usb", k=5))
+    old_index = weakref.ref(serving.index)
+    long_lived.settle()  # as open_engine leaves a served version
+    live = LiveEngine(serving, small_root, follow=False)
+    del serving
+    new_version = build_version(small_catalog[:50], towers.product, small_root).name
+    live.check()  # switches
+    assert live.get().index.version == new_version
+    live.check()  # the next check, as the follower makes every interval
+    assert old_index() is None
+
+    # A search still under way on the old version at that check holds it: a later check frees it.
+    held = live.get()
+    second = weakref.ref(held.index)
+    build_version(small_catalog[:40], towers.product, small_root)
+    live.check()  # switches
+    live.check()
+    assert second() is not None
+    del held
+    live.check()
+    assert second() is None

@@ -19,6 +19,12 @@ def test_stemmed_and_misspelled_words_are_marked_and_others_not():
     assert marked_title("wireles mice", "Wired mouse") == "Wired mouse"  # 2 edits from "wireles", a 7-letter word
 
 
+def test_a_word_typed_without_its_accents_is_marked():
+    assert marked_title("creme brulee", "Crème brûlée torch") == "<em>Crème</em> <em>brûlée</em> torch"
+    assert marked_title("Kühlschrank", "Kuhlschrank 300 l") == "<em>Kuhlschrank</em> 300 l"
+    assert marked_title("brulle torch", "Crème brûlée torch") == "Crème <em>brûlée</em> <em>torch</em>"  # a typo of it
+
+
 def test_typos_are_marked_only_for_query_words_the_product_does_not_contain():
     assert marked_title("pink case", "Pink ink case") == "<em>Pink</em> ink <em>case</em>"
     assert marked_title("black ink", "Blank black ink") == "Blank <em>black</em> <em>ink</em>"

@@ -1,5 +1,6 @@
 """Term-centric (BM25F) keyword scoring: the construction checked against the formula by
 hand, its settings, the Elasticsearch query that means the same, and weight fitting."""
+import json
 import math
 
 import pytest
@@ -118,9 +119,55 @@ def test_a_version_built_before_term_centric_scoring_opens_field_centric_and_tak
                             "fuzzy_min_term_length": 4}}
     reopened = open_keyword_index(tmp_path, manifest)
     assert reopened.config.scoring == "field-centric" and reopened.config.attribute_max_chars == 0
+    assert reopened.config.fold_accents is False  # its text was indexed as written
     assert [d for d, _ in reopened.searcher().search("lamp", 3)] == [0]
     reopened.update([0], [3], [Product("a", "Red desk lamp", "")])  # an incremental update to it
     assert [d for d, _ in reopened.searcher().search("lamp", 3)] == [3]
+
+
+def test_accents_are_folded_in_the_text_and_the_query_alike():
+    """Shoppers type "creme" for "Crème" and "strasse" for "Straße": a version that folds
+    accents (the default) matches both spellings both ways; one built without keeps each
+    word as written, as versions built before folding do."""
+    products = [Product("a", "Crème brûlée torch"), Product("b", "Kühlschrank weiß", brand="Bosché"),
+                Product("c", "Street map", "Straße")]
+    cases = {"creme": {0}, "Crème": {0}, "brulee torch": {0}, "kuhlschrank": {1}, "Kühlschrank": {1},
+             "weiss": {1}, "bosche": {1}, "strasse": {2}, "STRASSE": {2}}
+    folded = TantivyKeywordIndex.create(None, KeywordConfig())
+    kept = TantivyKeywordIndex.create(None, KeywordConfig(fold_accents=False, fuzzy_below=0))
+    for index in (folded, kept):
+        index.add(range(len(products)), products)
+    for query, found in cases.items():
+        assert {doc for doc, _ in folded.searcher().search(query, 5)} == found, query
+        assert {int(d) for d in folded.searcher().matches(query)[0]} == found, query
+    assert {doc for doc, _ in kept.searcher().search("Crème", 5)} == {0}
+    assert kept.searcher().search("brulee", 5) == [] and kept.searcher().search("strasse", 5) == []
+    # A typo of the plain spelling still finds the accented word (fuzzy terms are folded too).
+    assert {doc for doc, _ in folded.searcher().search("kuhlschrnk", 5)} == {1}
+    with pytest.raises(ValueError, match="fold_accents"):
+        KeywordConfig(fold_accents="yes")
+    # Letters that fold to capitals or brackets ("ᴏʀ" to "OR", "⑴" to "(1)") are words, not
+    # query syntax, in both scorings; a capital from folding still matches the lower-case index.
+    for scoring in ("term-centric", "field-centric"):
+        odd = TantivyKeywordIndex.create(None, KeywordConfig(scoring=scoring))
+        odd.add([0, 1], [Product("a", "Lamp or cable"), Product("b", "(1) gadget gear")])
+        searcher = odd.searcher()
+        assert [d for d, _ in searcher.search("lamp ᴏʀ", 5)] == [0] and searcher.count("ᴀɴᴅ") == 0
+        assert {int(d) for d in searcher.matches("⑴⑵ ɢᴀᴅɢᴇᴛ")[0]} == {1}
+        assert [d for d, _ in searcher.search("ǧear", 5)] == [1]  # tantivy folds ǧ to "G"
+
+    from indexer.keyword.elasticsearch_index import bulk_actions, fuzzy_body, search_body  # the same on Elasticsearch
+
+    (action,) = bulk_actions("products-v1", [], [0], [products[1]], fold_accents=True)
+    assert action["_source"]["title"] == action["_source"]["title_plain"] == "Kuhlschrank weiss"
+    assert action["_source"]["brand_plain"] == "Bosche" and action["_source"]["brand_key"] == "bosché"
+    body = search_body("Crème brûlée", 5, None, KeywordConfig())
+    assert body["query"]["bool"]["must"][0]["combined_fields"]["query"] == "creme brulee"
+    assert search_body("Crème", 5, None, KeywordConfig(fold_accents=False))["query"]["bool"]["must"][0][
+        "combined_fields"]["query"] == "crème"
+    fuzzy_terms = {c["fuzzy"]["title_plain"]["value"] for c in fuzzy_body("kühlschrnk", 5, None, KeywordConfig())[
+        "query"]["bool"]["should"] if "title_plain" in c["fuzzy"]}
+    assert fuzzy_terms == {"kuhlschrnk"}
 
 
 def test_long_attribute_values_stay_out_of_the_keyword_text_up_to_the_limit():
@@ -167,6 +214,20 @@ def test_fitting_finds_the_field_the_judgments_reward():
         fit_keyword_config(products, dense, judgments, doc_ids, ["lamp"], dense_weight=0.0)
 
 
+def test_fitting_turns_accent_folding_on_where_shoppers_type_without_accents():
+    from search_engine.keyword_tuning import fit_keyword_config
+
+    words = ["crème", "café", "purée", "pâté", "soufflé", "fondue"]
+    products = [Product(f"p{i}", f"{word} set", "kitchen") for i, word in enumerate(words)]
+    products += [Product(f"x{i}", f"filler {i}", "kitchen") for i in range(20)]
+    judgments = {"creme set": {"p0": 3.0}, "cafe set": {"p1": 3.0}, "puree set": {"p2": 3.0},
+                 "pate set": {"p3": 3.0}, "souffle set": {"p4": 3.0}, "fondue set": {"p5": 3.0}}
+    dense = {q: [] for q in judgments}
+    config, score = fit_keyword_config(products, dense, judgments, [p.id for p in products], list(judgments),
+                                       dense_weight=0.0, base=KeywordConfig(fold_accents=False))
+    assert config.fold_accents is True and score == pytest.approx(1.0)
+
+
 @pytest.mark.slow
 def test_a_rebuild_keeps_the_serving_versions_fitted_weights(tmp_path, small_catalog):
     from indexer import versions
@@ -177,10 +238,19 @@ def test_a_rebuild_keeps_the_serving_versions_fitted_weights(tmp_path, small_cat
     write_jsonl(small_catalog[:30], catalog)
     root = str(tmp_path / "index")
     common = ["--catalog", str(catalog), "--index", root, "--embedding-cache", str(tmp_path / "cache")]
-    assert reindex(["full", *common, "--field-weights", "title=2,attributes=0", "--attribute-max-chars", "30"]) == 0
+    assert reindex(["full", *common, "--field-weights", "title=2,attributes=0", "--attribute-max-chars", "30",
+                    "--no-fold-accents"]) == 0
     assert reindex(["full", *common]) == 0  # a routine rebuild
     keyword = versions.read_manifest(versions.current_dir(root))["keyword"]
     assert keyword["scoring"] == "term-centric" and keyword["attribute_max_chars"] == 30
+    assert keyword["fold_accents"] is False
     assert keyword["field_weights"] == {"title": 2, "model": 1, "brand": 1, "category": 1, "description": 1,
                                         "attributes": 0}
     assert reindex(["full", *common, "--keyword-scoring", "field-centric", "--field-weights", "title=3"]) == 2
+    # A version built before accents were folded chose nothing: its rebuild folds them.
+    manifest_path = versions.current_dir(root) / versions.MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["keyword"]["fold_accents"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert reindex(["full", *common]) == 0
+    assert versions.read_manifest(versions.current_dir(root))["keyword"]["fold_accents"] is True

@@ -131,6 +131,11 @@ def test_the_dictionary_is_built_from_what_the_keyword_leg_searches():
     built = SpellingDictionary.build([Product("1", "Wireless Mouse", "Optical", "Logitech"),
                                       Product("2", "Wireless Keyboard", brand="Logitech"), None])
     assert built.products("wireless") == 2 and built.products("logitech") == 2 and built.products("optical") == 1
+    # Where the keyword leg folds accents, a word typed without them is known, not a typo.
+    cafes = [Product("1", "Café Gaia coffee maker"), Product("2", "Café Gourmet")]
+    assert SpellingDictionary.build(cafes, fold_accents=True).products("cafe") == 2
+    assert SpellingDictionary.build(cafes, fold_accents=True).products("café") == 2
+    assert SpellingDictionary.build(cafes).products("cafe") == 0
 
 
 @pytest.mark.parametrize("typed,meant", [("wireles mouse", "wireless mouse"), ("hdmi cabel", "hdmi cable"),

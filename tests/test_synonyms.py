@@ -44,6 +44,9 @@ def test_expansion_matches_stems_prefers_the_longest_phrase_and_keeps_one_way_ru
     assert [r.text for r in synonyms.applied(["laptop", "watch"])] == [
         "laptop => notebook", "laptop, portable computer", "watch, timepiece"]
     assert not Synonyms() and Synonyms().expand(["a"])[0].alternatives == (("a",),)
+    # A rule names a word with or without its accents, as the keyword leg matches it.
+    accented = Synonyms([SynonymRule("télé, television")])
+    assert accented.expand(["tele"])[0].alternatives == (("tele",), ("television",))
 
 
 @pytest.fixture

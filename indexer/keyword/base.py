@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
@@ -49,8 +50,13 @@ class KeywordConfig:
     # the middle of the range that helped on Icecat (20-200 all beat no limit); `search-train
     # keyword` fits it on a shop's own judgments.
     attribute_max_chars: int = 60
+    # Accents folded in the indexed text and in the query alike (fold_accents below): shoppers
+    # often type without them, so "creme" finds "Crème" and "kuhlschrank" "Kühlschrank".
+    fold_accents: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.fold_accents, bool):
+            raise ValueError(f"fold_accents: true or false, got {self.fold_accents!r}")
         if self.scoring not in SCORINGS:
             raise ValueError(f"scoring: expected one of {', '.join(SCORINGS)}, got {self.scoring!r}")
         unknown = sorted(set(self.field_weights) - set(TEXT_FIELDS))
@@ -62,6 +68,34 @@ class KeywordConfig:
         bad = {f: w for f, w in self.field_weights.items() if isinstance(w, bool) or not isinstance(w, int) or w < 0}
         if bad or not any(self.field_weights.values()):
             raise ValueError(f"field_weights: whole numbers from 0 up, at least one above 0, got {self.field_weights}")
+
+    def keyword_form(self, text: str) -> str:
+        """A document's text as this version's keyword index holds it."""
+        return fold_accents(text) if self.fold_accents else text
+
+    def query_words(self, text: str) -> list[str]:
+        """A query's words (query_terms) as this version's keyword index holds them. Folded,
+        they are split and lower-cased again: a few letters fold to capitals or punctuation
+        ("ᴏʀ" to "OR", "⑴" to "(1)"), which the query parser would read as syntax."""
+        words = query_terms(text)
+        return query_terms(fold_accents(" ".join(words))) if self.fold_accents else words
+
+
+@lru_cache(maxsize=1)
+def _ascii_folder():
+    import tantivy
+
+    return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.raw()).filter(tantivy.Filter.ascii_fold()).build()
+
+
+def fold_accents(text: str) -> str:
+    """Letters with accents and ligatures as their plain ASCII forms, as tantivy's ASCII
+    folding (a port of Lucene's) writes them: "Kühlschrank" is "Kuhlschrank", "Straße"
+    "Strasse", "Ærø" "AEro". Letters with no ASCII form (東京) stay."""
+    if text.isascii():
+        return text
+    folded = _ascii_folder().analyze(text)  # the raw tokenizer: the whole text is one token
+    return folded[0] if folded else text
 
 
 def combined_text(fields: dict[str, str], weights: dict[str, int]) -> str:

@@ -25,7 +25,8 @@ import numpy as np
 
 from indexer.attributes import AttributeConfig, facet_term, facet_terms, numeric_value
 from indexer.filters import Filters, filter_key
-from indexer.keyword.base import TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, query_terms
+from indexer.keyword.base import (TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, query_terms,
+                                  fold_accents as fold)
 from indexer.keyword.synonyms import NO_SYNONYMS, Synonyms, every_word, single_words
 from indexer.schema import Product
 
@@ -127,13 +128,20 @@ def index_body(config: ElasticsearchConfig, dimension: int | None = None,
 
 
 def document(doc: int, product: Product, vector: Sequence[float] | None = None,
-             attribute_max_chars: int = 0, attributes: AttributeConfig = AttributeConfig()) -> dict:
-    source = {
-        "doc": int(doc), "product_id": product.id, "title": product.title,
-        "model": str(product.attributes.get("model", "")), "brand": product.brand,
+             attribute_max_chars: int = 0, attributes: AttributeConfig = AttributeConfig(),
+             fold_accents: bool = False) -> dict:
+    """fold_accents: the text folded as tantivy's documents are (KeywordConfig.keyword_form),
+    so both backends match the same words."""
+    texts = {
+        "title": product.title, "model": str(product.attributes.get("model", "")), "brand": product.brand,
         "category": product.category, "description": product.description,
-        "attributes": attribute_text(product.attributes, attribute_max_chars), "title_plain": product.title,
-        "brand_plain": product.brand, "brand_key": filter_key(product.brand),
+        "attributes": attribute_text(product.attributes, attribute_max_chars),
+    }
+    if fold_accents:
+        texts = {name: fold(text) for name, text in texts.items()}
+    source = {
+        "doc": int(doc), "product_id": product.id, **texts, "title_plain": texts["title"],
+        "brand_plain": texts["brand"], "brand_key": filter_key(product.brand),
         "category_key": filter_key(product.category),
     }
     if product.price is not None:
@@ -152,14 +160,15 @@ def document(doc: int, product: Product, vector: Sequence[float] | None = None,
 
 def bulk_actions(index_name: str, remove_docs: Iterable[int], add_docs: Iterable[int],
                  products: Iterable[Product], vectors: Iterable[Sequence[float]] | None = None,
-                 attribute_max_chars: int = 0, attributes: AttributeConfig = AttributeConfig()) -> Iterator[dict]:
+                 attribute_max_chars: int = 0, attributes: AttributeConfig = AttributeConfig(),
+                 fold_accents: bool = False) -> Iterator[dict]:
     """Deletes, then index actions; a document's _id is its doc number, so re-runs are idempotent."""
     for doc in remove_docs:
         yield {"_op_type": "delete", "_index": index_name, "_id": str(doc)}
     vectors = iter(vectors) if vectors is not None else None
     for doc, product in zip(add_docs, products):
         vector = next(vectors) if vectors is not None else None
-        yield {"_op_type": "index", "_index": index_name, "_id": str(doc), "_source": document(doc, product, vector, attribute_max_chars, attributes)}
+        yield {"_op_type": "index", "_index": index_name, "_id": str(doc), "_source": document(doc, product, vector, attribute_max_chars, attributes, fold_accents)}
 
 
 def filter_clauses(filters: Filters | None) -> list[dict]:
@@ -186,6 +195,7 @@ def filter_clauses(filters: Filters | None) -> list[dict]:
 
 
 def _text_match(words: str, config: KeywordConfig) -> dict:
+    words = " ".join(config.query_words(words))
     if config.scoring == "term-centric":  # BM25F, as tantivy's combined field: weights scale term frequencies
         fields = [f"{'model.english' if name == 'model' else name}^{config.field_weights[name]}"
                   for name in TEXT_FIELDS if config.field_weights.get(name, 0) > 0]
@@ -204,8 +214,10 @@ def search_body(text: str, k: int, filters: Filters | None, config: KeywordConfi
             "query": {"bool": {"must": [_text_match(words, config)], "filter": filter_clauses(filters)}}}
 
 
-def _fuzzy_clauses(term: str) -> list[dict]:
-    return [{"fuzzy": {field: {"value": term, "fuzziness": 1 if len(term) < 8 else 2, "transpositions": True}}}
+def _fuzzy_clauses(term: str, config: KeywordConfig) -> list[dict]:
+    fuzziness = 1 if len(term) < 8 else 2
+    return [{"fuzzy": {field: {"value": word, "fuzziness": fuzziness, "transpositions": True}}}
+            for word in config.query_words(term)  # term-level queries: no analyzer folds them
             for field in FUZZY_FIELDS]
 
 
@@ -213,7 +225,7 @@ def fuzzy_body(text: str, k: int, filters: Filters | None, config: KeywordConfig
     terms = [t for t in query_terms(text) if len(t) >= config.fuzzy_min_term_length]
     if not terms:
         return None
-    should = [clause for term in terms for clause in _fuzzy_clauses(term)]
+    should = [clause for term in terms for clause in _fuzzy_clauses(term, config)]
     return {"size": k, "_source": False, "fields": ["doc"],
             "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filter_clauses(filters)}}}
 
@@ -241,7 +253,7 @@ def match_query(text: str, config: KeywordConfig, typo_prone: Iterable[str] = ()
                                   "minimum_should_match": 1}})
         elif len(slot.typed) == 1 and slot.typed[0] in typo_prone:
             term = slot.typed[0]
-            must.append({"bool": {"should": [_text_match(term, config), *_fuzzy_clauses(term)],
+            must.append({"bool": {"should": [_text_match(term, config), *_fuzzy_clauses(term, config)],
                                   "minimum_should_match": 1}})
         else:
             must.append(_all_of(slot.typed, config))
@@ -292,7 +304,7 @@ class ElasticsearchKeywordIndex:
 
         failures = []
         actions = bulk_actions(self.name, remove_docs, add_docs, products, vectors if self.stores_vectors else None,
-                               self.config.attribute_max_chars, self.attributes)
+                               self.config.attribute_max_chars, self.attributes, self.config.fold_accents)
         for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False,
                                                raise_on_exception=False, max_retries=3):
             if not ok:

@@ -33,6 +33,7 @@ def keyword_config(manifest: dict) -> KeywordConfig:
     settings = {k: v for k, v in manifest.get("keyword", {}).items() if k != "elasticsearch_index"}
     settings.setdefault("scoring", "field-centric")  # what versions built before term-centric scoring used
     settings.setdefault("attribute_max_chars", 0)  # ... and before the attribute length limit
+    settings.setdefault("fold_accents", False)  # ... and before accents were folded
     return KeywordConfig(**settings)
 
 

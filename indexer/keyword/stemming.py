@@ -1,5 +1,6 @@
 """The English stemmer the keyword leg's en_stem fields use (tantivy's), for code that must
-compare words as the keyword leg does: highlighting, synonyms, suggestion equivalence."""
+compare words as the keyword leg does: highlighting, synonyms, suggestion equivalence.
+Accents are folded first, as a version that folds them matches words (KeywordConfig.fold_accents)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -10,7 +11,7 @@ def _stemmer():
     import tantivy
 
     return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.lowercase())
-            .filter(tantivy.Filter.stemmer("english")).build())
+            .filter(tantivy.Filter.ascii_fold()).filter(tantivy.Filter.stemmer("english")).build())
 
 
 @lru_cache(maxsize=200_000)

@@ -114,15 +114,16 @@ class TantivyKeywordIndex:
     @staticmethod
     def _document(doc: int, product: Product, config: KeywordConfig, attributes: AttributeConfig
                   ) -> "tantivy.Document":
-        texts = {"title": product.title, "model": str(product.attributes.get("model", "")), "brand": product.brand,
-                 "category": product.category, "description": product.description,
-                 "attributes": attribute_text(product.attributes, config.attribute_max_chars)}
+        texts = {name: config.keyword_form(text) for name, text in (
+            ("title", product.title), ("model", str(product.attributes.get("model", ""))), ("brand", product.brand),
+            ("category", product.category), ("description", product.description),
+            ("attributes", attribute_text(product.attributes, config.attribute_max_chars)))}
         fields = {
             "doc": [int(doc)],
             **{name: [text] for name, text in texts.items()},
             "combined": [combined_text(texts, config.field_weights) if config.scoring == "term-centric" else ""],
-            "title_plain": [product.title],
-            "brand_plain": [product.brand],
+            "title_plain": [texts["title"]],
+            "brand_plain": [texts["brand"]],
             "brand_key": [filter_key(product.brand)],
             "category_key": [filter_key(product.category)],
         }
@@ -192,11 +193,15 @@ class TantivySearcher:
         return self._run(fuzzy, filters, k)
 
     def _fuzzy_queries(self, term: str) -> list:
-        return [tantivy.Query.fuzzy_term_query(self.index.schema, field, term, distance=1 if len(term) < 8 else 2,
-                                               transposition_cost_one=True) for field in FUZZY_FIELDS]
+        distance = 1 if len(term) < 8 else 2
+        return [tantivy.Query.fuzzy_term_query(self.index.schema, field, word, distance=distance,
+                                               transposition_cost_one=True)
+                for word in self.index.config.query_words(term)  # term queries: no tokenizer folds them
+                for field in FUZZY_FIELDS]
 
     def _text_query(self, text: str):
         config = self.index.config
+        text = " ".join(config.query_words(text))
         if config.scoring == "term-centric":
             return self.index.index.parse_query(text, ["combined"])
         return self.index.index.parse_query(text, self.index.fields, field_boosts=config.boosts)
