@@ -6,12 +6,14 @@ attributes) are inclusive at both ends, and a product without the value never pa
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, replace
 
 
 def filter_key(value: str) -> str:
-    """The normalised form both legs compare: trimmed, whitespace collapsed, lower case."""
-    return " ".join(value.split()).lower()
+    """The normalised form both legs compare: composed (NFC: "e" and a combining accent is
+    "é"), trimmed, whitespace collapsed, lower case."""
+    return " ".join(unicodedata.normalize("NFC", value).split()).lower()
 
 
 @dataclass(frozen=True)

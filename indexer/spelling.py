@@ -84,8 +84,9 @@ class Neighbour:
 class SpellingDictionary:
     """Immutable once built; one per index version."""
 
-    def __init__(self, products_per_word: dict[str, int]):
+    def __init__(self, products_per_word: dict[str, int], written: dict[str, str] | None = None):
         self.products_per_word = products_per_word
+        self._written = written or {}  # a folded word -> how the catalog most often writes it
         self._targets = NearWords(word for word, count in products_per_word.items()
                                   if count >= MIN_TARGET_PRODUCTS and len(word) >= MIN_TARGET_LENGTH and word.isalpha())
 
@@ -96,6 +97,8 @@ class SpellingDictionary:
         leg matches a word with its accents folded, so that spelling is a known word too
         ("cafe" as well as "café": neither is a typo to correct)."""
         counts: Counter[str] = Counter()
+        spellings: dict[str, Counter[str]] = defaultdict(Counter)  # folded word -> its written forms
+        literal: set[str] = set()  # words as written
         for product in products:
             if product is None:
                 continue
@@ -103,10 +106,22 @@ class SpellingDictionary:
                              str(product.attributes.get("model", "")),
                              attribute_text(product.attributes, attribute_max_chars)))
             words = set(query_terms(text))
+            literal.update(words)
             if fold_accents:
-                words |= set(query_terms(fold(" ".join(word for word in words if not word.isascii()))))
+                for word in [w for w in words if not w.isascii()]:
+                    folded = query_terms(fold(word))
+                    words.update(folded)
+                    if len(folded) == 1:
+                        spellings[folded[0]][word] += 1
             counts.update(words)
-        return cls(dict(counts))
+        # Only words the catalog never writes as they fold: "cafe" stays where products say "cafe".
+        written = {folded: forms.most_common(1)[0][0] for folded, forms in spellings.items() if folded not in literal}
+        return cls(dict(counts), written)
+
+    def as_written(self, text: str) -> str:
+        """Words (a correction) as the catalog writes them: a word known only by folding
+        accents ("muller") in its commonest written form ("müller")."""
+        return " ".join(self._written.get(word, word) for word in text.split(" "))
 
     def products(self, word: str) -> int:
         return self.products_per_word.get(word, 0)

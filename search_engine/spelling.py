@@ -177,7 +177,8 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
             score = (searched(candidate) if searched else 0.0, matching, not reading.reshaped,
                      sum(math.log1p(dictionary.products(w)) for w in reading.words))
             if matching > original and (best is None or score > best[0]):
-                best = (score, Correction(candidate, matching, original, reading.edits, reading.reshaped))
+                best = (score, Correction(dictionary.as_written(candidate), matching, original, reading.edits,
+                                          reading.reshaped))
         if best is not None or counted >= MAX_COMBINATIONS:
             return best[1] if best else None
     return None
@@ -202,7 +203,7 @@ def relaxed(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     typed = query_terms(text)
     readings = [_matchable(w, dictionary, count_matching) for w in typed]
     words = [word for word, _ in readings]
-    corrected = " ".join(w or t for w, t in zip(words, typed)) if any(
+    corrected = dictionary.as_written(" ".join(w or t for w, t in zip(words, typed))) if any(
         w is not None and w != t for w, t in zip(words, typed)) else None
     alone = {i: matching for i, (_, matching) in enumerate(readings) if matching}
     usable = list(alone)

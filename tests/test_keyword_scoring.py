@@ -142,6 +142,12 @@ def test_accents_are_folded_in_the_text_and_the_query_alike():
         assert {int(d) for d in folded.searcher().matches(query)[0]} == found, query
     assert {doc for doc, _ in kept.searcher().search("Crème", 5)} == {0}
     assert kept.searcher().search("brulee", 5) == [] and kept.searcher().search("strasse", 5) == []
+    # A letter typed as a base letter and a combining accent is the accented letter.
+    assert {doc for doc, _ in folded.searcher().search("Ku\u0308hlschrank", 5)} == {1}
+    assert {doc for doc, _ in kept.searcher().search("Ku\u0308hlschrank", 5)} == {1}
+    from indexer.filters import filter_key
+
+    assert filter_key("Bosche\u0301") == filter_key("Bosché") == "bosché"
     # A typo of the plain spelling still finds the accented word (fuzzy terms are folded too).
     assert {doc for doc, _ in folded.searcher().search("kuhlschrnk", 5)} == {1}
     with pytest.raises(ValueError, match="fold_accents"):

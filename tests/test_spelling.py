@@ -138,6 +138,26 @@ def test_the_dictionary_is_built_from_what_the_keyword_leg_searches():
     assert SpellingDictionary.build(cafes).products("cafe") == 0
 
 
+def test_a_correction_is_written_as_the_catalog_writes_its_words():
+    """Where accents are folded, a typo is corrected through the folded word ("mullr" is one
+    edit from "muller"), and the correction shown is the catalog's spelling, "müller"."""
+    from indexer.keyword.base import fold_accents, query_terms
+    from search_engine.spelling import correct
+
+    products = [Product(str(i), f"Müller Kühlschrank {colour}", "Weiß") for i, colour in enumerate(["A", "B", "C"])]
+    products += [Product("9", "Cafe noir"), Product("10", "Cafe au lait")]
+    dictionary = SpellingDictionary.build(products, fold_accents=True)
+    held = [set(query_terms(fold_accents(f"{p.title} {p.description}"))) for p in products]
+
+    def count_matching(text):
+        words = set(query_terms(fold_accents(text)))
+        return sum(1 for found in held if words <= found)
+
+    assert correct("mullr kuhlschrnk", dictionary, count_matching, enough=10).text == "müller kühlschrank"
+    assert correct("weis", dictionary, count_matching, enough=10).text == "weiß"
+    assert dictionary.as_written("cafe muller") == "cafe müller"  # "cafe" is written so in the catalog
+
+
 @pytest.mark.parametrize("typed,meant", [("wireles mouse", "wireless mouse"), ("hdmi cabel", "hdmi cable"),
                                          ("usbhub", "usb hub"), ("bakcpack", "backpack")])
 def test_a_misspelt_query_gets_the_corrected_results_and_says_so(engine, typed, meant):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
@@ -94,7 +95,8 @@ def fold_accents(text: str) -> str:
     "Strasse", "Ærø" "AEro". Letters with no ASCII form (東京) stay."""
     if text.isascii():
         return text
-    folded = _ascii_folder().analyze(text)  # the raw tokenizer: the whole text is one token
+    # Composed first: a letter and its combining accent ("u" + U+0308) fold as "ü" does.
+    folded = _ascii_folder().analyze(unicodedata.normalize("NFC", text))  # raw tokenizer: the text is one token
     return folded[0] if folded else text
 
 
@@ -129,8 +131,10 @@ def overlong_words(text: str) -> list[str]:
 
 def query_terms(text: str) -> list[str]:
     """User text as plain lower-case words: query syntax (AND, quotes, +, :) is not ours to
-    parse; a word longer than any indexed one (no product holds it) is left out."""
-    return [word for word in re.findall(r"[^\W_]+", text.lower()) if len(word.encode()) < WORD_BYTES_LIMIT]
+    parse; a word longer than any indexed one (no product holds it) is left out. Composed
+    first (NFC): "e" plus a combining accent, as some keyboards send it, is "é", one letter."""
+    words = re.findall(r"[^\W_]+", unicodedata.normalize("NFC", text).lower())
+    return [word for word in words if len(word.encode()) < WORD_BYTES_LIMIT]
 
 
 def attribute_text(attributes: dict[str, Any], max_chars: int = 0) -> str:
