@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from indexer.keyword.base import attribute_text, fold_accents as fold, query_terms
+from indexer.keyword.base import fold_accents as fold, product_texts, query_terms
 from indexer.schema import Product
 
 MIN_TARGET_PRODUCTS = 2
@@ -102,10 +102,7 @@ class SpellingDictionary:
         for product in products:
             if product is None:
                 continue
-            text = " ".join((product.title, product.brand, product.category, product.description,
-                             str(product.attributes.get("model", "")),
-                             attribute_text(product.attributes, attribute_max_chars)))
-            words = set(query_terms(text))
+            words = set(query_terms(" ".join(product_texts(product, attribute_max_chars).values())))
             literal.update(words)
             if fold_accents:
                 for word in [w for w in words if not w.isascii()]:

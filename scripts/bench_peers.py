@@ -282,12 +282,9 @@ def inputs_dir(work: Path) -> Path:
 
 def peer_text(product, attribute_max_chars: int) -> str:
     """The text the engine's term-centric keyword field holds, each field once."""
-    from indexer.keyword.base import DEFAULT_FIELD_WEIGHTS, attribute_text, combined_text
+    from indexer.keyword.base import DEFAULT_FIELD_WEIGHTS, combined_text, product_texts
 
-    fields = {"title": product.title, "model": str(product.attributes.get("model", "")), "brand": product.brand,
-              "category": product.category, "description": product.description,
-              "attributes": attribute_text(product.attributes, attribute_max_chars)}
-    return combined_text(fields, DEFAULT_FIELD_WEIGHTS)
+    return combined_text(product_texts(product, attribute_max_chars), DEFAULT_FIELD_WEIGHTS)
 
 
 def load_query_tower(manifest: dict):

@@ -137,6 +137,14 @@ def query_terms(text: str) -> list[str]:
     return [word for word in words if len(word.encode()) < WORD_BYTES_LIMIT]
 
 
+def product_texts(product: Product, attribute_max_chars: int = 0) -> dict[str, str]:
+    """The text of each of TEXT_FIELDS for a product, as written: what both backends index
+    (through KeywordConfig.keyword_form) and the spelling dictionary reads."""
+    return {"title": product.title, "model": str(product.attributes.get("model", "")), "brand": product.brand,
+            "category": product.category, "description": product.description,
+            "attributes": attribute_text(product.attributes, attribute_max_chars)}
+
+
 def attribute_text(attributes: dict[str, Any], max_chars: int = 0) -> str:
     """The texts in attribute values (not model or EAN; a list's items each), those of at
     most max_chars characters (0: all)."""

@@ -25,8 +25,8 @@ import numpy as np
 
 from indexer.attributes import AttributeConfig, facet_term, facet_terms, numeric_value
 from indexer.filters import Filters, filter_key
-from indexer.keyword.base import (TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, query_terms,
-                                  fold_accents as fold)
+from indexer.keyword.base import (TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, fold_accents as fold,
+                                  product_texts, query_terms)
 from indexer.keyword.synonyms import NO_SYNONYMS, Synonyms, every_word, single_words
 from indexer.schema import Product
 
@@ -132,11 +132,7 @@ def document(doc: int, product: Product, vector: Sequence[float] | None = None,
              fold_accents: bool = False) -> dict:
     """fold_accents: the text folded as tantivy's documents are (KeywordConfig.keyword_form),
     so both backends match the same words."""
-    texts = {
-        "title": product.title, "model": str(product.attributes.get("model", "")), "brand": product.brand,
-        "category": product.category, "description": product.description,
-        "attributes": attribute_text(product.attributes, attribute_max_chars),
-    }
+    texts = product_texts(product, attribute_max_chars)
     if fold_accents:
         texts = {name: fold(text) for name, text in texts.items()}
     source = {

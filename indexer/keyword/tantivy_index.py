@@ -10,7 +10,7 @@ import tantivy
 
 from indexer.attributes import AttributeConfig, facet_term, facet_terms, numeric_value
 from indexer.filters import Filters, filter_key
-from indexer.keyword.base import (TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, attribute_text, combined_text,
+from indexer.keyword.base import (TEXT_FIELDS, KeywordConfig, append_fuzzy_hits, combined_text, product_texts,
                                   query_terms)
 from indexer.keyword.synonyms import NO_SYNONYMS, Slot, Synonyms, every_word, single_words
 from indexer.schema import Product
@@ -114,10 +114,8 @@ class TantivyKeywordIndex:
     @staticmethod
     def _document(doc: int, product: Product, config: KeywordConfig, attributes: AttributeConfig
                   ) -> "tantivy.Document":
-        texts = {name: config.keyword_form(text) for name, text in (
-            ("title", product.title), ("model", str(product.attributes.get("model", ""))), ("brand", product.brand),
-            ("category", product.category), ("description", product.description),
-            ("attributes", attribute_text(product.attributes, config.attribute_max_chars)))}
+        texts = {name: config.keyword_form(text)
+                 for name, text in product_texts(product, config.attribute_max_chars).items()}
         fields = {
             "doc": [int(doc)],
             **{name: [text] for name, text in texts.items()},
