@@ -9,13 +9,18 @@ comes with how many products hold it. Words are the
 keyword leg's (lower-case, split at anything but letters and digits), so every phrase is one
 the keyword leg finds products for. Title runs that begin or end with a connecting word
 ("mouse for", "with cable") or hold only numbers are not phrases a shopper types.
+
+Phrases are compared by their key: their words with accents folded, so "kuhl" completes
+what the catalog writes "Kühlschrank" and a phrase written both ways is one phrase, shown
+as the catalog writes it most often.
 """
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Iterable
 
-from indexer.keyword.base import query_terms
+from indexer.keyword.base import fold_accents, query_terms
 from indexer.schema import Product
 
 MAX_PHRASE_WORDS = 3
@@ -26,9 +31,22 @@ CONNECTING_WORDS = frozenset(
     "a an and as at by for from in incl including into of on or per the to vs w with without".split())
 
 
-def phrase_key(text: str) -> str:
-    """How a phrase or a typed prefix is compared: the keyword leg's words, one space apart."""
+def phrase_words(text: str) -> str:
+    """A phrase's words as written: the keyword leg's words (lower-case), one space apart."""
     return " ".join(query_terms(text))
+
+
+def phrase_key(text: str) -> str:
+    """How a phrase or a typed prefix is compared: its words with accents folded."""
+    words = phrase_words(text)
+    # Folded letters are split and lower-cased again, as the keyword leg reads them ("ᴏʀ": "or").
+    return words if words.isascii() else phrase_words(fold_accents(words))
+
+
+@dataclass(frozen=True)
+class CatalogPhrases:
+    products: dict[str, int]  # phrase key -> how many products hold the phrase
+    written: dict[str, str]  # phrase key -> its most common written words, where those are not the key
 
 
 def _title_runs(title: str, connecting: frozenset[str]) -> set[str]:
@@ -54,18 +72,33 @@ def _described_types(title: str, category: str, connecting: frozenset[str]) -> s
 
 
 def catalog_phrases(products: Iterable[Product | None], min_products: int = MIN_PHRASE_PRODUCTS,
-                    connecting: frozenset[str] = CONNECTING_WORDS) -> dict[str, int]:
-    """Phrase key -> how many products hold it: every brand and category, and the title runs
-    and described types held by at least `min_products` products (None: a dead doc, skipped)."""
+                    connecting: frozenset[str] = CONNECTING_WORDS) -> CatalogPhrases:
+    """Every brand and category, and the title runs and described types held by at least
+    `min_products` products, with how many products hold each (None: a dead doc, skipped)."""
     named: Counter[str] = Counter()  # brands and categories: a shopper's words even when few hold them
     runs: Counter[str] = Counter()
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)  # key -> written words, where they differ
     for product in products:
         if product is None:
             continue
-        named.update({key for key in (phrase_key(product.brand), phrase_key(product.category)) if key})
-        runs.update(_title_runs(product.title, connecting) | _described_types(product.title, product.category,
-                                                                                 connecting))
+        named.update(_keys({phrase_words(product.brand), phrase_words(product.category)} - {""}, spellings))
+        runs.update(_keys(_title_runs(product.title, connecting)
+                          | _described_types(product.title, product.category, connecting), spellings))
     phrases = {run: count for run, count in runs.items() if count >= min_products}
     for key, count in named.items():
         phrases[key] = max(count, phrases.get(key, 0))
-    return phrases
+    written = {key: forms.most_common(1)[0][0] for key, forms in spellings.items() if key in phrases}
+    return CatalogPhrases(phrases, written)
+
+
+def _keys(written: set[str], spellings: dict[str, Counter[str]]) -> set[str]:
+    """The keys of one product's phrases (each counted once per product), noting how the
+    phrases whose key differs are written."""
+    keys = set()
+    for words in written:
+        key = words if words.isascii() else phrase_key(words)
+        if key != words:
+            spellings[key][words] += 1
+        if key:
+            keys.add(key)
+    return keys

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
-from indexer.suggestions import phrase_key
+from indexer.suggestions import phrase_words
 from search_engine.sqlite_files import connect_wal, transaction
 
 SCHEMA = """
@@ -121,7 +121,7 @@ class SearchAnalytics:
 
     def _add(self, connection: sqlite3.Connection, number: int, event) -> None:
         if event.type == "search":
-            key = phrase_key(event.query or "")
+            key = phrase_words(event.query or "")
             if not key:
                 return
             day = day_of(event.timestamp)

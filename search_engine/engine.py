@@ -22,7 +22,7 @@ from search_engine.spelling import correct, correct_from_queries, relaxed
 from search_engine.stages import (DenseRetrieval, Fusion, KeywordRetrieval, Matching, Merchandising, Personalization,
                                   QueryUnderstanding, RelevanceRanking, SearchContext, Stage)
 from search_engine.suggest.popularity import NO_QUERIES, PopularQueries
-from search_engine.suggest.prefix_index import PrefixIndex
+from search_engine.suggest.suggester import CatalogIndex
 from search_engine.types import Candidate, Hit, Query, SearchResult
 from search_engine.understanding.ranker import RelevanceModel
 from search_engine.understanding.version_vocabulary import VersionVocabulary
@@ -94,7 +94,7 @@ class Engine:
     ranker: RelevanceModel | None = None
     vocabulary: VersionVocabulary | None = None
     spelling: BuiltOnce[SpellingDictionary] | None = None  # default: built from the index on first use
-    phrases: BuiltOnce[PrefixIndex] | None = None  # the catalog's phrases for suggestions, by products holding them
+    phrases: BuiltOnce[CatalogIndex] | None = None  # the catalog's phrases for suggestions, by products holding them
     synonyms: Callable[[], Synonyms] | None = None
     popular_queries: Callable[[], PopularQueries] | None = None
     # Products holding every word below which a query's spelling is checked: where the
@@ -118,7 +118,7 @@ class Engine:
             object.__setattr__(self, "spelling", BuiltOnce(lambda: SpellingDictionary.build(
                 self.index.snapshot().products.by_doc(), keyword.attribute_max_chars, keyword.fold_accents)))
         if self.phrases is None:
-            object.__setattr__(self, "phrases", BuiltOnce(lambda: PrefixIndex(
+            object.__setattr__(self, "phrases", BuiltOnce(lambda: CatalogIndex.of(
                 catalog_phrases(self.index.snapshot().products.by_doc()))))
         object.__setattr__(self, "spelling_enough", keyword.fuzzy_below)
 
@@ -164,9 +164,8 @@ class Engine:
         correction = None
         if query.correct_spelling:
             popular = self.popular_queries() if self.popular_queries is not None else NO_QUERIES
-            correction = correct_from_queries(query.text, popular.neighbours, popular.index.score, count_matching,
-                                              self.spelling_enough) \
-                or correct(query.text, self.spelling.get(), count_matching, self.spelling_enough, popular.index.score)
+            correction = correct_from_queries(query.text, popular, count_matching, self.spelling_enough) \
+                or correct(query.text, self.spelling.get(), count_matching, self.spelling_enough, popular.searched)
         # The results are for the correction when nothing holds the words as typed, or when
         # shoppers often searched it and few products hold what was typed (a real-word typo).
         if correction is not None and (correction.original_matching == 0 or correction.searched):

@@ -25,10 +25,14 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from indexer.keyword.base import query_terms
 from indexer.spelling import MIN_TARGET_PRODUCTS, Neighbour, SpellingDictionary, typo_limit
+from indexer.suggestions import phrase_key
+
+if TYPE_CHECKING:
+    from search_engine.suggest.popularity import PopularQueries
 
 NEIGHBOURS_PER_WORD = 4  # the most widely held known words a typo may stand for
 MAX_COMBINATIONS = 64  # candidate corrections counted, fewest edits first
@@ -37,7 +41,7 @@ MAX_CORRECTED_WORDS = 12  # a longer query is not corrected (relaxation still ap
 
 @dataclass(frozen=True)
 class Correction:
-    text: str  # the corrected query, words as the keyword leg reads them
+    text: str  # the corrected query, as shown and searched
     matching: int  # products holding every corrected word
     original_matching: int  # ... every word as typed
     edits: int  # words changed, split or joined
@@ -119,29 +123,28 @@ def _readings(words: list[str], dictionary: SpellingDictionary) -> list[Reading]
     return done
 
 
-def correct_from_queries(text: str, neighbours: Callable[[str], list[tuple[str, float]]],
-                         searched: Callable[[str], float], count_matching: Callable[[str], int],
+def correct_from_queries(text: str, popular: PopularQueries, count_matching: Callable[[str], int],
                          enough: int) -> Correction | None:
     """A query fewer than `enough` products fully match, read as the most searched query one
-    edit from it (neighbours(key): PopularQueries.neighbours) that more products match: what
-    this shop's shoppers meant by it before. It also catches a typo that makes another real
-    word ("usb hug"), which the catalog's vocabulary alone cannot. A query shoppers searched
-    themselves (searched(key) > 0) is never corrected."""
-    words = query_terms(text)
-    key = " ".join(words)
-    if len(key) < 2 or searched(key):
+    edit from it (PopularQueries.neighbours, accents folded) that more products match: what
+    this shop's shoppers meant by it before, as they most often typed it. It also catches a
+    typo that makes another real word ("usb hug"), which the catalog's vocabulary alone
+    cannot. A query shoppers searched themselves is never corrected."""
+    key = phrase_key(text)
+    if len(key) < 2 or popular.index.score(key):
         return None  # what shoppers searched as typed is not a typo
-    original = count_matching(key)
+    original = count_matching(" ".join(query_terms(text)))
     if original >= enough:
         return None
-    codes = [w for w in words if _is_code(w)]
-    for other, _ in neighbours(key)[:NEIGHBOURS_PER_WORD]:
+    codes = [w for w in key.split(" ") if _is_code(w)]
+    for other, _ in popular.neighbours(key)[:NEIGHBOURS_PER_WORD]:
         if [w for w in other.split(" ") if _is_code(w)] != codes:
             continue  # "750gb" is not a typo of a popular "250gb": a near code is another product
-        matching = count_matching(other)
+        shown = popular.shown_as.get(other, other)
+        matching = count_matching(shown)
         if matching > original:
             respaced = other.replace(" ", "") == key.replace(" ", "")
-            return Correction(other, matching, original, 1, reshaped=respaced, searched=True)
+            return Correction(shown, matching, original, 1, reshaped=respaced, searched=True)
     return None
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from search_engine.types import Query
+from search_engine.types import Candidate, Query
 from search_engine.understanding import version_vocabulary
 from search_engine.understanding.analysis import analyze
 from search_engine.understanding.features import RANKER_FEATURES, feature_matrix
@@ -29,7 +29,6 @@ def features_of(engine, text, product_ids):
     docs = [store.doc_of(i) for i in product_ids]
     hits = engine.search(Query(text, k=100)).hits
     by_doc = {h.candidate.doc: h.candidate for h in hits}
-    from search_engine.types import Candidate
     candidates = [by_doc.get(d, Candidate(doc=d)) for d in docs]
     rows = feature_matrix(understood(engine, text), engine.vocabulary.get(), docs,
                           [store.product(d) for d in docs], candidates)
@@ -115,6 +114,24 @@ def test_a_product_without_a_category_gets_its_neighbours_category(slice_product
     vocabulary = build_vocabulary(products, vectors, towers.query.encode)
     assert vocabulary.types[vocabulary.doc_types[toner]] == "toner cartridge"
     assert vocabulary.inference_accuracy is not None and vocabulary.inference_accuracy > 0.5
+
+
+def test_brands_types_and_values_are_recognised_typed_with_or_without_accents(towers):
+    from indexer.schema import Product
+
+    products = [Product(str(i), f"Nestlé Kühlschrank {i}", brand="Nestlé", category="Kühlschränke",
+                        attributes={"colour": "Weiß"}) for i in range(5)]
+    products.append(Product("5", "Dr. Oetker Crème brûlée", brand="Dr. Oetker", category="Desserts"))
+    vocabulary = build_vocabulary(products, towers.product.encode([p.title for p in products]), towers.query.encode)
+    for text in ("nestle kuhlschranke weiss", "Nestlé Kühlschränke weiß", "NESTLÉ KÜHLSCHRÄNKE WEISS"):
+        analysis = analyze(text, towers.query.encode([text])[0], vocabulary)
+        assert analysis.brands == ("Nestlé",) and analysis.types == ("Kühlschränke",), text
+        assert analysis.attributes == ((("weiss",), ("colour",)),), text
+    rows = feature_matrix(analyze("nestle weiss", towers.query.encode(["nestle weiss"])[0], vocabulary),
+                          vocabulary, [0, 5], [products[0], products[5]], [Candidate(doc=0), Candidate(doc=5)])
+    features = {name: rows[:, i] for i, name in enumerate(RANKER_FEATURES)}
+    assert features["brand_named"].tolist() == [1.0, 0.0] and features["attribute_match"].tolist() == [1.0, 0.0]
+    assert features["title_coverage"].tolist() == [0.5, 0.0]  # "nestle" is a title word of the first
 
 
 def test_concurrent_first_searches_build_one_vocabulary(engine, monkeypatch):

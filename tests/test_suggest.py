@@ -39,12 +39,23 @@ def test_catalog_phrases_are_brands_types_title_runs_and_described_types():
     products = [Product(str(i), title, brand=title.split()[0], category="Mice" if "Mouse" in title or "mouse" in title
                         else "Keyboards") for i, title in enumerate(titles)]
     phrases = catalog_phrases(products + [None])
-    assert phrases["logitech"] == 3 and phrases["hp"] == 1  # every brand, however few hold it
-    assert phrases["keyboards"] == 1 and phrases["mice"] == 3  # and every category
-    assert phrases["wireless mouse"] == 3  # a title run held by three products
-    assert phrases["wireless mice"] == 3  # a title word before the product's type
-    assert "logitech m185" not in phrases  # held by one product only
-    assert not any(p.endswith(" for") or p.startswith("with ") for p in phrases)  # no run cut at a connecting word
+    assert phrases.products["logitech"] == 3 and phrases.products["hp"] == 1  # every brand, however few hold it
+    assert phrases.products["keyboards"] == 1 and phrases.products["mice"] == 3  # and every category
+    assert phrases.products["wireless mouse"] == 3  # a title run held by three products
+    assert phrases.products["wireless mice"] == 3  # a title word before the product's type
+    assert "logitech m185" not in phrases.products  # held by one product only
+    assert not any(p.endswith(" for") or p.startswith("with ") for p in phrases.products)  # no run cut at a connecting word
+
+
+def test_a_phrase_written_with_and_without_accents_is_one_phrase_shown_as_the_catalog_mostly_writes_it():
+    titles = ["Bosch Kühlschrank weiß", "Liebherr Kühlschrank weiß", "Gorenje Kuhlschrank weiß", "Smeg Crème"]
+    products = [Product(str(i), title, brand=title.split()[0], category="Kühlschränke") for i, title in
+                enumerate(titles)]
+    phrases = catalog_phrases(products)
+    assert phrases.products["kuhlschrank weiss"] == 3 and "kühlschrank weiß" not in phrases.products
+    assert phrases.written["kuhlschrank weiss"] == "kühlschrank weiß"  # two of three write it so
+    assert phrases.written["kuhlschranke"] == "kühlschränke" and phrases.products["kuhlschranke"] == 4
+    assert "bosch" not in phrases.written  # written as its key: nothing to remember
 
 
 def _event(user, kind, query=None, search_id=None, t=0.0, product="p1"):
@@ -95,7 +106,7 @@ def test_completions_tolerate_typos_and_rank_fewer_typos_first(engine, suggestio
 
 def test_completions_come_with_the_products_and_categories_they_lead_to(engine, suggestions):
     result = suggestions.suggest(engine, "hdmi cab", 5, product_count=3, category_count=2)
-    assert result.leads_to == result.suggestions[0].key
+    assert result.leads_to == result.suggestions[0].text
     assert len(result.products) == 3 and all("hdmi" in p.title.lower() for p in result.products)
     assert result.categories and result.categories[0][1] >= result.categories[-1][1] > 0
 
@@ -143,6 +154,42 @@ def test_a_phrase_whose_products_are_deleted_is_no_longer_offered(small_root, sm
     assert brand.lower() in texts(live.suggest(engine, brand[:3].lower(), 20))
     apply_updates(engine.index, towers.product, deletes=[p.id for p in small_catalog if p.brand == brand])
     assert brand.lower() not in texts(live.suggest(engine, brand[:3].lower(), 20))
+
+
+def test_typed_without_accents_a_prefix_completes_what_the_catalog_writes_with_them(tmp_path, towers):
+    """A shopper types "kuhl" for "Kühlschrank": the completions are the catalog's, shown as
+    it writes them, each phrase once; searches typed without the accents count for the same
+    phrase; a version that keeps accents in its keyword leg still finds what is offered."""
+    from indexer.build import IndexConfig, build_version
+    from indexer.keyword.base import KeywordConfig
+    from indexer.search_index import SearchIndex
+    from search_engine.engine import Engine
+
+    titles = ["Bosch Kühlschrank weiß", "Liebherr Kühlschrank weiß A++", "Gorenje Kühlschrank weiß",
+              "Miele Kuhlschrank Thermometer", "Bosch Crème brûlée Brenner", "Rösle Crème brûlée Brenner",
+              "Kela Crème brûlée Brenner"]
+    products = [Product(str(i), title, brand=title.split()[0], category="Haushalt") for i, title in
+                enumerate(titles)]
+    for fold in (True, False):
+        root = tmp_path / f"fold-{fold}"
+        build_version(products, towers.product, root, IndexConfig(keyword=KeywordConfig(fold_accents=fold)),
+                      embedding_cache=tmp_path / "cache")
+        engine = Engine(SearchIndex.open_current(root), towers)
+        store = EventStore(tmp_path / f"events-{fold}.sqlite3")
+        live = LiveSuggestions(store, SuggestionRuleStore(tmp_path / f"rules-{fold}.sqlite3"), follow=False)
+        for typed in ("kuhl", "kühl", "KÜHLS"):
+            shown = live.suggest(engine, typed, 10).suggestions
+            assert shown[0].text == "kühlschrank" and "kühlschrank weiß" in [s.text for s in shown], (fold, typed)
+            assert len({s.key for s in shown}) == len(shown)  # one phrase however it is written
+        result = live.suggest(engine, "creme br", 5, product_count=3)
+        assert result.suggestions[0].text == "crème brûlée" and result.leads_to == "crème brûlée"
+        assert {p.id for p in result.products} == {"4", "5", "6"}
+        store.add([_event(user, "search", "creme brulee brenner", f"{user}{i}", t=i) for user in "ab"
+                   for i in range(3)] + [_event("c", "search", "Crème Brûlée Brenner", "c0")])
+        live.refresh()
+        first = live.suggest(engine, "cre", 5).suggestions[0]
+        assert (first.text, first.searches_score) == ("crème brûlée brenner", 7)  # the catalog's accents shown
+        store.close()
 
 
 def test_odd_inputs_get_an_answer_or_a_400_never_a_failure(client):
@@ -226,8 +273,8 @@ def test_suggestions_stay_whole_while_events_rules_and_the_catalog_change(small_
                     for s in result.suggestions:
                         if s.key in must_not:
                             problems.append(f"blocked {s.key!r} offered")
-                        if snapshot.seq == result.seq and snapshot.keyword.count(s.key) == 0:
-                            problems.append(f"{s.key!r} finds nothing in the snapshot it was offered from")
+                        if snapshot.seq == result.seq and snapshot.keyword.count(s.text) == 0:
+                            problems.append(f"{s.text!r} finds nothing in the snapshot it was offered from")
                 except Exception as exc:  # noqa: BLE001 - every failure is the finding
                     problems.append(repr(exc))
 
@@ -261,7 +308,7 @@ def test_suggestions_stay_whole_while_events_rules_and_the_catalog_change(small_
     final = engine.index.snapshot()
     for prefix in prefixes:
         for s in live.suggest(engine, prefix, 5).suggestions:
-            assert final.keyword.count(s.key) > 0 and s.key not in blocked
+            assert final.keyword.count(s.text) > 0 and s.key not in blocked
 
 
 def test_spelling_correction_reads_the_same_search_history_as_the_suggestions(client, app):

@@ -96,7 +96,7 @@ class LiveSuggestions:
         sources = Sources(engine.phrases.get(), self.popular, engine.spelling.get(), blocks, pins, self.scoring)
         suggestions = complete(prefix, sources, count, phrase_finds_products(snapshot, self._memo, synonyms))
         result = SuggestResult(prefix, suggestions, version=snapshot.version, seq=snapshot.seq)
-        text = suggestions[0].key if suggestions else " ".join(prefix.split())
+        text = suggestions[0].text if suggestions else " ".join(prefix.split())
         if (product_count or category_count) and text:
             result.products, result.categories = self._memo.get(
                 snapshot, ("leads_to", text, product_count, category_count, synonyms),

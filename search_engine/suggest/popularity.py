@@ -66,7 +66,7 @@ class PopularQueries:
     spelling correction) which are one edit from a given query."""
 
     index: PrefixIndex
-    shown_as: dict[str, str]  # key -> the most common way shoppers typed it
+    shown_as: dict[str, str]  # key (phrase_key) -> the most common way shoppers typed it
     _near: NearWords = field(default_factory=lambda: NearWords(()), repr=False)
 
     @classmethod
@@ -78,6 +78,10 @@ class PopularQueries:
     @classmethod
     def empty(cls) -> "PopularQueries":
         return cls.of({}, {})
+
+    def searched(self, text: str) -> float:
+        """The score of what shoppers searched, for a query however its accents are typed."""
+        return self.index.score(phrase_key(text))
 
     def neighbours(self, key: str) -> list[tuple[str, float]]:
         """Popular queries one edit from `key` (a space counts as a letter, so a split or a

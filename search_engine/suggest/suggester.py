@@ -11,6 +11,10 @@ and when the prefix as typed completes to too few phrases, prefixes one edit awa
 letter kept) are tried too, from FUZZY_PREFIX_MIN letters on. Completions with fewer typos
 come first, then by score.
 
+Phrases are compared with their accents folded (indexer/suggestions.py: phrase_key), so
+"kuhl" completes "kühlschrank". A completion is shown as shoppers most often type it, or as
+the catalog writes it when they leave out the catalog's accents (Sources.shown).
+
 Only completions the serving snapshot's keyword leg finds products for are offered, and a
 merchant's rules block phrases or pin them first (rules.py). The answers that depend only on
 the snapshot (does a phrase find products, what are its top products and categories) are
@@ -25,10 +29,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.keyword.base import query_terms
 from indexer.keyword.synonyms import NO_SYNONYMS, Synonyms
 from indexer.schema import Product
 from indexer.spelling import SpellingDictionary
+from indexer.suggestions import CatalogPhrases, phrase_key, phrase_words
 from search_engine.facets import value_facet
 from search_engine.spelling import respellings
 from search_engine.suggest.popularity import PopularQueries, QueryScoring
@@ -48,8 +52,8 @@ DEFAULT_COUNT, DEFAULT_PRODUCTS, DEFAULT_CATEGORIES = 5, 3, 3  # completions, an
 
 @dataclass(frozen=True)
 class Suggestion:
-    text: str  # as shown
-    key: str  # the phrase's words, as the keyword leg reads them
+    text: str  # as shown, and as searched when chosen
+    key: str  # the phrase's words as completions compare them (phrase_key)
     score: float
     searches_score: float  # the event log's part of the score
     catalog_products: int  # products holding the phrase when the version was built (0: not a catalog phrase)
@@ -94,12 +98,14 @@ def readings(prefix: str, spelling: SpellingDictionary) -> list[_Reading]:
     """The ways to read what was typed, fewest typos first: each finished word the catalog
     does not know may be one of its nearest known words."""
     prefix = unicodedata.normalize("NFC", prefix)  # "e" + a combining accent is one letter, not a finished "e"
-    words = query_terms(prefix)
-    if not words:
+    key = phrase_key(prefix)
+    if not key:
         return []
+    words = key.split(" ")
     finished = not prefix[-1].isalnum()
     head, last = (words, None) if finished else (words[:-1], words[-1])
-    options = [[word] + [n.word for n in respellings(word, spelling, HEAD_RESPELLINGS)] for word in head]
+    options = [list(dict.fromkeys([word] + [phrase_key(n.word) for n in respellings(word, spelling, HEAD_RESPELLINGS)]))
+               for word in head]
     found = []
     for combination in itertools.islice(itertools.product(*options), MAX_READINGS * 4):
         typos = sum(a != b for a, b in zip(combination, head))
@@ -133,11 +139,23 @@ class SnapshotMemo:
             return value
 
 
+@dataclass(frozen=True)
+class CatalogIndex:
+    """A version's catalog phrases (indexer/suggestions.py), ready for prefix lookups."""
+
+    index: PrefixIndex  # phrase key -> products holding it
+    written: dict[str, str]  # phrase key -> the catalog's most common words for it, where they differ
+
+    @classmethod
+    def of(cls, phrases: CatalogPhrases) -> "CatalogIndex":
+        return cls(PrefixIndex(phrases.products), phrases.written)
+
+
 @dataclass
 class Sources:
     """What one suggestion request reads: all immutable, each taken once."""
 
-    catalog: PrefixIndex  # phrase key -> products holding it, this version's
+    catalog: CatalogIndex
     popular: PopularQueries
     spelling: SpellingDictionary
     blocks: Blocks
@@ -146,8 +164,16 @@ class Sources:
 
     def score(self, key: str) -> tuple[float, int, float]:
         """A phrase's searches score, the products holding it (0: no catalog phrase), and its score."""
-        searched, products = self.popular.index.score(key), int(self.catalog.score(key))
+        searched, products = self.popular.index.score(key), int(self.catalog.index.score(key))
         return searched, products, searched + self.scoring.catalog_score(products)
+
+    def shown(self, key: str) -> str:
+        """A phrase as shoppers most often type it; as the catalog writes it when they never
+        typed it, or typed it without the accents the catalog writes."""
+        typed, written = self.popular.shown_as.get(key), self.catalog.written.get(key)
+        if typed is None or (written is not None and typed.isascii()):
+            return written or key
+        return typed
 
 
 def complete(prefix: str, sources: Sources, count: int, finds_products) -> list[Suggestion]:
@@ -155,17 +181,20 @@ def complete(prefix: str, sources: Sources, count: int, finds_products) -> list[
     finds_products(key): whether the serving snapshot finds products for a phrase."""
     chosen: dict[str, Suggestion] = {}
 
-    def offer(key: str, typos: int, pinned: bool = False) -> None:
-        if key in chosen or sources.blocks.blocks(key) or not finds_products(key):
+    def offer(key: str, typos: int, shown: str | None = None, pinned: bool = False) -> None:
+        if key in chosen or sources.blocks.blocks(key):
+            return
+        shown = shown or sources.shown(key)
+        if not finds_products(shown):  # what choosing it would search
             return
         searched, products, score = sources.score(key)
-        chosen[key] = Suggestion(sources.popular.shown_as.get(key, key), key, score, searched, products, typos, pinned)
+        chosen[key] = Suggestion(shown, key, score, searched, products, typos, pinned)
 
     all_readings = readings(prefix, sources.spelling)
     for reading in all_readings:
         for pin in sources.pins:
             if pin.completes(reading.text, reading.finished):
-                offer(pin.key, reading.typos, pinned=True)
+                offer(pin.key, reading.typos, phrase_words(pin.text), pinned=True)  # the merchant's words
     for reading in all_readings:
         _offer_completions(reading.text, reading.finished, reading.typos, sources, count, offer)
     exact = [r for r in all_readings if r.typos == 0 and not r.finished]
@@ -175,7 +204,7 @@ def complete(prefix: str, sources: Sources, count: int, finds_products) -> list[
             head = " ".join(words[:-1] + [""])
             for variant in sorted(_edits(words[-1])):
                 text = head + variant
-                if sources.catalog.has_prefix(text) or sources.popular.index.has_prefix(text):
+                if sources.catalog.index.has_prefix(text) or sources.popular.index.has_prefix(text):
                     _offer_completions(text, False, 1, sources, count, offer)
     ordered = sorted(chosen.values(), key=lambda s: (not s.pinned, s.typos, -s.score, s.key))
     return ordered[:count]
@@ -184,7 +213,7 @@ def complete(prefix: str, sources: Sources, count: int, finds_products) -> list[
 def _offer_completions(text: str, finished: bool, typos: int, sources: Sources, count: int, offer) -> None:
     wanted = count * CANDIDATES_PER_COUNT
     start = text + " " if finished else text
-    found = sources.catalog.top(start, wanted) + sources.popular.index.top(start, wanted)
+    found = sources.catalog.index.top(start, wanted) + sources.popular.index.top(start, wanted)
     if finished:
         found.append((text, 0.0))  # the phrase itself, if it is one
     candidates = {key: sources.score(key) for key, _ in found if key == text or key.startswith(start)}
@@ -213,7 +242,7 @@ def leads_to(snapshot, text: str, product_count: int, category_count: int,
 
 
 def phrase_finds_products(snapshot, memo: SnapshotMemo, synonyms: Synonyms = NO_SYNONYMS):
-    def finds(key: str) -> bool:
-        return memo.get(snapshot, ("finds", key, synonyms), lambda: snapshot.keyword.count(key, synonyms) > 0)
+    def finds(text: str) -> bool:
+        return memo.get(snapshot, ("finds", text, synonyms), lambda: snapshot.keyword.count(text, synonyms) > 0)
     return finds
 

@@ -10,6 +10,10 @@ Everything here comes from the catalog's own products and vectors, nothing from 
                   of its nearest categorized neighbours in the product tower's space
   attribute values short text values shared by several products ("Black", "Bluetooth")
 
+Words are compared with their accents folded (the keyword leg's folding), so "nestle"
+names the brand "Nestlé" and "kuhlschrank" the type "Kühlschrank", however the version's
+keyword leg holds them.
+
 A server builds it when it opens a version, before serving it (factory.py, live.py). Products
 added by live updates after that (an upserted product is a new doc) keep their own category,
 with no inferred one, and new brands or values are not known until the next version. The
@@ -26,6 +30,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from indexer.attributes import text_values
+from indexer.keyword.base import fold_accents
 from indexer.schema import Product
 
 TEXT_TERMS_CACHED = 200_000  # docs whose word sets are kept (a few KB each) once computed
@@ -36,7 +41,8 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    """Lower-case words, accents folded."""
+    return _WORD.findall(fold_accents(text).lower())
 
 
 def normalize(word: str) -> str:
@@ -45,7 +51,7 @@ def normalize(word: str) -> str:
 
 
 def compact(text: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", text.lower())
+    return re.sub(r"[^0-9a-z]", "", fold_accents(text).lower())
 
 
 def is_code(token: str) -> bool:
