@@ -227,6 +227,21 @@ def test_a_query_one_edit_from_a_popular_one_is_read_as_it_even_as_a_real_word()
     assert correct_from_queries("usb hug", log.ranked(QueryScoring()), count, enough=10) is None  # shoppers search it as typed: not a typo
 
 
+def test_when_no_product_holds_the_words_together_a_known_word_may_be_the_typo():
+    """"sub" and "hub" are both catalog words, but no product holds both: "sub" is read as
+    "usb", one edit away. Where some product holds them together, or no respelling of a
+    known word makes products match, nothing is corrected."""
+    words = SpellingDictionary({"sub": 5, "usb": 70, "hub": 15, "woofer": 5, "cable": 50})
+    holders = {"sub": set(range(900, 905)), "usb": set(range(300, 370)), "hub": set(range(360, 375)),
+               "woofer": set(range(900, 905)), "cable": set(range(610, 660))}
+    count = matching_counter(holders)
+    fixed = correct("sub hub", words, count, enough=10)
+    assert (fixed.text, fixed.edits, fixed.original_matching, fixed.matching) == ("usb hub", 1, 0, 10)
+    assert correct("sub woofer", words, count, enough=10) is None  # five products hold both
+    assert correct("woofer cable", words, count, enough=10) is None  # no respelling makes products match
+    assert correct("sub", words, count, enough=10) is None  # one known word alone: products hold it
+
+
 def test_the_search_history_is_read_with_accents_folded():
     """Shoppers searched "Kühlschrank weiß" and "kuhlschrank weiss": one query. Typed either
     way it is not corrected; one edit from it, it is corrected to how shoppers mostly typed it."""
