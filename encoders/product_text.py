@@ -49,8 +49,10 @@ def selected_attributes(attributes: dict[str, Any], already_said: str = "",
     chosen = []
     for key in preferred + others:
         value = attributes[key]
+        if isinstance(value, (list, tuple)):  # ["Bluetooth", "USB"]: its texts, as one value
+            value = ", ".join(item.strip() for item in value if isinstance(item, str) and item.strip())
         # Text values name features; bare numbers and yes/no flags rarely match a query.
-        if not isinstance(value, str) or value.lower() in said:
+        if not isinstance(value, str) or not value or value.lower() in said:
             continue
         words = value.replace("\\n", ", ").split()[:MAX_VALUE_WORDS]  # Icecat stores literal \n
         chosen.append((" ".join(key.replace("_", " ").split()), " ".join(words)))

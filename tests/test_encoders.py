@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,9 @@ def test_product_text_keeps_what_shoppers_match_and_drops_logistics():
     with_attributes = product_text(product, max_attributes=8)
     assert "product colour: Grey" in with_attributes
     assert "China" not in with_attributes and "120 g" not in with_attributes
+    listed = replace(product, attributes={"connectivity": ["Bluetooth", "USB", 2, " "], "ports": [3]})
+    assert "connectivity: Bluetooth, USB" in product_text(listed, max_attributes=8)  # a list's texts
+    assert "ports" not in product_text(listed, max_attributes=8)  # no text in it
 
 
 def test_product_text_adds_brand_and_category_missing_from_the_title():
