@@ -116,6 +116,17 @@ def test_a_product_without_a_category_gets_its_neighbours_category(slice_product
     assert vocabulary.inference_accuracy is not None and vocabulary.inference_accuracy > 0.5
 
 
+def test_a_brands_first_word_names_it_only_where_titles_use_it_for_that_brand(icecat_products):
+    from search_engine.understanding.vocabulary import brand_aliases, normalize, words
+
+    type_words = {normalize(w) for p in icecat_products if p.category for w in words(p.category)}
+    aliases = brand_aliases(icecat_products, type_words)
+    assert aliases[("kingston",)] == aliases[("kingston", "technology")] == "Kingston Technology"
+    # Most titles saying "cooler" are other brands' CPU coolers: only "cooler master" names it.
+    assert ("cooler",) not in aliases and aliases[("cooler", "master")] == "Cooler Master"
+    assert aliases[("dell",)] == "DELL"  # the commonest brand keeps a shared word ("Dell Wyse")
+
+
 def test_brands_types_and_values_are_recognised_typed_with_or_without_accents(towers):
     from indexer.schema import Product
 

@@ -2,7 +2,9 @@
 
 Everything here comes from the catalog's own products and vectors, nothing from a hand list:
   brands          each brand's words, and its first word alone when that word is distinctive
-                  ("kingston" for "Kingston Technology"; not a word of any product type)
+                  ("kingston" for "Kingston Technology"): not a word of any product type, and
+                  the brand's own where titles use it (not "cooler" for Cooler Master, when
+                  most titles saying "cooler" are other brands' CPU coolers)
   product types   the catalog's category names, with their vectors from the query tower, so a
                   query word the catalog never uses ("laptop") still finds the type it means
                   ("notebook") by similarity
@@ -142,6 +144,32 @@ def inference_accuracy(vectors: np.ndarray, labels: Sequence[str], sample: int =
     return float(np.mean([guess == labels[i] for guess, i in zip(guessed, chosen)]))
 
 
+def brand_aliases(products: Sequence[Product], type_vocabulary: set[str]) -> dict[tuple[str, ...], str]:
+    """Words a query names a brand by -> the brand as the catalog spells it: its words, and
+    the first word of a brand of several words when that word is 4+ letters, no product
+    type's word, and the brand's own: no title uses it, or most titles using it are the
+    brand's products. The commonest brand keeps an alias two brands share."""
+    brand_counts = Counter(p.brand for p in products if p.brand)
+    spelt = {brand: tuple(words(brand)) for brand in brand_counts}
+    firsts = {ws[0] for ws in spelt.values() if len(ws) > 1 and len(ws[0]) >= 4
+              and normalize(ws[0]) not in type_vocabulary}
+    title_brands: dict[str, Counter] = defaultdict(Counter)  # first word -> brands of the titles using it
+    for product in products:
+        for word in firsts.intersection(words(product.title)):
+            title_brands[word][product.brand] += 1
+    aliases: dict[tuple[str, ...], str] = {}
+    for brand, _ in brand_counts.most_common():
+        brand_words = spelt[brand]
+        if not brand_words:
+            continue
+        aliases.setdefault(brand_words, brand)
+        first = brand_words[0]
+        using = title_brands.get(first, Counter())
+        if first in firsts and 2 * using[brand] >= sum(using.values()):
+            aliases.setdefault((first,), brand)
+    return aliases
+
+
 def build_vocabulary(products: Sequence[Product | None], vectors: np.ndarray,
                      encode: Callable[[list[str]], np.ndarray]) -> CatalogVocabulary:
     """products[doc] (None for a dead doc) with vectors[doc]; encode: the query tower over texts."""
@@ -151,15 +179,7 @@ def build_vocabulary(products: Sequence[Product | None], vectors: np.ndarray,
     type_words = tuple(tuple(normalize(w) for w in words(t)) for t in types)
     type_vocabulary = {w for ws in type_words for w in ws}
 
-    brand_counts = Counter(products[doc].brand for doc in live if products[doc].brand)
-    aliases: dict[tuple[str, ...], str] = {}
-    for brand, _ in brand_counts.most_common():  # the commonest brand keeps a shared alias
-        brand_words = tuple(words(brand))
-        if brand_words:
-            aliases.setdefault(brand_words, brand)
-            first = brand_words[0]
-            if len(brand_words) > 1 and len(first) >= 4 and normalize(first) not in type_vocabulary:
-                aliases.setdefault((first,), brand)
+    aliases = brand_aliases([products[doc] for doc in live], type_vocabulary)
 
     value_products: dict[tuple[str, ...], set[str]] = defaultdict(set)
     value_counts: Counter = Counter()
