@@ -77,28 +77,37 @@ def catalog_phrases(products: Iterable[Product | None], min_products: int = MIN_
     `min_products` products, with how many products hold each (None: a dead doc, skipped)."""
     named: Counter[str] = Counter()  # brands and categories: a shopper's words even when few hold them
     runs: Counter[str] = Counter()
-    spellings: dict[str, Counter[str]] = defaultdict(Counter)  # key -> written words, where they differ
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)  # key -> its written forms other than the key
     for product in products:
         if product is None:
             continue
-        named.update(_keys({phrase_words(product.brand), phrase_words(product.category)} - {""}, spellings))
-        runs.update(_keys(_title_runs(product.title, connecting)
-                          | _described_types(product.title, product.category, connecting), spellings))
+        named_forms = _keyed({phrase_words(product.brand), phrase_words(product.category)} - {""})
+        run_forms = _keyed(_title_runs(product.title, connecting)
+                           | _described_types(product.title, product.category, connecting))
+        named.update(named_forms.keys())
+        runs.update(run_forms.keys())
+        forms = run_forms | named_forms  # one written form per phrase and product
+        for key, words in forms.items():
+            if words != key:
+                spellings[key][words] += 1
     phrases = {run: count for run, count in runs.items() if count >= min_products}
     for key, count in named.items():
         phrases[key] = max(count, phrases.get(key, 0))
-    written = {key: forms.most_common(1)[0][0] for key, forms in spellings.items() if key in phrases}
+    written = {}
+    for key, forms in spellings.items():
+        form, count = forms.most_common(1)[0]
+        # The catalog's spelling when more products write it so than as the key (phrases[key]:
+        # about how many hold it, however written).
+        if key in phrases and count > phrases[key] - forms.total():
+            written[key] = form
     return CatalogPhrases(phrases, written)
 
 
-def _keys(written: set[str], spellings: dict[str, Counter[str]]) -> set[str]:
-    """The keys of one product's phrases (each counted once per product), noting how the
-    phrases whose key differs are written."""
-    keys = set()
+def _keyed(written: set[str]) -> dict[str, str]:
+    """One product's phrases by key: key -> how the product writes it."""
+    forms = {}
     for words in written:
         key = words if words.isascii() else phrase_key(words)
-        if key != words:
-            spellings[key][words] += 1
         if key:
-            keys.add(key)
-    return keys
+            forms[key] = words
+    return forms

@@ -129,11 +129,12 @@ def _readings(words: list[str], dictionary: SpellingDictionary, respell_known: b
     return done
 
 
-def correct_from_queries(text: str, popular: PopularQueries, count_matching: Callable[[str], int],
-                         enough: int) -> Correction | None:
+def correct_from_queries(text: str, popular: PopularQueries, dictionary: SpellingDictionary,
+                         count_matching: Callable[[str], int], enough: int) -> Correction | None:
     """A query fewer than `enough` products fully match, read as the most searched query one
     edit from it (PopularQueries.neighbours, accents folded) that more products match: what
-    this shop's shoppers meant by it before, as they most often typed it. It also catches a
+    this shop's shoppers meant by it before, as they most often typed it (with the accents
+    the catalog writes, where they left them out: dictionary.as_written). It also catches a
     typo that makes another real word ("usb hug"), which the catalog's vocabulary alone
     cannot. A query shoppers searched themselves is never corrected."""
     key = phrase_key(text)
@@ -146,7 +147,7 @@ def correct_from_queries(text: str, popular: PopularQueries, count_matching: Cal
     for other, _ in popular.neighbours(key)[:NEIGHBOURS_PER_WORD]:
         if [w for w in other.split(" ") if _is_code(w)] != codes:
             continue  # "750gb" is not a typo of a popular "250gb": a near code is another product
-        shown = popular.shown_as.get(other, other)
+        shown = dictionary.as_written(popular.shown_as.get(other, other))
         matching = count_matching(shown)
         if matching > original:
             respaced = other.replace(" ", "") == key.replace(" ", "")

@@ -133,16 +133,18 @@ def test_brands_types_and_values_are_recognised_typed_with_or_without_accents(to
     products = [Product(str(i), f"Nestlé Kühlschrank {i}", brand="Nestlé", category="Kühlschränke",
                         attributes={"colour": "Weiß"}) for i in range(5)]
     products.append(Product("5", "Dr. Oetker Crème brûlée", brand="Dr. Oetker", category="Desserts"))
+    products.append(Product("6", "Nestle Kuhlschrank", brand="Nestle", category="Kühlschränke"))  # written plainly
     vocabulary = build_vocabulary(products, towers.product.encode([p.title for p in products]), towers.query.encode)
     for text in ("nestle kuhlschranke weiss", "Nestlé Kühlschränke weiß", "NESTLÉ KÜHLSCHRÄNKE WEISS"):
         analysis = analyze(text, towers.query.encode([text])[0], vocabulary)
         assert analysis.brands == ("Nestlé",) and analysis.types == ("Kühlschränke",), text
         assert analysis.attributes == ((("weiss",), ("colour",)),), text
     rows = feature_matrix(analyze("nestle weiss", towers.query.encode(["nestle weiss"])[0], vocabulary),
-                          vocabulary, [0, 5], [products[0], products[5]], [Candidate(doc=0), Candidate(doc=5)])
+                          vocabulary, [0, 5, 6], [products[i] for i in (0, 5, 6)], [Candidate(doc=d) for d in (0, 5, 6)])
     features = {name: rows[:, i] for i, name in enumerate(RANKER_FEATURES)}
-    assert features["brand_named"].tolist() == [1.0, 0.0] and features["attribute_match"].tolist() == [1.0, 0.0]
-    assert features["title_coverage"].tolist() == [0.5, 0.0]  # "nestle" is a title word of the first
+    assert features["brand_named"].tolist() == [1.0, 0.0, 1.0]  # either spelling is the brand named
+    assert features["attribute_match"].tolist() == [1.0, 0.0, 0.0]
+    assert features["title_coverage"].tolist() == [0.5, 0.0, 0.5]  # "nestle" is a title word of the first
 
 
 def test_concurrent_first_searches_build_one_vocabulary(engine, monkeypatch):

@@ -15,6 +15,7 @@ from search_engine.typos import EDITS, misspell, misspelled_judgments
 WORDS = {"wireless": 40, "mouse": 30, "mice": 1, "hdmi": 20, "cable": 50, "label": 60, "printer": 25,
          "toner": 12, "usb": 70, "hub": 15}
 DICTIONARY = SpellingDictionary(WORDS)
+EMPTY = SpellingDictionary({})  # a catalog that writes no word with accents
 
 
 def test_neighbours_are_known_words_within_the_typo_distance_most_held_first():
@@ -218,13 +219,14 @@ def test_a_query_one_edit_from_a_popular_one_is_read_as_it_even_as_a_real_word()
     assert popular.neighbours("usb hub") == [] and popular.neighbours("usb hug hug") == []
     holders = {**HOLDERS, "hug": {300}}  # "hug" is a real word: one product holds "usb hug"
     count = matching_counter(holders)
-    fixed = correct_from_queries("USB hug", popular, count, enough=10)
+    fixed = correct_from_queries("USB hug", popular, EMPTY, count, enough=10)
     assert (fixed.text, fixed.original_matching, fixed.reshaped, fixed.searched) == ("usb hub", 1, False, True)
     assert correct("usb hug", SpellingDictionary({**WORDS, "hug": 3}), count, enough=10) is None  # words alone cannot
-    assert correct_from_queries("usb hub", popular, count, enough=10) is None  # nothing to correct
-    assert correct_from_queries("usbhub", popular, count, enough=10).reshaped
+    assert correct_from_queries("usb hub", popular, EMPTY, count, enough=10) is None  # nothing to correct
+    assert correct_from_queries("usbhub", popular, EMPTY, count, enough=10).reshaped
     log.add([Event(user, user, 0.0, "search", query="usb hug") for user in ("c", "d")])
-    assert correct_from_queries("usb hug", log.ranked(QueryScoring()), count, enough=10) is None  # shoppers search it as typed: not a typo
+    # shoppers search it as typed: not a typo
+    assert correct_from_queries("usb hug", log.ranked(QueryScoring()), EMPTY, count, enough=10) is None
 
 
 def test_when_no_product_holds_the_words_together_a_known_word_may_be_the_typo():
@@ -244,20 +246,23 @@ def test_when_no_product_holds_the_words_together_a_known_word_may_be_the_typo()
 
 def test_the_search_history_is_read_with_accents_folded():
     """Shoppers searched "Kühlschrank weiß" and "kuhlschrank weiss": one query. Typed either
-    way it is not corrected; one edit from it, it is corrected to how shoppers mostly typed it."""
+    way it is not corrected; one edit from it, it is corrected to how shoppers mostly typed
+    it, with the accents the catalog writes where they left them out."""
     from search_engine.spelling import correct_from_queries
     from search_engine.suggest.popularity import QueryLog, QueryScoring
     from search_engine.types import Event
 
     log = QueryLog()
     log.add([Event(user, user, 0.0, "search", query=query) for user, query in
-             (("a", "Kühlschrank weiß"), ("b", "Kühlschrank weiß"), ("c", "kuhlschrank weiss"))])
+             (("a", "kuhlschrank weiss"), ("b", "kuhlschrank weiss"), ("c", "Kühlschrank weiß"))])
     popular = log.ranked(QueryScoring(min_shoppers=3))
     assert popular.searched("KUHLSCHRANK WEISS") == popular.searched("kühlschrank weiß") == 3
-    count = matching_counter({"kühlschrank": {1, 2}, "weiß": {1, 2, 3}, "weis": set()})
+    count = matching_counter({"kühlschrank": {1, 2}, "weiß": {1, 2, 3}, "kuhlschrank": {1, 2}, "weiss": {1, 2, 3}})
     for typed in ("kuhlschrank weiss", "Kühlschrank Weiß"):
-        assert correct_from_queries(typed, popular, count, enough=10) is None
-    fixed = correct_from_queries("kuhlschrank weis", popular, count, enough=10)
+        assert correct_from_queries(typed, popular, EMPTY, count, enough=10) is None
+    assert correct_from_queries("kuhlschrank weis", popular, EMPTY, count, enough=10).text == "kuhlschrank weiss"
+    catalog = SpellingDictionary.build([Product(str(i), "Kühlschrank weiß") for i in range(3)], fold_accents=True)
+    fixed = correct_from_queries("kuhlschrank weis", popular, catalog, count, enough=10)
     assert (fixed.text, fixed.matching, fixed.searched) == ("kühlschrank weiß", 2, True)
 
 
@@ -295,7 +300,7 @@ def test_corrections_keep_codes_respell_into_a_repeated_word_and_stop_one_level_
     popular = log.ranked(QueryScoring())
     count = matching_counter({"250gb": set(range(30)), "750gb": {99}, "ssd": set(range(100))})
     assert popular.neighbours("750gb ssd") and \
-        correct_from_queries("750gb ssd", popular, count, enough=10) is None
+        correct_from_queries("750gb ssd", popular, EMPTY, count, enough=10) is None
     words = SpellingDictionary({"hdmi": 20, "to": 90, "microwave": 1, "micro": 30, "wav": 5, "flat": 40})
     holders = {"hdmi": set(range(20)), "to": set(range(200)), "micro": set(range(300, 330)),
                "wav": set(range(320, 325)), "flat": set(range(310, 350)), "microwave": {400}}

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from indexer.schema import Product
-from indexer.suggestions import catalog_phrases
+from indexer.suggestions import catalog_phrases, phrase_key, phrase_words
 from search_engine.event_store import EventStore
 from search_engine.suggest.live import LiveSuggestions
 from search_engine.suggest.popularity import QueryLog, QueryScoring
@@ -56,6 +56,9 @@ def test_a_phrase_written_with_and_without_accents_is_one_phrase_shown_as_the_ca
     assert phrases.written["kuhlschrank weiss"] == "kühlschrank weiß"  # two of three write it so
     assert phrases.written["kuhlschranke"] == "kühlschränke" and phrases.products["kuhlschranke"] == 4
     assert "bosch" not in phrases.written  # written as its key: nothing to remember
+    mostly_plain = catalog_phrases(products + [Product(str(i), "Kuhlschrank weiss") for i in range(4, 6)])
+    assert "kuhlschrank weiss" not in mostly_plain.written  # three products write it plainly, two with accents
+    assert phrase_key("İpek Ürün") == "ipek urun" and phrase_words("İpek") == "ipek"  # a dotted capital I is an i
 
 
 def _event(user, kind, query=None, search_id=None, t=0.0, product="p1"):
@@ -189,6 +192,19 @@ def test_typed_without_accents_a_prefix_completes_what_the_catalog_writes_with_t
         live.refresh()
         first = live.suggest(engine, "cre", 5).suggestions[0]
         assert (first.text, first.searches_score) == ("crème brûlée brenner", 7)  # the catalog's accents shown
+        # Shoppers' own spellings: shown as the catalog writes the phrase, else as typed where
+        # this version finds it, else as its key ("kuhlschrank thermometer" holds no accent)
+        store.add([_event(user, "search", query, f"{user}{query}") for user in "abc"
+                   for query in ("kühlschrank weiss", "kühlschrank thermometer")])
+        live.refresh()
+        assert [s.text for s in live.suggest(engine, "kühlschrank w", 5).suggestions] == ["kühlschrank weiß"]
+        assert [s.text for s in live.suggest(engine, "kuhlschrank t", 5).suggestions] == [
+            "kühlschrank thermometer" if fold else "kuhlschrank thermometer"]
+        # Merchants block words as written and shown: "brulee" is not "brûlée"
+        block = live.rules.add(SuggestionRule("brulee", "block", match="contains"))
+        assert "crème brûlée" in [s.text for s in live.suggest(engine, "creme br", 5).suggestions]
+        live.rules.replace(block.id, SuggestionRule("brûlée", "block", match="contains"))
+        assert live.suggest(engine, "creme br", 5).suggestions == []
         store.close()
 
 

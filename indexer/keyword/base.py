@@ -132,8 +132,11 @@ def overlong_words(text: str) -> list[str]:
 def query_terms(text: str) -> list[str]:
     """User text as plain lower-case words: query syntax (AND, quotes, +, :) is not ours to
     parse; a word longer than any indexed one (no product holds it) is left out. Composed
-    first (NFC): "e" plus a combining accent, as some keyboards send it, is "é", one letter."""
-    words = re.findall(r"[^\W_]+", unicodedata.normalize("NFC", text).lower())
+    first (NFC): "e" plus a combining accent, as some keyboards send it, is "é", one letter.
+    A capital dotted I ("İstanbul") lower-cases to a plain i, as it folds in documents, not
+    to an i and a separate dot that would split the word."""
+    lowered = unicodedata.normalize("NFC", text).lower().replace("i\u0307", "i")
+    words = re.findall(r"[^\W_]+", lowered)
     return [word for word in words if len(word.encode()) < WORD_BYTES_LIMIT]
 
 

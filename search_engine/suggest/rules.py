@@ -1,12 +1,14 @@
 """Merchants' say over suggestions: block a phrase (or every phrase holding some words), or
-pin one first for every prefix it completes."""
+pin one first for every prefix it completes. A block is for words as written ("año" is not
+"ano"), matched against the suggestion as shown; a pin is offered for every prefix of its
+phrase, typed with or without accents."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.keyword.base import overlong_words
-from indexer.suggestions import phrase_key
+from indexer.suggestions import phrase_key, phrase_words
 from search_engine.rule_table import RuleTable
 
 ACTIONS = ("block", "pin")
@@ -22,6 +24,7 @@ class SuggestionRule:
     match: str = "exact"  # a block: the phrase itself, or every phrase containing its words in order
     id: int | None = None  # set by the store
     key: str = field(init=False, repr=False, compare=False)  # the phrase's words, as suggestions compare them
+    words: str = field(init=False, repr=False, compare=False)  # the phrase's words as written (lower-case)
 
     def __post_init__(self):
         if not isinstance(self.text, str) or not phrase_key(self.text):
@@ -37,6 +40,7 @@ class SuggestionRule:
         if self.action == "pin" and self.match != "exact":
             raise ValueError("match: a pin is for one phrase (exact)")
         object.__setattr__(self, "key", phrase_key(self.text))
+        object.__setattr__(self, "words", phrase_words(self.text))
 
     def completes(self, typed: str, finished: bool) -> bool:
         """A pin's phrase completes what was typed (key words; finished: the last word is whole)."""
@@ -59,16 +63,17 @@ class Blocks:
     @classmethod
     def of(cls, rules) -> "Blocks":
         blocks = [rule for rule in rules if rule.action == "block"]
-        contained = frozenset(rule.key for rule in blocks if rule.match == "contains")
-        return cls(frozenset(rule.key for rule in blocks if rule.match == "exact"), contained,
+        contained = frozenset(rule.words for rule in blocks if rule.match == "contains")
+        return cls(frozenset(rule.words for rule in blocks if rule.match == "exact"), contained,
                    max((len(key.split(" ")) for key in contained), default=0))
 
-    def blocks(self, key: str) -> bool:
-        if key in self.exact:
+    def blocks(self, phrase: str) -> bool:
+        """Whether a phrase's words as written (phrase_words) are blocked."""
+        if phrase in self.exact:
             return True
         if not self.contained:
             return False
-        words = key.split(" ")
+        words = phrase.split(" ")
         return any(" ".join(words[i:i + n]) in self.contained
                    for n in range(1, self.longest + 1) for i in range(len(words) - n + 1))
 

@@ -12,11 +12,12 @@ letter kept) are tried too, from FUZZY_PREFIX_MIN letters on. Completions with f
 come first, then by score.
 
 Phrases are compared with their accents folded (indexer/suggestions.py: phrase_key), so
-"kuhl" completes "kühlschrank". A completion is shown as shoppers most often type it, or as
-the catalog writes it when they leave out the catalog's accents (Sources.shown).
+"kuhl" completes "kühlschrank". A completion is shown as the catalog mostly writes it where
+that has accents, else as shoppers most often typed it (Sources.forms).
 
-Only completions the serving snapshot's keyword leg finds products for are offered, and a
-merchant's rules block phrases or pin them first (rules.py). The answers that depend only on
+Only completions the serving snapshot's keyword leg finds products for are offered (as
+shown: a version that keeps accents finds "kühlschrank" but not "kuhlschrank", so the next
+form is tried), and a merchant's rules block phrases, as shown, or pin them first (rules.py). The answers that depend only on
 the snapshot (does a phrase find products, what are its top products and categories) are
 remembered until the snapshot changes.
 """
@@ -167,13 +168,11 @@ class Sources:
         searched, products = self.popular.index.score(key), int(self.catalog.index.score(key))
         return searched, products, searched + self.scoring.catalog_score(products)
 
-    def shown(self, key: str) -> str:
-        """A phrase as shoppers most often type it; as the catalog writes it when they never
-        typed it, or typed it without the accents the catalog writes."""
-        typed, written = self.popular.shown_as.get(key), self.catalog.written.get(key)
-        if typed is None or (written is not None and typed.isascii()):
-            return written or key
-        return typed
+    def forms(self, key: str) -> list[str]:
+        """How a phrase may be shown, preferred first: as the catalog mostly writes it where
+        that is not its key ("kühlschrank"), as shoppers most often typed it, as its key."""
+        return list(dict.fromkeys(form for form in (self.catalog.written.get(key), self.popular.shown_as.get(key), key)
+                                  if form))
 
 
 def complete(prefix: str, sources: Sources, count: int, finds_products) -> list[Suggestion]:
@@ -182,10 +181,16 @@ def complete(prefix: str, sources: Sources, count: int, finds_products) -> list[
     chosen: dict[str, Suggestion] = {}
 
     def offer(key: str, typos: int, shown: str | None = None, pinned: bool = False) -> None:
-        if key in chosen or sources.blocks.blocks(key):
+        if key in chosen:
             return
-        shown = shown or sources.shown(key)
-        if not finds_products(shown):  # what choosing it would search
+        forms = [shown] if shown else sources.forms(key)
+        preferred = forms[0]
+        if sources.blocks.blocks(phrase_words(preferred)):  # merchants block what shoppers would see
+            return
+        # The first form that finds products (what choosing it would search) and is not blocked.
+        shown = next((form for form in forms if finds_products(form) and
+                      (form == preferred or not sources.blocks.blocks(phrase_words(form)))), None)
+        if shown is None:
             return
         searched, products, score = sources.score(key)
         chosen[key] = Suggestion(shown, key, score, searched, products, typos, pinned)

@@ -46,6 +46,12 @@ def _compact(text: str) -> str:
     return compact(text)
 
 
+@lru_cache(maxsize=50_000)
+def _brand_words(brand: str) -> tuple[str, ...]:
+    """A brand as query understanding compares it: "Nestle" and "Nestlé" are one brand."""
+    return tuple(words(brand))
+
+
 def text_terms(product: Product) -> frozenset[str]:
     """Every normalized word of the product's text fields and text attributes (not the EAN)."""
     attributes = " ".join(text for name, value in product.attributes.items() if name != "ean"
@@ -70,7 +76,7 @@ def feature_matrix(analysis: QueryAnalysis, vocabulary: CatalogVocabulary, docs:
                    products: Sequence[Product], candidates: Sequence[Candidate]) -> np.ndarray:
     """One row per candidate (in fused order), columns in RANKER_FEATURES order."""
     terms = set(analysis.terms)
-    brands = {b.lower() for b in analysis.brands}
+    brands = {_brand_words(b) for b in analysis.brands}
     types = [vocabulary.type_of(doc, product) for doc, product in zip(docs, products)]
     similarity = analysis.type_similarity
     best_similarity = max((similarity[t] for t in types if t >= 0), default=0.0)
@@ -87,7 +93,7 @@ def feature_matrix(analysis: QueryAnalysis, vocabulary: CatalogVocabulary, docs:
             NAN if c.keyword_score is None else c.keyword_score / best_keyword, _or_nan(c.keyword_rank),
             len(terms & title) / len(terms) if terms else 0.0,
             len(terms & vocabulary.text_terms(doc, product, text_terms)) / len(terms) if terms else 0.0,
-            (1.0 if product.brand.lower() in brands else 0.0) if brands else NAN,
+            (1.0 if _brand_words(product.brand) in brands else 0.0) if brands else NAN,
             sum(code in code_text for code in analysis.codes) / len(analysis.codes) if analysis.codes else NAN,
             (1.0 if set(type_words) <= terms else 0.0) if type_words else NAN,
             (1.0 if type_words[-1] in terms else 0.0) if type_words else NAN,
