@@ -63,7 +63,7 @@ def upsert_products():
     if report.errors:
         raise ApiError("invalid products, nothing was changed: " + "; ".join(map(str, report.errors[:20])),
                        parameter="products")
-    problems = value_problems(report.products, live_engine().get().index.products.attributes)
+    problems = value_problems(report.products, live_engine().get().index.products.attributes, rows=report.rows)
     if problems:  # checked again under the write lock; this names the rows first
         raise ApiError("invalid products, nothing was changed: " + "; ".join(problems), parameter="products")
     return jsonify(_write(upserts=report.products).to_dict())

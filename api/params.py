@@ -1,6 +1,7 @@
 """Request parameters to plain values, with a 400 naming the parameter when they are wrong."""
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Mapping
 
@@ -29,14 +30,21 @@ MAX_JSON_DEPTH = 64
 
 
 def json_body() -> Any:
-    """The request's JSON body, None when it is not JSON. Text that UTF-8 cannot hold (a lone
-    surrogate escape, "\\ud800") gets a 400 naming where it is (e.g. "events[0].user_id"): no
-    store, log or tokenizer can write it. So does nesting deeper than MAX_JSON_DEPTH. (Numbers
-    are each field's own check: a product id may be any integer, a position may not.)"""
+    """The request's JSON body, whatever its Content-Type says (`curl -d` sends a form type);
+    None when there is none. A body that is not JSON gets a 400 saying where it stops being
+    JSON. Text that UTF-8 cannot hold (a lone surrogate escape, "\\ud800") gets a 400 naming
+    where it is (e.g. "events[0].user_id"): no store, log or tokenizer can write it. So does
+    nesting deeper than MAX_JSON_DEPTH. (Numbers are each field's own check: a product id may
+    be any integer, a position may not.)"""
+    data = request.get_data(cache=True)
+    if not data.strip():
+        return None
     try:
-        body = request.get_json(silent=True)
+        body = json.loads(data)
     except RecursionError:
         raise ApiError("the body is nested too deeply to be read as JSON", parameter="body") from None
+    except ValueError as exc:  # JSONDecodeError, or bytes that are no Unicode text
+        raise ApiError(f"the body is not valid JSON: {exc}", parameter="body") from None
     for path, value, depth in nested_values(body):
         problem = f"nested more than {MAX_JSON_DEPTH} levels deep" if depth > MAX_JSON_DEPTH else unwritable_text(value)
         if problem:

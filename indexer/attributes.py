@@ -117,19 +117,22 @@ def numeric_value(raw: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def attribute_problems(products: Sequence[Product], config: AttributeConfig, limit: int = 20) -> list[str]:
+def attribute_problems(products: Sequence[Product], config: AttributeConfig, limit: int = 20,
+                       rows: Sequence[int] | None = None) -> list[str]:
     """Why this catalog does not fit the configuration, one line each (empty: it fits)."""
     present = {name for p in products for name in p.attributes}
     problems = [f"attribute {name!r} is configured but no product has it"
                 for name in sorted(set(config.facets + config.numeric) - present)]
-    return problems + value_problems(products, config, limit)
+    return problems + value_problems(products, config, limit, rows)
 
 
-def value_problems(products: Sequence[Product], config: AttributeConfig, limit: int = 20) -> list[str]:
+def value_problems(products: Sequence[Product], config: AttributeConfig, limit: int = 20,
+                   rows: Sequence[int] | None = None) -> list[str]:
     """Products whose numeric attributes are not numbers, or whose facet attributes hold an
-    object (in a list or not): one line each (row: 1-based)."""
+    object (in a list or not): one line each, named by rows[i] (the source's record numbers,
+    CatalogReport.rows; default: 1-based positions)."""
     problems: list[str] = []
-    for row, product in enumerate(products, start=1):
+    for row, product in zip(rows or range(1, len(products) + 1), products):
         for name in config.facets:
             raw = product.attributes.get(name)
             if config.split_lists and any(isinstance(item, (dict, list, tuple)) for item in list_items(raw)):
@@ -148,8 +151,11 @@ def value_problems(products: Sequence[Product], config: AttributeConfig, limit: 
     return problems
 
 
-def check_attributes(products: Sequence[Product], config: AttributeConfig, whole_catalog: bool = True) -> None:
-    """Raise ValueError naming every problem; whole_catalog=False (an update) checks values only."""
-    problems = attribute_problems(products, config) if whole_catalog else value_problems(products, config)
+def check_attributes(products: Sequence[Product], config: AttributeConfig, whole_catalog: bool = True,
+                     rows: Sequence[int] | None = None) -> None:
+    """Raise ValueError naming every problem; whole_catalog=False (an update) checks values
+    only. rows: as value_problems'."""
+    problems = (attribute_problems(products, config, rows=rows) if whole_catalog
+                else value_problems(products, config, rows=rows))
     if problems:
         raise ValueError("the products do not fit the attribute configuration:\n  " + "\n  ".join(problems))

@@ -10,7 +10,7 @@ import decimal
 import math
 import numbers
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 from indexer.schema import Product
@@ -44,6 +44,11 @@ class CatalogReport:
     rows_read: int = 0
     products: list[Product] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  # each product's record number in the source
+
+    def limited(self, limit: int | None) -> "CatalogReport":
+        """This report with only its first `limit` products (None or 0: all of them)."""
+        return replace(self, products=self.products[:limit], rows=self.rows[:limit]) if limit else self
 
     @property
     def rows_skipped(self) -> int:
@@ -171,7 +176,8 @@ def _text(value: Any) -> str:
 
 
 def record_to_product(record: dict[str, Any]) -> tuple[Product | None, list[tuple[str, str]]]:
-    """One record to a Product, or the list of (field, reason) problems that stop it."""
+    """One record to a Product, or the list of (field, reason) problems that stop it. Fields
+    other than the product's own (KNOWN_FIELDS) are attributes."""
     problems: list[tuple[str, str]] = []
     texts: dict[str, str] = {}
     for name in ("id", "title", "description", "brand", "category"):
@@ -192,6 +198,10 @@ def record_to_product(record: dict[str, Any]) -> tuple[Product | None, list[tupl
     if not isinstance(attributes, dict):
         problems.append(("attributes", f"expected an object, got {type(attributes).__name__}"))
         attributes = {}
+    # Every other field is an attribute, as every other column of a CSV is ({"colour": "red"}).
+    flat = {key: value for key, value in record.items() if key not in KNOWN_FIELDS}
+    problems += [(str(key), "given both as a field and in attributes") for key in flat if key in attributes]
+    attributes = {**attributes, **flat}
     problems += [(f"attributes.{key}", problem) for key, value in attributes.items()
                  if (problem := _attribute_problem(key, value))]
     if problems:
@@ -257,6 +267,7 @@ def validate_records(source: str,
             continue
         first_row_of[product.id] = row
         report.products.append(product)
+        report.rows.append(row)
     return report
 
 

@@ -80,12 +80,13 @@ def load_report(catalog: str | None, icecat: str | None, skip_invalid: bool):
     return load_icecat(icecat or ICECAT_DIR, skip_invalid=skip_invalid)
 
 
-def load_products(catalog: str | None, icecat: str | None, skip_invalid: bool, limit: int | None = None):
-    """Products from --catalog FILE or --icecat DIR, with skipped rows printed."""
+def read_catalog(catalog: str | None, icecat: str | None, skip_invalid: bool, limit: int | None = None):
+    """The validation report of --catalog FILE or --icecat DIR, its skipped rows printed,
+    its products (and their rows) cut to the first `limit`."""
     report = load_report(catalog, icecat, skip_invalid)
     if report.errors:
         print(f"skipped {report.rows_skipped} invalid rows:\n{report.summary()}", file=sys.stderr)
-    return report.products[:limit] if limit else report.products
+    return report.limited(limit)
 
 
 def add_catalog_arguments(parser) -> None:

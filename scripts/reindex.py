@@ -37,7 +37,7 @@ from indexer.switching import UPDATE_POLICIES
 from indexer.vectors import VectorIndexConfig
 from indexer.vectors.faiss_index import ALL_KINDS, AUTO
 from indexer.versions import DEFAULT_KEEP
-from scripts.common import add_catalog_arguments, load_products, load_report, setup_logging
+from scripts.common import add_catalog_arguments, load_report, read_catalog, setup_logging
 from search_engine.settings import Settings
 
 DEFAULTS = Settings()
@@ -204,11 +204,15 @@ def attribute_settings(args):
 def run_full(args) -> int:
     from encoders.exported_tower import exports_folder
     from encoders.towers import load_tower
+    from indexer.attributes import check_attributes
     from indexer.build import IndexConfig, build_version
     from indexer.vectors import VectorIndexConfig
 
     started = time.perf_counter()
-    products = load_products(args.catalog, args.icecat, args.skip_invalid, args.limit)
+    report = read_catalog(args.catalog, args.icecat, args.skip_invalid, args.limit)
+    products = report.products
+    attributes = attribute_settings(args)
+    check_attributes(products, attributes, rows=report.rows)  # before encoding, naming the file's rows
     vector_config = VectorIndexConfig(
         kind=args.vector_index, hnsw_m=args.hnsw_m, hnsw_ef_construction=args.hnsw_ef_construction,
         hnsw_ef_search=args.hnsw_ef_search, ivf_nlist=args.ivf_nlist, ivf_nprobe=args.ivf_nprobe, pq_m=args.pq_m)
@@ -217,7 +221,7 @@ def run_full(args) -> int:
     encoder = load_tower(args.model or settings.product_model or settings.model,
                          args.encoder_backend or settings.encoder_backend, device=args.device or settings.device,
                          exports=[exports_folder(args.index)])
-    config = IndexConfig(vector=vector_config, keyword=keyword_settings(args), attributes=attribute_settings(args))
+    config = IndexConfig(vector=vector_config, keyword=keyword_settings(args), attributes=attributes)
     from indexer.versions import NoIndexError, current_version
 
     try:
@@ -252,24 +256,28 @@ def run_incremental(args) -> int:
     from encoders.exported_tower import exports_folder
     from encoders.towers import encoder_source, load_tower
     from indexer import versions
+    from indexer.attributes import AttributeConfig, check_attributes
     from indexer.incremental import apply_updates_to_current
     from indexer.loaders import load_catalog
 
     if not args.upsert and not args.delete_ids:
         raise ValueError("give --upsert FILE and/or --delete-ids FILE")
+    manifest = versions.read_manifest(versions.current_dir(args.index))
     upserts = []
     if args.upsert:
         report = load_catalog(args.upsert, skip_invalid=args.skip_invalid)
         if report.errors:
             print(f"skipped {report.rows_skipped} invalid rows:\n{report.summary()}", file=sys.stderr)
         upserts = report.products
+        # Before encoding, naming the file's rows (the update checks again under its lock).
+        check_attributes(upserts, AttributeConfig.from_manifest(manifest), whole_catalog=False, rows=report.rows)
     deletes = read_ids(args.delete_ids) if args.delete_ids else []
     exports = [exports_folder(args.index)]
     if args.model:
         encoder = load_tower(args.model, args.settings.encoder_backend, exports=exports)
     else:  # the tower (and backend) the serving version was built with: its vectors must match
-        manifest = versions.read_manifest(versions.current_dir(args.index))["encoder"]
-        encoder = load_tower(encoder_source(manifest), manifest.get("backend", "torch"), exports=exports)
+        built_with = manifest["encoder"]
+        encoder = load_tower(encoder_source(built_with), built_with.get("backend", "torch"), exports=exports)
     summary = apply_updates_to_current(Path(args.index), encoder, upserts, deletes,
                                        elasticsearch=elasticsearch_connection(args))
     print(f"{summary.version}: {len(summary.added)} added, {len(summary.updated)} updated, "
@@ -340,8 +348,8 @@ def run_validate(args) -> int:
     from indexer.attributes import attribute_problems
     from indexer.search_index import SearchIndex
 
-    report = load_report(args.catalog, args.icecat, skip_invalid=True)  # report every row, fail below
-    products = report.products[: args.limit] if args.limit else report.products
+    report = load_report(args.catalog, args.icecat, skip_invalid=True).limited(args.limit)  # every row; fail below
+    products = report.products
     print(report.summary())
     try:
         serving = SearchIndex.open_current(args.index, use_gpu=False,
@@ -354,16 +362,17 @@ def run_validate(args) -> int:
     for change, ids in diff.items():
         if ids:
             print(f"{change}: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
+    failing = False
     if report.errors and not args.skip_invalid:
         print("the catalog has invalid rows: a full build would fail (or skip them with --skip-invalid)",
               file=sys.stderr)
-        return 2
-    problems = attribute_problems(products, attribute_settings(args))
+        failing = True
+    problems = attribute_problems(products, attribute_settings(args), rows=report.rows)
     if problems:
         print("the catalog does not fit the attribute settings: a full build would fail\n  "
               + "\n  ".join(problems), file=sys.stderr)
-        return 2
-    return 0
+        failing = True
+    return 2 if failing else 0
 
 
 COMMANDS = {"full": run_full, "incremental": run_incremental, "rollback": run_rollback, "switch": run_switch,

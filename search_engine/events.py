@@ -30,7 +30,7 @@ def _text(raw: Mapping, name: str, required: bool, max_length: int = MAX_ID_LENG
             raise EventError(name, "is required")
         return None
     if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise EventError(name, f"must be a string, got {type(value).__name__}")
+        raise EventError(name, f"must be text (or a whole number, read as text), got {type(value).__name__}")
     value = str(value).strip()
     if len(value) > max_length:
         raise EventError(name, f"must be at most {max_length} characters, got {len(value)}")

@@ -330,7 +330,8 @@ def test_bad_definitions_get_a_400_naming_the_field(client):
         response = client.post("/admin/experiments", json=body, headers=AUTH)
         assert response.status_code == 400 and response.get_json()["error"]["parameter"] == field, field
     response = client.post("/admin/experiments", data="nope", content_type="application/json", headers=AUTH)
-    assert response.status_code == 400 and response.get_json()["error"]["parameter"] == "experiment"
+    assert response.status_code == 400 and response.get_json()["error"]["parameter"] == "body"
+    assert "not valid JSON" in response.get_json()["error"]["message"]
     assert client.post("/admin/experiments", json=definition()).status_code == 401
     assert client.get("/admin/experiments/99/results", headers=AUTH).status_code == 404
 

@@ -92,3 +92,15 @@ def test_reindex_cli_validate_incremental_rollback(tmp_path, small_root, small_c
     result = reindex("validate", "--catalog", str(odd), "--index", str(small_root), "--facet-attributes", "",
                      "--numeric-attributes", "weight")
     assert result.returncode == 2 and "attributes.weight [1, 2] is not a number" in result.stderr
+    # Both kinds of problem at once, each named by its row in the file (the second valid
+    # product is the file's third): the dry run lists them all, the build fails before encoding.
+    both = tmp_path / "both.csv"
+    both.write_text("id;title;price;volume\n1;Kettle;3;1,5\n2;Mug;abc;0,3\n3;Pot;4;two\n", encoding="utf-8")
+    result = reindex("validate", "--catalog", str(both), "--index", str(small_root), "--facet-attributes", "",
+                     "--numeric-attributes", "volume")
+    assert result.returncode == 2 and "row 2 (id '2'): price: expected a number" in result.stdout
+    assert "row 3 (product 3): attributes.volume 'two' is not a number" in result.stderr
+    result = reindex("full", "--catalog", str(both), "--index", str(small_root), "--skip-invalid",
+                     "--facet-attributes", "", "--numeric-attributes", "volume")
+    assert result.returncode == 2 and "row 3 (product 3): attributes.volume 'two'" in result.stderr
+    assert "encoding" not in result.stderr
