@@ -82,6 +82,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # After a sweep the rollups are made again without the expired events.
         app.extensions["event_retention"] = EventRetention(store, settings.event_retention_days,
                                                            after_sweep=rollups.update)
+    app.before_request(openapi.reject_unknown_parameters)
     for module in (search, products, events, health, admin, workbench, workbench_api, openapi):
         app.register_blueprint(module.bp)
     app.register_blueprint(suggest.bp)

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from api.auth import CSRF_HEADER
-from api.params import MAX_FACET_SIZE, MAX_K, MAX_OFFSET
+from api.errors import ApiError
+from api.params import ATTRIBUTE_PREFIX, MAX_FACET_SIZE, MAX_K, MAX_OFFSET
 from api.suggest import MAX_LEADS, MAX_SUGGESTIONS
 from indexer.attributes import NAME
 from indexer.keyword import synonyms as synonym_rules
@@ -1383,6 +1384,39 @@ def openapi_document() -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _taken_parameters() -> dict[tuple[str, str], tuple[frozenset[str], bool]]:
+    """(method, path) -> the query parameters its operation takes, and whether attr.* ones;
+    operations that take any name (the workbench page's state) are not listed."""
+    taken = {}
+    for op in OPERATIONS:
+        query = [p for p in op.parameters if p.where == "query"]
+        names = frozenset(p.name for p in query)
+        if names and not any(p.schema.get("additionalProperties") for p in query):
+            taken[op.method.upper(), op.path] = (names - {"attributes"}, "attributes" in names)
+    return taken
+
+
+TAKEN_PARAMETERS = _taken_parameters()
+
+
+def reject_unknown_parameters() -> None:
+    """Before a request: a query parameter its operation does not take (as this document
+    lists them) is a 400 naming it. A misspelt filter (prix_max) would otherwise be ignored,
+    and the shopper shown unfiltered results as if filtered."""
+    if request.url_rule is None:
+        return
+    path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", request.url_rule.rule)  # /products/{product_id}
+    taken = TAKEN_PARAMETERS.get((request.method, path))
+    if taken is None:
+        return
+    names, attributes = taken
+    for key in request.args:
+        if key not in names and not (attributes and key.startswith(ATTRIBUTE_PREFIX)):
+            listed = ", ".join(sorted(names)) + (f", {ATTRIBUTE_PREFIX}<name>..." if attributes else "")
+            raise ApiError(f"{key!r} is not a parameter of {request.method} {path} (it takes {listed})",
+                           parameter=key)
 
 
 bp = Blueprint("openapi", __name__)

@@ -70,6 +70,26 @@ def test_bad_input_is_a_400_naming_the_parameter(client, query, parameter, fragm
     assert error["parameter"] == parameter and fragment in error["message"]
 
 
+@pytest.mark.parametrize("path,parameter", [
+    ("/search?q=mouse&prix_max=4", "prix_max"),  # a misspelt filter would show unfiltered results
+    ("/search?q=mouse&pricemax=4&price_max=9", "pricemax"),
+    ("/suggest?q=mou&limit=3", "limit"),
+    ("/products/{id}/similar?k=3&price_max=40", "price_max"),  # similar products take no filters
+    ("/recommendations/trending?k=3&q=mouse", "q"),
+])
+def test_a_parameter_the_endpoint_does_not_take_is_a_400_naming_it(client, slice_products, path, parameter):
+    response = client.get(path.format(id=slice_products[0].id))
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert error["parameter"] == parameter and "is not a parameter of" in error["message"]
+
+
+def test_the_parameters_an_endpoint_takes_pass_attribute_filters_included(client, engine):
+    facet = engine.index.products.attributes.facets[0]
+    response = client.get(f"/search?q=mouse&price_max=40&attr.{facet}=Black&facets=brand&sort=price_asc")
+    assert response.status_code == 200, response.get_json()
+
+
 EVENT = '{"type": "click", "user_id": %s, "session_id": "s1", "timestamp": 1790000000, "product_id": %s%s}'
 
 
