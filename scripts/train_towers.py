@@ -354,7 +354,7 @@ def run_keyword(args) -> int:
     from search_engine.evaluation import figure
     from search_engine.factory import open_engine
     from search_engine.judgments import load_judgments
-    from search_engine.keyword_tuning import fit_keyword_config, hybrid_score, scored_queries
+    from search_engine.keyword_tuning import DenseLeg, fit_keyword_config, hybrid_score, scored_queries
     from search_engine.metrics import mean
     from search_engine.settings import load_settings
     from search_engine.splits import k_fold
@@ -370,7 +370,11 @@ def run_keyword(args) -> int:
     store = engine.index.products
     products = store.by_doc()
     doc_ids = [p.id if p else "" for p in products]
-    dense = {q: engine.legs(Query(q, mode="dense"), 100)[0] for q in judgments}
+    dense = {}
+    for query in judgments:  # as deep as the matched set reads the dense leg; fused: the engine's candidates
+        deep = engine.legs(Query(query, mode="dense"), engine.config.dense_match_limit)[0]
+        dense[query] = DenseLeg(deep[:engine.config.candidates],
+                                frozenset(doc for doc, score in deep if score >= engine.config.dense_floor))
     weight = settings.dense_weight
     untuned = replace(serving, scoring="term-centric", field_weights=dict(DEFAULT_FIELD_WEIGHTS))
     limit = KeywordConfig.attribute_max_chars
