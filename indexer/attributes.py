@@ -41,7 +41,8 @@ class AttributeConfig:
         for kind, names in (("facets", self.facets), ("numeric", self.numeric)):
             bad = [n for n in names if not NAME.fullmatch(n) or n in RESERVED or n.endswith(RANGE_SUFFIXES)]
             if bad:
-                raise ValueError(f"{kind}: attribute names are letters, digits and _, not {', '.join(RESERVED)} "
+                raise ValueError(f"{kind}: attribute names are ASCII letters, digits and _ (rename a column such "
+                                 f"as größe to groesse), not {', '.join(RESERVED)} "
                                  f"and not ending in _min or _max; got {', '.join(map(repr, bad))}")
 
     @classmethod
