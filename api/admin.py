@@ -200,7 +200,14 @@ def _rule_endpoints(path: str, store_of, parse, what: str, listed=None) -> None:
         return jsonify({"rules": [r.to_dict() for r in (listed(store) if listed else store.rules())]})
 
     def add_rule():
-        return jsonify(store_of().add(parse()).to_dict()), 201
+        rule = parse()
+
+        def not_stored_yet(stored) -> None:  # in the write transaction: no other worker adds it meanwhile
+            same = next((r for r in stored if dataclasses.replace(r, id=None) == rule), None)
+            if same is not None:
+                raise ApiError(f"the same {what} is stored already (id {same.id})", status=409, parameter="id")
+
+        return jsonify(store_of().add(rule, check=not_stored_yet).to_dict()), 201
 
     def replace_rule(rule_id: int):
         rule = store_of().replace(rule_id, parse())

@@ -1144,6 +1144,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/admin/rules", "Add a merchandising rule", "admin", {
         201: Response(Rule, "the stored rule"),
         400: error("an invalid rule (the field is named), or a pin of an unknown product"),
+        409: error("the same rule is stored already (its id is named)"),
     }, body=RequestBody({"application/json": RuleIn}), admin=True),
     Operation("put", "/admin/rules/{rule_id}", "Replace a merchandising rule", "admin", {
         200: Response(Rule, "the stored rule"),
@@ -1210,6 +1211,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/admin/synonyms", "Add a synonym rule", "admin", {
         201: Response(Synonym, "the stored rule; it applies from the next search, without a reindex"),
         400: error("not a synonym rule (text names the problem)"),
+        409: error("the same rule is stored already (its id is named)"),
     }, body=RequestBody({"application/json": SynonymIn}), admin=True),
     Operation("put", "/admin/synonyms/{rule_id}", "Replace a synonym rule", "admin", {
         200: Response(Synonym, "the stored rule"),
@@ -1225,6 +1227,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/admin/suggestions/rules", "Block or pin a suggestion", "admin", {
         201: Response(SuggestionRule, "the stored rule"),
         400: error("an invalid rule (the field is named)"),
+        409: error("the same rule is stored already (its id is named)"),
     }, body=RequestBody({"application/json": SuggestionRuleIn}), admin=True),
     Operation("put", "/admin/suggestions/rules/{rule_id}", "Replace a suggestion rule", "admin", {
         200: Response(SuggestionRule, "the stored rule"),

@@ -250,6 +250,11 @@ def test_merchants_manage_suggestion_rules_through_the_admin_api(client):
         assert response.status_code == 400 and response.get_json()["error"]["parameter"] == parameter, body
     assert client.delete(f"/admin/suggestions/rules/{rule_id}", headers=AUTH).status_code == 200
     assert client.delete(f"/admin/suggestions/rules/{rule_id}", headers=AUTH).status_code == 404
+    pin = {"text": "crème fraîche", "action": "pin"}
+    first = client.post("/admin/suggestions/rules", json=pin, headers=AUTH).get_json()["id"]
+    again = client.post("/admin/suggestions/rules", json=pin, headers=AUTH)  # the same rule twice: refused
+    assert again.status_code == 409 and f"(id {first})" in again.get_json()["error"]["message"]
+    assert len(client.get("/admin/suggestions/rules", headers=AUTH).get_json()["rules"]) == 1
 
 
 def test_the_server_follows_the_event_log_into_its_suggestions(client, app):
