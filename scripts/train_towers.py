@@ -249,7 +249,6 @@ def run_fusion(args) -> int:
     from search_engine.metrics import mean
     from search_engine.settings import load_settings
     from search_engine.splits import k_fold
-    from search_engine.types import Query
     from search_engine.understanding.analysis import QUERY_KINDS, analyze
 
     judgments = load_judgments(args.judgments)
@@ -270,7 +269,7 @@ def run_fusion(args) -> int:
         held_out_kinds.update({q: kinds[q] for q in held_out})
         store = engine.index.products
         doc_ids = [p.id if p else "" for p in store.by_doc()]
-        legs = {q: engine.legs(Query(q), 100) for q in judgments}
+        legs = {q: engine.served_legs(q) for q in judgments}
         train_legs = {q: legs[q] for q in train}
         weight = fit_weight(train_legs, judgments, doc_ids)
         by_kind = fit_weights_by_kind(train_legs, judgments, doc_ids, kinds)
@@ -354,11 +353,10 @@ def run_keyword(args) -> int:
     from search_engine.evaluation import figure
     from search_engine.factory import open_engine
     from search_engine.judgments import load_judgments
-    from search_engine.keyword_tuning import DenseLeg, fit_keyword_config, hybrid_score, scored_queries
+    from search_engine.keyword_tuning import fit_keyword_config, hybrid_score, scored_queries
     from search_engine.metrics import mean
     from search_engine.settings import load_settings
     from search_engine.splits import k_fold
-    from search_engine.types import Query
 
     judgments = load_judgments(args.judgments)
     settings = load_settings(index_root=args.index, ranker_path="")  # the legs as they are, no ranker
@@ -370,11 +368,7 @@ def run_keyword(args) -> int:
     store = engine.index.products
     products = store.by_doc()
     doc_ids = [p.id if p else "" for p in products]
-    dense = {}
-    for query in judgments:  # as deep as the matched set reads the dense leg; fused: the engine's candidates
-        deep = engine.legs(Query(query, mode="dense"), engine.config.dense_match_limit)[0]
-        dense[query] = DenseLeg(deep[:engine.config.candidates],
-                                frozenset(doc for doc, score in deep if score >= engine.config.dense_floor))
+    dense = {query: engine.served_legs(query)[0] for query in judgments}
     weight = settings.dense_weight
     untuned = replace(serving, scoring="term-centric", field_weights=dict(DEFAULT_FIELD_WEIGHTS))
     limit = KeywordConfig.attribute_max_chars

@@ -15,6 +15,7 @@ from indexer.spelling import SpellingDictionary
 from indexer.suggestions import catalog_phrases
 from search_engine.built_once import BuiltOnce
 from search_engine.fusion import DEFAULT_RRF_K, FUSION_METHODS
+from search_engine.fusion_tuning import Leg
 from search_engine.merchandising import Rule
 from search_engine.query_cache import QueryVectorCache
 from search_engine.results_page import check_fields, results_page
@@ -218,6 +219,21 @@ class Engine:
         dense = DenseRetrieval(self.query_vectors).run(context, [])
         keyword = KeywordRetrieval().run(context, [])
         return [(c.doc, c.dense_score) for c in dense], [(c.doc, c.keyword_score) for c in keyword]
+
+    def served_legs(self, text: str) -> tuple[Leg, Leg]:
+        """A hybrid query's dense and keyword leg, each with its part of the matched set, on
+        one snapshot: what fitting scores served pages from (fusion_tuning.served_ndcg)."""
+        query = Query(text)
+        snapshot, synonyms = self.index.snapshot(), self.synonyms_in_force()
+        deep = SearchContext(query, snapshot, max(self.config.dense_match_limit, self.config.candidates), synonyms)
+        dense = [(c.doc, c.dense_score) for c in DenseRetrieval(self.query_vectors).run(deep, [])]
+        fused = SearchContext(query, snapshot, self.config.candidates, synonyms)
+        keyword = [(c.doc, c.keyword_score) for c in KeywordRetrieval().run(fused, [])]
+        holding = snapshot.keyword.matches(query.words_to_match, synonyms)[0]
+        return (Leg(dense[:self.config.candidates],
+                    frozenset(doc for doc, score in dense[:self.config.dense_match_limit]
+                              if score >= self.config.dense_floor)),
+                Leg(keyword, frozenset(int(doc) for doc in holding)))
 
     def similar(self, product_id: str, k: int = 10) -> list[Hit]:
         """Nearest live products to one product by the product tower's vectors."""

@@ -1,28 +1,48 @@
 """Fit the hybrid fusion weight from judgments, globally or per kind of query.
 
-Pure functions over precomputed leg results, so a weight grid costs no retrieval.
+Pure functions over precomputed leg results, so a weight grid costs no retrieval. A query
+is scored on the page the engine serves: the fused order kept by the matched set
+(search_engine/matching.py: products holding every word, or at least the dense floor similar).
 Kinds come from query understanding (QueryAnalysis.kind: a model code, else a brand the
 catalog knows, else descriptive); the caller passes each query's kind.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from search_engine.fusion import Ranking, linear_fusion
 from search_engine.metrics import mean, ndcg_at_k
 
 WEIGHTS = tuple(round(w * 0.05, 2) for w in range(21))  # 0.00 .. 1.00
-Legs = tuple[Ranking, Ranking]  # (dense, keyword) results of one query
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One leg's results for one query."""
+
+    ranking: Ranking  # its best products, as many as the engine fuses
+    matched: frozenset[int]  # its part of the matched set: holding every word, or at least the dense floor similar
+
+
+Legs = tuple[Leg, Leg]  # (dense, keyword) of one query
+
+
+def served_ndcg(dense: Leg, keyword: Leg, grades: Mapping[str, float], doc_ids: Sequence[str],
+                dense_weight: float) -> float | None:
+    """nDCG@10 of the fused order kept by the matched set: the page the engine would serve
+    (when nothing matches, the engine serves the nearest products: the fused order whole)."""
+    fused = linear_fusion(dense.ranking, keyword.ranking, dense_weight)
+    matched = keyword.matched | dense.matched
+    kept = [doc_ids[doc] for doc, _ in fused if doc in matched or not matched]
+    return ndcg_at_k(kept[:10], grades, 10)
 
 
 def fused_ndcg(legs: Mapping[str, Legs], judgments: Mapping[str, Mapping[str, float]],
                doc_ids: Sequence[str], weight_of) -> float | None:
-    """Mean nDCG@10 when each query is fused with weight_of(query)."""
-    scores = []
-    for query, (dense, keyword) in legs.items():
-        fused = linear_fusion(dense, keyword, weight_of(query))
-        scores.append(ndcg_at_k([doc_ids[doc] for doc, _ in fused[:10]], judgments[query], 10))
-    return mean(scores)
+    """Mean served nDCG@10 when each query is fused with weight_of(query)."""
+    return mean(served_ndcg(dense, keyword, judgments[query], doc_ids, weight_of(query))
+                for query, (dense, keyword) in legs.items())
 
 
 def fit_weight(legs: Mapping[str, Legs], judgments, doc_ids: Sequence[str],

@@ -11,58 +11,35 @@ the best, until none helps on the training queries.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable, Mapping, Sequence
 
 from indexer.keyword.base import TEXT_FIELDS, KeywordConfig
 from indexer.keyword.tantivy_index import TantivyKeywordIndex
 from indexer.schema import Product
-from search_engine.fusion import Ranking, linear_fusion
-from search_engine.metrics import mean, ndcg_at_k
+from search_engine.fusion_tuning import Leg, fused_ndcg
 
 FIELD_STEPS = (0, 1, 2, 3)
 ATTRIBUTE_LIMIT_STEPS = (0, 30, 60, 120)  # characters; 0: every attribute value
 
 
-@dataclass(frozen=True)
-class DenseLeg:
-    """One query's dense leg, fixed while the keyword settings are fitted."""
-
-    ranking: Ranking  # the most similar products, as many as the engine fuses
-    matched: frozenset[int]  # the products at least the dense floor similar (the matched set's dense part)
-
-
-@dataclass(frozen=True)
-class KeywordLeg:
-    ranking: Ranking
-    matched: frozenset[int]  # the products holding every query word
-
-
 def keyword_legs(products: Sequence[Product | None], config: KeywordConfig, queries: Sequence[str],
-                 depth: int = 100) -> dict[str, KeywordLeg]:
+                 depth: int = 100) -> dict[str, Leg]:
     """Each query's keyword hits and matches over `products` (doc i = products[i]; None: a dead doc)."""
     index = TantivyKeywordIndex.create(None, config)
     live = [(doc, p) for doc, p in enumerate(products) if p is not None]
     index.add([doc for doc, _ in live], [p for _, p in live])
     searcher = index.searcher()
-    return {q: KeywordLeg(searcher.search(q, depth), frozenset(searcher.matches(q)[0].tolist())) for q in queries}
+    return {q: Leg(searcher.search(q, depth), frozenset(searcher.matches(q)[0].tolist())) for q in queries}
 
 
-def served_ndcg(dense: DenseLeg, keyword: KeywordLeg, grades: Mapping[str, float], doc_ids: Sequence[str],
-                dense_weight: float) -> float | None:
-    """nDCG@10 of the fused order kept by the matched set: the page the engine would serve."""
-    fused = linear_fusion(dense.ranking, keyword.ranking, dense_weight)
-    kept = [doc_ids[doc] for doc, _ in fused if doc in keyword.matched or doc in dense.matched]
-    return ndcg_at_k(kept[:10], grades, 10)
-
-
-def hybrid_score(config: KeywordConfig, products, dense: Mapping[str, DenseLeg], judgments,
+def hybrid_score(config: KeywordConfig, products, dense: Mapping[str, Leg], judgments,
                  doc_ids: Sequence[str], queries: Sequence[str], dense_weight: float) -> float | None:
     """Mean served hybrid nDCG@10 over the queries; None when no query has a product graded
     above 0 (nDCG scores none of them)."""
     queries = scored_queries(judgments, queries)
     keyword = keyword_legs(products, config, queries)
-    return mean(served_ndcg(dense[q], keyword[q], judgments[q], doc_ids, dense_weight) for q in queries)
+    return fused_ndcg({q: (dense[q], keyword[q]) for q in queries}, judgments, doc_ids, lambda q: dense_weight)
 
 
 def scored_queries(judgments, queries: Sequence[str]) -> list[str]:
@@ -84,7 +61,7 @@ def _neighbours(config: KeywordConfig):
     yield replace(config, fold_accents=not config.fold_accents)
 
 
-def fit_keyword_config(products, dense: Mapping[str, DenseLeg], judgments, doc_ids: Sequence[str],
+def fit_keyword_config(products, dense: Mapping[str, Leg], judgments, doc_ids: Sequence[str],
                        queries: Sequence[str], dense_weight: float, base: KeywordConfig | None = None,
                        progress: Callable[[str], None] = lambda line: None) -> tuple[KeywordConfig, float]:
     """The term-centric weights, attribute limit and folding with the best hybrid nDCG@10 on `queries`

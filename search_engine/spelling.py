@@ -4,8 +4,7 @@ of the query as typed.
 Correction (context-aware): only when fewer than `enough` products hold every query word.
 A word the catalog does not know may become a known word within its typo distance
 (indexer/spelling.py) or split into two known words ("wirelessmouse"); two neighbouring
-words may join into one known word ("mo use"); when no product holds the words together, a
-known word may be one edit from the word meant ("sub hub": "usb hub"). Of the combinations with the
+words may join into one known word ("mo use"). Of the combinations with the
 fewest edits first, the one that the most products hold every word of wins, so the words
 correct each other ("hdmi cabel" -> "hdmi cable", not "hdmi label"). With the shop's search
 history, a query one edit from one shoppers often searched is read as that query first
@@ -72,17 +71,12 @@ def respellings(word: str, dictionary: SpellingDictionary, count: int = NEIGHBOU
     return dictionary.neighbours(word, typo_limit(word))[:count]
 
 
-def _options(words: list[str], i: int, dictionary: SpellingDictionary, respell_known: bool = False
+def _options(words: list[str], i: int, dictionary: SpellingDictionary
              ) -> list[tuple[int, tuple[str, ...], int, bool]]:
     """Ways to read the words from position i: (words consumed, replacement, edits, whether
-    the word boundaries moved). respell_known: a known word may be a typo of another too."""
+    the word boundaries moved)."""
     word = words[i]
     options = [(1, (word,), 0, False)]
-    if respell_known and not _typo_prone(word, dictionary) and not _is_code(word):
-        # One edit, and never into another word of the query: "sub hub" is not "hub hub".
-        options += [(1, (n.word,), n.edits, False)
-                    for n in dictionary.neighbours(word, min(typo_limit(word), 1))[:NEIGHBOURS_PER_WORD]
-                    if n.word not in words]
     if _typo_prone(word, dictionary):  # a typo of a word the catalog knows, or two run together
         options += [(1, (respelt.word,), respelt.edits, False) for respelt in respellings(word, dictionary)]
         # Two words run together cost one edit, and one more if one of them is misspelt too
@@ -111,9 +105,9 @@ class Reading:
     reshaped: bool  # a word was split or words joined (not only respelt)
 
 
-def _readings(words: list[str], dictionary: SpellingDictionary, respell_known: bool = False) -> list[Reading]:
+def _readings(words: list[str], dictionary: SpellingDictionary) -> list[Reading]:
     """Every reading of the query, built left to right."""
-    options = [_options(words, at, dictionary, respell_known) for at in range(len(words))]  # once per position
+    options = [_options(words, at, dictionary) for at in range(len(words))]  # once per position
     growing = [(Reading((), 0, False), 0)]  # (reading so far, position)
     done = []
     while growing:
@@ -172,8 +166,7 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     repeated = len(set(words)) < len(words)
     # A split or join that repeats a word is no reading ("usbuhb" is not "usb usb"); a
     # respelling may ("hdmi to hdmo": "hdmi to hdmi").
-    # No product holds the words together: a known word may be the typo ("sub hub": "usb hub").
-    known = [r for r in _readings(words, dictionary, respell_known=original == 0 and len(words) > 1) if r.edits > 0 and all(_known(w, dictionary) for w in r.words)
+    known = [r for r in _readings(words, dictionary) if r.edits > 0 and all(_known(w, dictionary) for w in r.words)
              and (repeated or not r.reshaped or len(set(r.words)) == len(r.words))]
     levels = sorted({r.edits for r in known})[:2]  # the fewest edits, or one more: no further
     counted = 0

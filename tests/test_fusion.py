@@ -61,12 +61,13 @@ def test_fuzzy_hits_go_below_every_exact_hit_by_hand():
 
 
 def test_fusion_weight_fitting_by_hand():
-    from search_engine.fusion_tuning import fit_weight, fit_weights_by_kind
+    from search_engine.fusion_tuning import Leg, fit_weight, fit_weights_by_kind
 
     doc_ids = ["a", "b", "c", "d"]
+    every = frozenset(range(4))  # every product in the matched set: the fused order is the page
     # Query 1: dense has the relevant doc first; query 2 ("tn 2110"): keyword does.
-    legs = {"soft chair": ([(0, 0.9), (1, 0.1)], [(1, 9.0), (0, 1.0)]),
-            "tn 2110": ([(3, 0.9), (2, 0.1)], [(2, 9.0), (3, 1.0)])}
+    legs = {"soft chair": (Leg([(0, 0.9), (1, 0.1)], every), Leg([(1, 9.0), (0, 1.0)], every)),
+            "tn 2110": (Leg([(3, 0.9), (2, 0.1)], every), Leg([(2, 9.0), (3, 1.0)], every))}
     judgments = {"soft chair": {"a": 3}, "tn 2110": {"c": 3}}
     kinds = {"soft chair": "descriptive", "tn 2110": "code"}
     by_kind = fit_weights_by_kind(legs, judgments, doc_ids, kinds, weights=(0.0, 0.25, 0.75, 1.0))

@@ -197,7 +197,8 @@ def test_long_attribute_values_stay_out_of_the_keyword_text_up_to_the_limit():
 def test_fitting_finds_the_field_the_judgments_reward():
     """Judged relevant: products whose *title* names the query; the description of others
     mentions it more often. Fitting must not lower the title below the description."""
-    from search_engine.keyword_tuning import DenseLeg, fit_keyword_config, hybrid_score
+    from search_engine.fusion_tuning import Leg
+    from search_engine.keyword_tuning import fit_keyword_config, hybrid_score
 
     products = []
     judgments = {}
@@ -207,7 +208,7 @@ def test_fitting_finds_the_field_the_judgments_reward():
         judgments[word] = {f"t{i}": 3.0}
     products += [Product(f"x{i}", f"filler {i}", "plain") for i in range(30)]
     doc_ids = [p.id for p in products]
-    dense = {q: DenseLeg((), frozenset()) for q in judgments}  # no dense leg: the keyword leg alone decides
+    dense = {q: Leg((), frozenset()) for q in judgments}  # no dense leg: the keyword leg alone decides
     config, score = fit_keyword_config(products, dense, judgments, doc_ids, list(judgments), dense_weight=0.0)
     assert score == pytest.approx(1.0)
     assert config.field_weights["title"] > config.field_weights["description"]
@@ -224,27 +225,28 @@ def test_a_setting_is_scored_on_the_page_served_which_holds_only_the_matched_set
     """The keyword leg ranks "red chair" first for "red lamp" (it holds one word), but the
     page serves only products holding every word or at least the dense floor similar: the
     lamp is first there, and that is what a setting is scored on."""
-    from search_engine.keyword_tuning import DenseLeg, KeywordLeg, served_ndcg
+    from search_engine.fusion_tuning import Leg, served_ndcg
 
     doc_ids = ["red-chair", "red-lamp", "lamp-shade"]
     grades = {"red-lamp": 3.0, "red-chair": 0.0}
-    keyword = KeywordLeg(((0, 5.0), (1, 4.0)), frozenset({1}))
-    assert served_ndcg(DenseLeg((), frozenset()), keyword, grades, doc_ids, 0.0) == pytest.approx(1.0)
-    unmatched = KeywordLeg(keyword.ranking, frozenset({0, 1}))  # as if both held every word
-    assert served_ndcg(DenseLeg((), frozenset()), unmatched, grades, doc_ids, 0.0) == pytest.approx(1 / math.log2(3))
-    near = DenseLeg(((2, 0.9), (0, 0.8)), frozenset({2}))  # the shade is near enough; the chair is not
+    keyword = Leg(((0, 5.0), (1, 4.0)), frozenset({1}))
+    assert served_ndcg(Leg((), frozenset()), keyword, grades, doc_ids, 0.0) == pytest.approx(1.0)
+    unmatched = Leg(keyword.ranking, frozenset({0, 1}))  # as if both held every word
+    assert served_ndcg(Leg((), frozenset()), unmatched, grades, doc_ids, 0.0) == pytest.approx(1 / math.log2(3))
+    near = Leg(((2, 0.9), (0, 0.8)), frozenset({2}))  # the shade is near enough; the chair is not
     assert served_ndcg(near, keyword, {"lamp-shade": 3.0}, doc_ids, 0.5) == pytest.approx(1.0)
 
 
 def test_fitting_turns_accent_folding_on_where_shoppers_type_without_accents():
-    from search_engine.keyword_tuning import DenseLeg, fit_keyword_config
+    from search_engine.fusion_tuning import Leg
+    from search_engine.keyword_tuning import fit_keyword_config
 
     words = ["crème", "café", "purée", "pâté", "soufflé", "fondue"]
     products = [Product(f"p{i}", f"{word} set", "kitchen") for i, word in enumerate(words)]
     products += [Product(f"x{i}", f"filler {i}", "kitchen") for i in range(20)]
     judgments = {"creme set": {"p0": 3.0}, "cafe set": {"p1": 3.0}, "puree set": {"p2": 3.0},
                  "pate set": {"p3": 3.0}, "souffle set": {"p4": 3.0}, "fondue set": {"p5": 3.0}}
-    dense = {q: DenseLeg((), frozenset()) for q in judgments}
+    dense = {q: Leg((), frozenset()) for q in judgments}
     config, score = fit_keyword_config(products, dense, judgments, [p.id for p in products], list(judgments),
                                        dense_weight=0.0, base=KeywordConfig(fold_accents=False))
     assert config.fold_accents is True and score == pytest.approx(1.0)
