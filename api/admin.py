@@ -59,7 +59,8 @@ def _write(upserts=(), deletes=()):
 def upsert_products():
     """Body: {"products": [{"id", "title", ...}, ...]}; every row is validated first."""
     rows = _json_list("products")
-    report = validate_records("request", ((i, r if isinstance(r, dict) else {}) for i, r in enumerate(rows, 1)))
+    report = validate_records("request", ((i, r if isinstance(r, dict) else {}) for i, r in enumerate(rows, 1)),
+                              refuse_unknown_fields=True)
     if report.errors:
         raise ApiError("invalid products, nothing was changed: " + "; ".join(map(str, report.errors[:20])),
                        parameter="products")
@@ -199,18 +200,22 @@ def _rule_endpoints(path: str, store_of, parse, what: str, listed=None) -> None:
         store = store_of()
         return jsonify({"rules": [r.to_dict() for r in (listed(store) if listed else store.rules())]})
 
-    def add_rule():
-        rule = parse()
-
-        def not_stored_yet(stored) -> None:  # in the write transaction: no other worker adds it meanwhile
-            same = next((r for r in stored if dataclasses.replace(r, id=None) == rule), None)
+    def not_stored_yet(rule, rule_id: int | None = None):
+        """A check for the write transaction (no other worker stores the rule meanwhile): no
+        other stored rule is the same."""
+        def check(stored) -> None:
+            same = next((r for r in stored if r.id != rule_id and dataclasses.replace(r, id=None) == rule), None)
             if same is not None:
                 raise ApiError(f"the same {what} is stored already (id {same.id})", status=409, parameter="id")
+        return check
 
-        return jsonify(store_of().add(rule, check=not_stored_yet).to_dict()), 201
+    def add_rule():
+        rule = parse()
+        return jsonify(store_of().add(rule, check=not_stored_yet(rule)).to_dict()), 201
 
     def replace_rule(rule_id: int):
-        rule = store_of().replace(rule_id, parse())
+        edited = parse()
+        rule = store_of().replace(rule_id, edited, check=not_stored_yet(edited, rule_id))
         if rule is None:
             raise ApiError(f"no {what} with id {rule_id}", status=404, parameter="id")
         return jsonify(rule.to_dict())

@@ -1150,6 +1150,7 @@ OPERATIONS: tuple[Operation, ...] = (
         200: Response(Rule, "the stored rule"),
         400: error("an invalid rule"),
         404: error("no rule with that id"),
+        409: error("another stored rule is the same (its id is named)"),
     }, parameters=(RULE_ID,), body=RequestBody({"application/json": RuleIn}), admin=True),
     Operation("delete", "/admin/rules/{rule_id}", "Delete a merchandising rule", "admin", {
         200: Response(RuleDeleted, "the rule was deleted"),
@@ -1217,6 +1218,7 @@ OPERATIONS: tuple[Operation, ...] = (
         200: Response(Synonym, "the stored rule"),
         400: error("not a synonym rule"),
         404: error("no stored synonym rule with that id"),
+        409: error("another stored rule is the same (its id is named)"),
     }, parameters=(RULE_ID,), body=RequestBody({"application/json": SynonymIn}), admin=True),
     Operation("delete", "/admin/synonyms/{rule_id}", "Delete a synonym rule", "admin", {
         200: Response(RuleDeleted, "the rule was deleted"),
@@ -1233,6 +1235,7 @@ OPERATIONS: tuple[Operation, ...] = (
         200: Response(SuggestionRule, "the stored rule"),
         400: error("an invalid rule"),
         404: error("no suggestion rule with that id"),
+        409: error("another stored rule is the same (its id is named)"),
     }, parameters=(RULE_ID,), body=RequestBody({"application/json": SuggestionRuleIn}), admin=True),
     Operation("delete", "/admin/suggestions/rules/{rule_id}", "Delete a suggestion rule", "admin", {
         200: Response(RuleDeleted, "the rule was deleted"),
@@ -1390,18 +1393,24 @@ def openapi_document() -> dict:
 
 
 def _taken_parameters() -> dict[tuple[str, str], tuple[frozenset[str], bool]]:
-    """(method, path) -> the query parameters its operation takes, and whether attr.* ones;
-    operations that take any name (the workbench page's state) are not listed."""
+    """(method, path) -> the query parameters its operation takes, and whether attr.* ones.
+    Not listed: operations that take any name (the workbench page's state), and admin ones
+    (whose callers must be told they are not allowed before anything else)."""
     taken = {}
     for op in OPERATIONS:
         query = [p for p in op.parameters if p.where == "query"]
         names = frozenset(p.name for p in query)
-        if names and not any(p.schema.get("additionalProperties") for p in query):
+        if names and not op.admin and not any(p.schema.get("additionalProperties") for p in query):
             taken[op.method.upper(), op.path] = (names - {"attributes"}, "attributes" in names)
     return taken
 
 
 TAKEN_PARAMETERS = _taken_parameters()
+
+
+# Left to the client: a cache buster (jQuery's "_"), anything it marks its own with "_", and
+# campaign tags that travel with a storefront's links (utm_source, ...).
+CLIENTS_OWN = ("_", "utm_")
 
 
 def reject_unknown_parameters() -> None:
@@ -1411,14 +1420,16 @@ def reject_unknown_parameters() -> None:
     if request.url_rule is None:
         return
     path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", request.url_rule.rule)  # /products/{product_id}
-    taken = TAKEN_PARAMETERS.get((request.method, path))
+    method = "GET" if request.method == "HEAD" else request.method
+    taken = TAKEN_PARAMETERS.get((method, path))
     if taken is None:
         return
     names, attributes = taken
     for key in request.args:
-        if key not in names and not (attributes and key.startswith(ATTRIBUTE_PREFIX)):
+        if key not in names and not key.startswith(CLIENTS_OWN) and not (
+                attributes and key.startswith(ATTRIBUTE_PREFIX)):
             listed = ", ".join(sorted(names)) + (f", {ATTRIBUTE_PREFIX}<name>..." if attributes else "")
-            raise ApiError(f"{key!r} is not a parameter of {request.method} {path} (it takes {listed})",
+            raise ApiError(f"{key!r} is not a parameter of {method} {path} (it takes {listed})",
                            parameter=key)
 
 

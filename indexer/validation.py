@@ -10,12 +10,14 @@ import decimal
 import math
 import numbers
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 from indexer.schema import Product
 
 KNOWN_FIELDS = ("id", "title", "description", "brand", "category", "price", "attributes")
+NOT_A_FIELD = "a product has " + ", ".join(KNOWN_FIELDS) + "; anything else goes under attributes"
 MAX_ERRORS_IN_MESSAGE = 20
 MAX_ATTRIBUTE_DEPTH = 20  # lists in objects in lists...: deeper is no attribute, and str() of it recurses
 
@@ -45,6 +47,7 @@ class CatalogReport:
     products: list[Product] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)  # each product's record number in the source
+    ignored_fields: Counter = field(default_factory=Counter)  # a field no product has -> rows holding it
 
     def limited(self, limit: int | None) -> "CatalogReport":
         """This report with only its first `limit` products (None or 0: all of them)."""
@@ -62,6 +65,9 @@ class CatalogReport:
         lines += [f"  {e}" for e in self.errors[:MAX_ERRORS_IN_MESSAGE]]
         if len(self.errors) > MAX_ERRORS_IN_MESSAGE:
             lines.append(f"  ... and {len(self.errors) - MAX_ERRORS_IN_MESSAGE} more")
+        if self.ignored_fields:
+            lines.append(f"  fields that are not product fields were not read ({NOT_A_FIELD}): " + ", ".join(
+                f"{name} ({rows} rows)" for name, rows in self.ignored_fields.most_common(MAX_ERRORS_IN_MESSAGE)))
         return "\n".join(lines)
 
 
@@ -176,8 +182,8 @@ def _text(value: Any) -> str:
 
 
 def record_to_product(record: dict[str, Any]) -> tuple[Product | None, list[tuple[str, str]]]:
-    """One record to a Product, or the list of (field, reason) problems that stop it. Fields
-    other than the product's own (KNOWN_FIELDS) are attributes."""
+    """One record to a Product, or the list of (field, reason) problems that stop it (fields
+    other than KNOWN_FIELDS are not read: validate_records says what becomes of them)."""
     problems: list[tuple[str, str]] = []
     texts: dict[str, str] = {}
     for name in ("id", "title", "description", "brand", "category"):
@@ -198,10 +204,6 @@ def record_to_product(record: dict[str, Any]) -> tuple[Product | None, list[tupl
     if not isinstance(attributes, dict):
         problems.append(("attributes", f"expected an object, got {type(attributes).__name__}"))
         attributes = {}
-    # Every other field is an attribute, as every other column of a CSV is ({"colour": "red"}).
-    flat = {key: value for key, value in record.items() if key not in KNOWN_FIELDS}
-    problems += [(str(key), "given both as a field and in attributes") for key in flat if key in attributes]
-    attributes = {**attributes, **flat}
     problems += [(f"attributes.{key}", problem) for key, value in attributes.items()
                  if (problem := _attribute_problem(key, value))]
     if problems:
@@ -247,9 +249,11 @@ def _attribute_problem(key: Any, value: Any) -> str | None:
     return None
 
 
-def validate_records(source: str,
-                     records: Iterable[tuple[int, dict[str, Any] | UnreadableRecord]]) -> CatalogReport:
-    """Validate numbered records; duplicates are reported on their second occurrence."""
+def validate_records(source: str, records: Iterable[tuple[int, dict[str, Any] | UnreadableRecord]],
+                     refuse_unknown_fields: bool = False) -> CatalogReport:
+    """Validate numbered records; duplicates are reported on their second occurrence. A
+    field that is no product field (a file's "url", "_id") is counted in ignored_fields, or
+    with refuse_unknown_fields (a request: its sender means every field) is the row's error."""
     report = CatalogReport(source=source)
     first_row_of: dict[str, int] = {}
     for row, record in records:
@@ -257,7 +261,13 @@ def validate_records(source: str,
         if isinstance(record, UnreadableRecord):
             report.errors.append(RowError(row, "record", record.reason))
             continue
+        unknown = [str(key) for key in record if key not in KNOWN_FIELDS]
+        if unknown and not refuse_unknown_fields:
+            report.ignored_fields.update(unknown)
         product, problems = record_to_product(record)
+        if unknown and refuse_unknown_fields:
+            problems = problems + [(key, f"not a product field ({NOT_A_FIELD})") for key in unknown]
+            product = None
         raw_id = _loose_id(record.get("id"))
         if product is not None and product.id in first_row_of:
             problems = [("id", f"duplicate of row {first_row_of[product.id]}")]

@@ -84,8 +84,9 @@ def read_catalog(catalog: str | None, icecat: str | None, skip_invalid: bool, li
     """The validation report of --catalog FILE or --icecat DIR, its skipped rows printed,
     its products (and their rows) cut to the first `limit`."""
     report = load_report(catalog, icecat, skip_invalid)
-    if report.errors:
-        print(f"skipped {report.rows_skipped} invalid rows:\n{report.summary()}", file=sys.stderr)
+    if report.errors or report.ignored_fields:
+        print((f"skipped {report.rows_skipped} invalid rows:\n" if report.errors else "") + report.summary(),
+              file=sys.stderr)
     return report.limited(limit)
 
 

@@ -266,8 +266,9 @@ def run_incremental(args) -> int:
     upserts = []
     if args.upsert:
         report = load_catalog(args.upsert, skip_invalid=args.skip_invalid)
-        if report.errors:
-            print(f"skipped {report.rows_skipped} invalid rows:\n{report.summary()}", file=sys.stderr)
+        if report.errors or report.ignored_fields:
+            print((f"skipped {report.rows_skipped} invalid rows:\n" if report.errors else "") + report.summary(),
+                  file=sys.stderr)
         upserts = report.products
         # Before encoding, naming the file's rows (the update checks again under its lock).
         check_attributes(upserts, AttributeConfig.from_manifest(manifest), whole_catalog=False, rows=report.rows)

@@ -84,10 +84,13 @@ def test_a_parameter_the_endpoint_does_not_take_is_a_400_naming_it(client, slice
     assert error["parameter"] == parameter and "is not a parameter of" in error["message"]
 
 
-def test_the_parameters_an_endpoint_takes_pass_attribute_filters_included(client, engine):
+def test_the_parameters_an_endpoint_takes_pass_attribute_filters_and_the_clients_own_included(client, engine):
     facet = engine.index.products.attributes.facets[0]
-    response = client.get(f"/search?q=mouse&price_max=40&attr.{facet}=Black&facets=brand&sort=price_asc")
+    response = client.get(f"/search?q=mouse&price_max=40&attr.{facet}=Black&facets=brand&sort=price_asc"
+                          "&_=1700000000&utm_source=newsletter")  # a cache buster and a campaign tag
     assert response.status_code == 200, response.get_json()
+    assert client.head("/search?q=mouse&prix_max=4").status_code == 400  # HEAD is checked as GET is
+    assert client.get("/admin/analytics?x=1").status_code == 401  # not allowed comes first
 
 
 EVENT = '{"type": "click", "user_id": %s, "session_id": "s1", "timestamp": 1790000000, "product_id": %s%s}'

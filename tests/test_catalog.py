@@ -95,6 +95,19 @@ def test_gzipped_jsonl_and_unparseable_json_line(tmp_path):
         "row 3: record: expected a JSON object, got list"]
 
 
+def test_a_jsonl_records_other_fields_are_not_read_and_the_report_names_them(tmp_path):
+    """A JSONL export carries metadata ("url", "_id"): not searched as if it were the
+    product's text, and not dropped without a word."""
+    path = tmp_path / "catalog.jsonl"
+    rows = [{**GOOD, "id": f"p{i}", "url": f"/c/laptop-bags/{i}", "_id": {"$oid": str(i)}} for i in range(3)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows) + json.dumps({**GOOD, "id": "p9"}) + "\n")
+    report = load_catalog(path)
+    assert [p.id for p in report.products] == ["p0", "p1", "p2", "p9"] and report.errors == []
+    assert all("url" not in p.attributes for p in report.products)
+    assert report.ignored_fields == {"url": 3, "_id": 3}
+    assert "not read (a product has id, title" in report.summary() and "url (3 rows)" in report.summary()
+
+
 def test_spreadsheet_csv_exports_load(tmp_path):
     """Excel's "CSV UTF-8" starts with a byte-order mark; in locales with a decimal comma it
     separates columns with ';' and writes 1,29 and 1.299 (a thousand and more) for prices.

@@ -254,7 +254,11 @@ def test_merchants_manage_suggestion_rules_through_the_admin_api(client):
     first = client.post("/admin/suggestions/rules", json=pin, headers=AUTH).get_json()["id"]
     again = client.post("/admin/suggestions/rules", json=pin, headers=AUTH)  # the same rule twice: refused
     assert again.status_code == 409 and f"(id {first})" in again.get_json()["error"]["message"]
-    assert len(client.get("/admin/suggestions/rules", headers=AUTH).get_json()["rules"]) == 1
+    other = client.post("/admin/suggestions/rules", json={"text": "crème", "action": "pin"}, headers=AUTH)
+    copied = client.put(f"/admin/suggestions/rules/{other.get_json()['id']}", json=pin, headers=AUTH)
+    assert copied.status_code == 409  # nor by editing another rule into it
+    assert client.put(f"/admin/suggestions/rules/{first}", json=pin, headers=AUTH).status_code == 200  # itself
+    assert len(client.get("/admin/suggestions/rules", headers=AUTH).get_json()["rules"]) == 2
 
 
 def test_the_server_follows_the_event_log_into_its_suggestions(client, app):
