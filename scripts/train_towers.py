@@ -369,6 +369,7 @@ def run_keyword(args) -> int:
     products = store.by_doc()
     doc_ids = [p.id if p else "" for p in products]
     dense = {query: engine.served_legs(query)[0] for query in judgments}
+    depth = engine.config.candidates  # how deep the engine reads each leg before fusing
     weight = settings.dense_weight
     untuned = replace(serving, scoring="term-centric", field_weights=dict(DEFAULT_FIELD_WEIGHTS))
     limit = KeywordConfig.attribute_max_chars
@@ -387,9 +388,10 @@ def run_keyword(args) -> int:
             print(f"fold {fold}: no {unscored_side} query has a product graded above 0; the fold is not scored",
                   file=sys.stderr)
             continue
-        fitted, _ = fit_keyword_config(products, dense, judgments, doc_ids, train, weight, base=serving)
+        fitted, _ = fit_keyword_config(products, dense, judgments, doc_ids, train, weight, base=serving,
+                                       candidates=depth)
         for name, config in (*fixed.items(), ("term-centric, fitted", fitted)):
-            rows[name].append(hybrid_score(config, products, dense, judgments, doc_ids, held_out, weight))
+            rows[name].append(hybrid_score(config, products, dense, judgments, doc_ids, held_out, weight, depth))
         print(f"fold {fold}: fitted {fitted.field_weights}, attributes up to {fitted.attribute_max_chars} chars, "
               f"accents {'folded' if fitted.fold_accents else 'kept'}; "
               "held-out hybrid nDCG@10 " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in rows.items()), file=sys.stderr)
@@ -398,7 +400,8 @@ def run_keyword(args) -> int:
     for name, values in rows.items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         print(f"{name:42} | {figure(mean(values))} ({spread:.4f})")
-    fitted, score = fit_keyword_config(products, dense, judgments, doc_ids, list(judgments), weight, base=serving)
+    fitted, score = fit_keyword_config(products, dense, judgments, doc_ids, list(judgments), weight, base=serving,
+                                       candidates=depth)
     print(f"fitted on all {len(judgments) - unscored} scored queries: {fitted.field_weights}, attributes up to "
           f"{fitted.attribute_max_chars} chars (0: all), accents {'folded' if fitted.fold_accents else 'kept'} "
           f"(in-sample hybrid nDCG@10 {score:.4f}); apply with your "

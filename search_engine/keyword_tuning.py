@@ -17,6 +17,7 @@ from typing import Callable, Mapping, Sequence
 from indexer.keyword.base import TEXT_FIELDS, KeywordConfig
 from indexer.keyword.tantivy_index import TantivyKeywordIndex
 from indexer.schema import Product
+from search_engine.engine import EngineConfig
 from search_engine.fusion_tuning import Leg, fused_ndcg
 
 FIELD_STEPS = (0, 1, 2, 3)
@@ -24,7 +25,7 @@ ATTRIBUTE_LIMIT_STEPS = (0, 30, 60, 120)  # characters; 0: every attribute value
 
 
 def keyword_legs(products: Sequence[Product | None], config: KeywordConfig, queries: Sequence[str],
-                 depth: int = 100) -> dict[str, Leg]:
+                 depth: int) -> dict[str, Leg]:
     """Each query's keyword hits and matches over `products` (doc i = products[i]; None: a dead doc)."""
     index = TantivyKeywordIndex.create(None, config)
     live = [(doc, p) for doc, p in enumerate(products) if p is not None]
@@ -34,11 +35,12 @@ def keyword_legs(products: Sequence[Product | None], config: KeywordConfig, quer
 
 
 def hybrid_score(config: KeywordConfig, products, dense: Mapping[str, Leg], judgments,
-                 doc_ids: Sequence[str], queries: Sequence[str], dense_weight: float) -> float | None:
-    """Mean served hybrid nDCG@10 over the queries; None when no query has a product graded
-    above 0 (nDCG scores none of them)."""
+                 doc_ids: Sequence[str], queries: Sequence[str], dense_weight: float,
+                 candidates: int = EngineConfig.candidates) -> float | None:
+    """Mean served hybrid nDCG@10 over the queries, each leg read `candidates` deep as the
+    engine fuses them; None when no query has a product graded above 0 (nDCG scores none)."""
     queries = scored_queries(judgments, queries)
-    keyword = keyword_legs(products, config, queries)
+    keyword = keyword_legs(products, config, queries, candidates)
     return fused_ndcg({q: (dense[q], keyword[q]) for q in queries}, judgments, doc_ids, lambda q: dense_weight)
 
 
@@ -63,19 +65,20 @@ def _neighbours(config: KeywordConfig):
 
 def fit_keyword_config(products, dense: Mapping[str, Leg], judgments, doc_ids: Sequence[str],
                        queries: Sequence[str], dense_weight: float, base: KeywordConfig | None = None,
-                       progress: Callable[[str], None] = lambda line: None) -> tuple[KeywordConfig, float]:
+                       progress: Callable[[str], None] = lambda line: None,
+                       candidates: int = EngineConfig.candidates) -> tuple[KeywordConfig, float]:
     """The term-centric weights, attribute limit and folding with the best hybrid nDCG@10 on `queries`
-    (other settings as in `base`), and that score."""
+    (other settings as in `base`; hybrid_score's `candidates`), and that score."""
     queries = scored_queries(judgments, queries)
     if not queries:
         raise ValueError("nothing to fit the keyword weights on: no query has a product graded above 0")
     config = replace(base or KeywordConfig(), scoring="term-centric")
-    best_score = hybrid_score(config, products, dense, judgments, doc_ids, queries, dense_weight)
+    best_score = hybrid_score(config, products, dense, judgments, doc_ids, queries, dense_weight, candidates)
     improved = True
     while improved:
         improved = False
         for trial in list(_neighbours(config)):  # the neighbours of the pass's starting point
-            score = hybrid_score(trial, products, dense, judgments, doc_ids, queries, dense_weight)
+            score = hybrid_score(trial, products, dense, judgments, doc_ids, queries, dense_weight, candidates)
             if score > best_score + 1e-6:
                 config, best_score, improved = trial, score, True
                 progress(f"{trial.field_weights}, attributes up to {trial.attribute_max_chars} chars, accents "
