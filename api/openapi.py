@@ -1006,7 +1006,8 @@ SEARCH_PARAMETERS = (
           extra={"style": "form", "explode": True}),
     Param("category", {"type": "array", "items": {"type": "string"}},
           "only these categories (product types; repeatable)", extra={"style": "form", "explode": True}),
-    Param("price_min", {"type": "number", "minimum": 0}, "lowest price (not above price_max)"),
+    Param("price_min", {"type": "number", "minimum": 0}, "lowest price (not above price_max; read as the "
+          "catalog's prices are, so 4,5 is 4.5)"),
     Param("price_max", {"type": "number", "minimum": 0}, "highest price"),
     Param("user", {"type": "string", "maxLength": 200},
           "the shopper: personalizes the results and, when searches are logged, returns a search_id"),

@@ -12,7 +12,7 @@ from werkzeug.routing import PathConverter
 from api.errors import ApiError
 from indexer.attributes import RANGE_SUFFIXES
 from indexer.filters import Filters
-from indexer.validation import nested_values, unwritable_text
+from indexer.validation import nested_values, parse_price, unwritable_text
 from search_engine.results_page import FieldError, check_fields
 from search_engine.types import MAX_QUERY_CHARACTERS, MODES, FacetRequest, Query, sort_key
 
@@ -80,10 +80,14 @@ def number_param(args: Mapping, name: str) -> float | None:
 
 
 def price_param(args: Mapping, name: str) -> float | None:
-    value = number_param(args, name)
-    if value is not None and value < 0:
-        raise ApiError(f"{name} must not be negative, got {args.get(name)}", parameter=name)
-    return value
+    """A price as the catalog's prices are read (parse_price): "12,5" and "1.299,00" too."""
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_price(raw)
+    except ValueError as exc:
+        raise ApiError(f"{name} {exc}", parameter=name) from None
 
 
 def bool_param(args: Mapping, name: str) -> bool:

@@ -44,6 +44,9 @@ def test_filters_and_paging(client, engine):
     assert body["offset"] == 2 and [r["rank"] for r in body["results"]] == [3, 4, 5]
     assert all(r["brand"] == brand and r["price"] <= 100 for r in body["results"])
     assert body["filters"]["brand"] == [brand.lower()]
+    # A price written with a decimal comma reads as the catalog's prices do
+    assert client.get("/search", query_string={"q": "cable", "price_max": "4,5"}).get_json()["filters"][
+        "price_max"] == 4.5
 
 
 @pytest.mark.parametrize("query,parameter,fragment", [
@@ -60,6 +63,7 @@ def test_filters_and_paging(client, engine):
     ("q=mouse&mode=semantic", "mode", "keyword, dense, hybrid"),
     ("q=mouse&price_min=-5", "price_min", "negative"),
     ("q=mouse&price_max=abc", "price_max", "number"),
+    ("q=mouse&price_max=inf", "price_max", "finite"),
     ("q=mouse&price_min=50&price_max=10", "price_min", "above price_max"),
     ("q=mouse&explain=maybe", "explain", "true or false"),
 ])
