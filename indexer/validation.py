@@ -48,10 +48,11 @@ class CatalogReport:
     errors: list[RowError] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)  # each product's record number in the source
     ignored_fields: Counter = field(default_factory=Counter)  # a field no product has -> rows holding it
+    limited_to: int | None = None  # only the first this many valid products are kept (limited())
 
     def limited(self, limit: int | None) -> "CatalogReport":
         """This report with only its first `limit` products (None or 0: all of them)."""
-        return replace(self, products=self.products[:limit], rows=self.rows[:limit]) if limit else self
+        return replace(self, products=self.products[:limit], rows=self.rows[:limit], limited_to=limit) if limit else self
 
     @property
     def rows_skipped(self) -> int:
@@ -59,8 +60,9 @@ class CatalogReport:
 
     def summary(self) -> str:
         lines = [
-            f"{self.source}: {self.rows_read} rows read, {len(self.products)} valid, "
-            f"{self.rows_skipped} invalid"
+            f"{self.source}: {self.rows_read} rows read, {self.rows_read - self.rows_skipped} valid, "
+            f"{self.rows_skipped} invalid" + (f"; the first {len(self.products)} valid kept (--limit)"
+                                              if self.limited_to is not None else "")
         ]
         lines += [f"  {e}" for e in self.errors[:MAX_ERRORS_IN_MESSAGE]]
         if len(self.errors) > MAX_ERRORS_IN_MESSAGE:

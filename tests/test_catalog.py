@@ -106,6 +106,7 @@ def test_a_jsonl_records_other_fields_are_not_read_and_the_report_names_them(tmp
     assert all("url" not in p.attributes for p in report.products)
     assert report.ignored_fields == {"url": 3, "_id": 3}
     assert "not read (a product has id, title" in report.summary() and "url (3 rows)" in report.summary()
+    assert report.limited(2).summary().startswith(f"{path}: 4 rows read, 4 valid, 0 invalid; the first 2 valid kept")
 
 
 def test_spreadsheet_csv_exports_load(tmp_path):
