@@ -261,6 +261,30 @@ def test_merchants_manage_suggestion_rules_through_the_admin_api(client):
     assert len(client.get("/admin/suggestions/rules", headers=AUTH).get_json()["rules"]) == 2
 
 
+def test_two_workers_adding_the_same_rule_at_once_store_it_once(app, engine):
+    """Two server processes share the rule file: the duplicate check runs inside the write
+    transaction, so of many concurrent adds of one rule exactly one is stored."""
+    from api import create_app
+
+    other = create_app({"SETTINGS": app.config["SETTINGS"], "ENGINE": engine, "TESTING": True})
+    statuses: list[int] = []
+    start = threading.Barrier(8)
+
+    def add(worker):
+        client = worker.test_client()
+        start.wait()
+        statuses.append(client.post("/admin/suggestions/rules", json={"text": "usb hub", "action": "pin"},
+                                    headers=AUTH).status_code)
+
+    threads = [threading.Thread(target=add, args=(worker,)) for worker in (app, other) * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201] + [409] * 7
+    assert len(other.test_client().get("/admin/suggestions/rules", headers=AUTH).get_json()["rules"]) == 1
+
+
 def test_the_server_follows_the_event_log_into_its_suggestions(client, app):
     searches = [{"user_id": user, "session_id": user, "timestamp": T + i, "type": "search", "query": "usb hub",
                  "search_id": f"{user}{i}"} for user in ("a", "b") for i in range(5)]
