@@ -9,7 +9,7 @@ from flask import Flask
 from api import engine_holder
 from api.auth import session_secret
 from api.errors import register_error_handlers
-from api.params import ProductIdConverter
+from api.params import ProductIdConverter, reject_undecodable_parameters
 from indexer.search_index import SearchIndex
 from search_engine.live import LiveEngine
 
@@ -82,6 +82,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # After a sweep the rollups are made again without the expired events.
         app.extensions["event_retention"] = EventRetention(store, settings.event_retention_days,
                                                            after_sweep=rollups.update)
+    app.before_request(reject_undecodable_parameters)
     app.before_request(openapi.reject_unknown_parameters)
     for module in (search, products, events, health, admin, workbench, workbench_api, openapi):
         app.register_blueprint(module.bp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Mapping
+from urllib.parse import unquote_to_bytes
 
 from flask import request
 from werkzeug.datastructures import MultiDict
@@ -51,6 +52,21 @@ def json_body() -> Any:
             where = path or "body"
             raise ApiError(f"{where}: {problem}", parameter=where)
     return body
+
+
+def reject_undecodable_parameters() -> None:
+    """Before a request: a query parameter whose percent-encoded bytes are not UTF-8 (a
+    Latin-1 client's "caf%E9") is a 400 naming it, where it would otherwise be read with the
+    letter replaced by "\ufffd" and searched as something else ("caf")."""
+    for part in request.query_string.split(b"&"):
+        name, _, value = part.partition(b"=")
+        for raw in (name, value):
+            try:
+                unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                shown = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
+                raise ApiError(f"{shown}: not UTF-8 text; percent-encode its UTF-8 bytes (é is %C3%A9)",
+                               parameter=shown) from None
 
 
 def int_param(args: Mapping, name: str, default: int, low: int, high: int) -> int:

@@ -88,6 +88,14 @@ def test_a_parameter_the_endpoint_does_not_take_is_a_400_naming_it(client, slice
     assert error["parameter"] == parameter and "is not a parameter of" in error["message"]
 
 
+def test_a_parameter_that_is_not_utf8_is_a_400_naming_it(client):
+    response = client.get("/search?q=caf%E9")  # a Latin-1 client's "café"
+    assert response.status_code == 400 and response.get_json()["error"]["parameter"] == "q"
+    assert "%C3%A9" in response.get_json()["error"]["message"]
+    assert client.get("/search?q=caf%C3%A9").status_code == 200  # UTF-8, as browsers send it
+    assert client.get("/suggest?q=b%FCro").get_json()["error"]["parameter"] == "q"
+
+
 def test_the_parameters_an_endpoint_takes_pass_attribute_filters_and_the_clients_own_included(client, engine):
     facet = engine.index.products.attributes.facets[0]
     response = client.get(f"/search?q=mouse&price_max=40&attr.{facet}=Black&facets=brand&sort=price_asc"
