@@ -38,7 +38,11 @@ def phrase_words(text: str) -> str:
 
 def phrase_key(text: str) -> str:
     """How a phrase or a typed prefix is compared: its words with accents folded."""
-    words = phrase_words(text)
+    return _key_of_words(phrase_words(text))
+
+
+def _key_of_words(words: str) -> str:
+    """phrase_key of a phrase already in phrase_words' form."""
     # Folded letters are split and lower-cased again, as the keyword leg reads them ("ᴏʀ": "or").
     return words if words.isascii() else phrase_words(fold_accents(words))
 
@@ -107,7 +111,7 @@ def _keyed(written: set[str]) -> dict[str, str]:
     """One product's phrases by key: key -> how the product writes it."""
     forms = {}
     for words in written:
-        key = words if words.isascii() else phrase_key(words)
+        key = _key_of_words(words)
         if key:
             forms[key] = words
     return forms

@@ -81,7 +81,7 @@ def load_report(catalog: str | None, icecat: str | None, skip_invalid: bool):
 
 
 def read_catalog(catalog: str | None, icecat: str | None, skip_invalid: bool, limit: int | None = None):
-    """The validation report of --catalog FILE or --icecat DIR, its skipped rows printed,
+    """The validation report of --catalog FILE or --icecat DIR, its skipped rows and unread fields printed,
     its products (and their rows) cut to the first `limit`."""
     report = load_report(catalog, icecat, skip_invalid)
     if report.errors or report.ignored_fields:

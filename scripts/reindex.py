@@ -258,17 +258,13 @@ def run_incremental(args) -> int:
     from indexer import versions
     from indexer.attributes import AttributeConfig, check_attributes
     from indexer.incremental import apply_updates_to_current
-    from indexer.loaders import load_catalog
 
     if not args.upsert and not args.delete_ids:
         raise ValueError("give --upsert FILE and/or --delete-ids FILE")
     manifest = versions.read_manifest(versions.current_dir(args.index))
     upserts = []
     if args.upsert:
-        report = load_catalog(args.upsert, skip_invalid=args.skip_invalid)
-        if report.errors or report.ignored_fields:
-            print((f"skipped {report.rows_skipped} invalid rows:\n" if report.errors else "") + report.summary(),
-                  file=sys.stderr)
+        report = read_catalog(args.upsert, None, args.skip_invalid)
         upserts = report.products
         # Before encoding, naming the file's rows (the update checks again under its lock).
         check_attributes(upserts, AttributeConfig.from_manifest(manifest), whole_catalog=False, rows=report.rows)
