@@ -21,6 +21,7 @@ from indexer.schema import Product
 
 MIN_TARGET_PRODUCTS = 2
 MIN_TARGET_LENGTH = 2
+SPLIT_RESPELLINGS = 8  # the most widely held known words each half of a split may stand for
 
 
 def within_edits(a: str, b: str, limit: int) -> bool:
@@ -144,8 +145,9 @@ class SpellingDictionary:
             lefts = [(left, self.products(left))]
             rights = [(right, self.products(right))]
             if typos:
-                lefts += [(n.word, n.products) for n in self.neighbours(left, min(typo_limit(left), 1))[:2]]
-                rights += [(n.word, n.products) for n in self.neighbours(right, min(typo_limit(right), 1))[:2]]
+                lefts += [(n.word, n.products) for n in self.neighbours(left, min(typo_limit(left), 1))[:SPLIT_RESPELLINGS]]
+                rights += [(n.word, n.products)
+                           for n in self.neighbours(right, min(typo_limit(right), 1))[:SPLIT_RESPELLINGS]]
             for a, held_a in lefts:
                 for b, held_b in rights:
                     typo_count = (a != left) + (b != right)

@@ -167,7 +167,8 @@ class Engine:
             popular = self.popular_queries() if self.popular_queries is not None else NO_QUERIES
             dictionary = self.spelling.get()
             correction = correct_from_queries(query.text, popular, dictionary, count_matching, self.spelling_enough) \
-                or correct(query.text, dictionary, count_matching, self.spelling_enough, popular.searched)
+                or correct(query.text, dictionary, count_matching, self.spelling_enough, popular.searched,
+                           snapshot.keyword.count_in_titles)
         # The results are for the correction when nothing holds the words as typed, or when
         # shoppers often searched it and few products hold what was typed (a real-word typo).
         if correction is not None and (correction.original_matching == 0 or correction.searched):

@@ -5,8 +5,9 @@ Correction (context-aware): only when fewer than `enough` products hold every qu
 A word the catalog does not know may become a known word within its typo distance
 (indexer/spelling.py) or split into two known words ("wirelessmouse"); two neighbouring
 words may join into one known word ("mo use"). Of the combinations with the
-fewest edits first, the one that the most products hold every word of wins, so the words
-correct each other ("hdmi cabel" -> "hdmi cable", not "hdmi label"). With the shop's search
+fewest edits first, the one the most titles hold word for word, side by side, wins, then
+the one the most products hold every word of, so the words correct each other ("bxox one"
+-> "xbox one", not "box one"; "hdmi cabel" -> "hdmi cable", not "hdmi label"). With the shop's search
 history, a query one edit from one shoppers often searched is read as that query first
 (correct_from_queries), and among the catalog's readings the most searched one wins. A
 correction is only offered when it makes more products match than the query as typed.
@@ -34,7 +35,7 @@ from indexer.suggestions import phrase_key
 if TYPE_CHECKING:
     from search_engine.suggest.popularity import PopularQueries
 
-NEIGHBOURS_PER_WORD = 4  # the most widely held known words a typo may stand for
+NEIGHBOURS_PER_WORD = 12  # the most widely held known words a typo may stand for
 MAX_COMBINATIONS = 64  # candidate corrections counted, fewest edits first
 MAX_CORRECTED_WORDS = 12  # a longer query is not corrected (relaxation still applies): bounded cost
 
@@ -71,30 +72,39 @@ def respellings(word: str, dictionary: SpellingDictionary, count: int = NEIGHBOU
     return dictionary.neighbours(word, typo_limit(word))[:count]
 
 
-def _options(words: list[str], i: int, dictionary: SpellingDictionary
-             ) -> list[tuple[int, tuple[str, ...], int, bool]]:
-    """Ways to read the words from position i: (words consumed, replacement, edits, whether
-    the word boundaries moved)."""
+@dataclass(frozen=True)
+class Option:
+    """One way to read the typed words from a position."""
+    consumed: int  # typed words it reads
+    words: tuple[str, ...]  # ... as these
+    edits: int
+    reshaped: bool = False  # the word boundaries moved
+    stretched: bool = False  # the same word(s) both re-split (or joined) and respelt: the least likely reading
+
+
+def _options(words: list[str], i: int, dictionary: SpellingDictionary) -> list[Option]:
+    """Ways to read the words from position i."""
     word = words[i]
-    options = [(1, (word,), 0, False)]
+    options = [Option(1, (word,), 0)]
     if _typo_prone(word, dictionary):  # a typo of a word the catalog knows, or two run together
-        options += [(1, (respelt.word,), respelt.edits, False) for respelt in respellings(word, dictionary)]
+        options += [Option(1, (respelt.word,), respelt.edits) for respelt in respellings(word, dictionary)]
         # Two words run together cost one edit, and one more if one of them is misspelt too
         # (only for a word no product holds: "microwave", in one product, is no "micro wav").
-        options += [(1, split, 1 if "".join(split) == word else 2, True)
+        options += [Option(1, split, 1 if "".join(split) == word else 2, True, "".join(split) != word)
                     for split in dictionary.splits(word, typos=dictionary.products(word) == 0)[:3]]
     elif _is_code(word) and dictionary.products(word) < MIN_TARGET_PRODUCTS:
         # A code run into a word ("2110toner"): split exactly, never respelt.
-        options += [(1, split, 1, True) for split in dictionary.splits(word)[:2]]
+        options += [Option(1, split, 1, True) for split in dictionary.splits(word)[:2]]
     if i + 1 < len(words) and not _is_code(word) and not _is_code(words[i + 1]):
         following = words[i + 1]
         joined = word + following
         if dictionary.products(joined) >= MIN_TARGET_PRODUCTS:  # a word split in two ("tr ipod")
-            options.append((2, (joined,), 1, True))
+            options.append(Option(2, (joined,), 1, True))
         if _typo_prone(word, dictionary) or _typo_prone(following, dictionary):  # a misplaced space ("gpswa tch")
-            options += [(2, split, 1, True) for split in dictionary.splits(joined)[:2] if split != (word, following)]
+            options += [Option(2, split, 1, True) for split in dictionary.splits(joined)[:2] if split != (word, following)]
             # ... or a word split in two and misspelt: one edit more ("smart wtch": smartwatch)
-            options += [(2, (respelt.word,), 1 + respelt.edits, True) for respelt in respellings(joined, dictionary)[:2]]
+            options += [Option(2, (respelt.word,), 1 + respelt.edits, True, True)
+                        for respelt in respellings(joined, dictionary)[:2]]
     return options
 
 
@@ -103,6 +113,7 @@ class Reading:
     words: tuple[str, ...]
     edits: int
     reshaped: bool  # a word was split or words joined (not only respelt)
+    stretched: bool = False  # some word was both (Option.stretched)
 
 
 def _readings(words: list[str], dictionary: SpellingDictionary) -> list[Reading]:
@@ -116,9 +127,10 @@ def _readings(words: list[str], dictionary: SpellingDictionary) -> list[Reading]
             if at == len(words):
                 done.append(so_far)
                 continue
-            for consumed, replacement, cost, reshaped in options[at]:
-                grown.append((Reading(so_far.words + replacement, so_far.edits + cost, so_far.reshaped or reshaped),
-                              at + consumed))
+            for option in options[at]:
+                grown.append((Reading(so_far.words + option.words, so_far.edits + option.edits,
+                                      so_far.reshaped or option.reshaped, so_far.stretched or option.stretched),
+                              at + option.consumed))
         growing = sorted(grown, key=lambda r: r[0].edits)[: MAX_COMBINATIONS * 4]
     return done
 
@@ -149,14 +161,22 @@ def correct_from_queries(text: str, popular: PopularQueries, dictionary: Spellin
     return None
 
 
+def _no_titles(text: str) -> int:
+    return 0
+
+
 def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[[str], int],
-            enough: int, searched: Callable[[str], float] | None = None) -> Correction | None:
+            enough: int, searched: Callable[[str], float] | None = None,
+            count_in_titles: Callable[[str], int] = _no_titles) -> Correction | None:
     """The correction of a query that fewer than `enough` products fully match, or None.
     Only readings in which every word is one the catalog knows, with the fewest edits that
     achieve that, are candidates (a more exotic reading is not a correction: relaxation
     handles what is left); of those, the one shoppers searched most (searched(key), when
-    given), then the one the most products fully match, if that beats the query as typed.
-    count_matching(words): products holding every word."""
+    given), then the one the most titles hold word for word (count_in_titles), then the one
+    the most products fully match (count_matching: products holding every word), if that
+    beats the query as typed. A reading that both re-splits and respells a word must be
+    one at least MIN_TARGET_PRODUCTS products hold, as a respelt word must be: "micowave"
+    is not "mimo wave" because one Wi-Fi product says both."""
     words = query_terms(text)
     if not words or len(words) > MAX_CORRECTED_WORDS:
         return None
@@ -176,11 +196,13 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
             candidate = " ".join(reading.words)
             matching = count_matching(candidate)
             counted += 1
-            # Of as many edits, the reading more products hold ("ip hone": iphone, not "ip home");
-            # between as many, a respelling before a re-split.
-            score = (searched(candidate) if searched else 0.0, matching, not reading.reshaped,
-                     sum(math.log1p(dictionary.products(w)) for w in reading.words))
-            if matching > original and (best is None or score > best[0]):
+            # Of as many edits, the reading titles hold as words in a row, then the one more
+            # products hold ("ip hone": iphone, not "ip home"); between as many, a respelling
+            # before a re-split.
+            score = (searched(candidate) if searched else 0.0, count_in_titles(candidate), matching,
+                     not reading.reshaped, sum(math.log1p(dictionary.products(w)) for w in reading.words))
+            plausible = not reading.stretched or matching >= MIN_TARGET_PRODUCTS
+            if matching > original and plausible and (best is None or score > best[0]):
                 best = (score, Correction(dictionary.as_written(candidate), matching, original, reading.edits,
                                           reading.reshaped))
         if best is not None or counted >= MAX_COMBINATIONS:

@@ -198,7 +198,8 @@ def test_switch_rollback_and_prune_keep_the_cluster_in_step(tmp_path, small_cata
 @pytest.mark.elasticsearch
 @pytest.mark.slow
 def test_synonyms_match_the_same_products_on_both_backends(tmp_path, small_catalog, towers):
-    """The same rules, the same matched sets and counts on tantivy and on a live cluster."""
+    """The same rules, the same matched sets and counts on tantivy and on a live cluster, and
+    the same counts of titles holding words side by side."""
     url = os.environ.get("ELASTICSEARCH_URL")
     if not url:
         pytest.skip("ELASTICSEARCH_URL is not set: no live Elasticsearch cluster")
@@ -217,3 +218,6 @@ def test_synonyms_match_the_same_products_on_both_backends(tmp_path, small_catal
     for text in ("knapsack", "hdmi cord", "usb hub", "backpack", "cable"):
         assert on_es.count(text, synonyms) == on_tantivy.count(text, synonyms), text
         assert list(on_es.matches(text, synonyms)[0]) == list(on_tantivy.matches(text, synonyms)[0]), text
+    # Titles holding words side by side, which spelling correction reads: no synonyms there.
+    for text in ("usb hub", "hub usb", "hdmi cable", "wireless mouse", "mouse"):
+        assert on_es.count_in_titles(text) == on_tantivy.count_in_titles(text), text

@@ -81,6 +81,54 @@ def test_a_word_split_in_two_joins_even_when_one_half_is_misspelt():
     assert correct("ip hone", words, count, enough=10).text == "iphone"
 
 
+def test_of_as_many_edits_the_reading_titles_hold_word_for_word_wins():
+    """"bxox one": "box one" and "xbox one" are both one edit away, and more products hold
+    "box" and "one" somewhere; titles say "Xbox One" side by side. A neighbour past the
+    most widely held few still counts ("power ban": bank is the 6th commonest word one
+    edit from "ban")."""
+    words = SpellingDictionary({"box": 60, "xbox": 4, "one": 90, "power": 50, "lan": 40, "band": 30, "fan": 25,
+                                "bar": 20, "bag": 15, "bank": 5})
+    holders = {"box": set(range(60)), "xbox": {100, 101, 102, 103}, "one": set(range(30)) | {100, 101, 102, 103},
+               "power": set(range(200, 250)), "lan": set(range(230, 270)), "band": set(range(300, 330)),
+               "fan": set(range(240, 265)), "bar": set(range(400, 420)), "bag": set(range(500, 515)),
+               "bank": set(range(245, 250))}
+    count = matching_counter(holders)
+    titles = {"xbox one": 4, "power bank": 5, "power fan": 1}.get
+    assert count("box one") == 30 and count("xbox one") == 4
+    assert correct("bxox one", words, count, enough=10).text == "box one"  # the words alone
+    assert correct("bxox one", words, count, enough=10, count_in_titles=lambda t: titles(t, 0)).text == "xbox one"
+    assert correct("power ban", words, count, enough=10, count_in_titles=lambda t: titles(t, 0)).text == "power bank"
+
+
+def test_a_word_both_split_and_respelt_needs_two_products_holding_the_reading():
+    """"micowave" is one edit from "microwave", which one product holds: too few to be a
+    correction target. Split and respelt, "mimo wave" is two edits, and one Wi-Fi product
+    holds both words: not a correction either (relaxation reads it). Two products would do."""
+    words = SpellingDictionary({"microwave": 1, "mimo": 20, "wave": 10, "mico": 0})
+    count = matching_counter({"microwave": {1}, "mimo": set(range(10, 30)), "wave": {29, 40, 41}})
+    assert count("mimo wave") == 1 and correct("micowave", words, count, enough=10) is None
+    count = matching_counter({"microwave": {1}, "mimo": set(range(10, 30)), "wave": {28, 29, 40}})
+    assert correct("micowave", words, count, enough=10).text == "mimo wave"
+
+
+def test_the_keyword_index_counts_titles_holding_words_side_by_side(tmp_path, towers):
+    from indexer.build import build_version
+    from indexer.search_index import SearchIndex
+    from search_engine.engine import Engine
+
+    products = [Product(f"x{i}", f"Xbox One wireless controller {i}", brand="Acme") for i in range(3)]
+    products += [Product(f"b{i}", f"Storage box with one lid, model {i}", brand="Boxco") for i in range(20)]
+    build_version(products, towers.product, tmp_path)
+    engine = Engine(SearchIndex.open_current(tmp_path), towers)
+    keyword = engine.index.snapshot().keyword
+    assert [keyword.count_in_titles(t) for t in ("xbox one", "XBOX ONE wireless controllers", "one xbox", "box one")] == \
+        [3, 3, 0, 0]
+    assert keyword.count("box one") == 20 and keyword.count_in_titles("storage box") == 20
+    result = engine.search(Query("bxox one", mode="keyword"))
+    # (a word so few products hold also matches its typos, "box": the Xbox One products come first)
+    assert result.corrected_query == "xbox one" and {h.product.id for h in result.hits[:3]} == {"x0", "x1", "x2"}
+
+
 def test_relaxation_drops_the_fewest_words_and_the_most_common_first():
     count = matching_counter(HOLDERS)
 

@@ -178,6 +178,11 @@ class KeywordSearcher(Protocol):
     def count(self, text: str, synonyms: "Synonyms" = ...) -> int:
         """How many docs hold every one of the query's words (as `matches` reads them, no typos)."""
 
+    def count_in_titles(self, text: str) -> int:
+        """How many docs' titles hold the query's words side by side, in this order (as the
+        keyword leg stems them; no synonyms, no typos): the catalog's own word order, which
+        spelling correction prefers between readings ("xbox one", not "box one")."""
+
     def matches(self, text: str, synonyms: "Synonyms" = ...) -> tuple[np.ndarray, np.ndarray]:
         """The keyword part of the matched set: every doc holding all the query's words; when
         fewer than fuzzy_below do, a word fewer than fuzzy_below products hold may match by a

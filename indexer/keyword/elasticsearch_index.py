@@ -332,6 +332,10 @@ class ElasticsearchKeywordIndex:
         query = match_query(text, self.config, synonyms=synonyms)
         return 0 if query is None else self._count(query)
 
+    def count_in_titles(self, text: str) -> int:
+        words = self.config.query_words(text)
+        return self._count({"match_phrase": {"title": " ".join(words)}}) if words else 0
+
     def matches(self, text: str, synonyms: Synonyms = NO_SYNONYMS) -> tuple[np.ndarray, np.ndarray]:
         """Every doc the matched-set query matches, ascending, with scores (as tantivy's)."""
         query = match_query(text, self.config, synonyms=synonyms)

@@ -208,6 +208,12 @@ class TantivySearcher:
         terms = query_terms(text)
         return self._count(self._every_slot(synonyms.expand(terms))) if terms else 0
 
+    def count_in_titles(self, text: str) -> int:
+        words = self.index.config.query_words(text)
+        # Quoted, the parser reads a phrase through the title's own tokenizer (stemmed); the
+        # words are letters and digits only (query_terms), so nothing in them is syntax.
+        return self._count(self.index.index.parse_query(f'"{" ".join(words)}"', ["title"])) if words else 0
+
     def _every_slot(self, slots: list[Slot], typo_prone: frozenset[str] = frozenset()):
         """Every slot matched: its one word (or a typo of it, for a typo-prone word), or all
         the words of one of its alternatives."""
