@@ -5,9 +5,10 @@ Correction (context-aware): only when fewer than `enough` products hold every qu
 A word the catalog does not know may become a known word within its typo distance
 (indexer/spelling.py) or split into two known words ("wirelessmouse"); two neighbouring
 words may join into one known word ("mo use"). Of the combinations with the
-fewest edits first, the one the most titles hold word for word, side by side, wins, then
-the one the most products hold every word of, so the words correct each other ("bxox one"
--> "xbox one", not "box one"; "hdmi cabel" -> "hdmi cable", not "hdmi label"). With the shop's search
+fewest edits first, the one the most titles hold word for word, side by side, wins (for a
+query of two or more words), then the one the most products hold every word of, so the words
+correct each other ("bxox one" -> "xbox one", not "box one"; "hdmi cabel" -> "hdmi cable",
+not "hdmi label"). With the shop's search
 history, a query one edit from one shoppers often searched is read as that query first
 (correct_from_queries), and among the catalog's readings the most searched one wins. A
 correction is only offered when it makes more products match than the query as typed.
@@ -35,7 +36,7 @@ from indexer.suggestions import phrase_key
 if TYPE_CHECKING:
     from search_engine.suggest.popularity import PopularQueries
 
-NEIGHBOURS_PER_WORD = 12  # the most widely held known words a typo may stand for
+NEIGHBOURS_PER_WORD = 12  # the known words a typo may stand for: the nearest, then the most widely held
 MAX_COMBINATIONS = 64  # candidate corrections counted, fewest edits first
 MAX_CORRECTED_WORDS = 12  # a longer query is not corrected (relaxation still applies): bounded cost
 
@@ -85,7 +86,9 @@ class Option:
 def _options(words: list[str], i: int, dictionary: SpellingDictionary) -> list[Option]:
     """Ways to read the words from position i."""
     word = words[i]
-    options = [Option(1, (word,), 0)]
+    # A word the catalog does not know is never kept as typed: no reading holding it could be
+    # a correction, and such readings would crowd the right ones out of _readings' width.
+    options = [Option(1, (word,), 0)] if _known(word, dictionary) else []
     if _typo_prone(word, dictionary):  # a typo of a word the catalog knows, or two run together
         options += [Option(1, (respelt.word,), respelt.edits) for respelt in respellings(word, dictionary)]
         # Two words run together cost one edit, and one more if one of them is misspelt too
@@ -172,8 +175,9 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     Only readings in which every word is one the catalog knows, with the fewest edits that
     achieve that, are candidates (a more exotic reading is not a correction: relaxation
     handles what is left); of those, the one shoppers searched most (searched(key), when
-    given), then the one the most titles hold word for word (count_in_titles), then the one
-    the most products fully match (count_matching: products holding every word), if that
+    given), then, for a query of two or more words, the one the most titles hold word for
+    word (count_in_titles), then the one the most products fully match (count_matching:
+    products holding every word), if that
     beats the query as typed. A reading that both re-splits and respells a word must be
     one at least MIN_TARGET_PRODUCTS products hold, as a respelt word must be: "micowave"
     is not "mimo wave" because one Wi-Fi product says both."""
@@ -189,6 +193,9 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     known = [r for r in _readings(words, dictionary) if r.edits > 0 and all(_known(w, dictionary) for w in r.words)
              and (repeated or not r.reshaped or len(set(r.words)) == len(r.words))]
     levels = sorted({r.edits for r in known})[:2]  # the fewest edits, or one more: no further
+    # Titles' word order says how words go together; for a single word typed, how many
+    # titles hold it says less than how many products do ("lase": laser, not case).
+    context = len(words) > 1
     counted = 0
     for edits in levels:  # the fewest edits that make more products match
         best = None
@@ -199,7 +206,7 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
             # Of as many edits, the reading titles hold as words in a row, then the one more
             # products hold ("ip hone": iphone, not "ip home"); between as many, a respelling
             # before a re-split.
-            score = (searched(candidate) if searched else 0.0, count_in_titles(candidate), matching,
+            score = (searched(candidate) if searched else 0.0, count_in_titles(candidate) if context else 0, matching,
                      not reading.reshaped, sum(math.log1p(dictionary.products(w)) for w in reading.words))
             plausible = not reading.stretched or matching >= MIN_TARGET_PRODUCTS
             if matching > original and plausible and (best is None or score > best[0]):

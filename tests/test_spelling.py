@@ -98,6 +98,22 @@ def test_of_as_many_edits_the_reading_titles_hold_word_for_word_wins():
     assert correct("bxox one", words, count, enough=10).text == "box one"  # the words alone
     assert correct("bxox one", words, count, enough=10, count_in_titles=lambda t: titles(t, 0)).text == "xbox one"
     assert correct("power ban", words, count, enough=10, count_in_titles=lambda t: titles(t, 0)).text == "power bank"
+    # One word typed has no order to read: the word more products hold ("lase": laser, which
+    # attribute values mostly hold, not case, which more titles say).
+    single = SpellingDictionary({"laser": 100, "case": 40})
+    count = matching_counter({"laser": set(range(100)), "case": set(range(200, 240))})
+    assert correct("lase", single, count, enough=10, count_in_titles={"case": 30, "laser": 5}.get).text == "laser"
+
+
+def test_three_misspelt_words_each_with_many_neighbours_are_all_corrected():
+    """Each typo has 25 known words one edit away. Readings that keep a typo as typed can
+    never be a correction, so they do not take the room the corrected ones need."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = SpellingDictionary({f"{stem}{c}": (50 if c == "b" else 10) for stem in ("xa", "yb", "zc")
+                                for c in letters if c != "q"})
+    holders = {word: set(range(100 * i, 100 * i + 10)) for i, word in enumerate(words.products_per_word)}
+    holders.update({"xab": set(range(5)), "ybb": set(range(5)), "zcb": set(range(5))})
+    assert correct("xaq ybq zcq", words, matching_counter(holders), enough=10).text == "xab ybb zcb"
 
 
 def test_a_word_both_split_and_respelt_needs_two_products_holding_the_reading():
