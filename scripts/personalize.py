@@ -77,6 +77,10 @@ def parse_args(argv=None):
     ev.add_argument("--shoppers", help="JSONL: each held-out shopper's user_id and kind of taste "
                     "(simulate writes heldout-shoppers.jsonl); the change is then reported per kind")
     ev.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
+    ev.add_argument("--ceiling", action="store_true",
+                    help="also rerank each session by the SIMULATED shoppers' true tastes (--shoppers, "
+                    "as simulate wrote them over this index and judgments): what knowing a taste "
+                    "exactly would give, per kind, the best of a few blends with the unpersonalized order")
     return parser.parse_args(argv)
 
 
@@ -215,6 +219,8 @@ def run_evaluate(args) -> int:
     from search_engine.personalization.model import load_model
     from search_engine.personalization.reranker import PreferenceReranker
 
+    if args.ceiling and not args.shoppers:
+        raise ValueError("--ceiling needs --shoppers (the held-out shoppers' tastes, as simulate wrote them)")
     engine = _engine(args.index)
     reranker = PreferenceReranker(load_model(args.model), lambda user: [], evidence=args.evidence)
     figures = session_ndcg(engine, reranker, list(read_jsonl_events(args.history)),
@@ -224,6 +230,8 @@ def run_evaluate(args) -> int:
         with open(args.shoppers, encoding="utf-8") as handle:
             group_of = {d["user_id"]: d["kind"] for d in (json.loads(line) for line in handle if line.strip())}
     figures["by_kind"] = by_group(figures.pop("per_session"), group_of)
+    if args.ceiling:
+        figures["ceiling_by_kind"] = _ceiling(args, engine)
     plain, personal = figures["unpersonalized_ndcg@10"], figures["personalized_ndcg@10"]
     figures["relative_change"] = (personal - plain) / plain if plain else None
     # Anonymous and unknown shoppers: the judgment nDCG@10 with the reranker switched on.
@@ -235,6 +243,25 @@ def run_evaluate(args) -> int:
     figures["judgments_ndcg@10_anonymous_with_reranker"] = evaluate(personalized_engine, judgments, [default])[0].summary()["ndcg@10"]
     print(json.dumps({"model": reranker.model.version, **figures}, indent=1))
     return 0
+
+
+def _ceiling(args, engine) -> dict:
+    """Per kind of taste, the best of CEILING_WEIGHTS' changes (evaluation.ceiling_ndcg)."""
+    from search_engine.events import read_jsonl_events
+    from search_engine.personalization.evaluation import by_group, ceiling_ndcg
+
+    _, _, simulator, _ = session_simulator(args.index, args.judgments, seed=0)
+    with open(args.shoppers, encoding="utf-8") as handle:
+        described = [json.loads(line) for line in handle if line.strip()]
+    shoppers = {d["user_id"]: simulator.described(d) for d in described}
+    group_of = {d["user_id"]: d["kind"] for d in described}
+    per_weight = {w: by_group(rows, group_of) for w, rows in
+                  ceiling_ndcg(engine, shoppers, list(read_jsonl_events(args.sessions))).items()}
+    best = {}
+    for kind in next(iter(per_weight.values())):
+        weight = max(per_weight, key=lambda w: per_weight[w][kind]["relative_change"] or 0.0)
+        best[kind] = {"fit_weight": weight, **per_weight[weight][kind]}
+    return best
 
 
 def main(argv=None) -> int:

@@ -147,7 +147,7 @@ def test_affinities_are_read_against_what_the_shopper_was_shown():
     assert abs(neutral["product_colour=black"]) < 0.05 < liked["product_colour=black"]
 
 
-def test_taste_vector_and_price_place_follow_the_picks():
+def test_taste_vector_price_place_and_price_spread_follow_the_picks():
     from search_engine.personalization.features import FEATURES, CatalogPriors, feature_matrix
     from search_engine.personalization.product_stats import ProductStats
     from search_engine.personalization.profiles import PriceBands, build_profile, price_places
@@ -169,9 +169,16 @@ def test_taste_vector_and_price_place_follow_the_picks():
     assert column["user_taste_contrast"][:6].min() > column["user_taste_contrast"][6:].max()
     assert column["price_place"][0] == 0.0 and column["price_place"][11] == 1.0
     assert abs(column["user_price_place_gap"][0]) < 0.1 and column["user_price_place_gap"][11] > 0.9
-    assert np.isnan(feature_matrix("mouse", [products["m0"]], candidates[:1], build_profile([], catalog, PriceBands.fit(
+    # What they pay against what they were offered: both clicks at 20 or less, 8 of the 10 shown at 30 or more.
+    assert column["user_picks_as_dear"][0] == 1.0 and column["user_picks_as_dear"][1] == pytest.approx(0.5, abs=0.01)
+    assert not column["user_picks_as_dear"][2:].any()
+    assert column["user_shown_as_dear"][0] == 1.0 and 0.5 < column["user_shown_as_dear"][2] < 1.0
+    assert column["user_shown_as_dear"][9] > 0 == column["user_shown_as_dear"][10]  # nothing at 110 was shown
+    unknown = feature_matrix("mouse", [products["m0"]], candidates[:1], build_profile([], catalog, PriceBands.fit(
         products.values()), now=T), ProductStats(), PriceBands.fit(products.values()), CatalogPriors.fit(
-        products.values(), catalog), catalog)[0][FEATURES.index("user_taste_similarity")])
+        products.values(), catalog), catalog)[0]
+    assert all(np.isnan(unknown[FEATURES.index(name)])
+               for name in ("user_taste_similarity", "user_picks_as_dear", "user_shown_as_dear"))
 
 
 @pytest.mark.slow
@@ -357,6 +364,41 @@ def test_simulated_shoppers_held_out_sessions_improve(engine, judgments, slice_p
 
 
 @pytest.mark.slow
+def test_a_described_shopper_is_the_same_shopper_and_the_ceiling_reranks_by_their_taste(engine, judgments,
+                                                                                       slice_products):
+    """evaluate --ceiling rebuilds each held-out shopper from what simulate wrote and reranks
+    their sessions by the taste itself: every kind comes back with the same fit, and knowing
+    the taste ranks what they clicked higher than the unpersonalized order does."""
+    from search_engine.personalization.evaluation import CEILING_WEIGHTS, ceiling_ndcg
+    from search_engine.personalization.profiles import CatalogReader, PriceBands, price_places
+    from search_engine.personalization.simulator import DAY, TASTE_KINDS, ShopperSimulator
+    from search_engine.metrics import mean
+    from search_engine.types import Query
+    from tests.conftest import SLICE_QUERIES
+
+    catalog = CatalogReader.of_snapshot(engine.index.snapshot())
+    simulator = ShopperSimulator({q: judgments[q] for q in SLICE_QUERIES},
+                                 lambda q: [h.product for h in engine.search(Query(q, k=100)).hits],
+                                 PriceBands.fit(slice_products), seed=5, facets=catalog.facets,
+                                 vector_of=catalog.vector_of)
+    places = price_places(simulator.pool)
+    shoppers, sessions = {}, []
+    for i in range(140):
+        shopper = simulator.shopper(f"sim-{i}", TASTE_KINDS[i % len(TASTE_KINDS)])
+        again = simulator.described(json.loads(json.dumps(shopper.describe())))
+        assert again.kind == shopper.kind
+        assert [again.fit(p, places) for p in simulator.pool] == pytest.approx(
+            [shopper.fit(p, places) for p in simulator.pool], abs=0.01)  # price care is written to 3 places
+        shoppers[again.user_id] = again
+        sessions += simulator.session(shopper, T + 61 * DAY, measure=True)
+    rows = ceiling_ndcg(engine, shoppers, sessions)
+    assert set(rows) == set(CEILING_WEIGHTS) and len(rows[0.3]) > 50
+    plain, known = mean([r[1] for r in rows[0.3]]), mean([r[2] for r in rows[0.3]])
+    assert known > 1.1 * plain
+    assert ceiling_ndcg(engine, {}, sessions)[0.3] == []  # shoppers whose taste is not known are left out
+
+
+@pytest.mark.slow
 def test_a_newly_trained_model_version_is_picked_up_live(personal_engine, slice_index_root, tmp_path):
     import time as clock
 
@@ -471,6 +513,8 @@ def test_simulate_refuses_an_unknown_kind_of_taste_by_name(capsys):
 
     assert main(["simulate", "--tastes", "brand,colour", "--output", "/nonexistent"]) == 2
     assert "--tastes: unknown kind colour" in capsys.readouterr().err
+    assert main(["evaluate", "--history", "h.jsonl", "--sessions", "s.jsonl", "--ceiling"]) == 2
+    assert "--ceiling needs --shoppers" in capsys.readouterr().err
 
 
 def test_simulated_tastes_score_what_they_name():

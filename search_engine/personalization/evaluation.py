@@ -9,11 +9,33 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from search_engine.metrics import mean, ndcg_at_k
-from search_engine.personalization.profiles import CatalogReader, build_profile
+from search_engine.personalization.features import order_prior
+from search_engine.personalization.profiles import CatalogReader, build_profile, price_places
 from search_engine.personalization.reranker import PreferenceReranker
-from search_engine.personalization.training import LABELS
+from search_engine.personalization.simulator import SimulatedShopper
+from search_engine.personalization.training import LABELS, PRIOR_SCALE
 from search_engine.types import Event, Query
+
+
+def _measured(sessions: Sequence[Event]) -> list[tuple[Event, dict[str, float]]]:
+    """Each session's search with what the shopper did after it (product id -> gain); sessions
+    with no search or no action are left out."""
+    grouped: dict[str, list[Event]] = defaultdict(list)
+    for event in sessions:
+        grouped[event.session_id].append(event)
+    measured = []
+    for session_events in grouped.values():
+        search = next((e for e in session_events if e.type == "search"), None)
+        gains: dict[str, float] = {}
+        for e in session_events:
+            if e.type in LABELS:
+                gains[e.product_id] = max(gains.get(e.product_id, 0), LABELS[e.type])
+        if search is not None and gains:
+            measured.append((search, gains))
+    return measured
 
 
 def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event], sessions: Sequence[Event],
@@ -21,22 +43,10 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
     by_user: dict[str, list[Event]] = defaultdict(list)
     for event in list(history) + list(sessions):
         by_user[event.user_id].append(event)
-    grouped: dict[str, list[Event]] = defaultdict(list)
-    for event in sessions:
-        grouped[event.session_id].append(event)
     products = engine.index.products
     catalog = CatalogReader.of_snapshot(engine.index.snapshot())
     plain, personal, users, cold = [], [], [], 0
-    for session_events in grouped.values():
-        search = next((e for e in session_events if e.type == "search"), None)
-        if search is None:
-            continue
-        gains: dict[str, float] = {}
-        for e in session_events:
-            if e.type in LABELS:
-                gains[e.product_id] = max(gains.get(e.product_id, 0), LABELS[e.type])
-        if not gains:
-            continue
+    for search, gains in _measured(sessions):
         candidates = [h.candidate for h in engine.search(Query(search.query, k=depth)).hits if h.candidate.ranked]
         profile = build_profile(by_user[search.user_id], catalog, reranker.model.bands,
                                 now=search.timestamp, half_life_days=reranker.half_life_days)
@@ -48,6 +58,35 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
     return {"sessions": len(plain), "cold_start_sessions": cold,
             "unpersonalized_ndcg@10": mean(plain), "personalized_ndcg@10": mean(personal),
             "per_session": list(zip(users, plain, personal))}
+
+
+CEILING_WEIGHTS = (0.1, 0.3, 1.0)  # the fit's weight against the order's score (order_prior at PRIOR_SCALE)
+
+
+def ceiling_ndcg(engine, shoppers: Mapping[str, SimulatedShopper], sessions: Sequence[Event], depth: int = 100,
+                 weights: Sequence[float] = CEILING_WEIGHTS) -> dict[float, list[tuple[str, float, float]]]:
+    """What knowing each SIMULATED shopper's taste exactly would give, with the engine's order
+    for relevance: each held-out session's candidates reranked by the unpersonalized order's
+    score (order_prior, as the model's) plus weight x the shopper's fit (the simulator's own),
+    for each weight. Per weight, (user, unpersonalized, reranked) per session, as session_ndcg's
+    per_session; sessions of shoppers not in `shoppers` are left out."""
+    products = engine.index.products
+    rows: dict[float, list[tuple[str, float, float]]] = {w: [] for w in weights}
+    for search, gains in _measured(sessions):
+        shopper = shoppers.get(search.user_id)
+        if shopper is None:
+            continue
+        listed = [products.product(h.candidate.doc) for h in engine.search(Query(search.query, k=depth)).hits
+                  if h.candidate.ranked]
+        places = price_places(listed)
+        order = order_prior(np.arange(1, len(listed) + 1), PRIOR_SCALE)
+        fit = np.array([shopper.fit(p, places) for p in listed])
+        ids = [p.id for p in listed]
+        plain = ndcg_at_k(ids, gains, 10)
+        for weight in weights:
+            reranked = np.argsort(-(order + weight * fit), kind="stable")
+            rows[weight].append((search.user_id, plain, ndcg_at_k([ids[i] for i in reranked], gains, 10)))
+    return rows
 
 
 def by_group(per_session: Sequence[tuple[str, float, float]], group_of: Mapping[str, str]) -> dict[str, dict]:

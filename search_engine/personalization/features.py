@@ -11,7 +11,8 @@ Four families, as a search team would name them:
               band; the product's similarity to their taste vector and to what they pick
               beyond what they are shown (both against the list's mean); where its price sits
               in this list against where the shopper's picks sat in theirs, and its log price
-              against theirs; how much history there is at all
+              against theirs; the share of their picks, and of what they were shown, at least
+              as dear as it; how much history there is at all
   product     popularity, clicks over expected clicks and conversion from everyone's events
 Missing values (a product only one leg found, a shopper with no priced picks) are NaN, which
 the tree learner handles natively.
@@ -30,7 +31,7 @@ import numpy as np
 from indexer.schema import Product
 from search_engine.personalization.product_stats import ProductStats
 from search_engine.personalization.profiles import (
-    PRICE_BANDS, CatalogReader, PriceBands, UserProfile, brand_key, category_key, lift, price_places)
+    PRICE_BANDS, CatalogReader, PriceBands, PriceSpread, UserProfile, brand_key, category_key, lift, price_places)
 from search_engine.types import Candidate
 
 FEATURES = (
@@ -40,12 +41,13 @@ FEATURES = (
     "user_value_affinity_max", "user_value_affinity_min", "user_value_share_max",
     "user_price_band_affinity", "user_price_band_distance",
     "user_taste_similarity", "user_taste_contrast",
-    "price_place", "user_price_place_gap", "user_log_price_gap",
+    "price_place", "user_price_place_gap", "user_log_price_gap", "user_picks_as_dear", "user_shown_as_dear",
     "user_history",
     "popularity", "click_over_expected", "conversion",
 )
 SHOPPER_FEATURES = tuple(f for f in FEATURES if f.startswith("user_"))
 _TASTE, _CONTRAST = FEATURES.index("user_taste_similarity"), FEATURES.index("user_taste_contrast")
+_PICKS_AS_DEAR, _SHOWN_AS_DEAR = FEATURES.index("user_picks_as_dear"), FEATURES.index("user_shown_as_dear")
 _TOKEN = re.compile(r"\w+")
 
 
@@ -185,13 +187,22 @@ def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence
             _or_nan(place),
             place - user_place if place is not None and user_place is not None else float("nan"),
             math.log(product.price) - user_log_price if priced and user_log_price is not None else float("nan"),
+            0.0, 0.0,  # the picks' and the shown products' share as dear: filled below
             history,
             *stats.features(product.id),
         ))
     rows = np.array(table, dtype=np.float32).reshape(len(table), len(FEATURES))
     rows[:, _TASTE] = taste
     rows[:, _CONTRAST] = contrast
+    prices = np.array([p.price if p.price is not None and p.price > 0 else np.nan for p in products], dtype=np.float64)
+    rows[:, _PICKS_AS_DEAR] = _share_as_dear(profile.picked_prices, prices)
+    rows[:, _SHOWN_AS_DEAR] = _share_as_dear(profile.shown_prices, prices)
     return rows
+
+
+def _share_as_dear(spread: PriceSpread | None, prices: np.ndarray) -> np.ndarray:
+    """PriceSpread.share_at_or_above for each price (NaN for an unpriced product, or none to read)."""
+    return spread.shares_at_or_above(prices) if spread is not None else np.full(len(prices), np.nan)
 
 
 def tastes_of(profile: UserProfile, product: Product, priors: CatalogPriors, catalog: CatalogReader,

@@ -200,6 +200,8 @@ class UserProfile:
     price_place_mass: float = 0.0
     log_price: float = 0.0  # mass-weighted sum of picked products' log price
     log_price_mass: float = 0.0
+    picked_prices: "PriceSpread | None" = None  # the picks' prices, mass-weighted
+    shown_prices: "PriceSpread | None" = None  # the shown products' prices, exposure-weighted
     total: float = 0.0  # decayed mass of every counted event
     events: int = 0
 
@@ -304,7 +306,38 @@ def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceB
             profile.price_place_mass += weight
     profile.taste = picked.sum_of_vectors(catalog)
     profile.shown_vector = shown_to.sum_of_vectors(catalog)
+    profile.picked_prices = PriceSpread.of(picked.weight_of, catalog)
+    profile.shown_prices = PriceSpread.of(shown_to.weight_of, catalog)
     return profile
+
+
+@dataclass(frozen=True)
+class PriceSpread:
+    """Prices with weights, to ask what share of the weight lies at or above a price: of
+    the picks, how much the shopper pays at least this much; of what they were shown, how
+    much the searches offered at that price. A price limit, or a taste for the dear end,
+    is the first running below the second."""
+
+    prices: np.ndarray  # ascending
+    weight_above: np.ndarray  # weight_above[i]: the share of the weight priced at prices[i] or more
+
+    @classmethod
+    def of(cls, weight_of: Mapping[str, float], catalog: CatalogReader) -> "PriceSpread | None":
+        priced = [(p.price, w) for pid, w in weight_of.items()
+                  if (p := catalog.product_of(pid)) is not None and p.price is not None and p.price > 0]
+        if not priced:
+            return None
+        priced.sort()
+        prices = np.array([price for price, _ in priced])
+        weights = np.array([w for _, w in priced])
+        above = np.cumsum(weights[::-1])[::-1] / weights.sum()
+        return cls(prices, above)
+
+    def shares_at_or_above(self, prices: np.ndarray) -> np.ndarray:
+        """For each price, the share of the weight priced at it or more (NaN for a NaN price)."""
+        at = np.searchsorted(self.prices, prices, side="left")
+        shares = np.append(self.weight_above, 0.0)[np.minimum(at, len(self.prices))]
+        return np.where(np.isnan(prices), np.nan, shares)
 
 
 class _WeightedProducts:

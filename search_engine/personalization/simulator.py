@@ -262,7 +262,7 @@ class ShopperSimulator:
             raise ValueError(f"unknown taste kind {kind!r}; one of {', '.join(TASTE_KINDS)}")
         return SimulatedShopper(user_id, tastes, kind)
 
-    def _vector_taste(self, rng: random.Random) -> VectorTaste:
+    def _vector_taste(self, rng: random.Random, centre_id: str | None = None) -> VectorTaste:
         if self._vector_of is None:
             raise ValueError("vector tastes need the products' vectors (vector_of)")
         if self._pool_vectors is None:
@@ -271,10 +271,34 @@ class ShopperSimulator:
             self._vector_ids = [p.id for p, v in zip(self.pool, vectors) if v is not None]
         if not self._vector_ids:
             raise ValueError("no product of the judged results has a vector: leave 'vector' out of --tastes")
-        centre = rng.randrange(len(self._vector_ids))
+        centre = rng.randrange(len(self._vector_ids)) if centre_id is None else self._vector_ids.index(centre_id)
         similarity = self._pool_vectors @ self._pool_vectors[centre]
         nearest = np.argsort(-similarity, kind="stable")[: max(1, int(0.15 * len(similarity)))]
         return VectorTaste(frozenset(self._vector_ids[i] for i in nearest), self._vector_ids[centre])
+
+    def described(self, described: Mapping) -> SimulatedShopper:
+        """The shopper that SimulatedShopper.describe() wrote, over the same index and judged
+        queries (a vector taste is found again from its centre)."""
+        kind = described["kind"]
+        if kind == "mixed":
+            tastes: tuple[Taste, ...] = (
+                BrandTaste(dict(described["brands"])), TypeTaste(frozenset(described["types"]), strength=0.7),
+                PriceBandTaste(described["price_band"], described["price_care"], self.bands))
+        elif kind == "brand":
+            tastes = (BrandTaste(dict(described["brands"])),)
+        elif kind == "type":
+            tastes = (TypeTaste(frozenset(described["types"])),)
+        elif kind == "attribute":
+            tastes = (AttributeTaste(described["attribute"]),)
+        elif kind == "cheapest":
+            tastes = (CheapestTaste(),)
+        elif kind == "budget":
+            tastes = (BudgetTaste(described["budget"]),)
+        elif kind == "vector":
+            tastes = (self._vector_taste(self.rng, described["vector_centre"]),)
+        else:
+            raise ValueError(f"unknown taste kind {kind!r}; one of {', '.join(TASTE_KINDS)}")
+        return SimulatedShopper(described["user_id"], tastes, kind)
 
     def _weights(self, shopper: SimulatedShopper) -> list[float]:
         weights = self._interest.get(shopper.user_id)
