@@ -4,8 +4,11 @@ history uses too).
 
 Words come from every field the keyword leg searches (title, brand, category, model,
 description, short attribute values), lower-cased, as the keyword leg splits them. A word
-is a correction target only when at least MIN_TARGET_PRODUCTS products hold it, so a
-typo inside one description does not become a suggestion. Neighbours are found with a
+counts the products the keyword leg matches it in, those holding any word of its stem
+("books": 17 products say "book" or "books", one says "books"), and how many spell it so,
+which settles between the words of one stem. A word is a correction target only when at
+least MIN_TARGET_PRODUCTS products hold it so, so a typo inside one description does not
+become a suggestion. Neighbours are found with a
 symmetric delete index (SymSpell's idea: two words within one edit share a word made by
 deleting at most one letter from each) and confirmed by edit distance, a swap of two
 neighbouring letters counting one edit as in the keyword leg's fuzzy queries.
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from indexer.keyword.base import fold_accents as fold, product_texts, query_terms
+from indexer.keyword.stemming import stem
 from indexer.schema import Product
 
 MIN_TARGET_PRODUCTS = 2
@@ -85,8 +89,13 @@ class Neighbour:
 class SpellingDictionary:
     """Immutable once built; one per index version."""
 
-    def __init__(self, products_per_word: dict[str, int], written: dict[str, str] | None = None):
+    def __init__(self, products_per_word: dict[str, int], written: dict[str, str] | None = None,
+                 spelt: dict[str, int] | None = None):
+        """products_per_word: how many products the keyword leg matches each word in; spelt:
+        how many hold it spelt exactly so (default the same), which settles between words of
+        one stem ("adapter" before a rare "adapte")."""
         self.products_per_word = products_per_word
+        self._spelt = spelt if spelt is not None else products_per_word
         self._written = written or {}  # a folded word -> how the catalog most often writes it
         self._targets = NearWords(word for word, count in products_per_word.items()
                                   if count >= MIN_TARGET_PRODUCTS and len(word) >= MIN_TARGET_LENGTH and word.isalpha())
@@ -98,6 +107,7 @@ class SpellingDictionary:
         leg matches a word with its accents folded, so that spelling is a known word too
         ("cafe" as well as "café": neither is a typo to correct)."""
         counts: Counter[str] = Counter()
+        stems: Counter[str] = Counter()
         spellings: dict[str, Counter[str]] = defaultdict(Counter)  # folded word -> its written forms
         literal: set[str] = set()  # words as written
         for product in products:
@@ -111,10 +121,13 @@ class SpellingDictionary:
                     words.update(folded)
                     if len(folded) == 1:
                         spellings[folded[0]][word] += 1
+            stems.update({stem(word) for word in words})
             counts.update(words)
         # Only words the catalog never writes as they fold: "cafe" stays where products say "cafe".
         written = {folded: forms.most_common(1)[0][0] for folded, forms in spellings.items() if folded not in literal}
-        return cls(dict(counts), written)
+        # A word counts the products the keyword leg matches it in: those holding any word of
+        # its stem ("books": 17 products say book or books, one says "books").
+        return cls({word: stems[stem(word)] for word in counts}, written, dict(counts))
 
     def as_written(self, text: str) -> str:
         """Words (a correction) as the catalog writes them: a word known only by folding
@@ -124,16 +137,21 @@ class SpellingDictionary:
     def products(self, word: str) -> int:
         return self.products_per_word.get(word, 0)
 
+    def spelt(self, word: str) -> int:
+        """How many products hold the word spelt exactly so."""
+        return self._spelt.get(word, 0)
+
     def neighbours(self, word: str, limit: int) -> list[Neighbour]:
         """Known words within `limit` edits (at most 2; found for one edit on each side),
-        the nearest first, then the most widely held; the word itself is not one. (A typo is
+        the nearest first, then the most widely held (then the most often spelt so); the word
+        itself is not one. (A typo is
         one edit far more often than two: "keybords" is "keyboards", one letter left out,
         before a commoner "keyboard", two edits away.)"""
         if limit <= 0:
             return []
         found = [Neighbour(w, self.products_per_word[w], 1 if limit == 1 or within_edits(word, w, 1) else 2)
                  for w in self._targets.within(word, limit)]
-        return sorted(found, key=lambda n: (n.edits, -n.products, n.word))
+        return sorted(found, key=lambda n: (n.edits, -n.products, -self.spelt(n.word), n.word))
 
     def splits(self, word: str, typos: bool = False) -> list[tuple[str, str]]:
         """Ways to read a word as two known words run together ("wirelessmouse"); with

@@ -207,7 +207,8 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
             # products hold ("ip hone": iphone, not "ip home"); between as many, a respelling
             # before a re-split.
             score = (searched(candidate) if searched else 0.0, count_in_titles(candidate) if context else 0, matching,
-                     not reading.reshaped, sum(math.log1p(dictionary.products(w)) for w in reading.words))
+                     not reading.reshaped, sum(math.log1p(dictionary.products(w)) for w in reading.words),
+                     sum(math.log1p(dictionary.spelt(w)) for w in reading.words))
             plausible = not reading.stretched or matching >= MIN_TARGET_PRODUCTS
             if matching > original and plausible and (best is None or score > best[0]):
                 best = (score, Correction(dictionary.as_written(candidate), matching, original, reading.edits,

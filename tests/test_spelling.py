@@ -203,6 +203,22 @@ def test_the_dictionary_is_built_from_what_the_keyword_leg_searches():
     assert SpellingDictionary.build(cafes).products("cafe") == 0
 
 
+def test_a_word_counts_the_products_its_stem_matches_and_its_spelling_settles_between_forms():
+    """The keyword leg matches "books" in every product saying "book" or "books": that is how
+    widely held it is (one product spelling it "books" would make it no correction target).
+    Of two words of one stem, the one more products spell so is the correction."""
+    products = [Product("1", "Book stand"), Product("2", "Children's book"), Product("3", "Books box"),
+                Product("4", "USB adapter"), Product("5", "HDMI adapter"), Product("6", "Power adapter"),
+                Product("7", "Adapte au voyage")]
+    dictionary = SpellingDictionary.build(products)
+    assert (dictionary.products("books"), dictionary.spelt("books")) == (3, 1)
+    assert [n.word for n in dictionary.neighbours("bokos", 1)][:1] == ["books"]
+    # "adaptre" is one edit from both, and the keyword leg matches both in the same 4 products
+    assert dictionary.products("adapte") == dictionary.products("adapter") == 4
+    assert correct("adaptre", dictionary, lambda text: 4 if text in ("adapter", "adapte") else 0, enough=10
+                   ).text == "adapter"
+
+
 def test_a_correction_is_written_as_the_catalog_writes_its_words():
     """Where accents are folded, a typo is corrected through the folded word ("mullr" is one
     edit from "muller"), and the correction shown is the catalog's spelling, "müller"."""
