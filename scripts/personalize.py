@@ -77,10 +77,10 @@ def parse_args(argv=None):
     ev.add_argument("--shoppers", help="JSONL: each held-out shopper's user_id and kind of taste "
                     "(simulate writes heldout-shoppers.jsonl); the change is then reported per kind")
     ev.add_argument("--judgments", default=str(ICECAT_JUDGMENTS))
-    ev.add_argument("--ceiling", action="store_true",
-                    help="also rerank each session by the SIMULATED shoppers' true tastes (--shoppers, "
-                    "as simulate wrote them over this index and judgments): what knowing a taste "
-                    "exactly would give, per kind, the best of a few blends with the unpersonalized order")
+    ev.add_argument("--known-tastes", action="store_true",
+                    help="also rerank each session by the model's taste-free score plus the SIMULATED "
+                    "shopper's true taste (--shoppers, as simulate wrote them over this index and "
+                    "judgments): what reading the taste exactly would add, per kind and weight")
     return parser.parse_args(argv)
 
 
@@ -150,15 +150,16 @@ def taste_kinds(text: str) -> list[str]:
     return kinds
 
 
-def session_simulator(index: str, judgments: str, seed: int):
+def session_simulator(index: str, judgments: str, seed: int, engine=None):
     """(engine, catalog reader, the search-session simulator, the queries it searched) over an
-    index: simulated shoppers see the engine's unpersonalized results, each query searched once."""
+    index (or an engine already open on it): simulated shoppers see the engine's
+    unpersonalized results, each query searched once."""
     from search_engine.judgments import load_judgments
     from search_engine.personalization.profiles import CatalogReader, PriceBands
     from search_engine.personalization.simulator import MEASURE_DEPTH, ShopperSimulator
     from search_engine.types import Query
 
-    engine = _engine(index)
+    engine = engine or _engine(index)
     snapshot = engine.index.snapshot()
     cache: dict = {}
 
@@ -219,19 +220,24 @@ def run_evaluate(args) -> int:
     from search_engine.personalization.model import load_model
     from search_engine.personalization.reranker import PreferenceReranker
 
-    if args.ceiling and not args.shoppers:
-        raise ValueError("--ceiling needs --shoppers (the held-out shoppers' tastes, as simulate wrote them)")
+    if args.known_tastes and not args.shoppers:
+        raise ValueError("--known-tastes needs --shoppers (the held-out shoppers' tastes, as simulate wrote them)")
     engine = _engine(args.index)
     reranker = PreferenceReranker(load_model(args.model), lambda user: [], evidence=args.evidence)
-    figures = session_ndcg(engine, reranker, list(read_jsonl_events(args.history)),
-                           list(read_jsonl_events(args.sessions)))
-    group_of = {}
+    described = []
     if args.shoppers:
         with open(args.shoppers, encoding="utf-8") as handle:
-            group_of = {d["user_id"]: d["kind"] for d in (json.loads(line) for line in handle if line.strip())}
+            described = [json.loads(line) for line in handle if line.strip()]
+    group_of = {d["user_id"]: d["kind"] for d in described}
+    # Rebuilt before the long part, so a shoppers file of another index fails at once.
+    shoppers = _described_shoppers(args, engine, described) if args.known_tastes else None
+    figures = session_ndcg(engine, reranker, list(read_jsonl_events(args.history)),
+                           list(read_jsonl_events(args.sessions)), shoppers=shoppers)
     figures["by_kind"] = by_group(figures.pop("per_session"), group_of)
-    if args.ceiling:
-        figures["ceiling_by_kind"] = _ceiling(args, engine)
+    figures["taste_free_by_kind"] = by_group(figures.pop("taste_free_per_session"), group_of)
+    known = figures.pop("known_taste_per_session")
+    if args.known_tastes:
+        figures["known_taste_by_kind"] = {f"fit weight {w}": by_group(rows, group_of) for w, rows in known.items()}
     plain, personal = figures["unpersonalized_ndcg@10"], figures["personalized_ndcg@10"]
     figures["relative_change"] = (personal - plain) / plain if plain else None
     # Anonymous and unknown shoppers: the judgment nDCG@10 with the reranker switched on.
@@ -245,23 +251,10 @@ def run_evaluate(args) -> int:
     return 0
 
 
-def _ceiling(args, engine) -> dict:
-    """Per kind of taste, the best of CEILING_WEIGHTS' changes (evaluation.ceiling_ndcg)."""
-    from search_engine.events import read_jsonl_events
-    from search_engine.personalization.evaluation import by_group, ceiling_ndcg
-
-    _, _, simulator, _ = session_simulator(args.index, args.judgments, seed=0)
-    with open(args.shoppers, encoding="utf-8") as handle:
-        described = [json.loads(line) for line in handle if line.strip()]
-    shoppers = {d["user_id"]: simulator.described(d) for d in described}
-    group_of = {d["user_id"]: d["kind"] for d in described}
-    per_weight = {w: by_group(rows, group_of) for w, rows in
-                  ceiling_ndcg(engine, shoppers, list(read_jsonl_events(args.sessions))).items()}
-    best = {}
-    for kind in next(iter(per_weight.values())):
-        weight = max(per_weight, key=lambda w: per_weight[w][kind]["relative_change"] or 0.0)
-        best[kind] = {"fit_weight": weight, **per_weight[weight][kind]}
-    return best
+def _described_shoppers(args, engine, described: list[dict]) -> dict:
+    """The SIMULATED shoppers that heldout-shoppers.jsonl describes, rebuilt over this index."""
+    _, _, simulator, _ = session_simulator(args.index, args.judgments, seed=0, engine=engine)
+    return {d["user_id"]: simulator.described(d) for d in described}
 
 
 def main(argv=None) -> int:

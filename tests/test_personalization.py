@@ -330,6 +330,7 @@ def test_simulated_shoppers_held_out_sessions_improve(engine, judgments, slice_p
     """The whole path at small scale: simulated logs -> training -> held-out shoppers' sessions."""
     from collections import defaultdict
 
+    from search_engine.metrics import mean
     from search_engine.personalization.evaluation import session_ndcg
     from search_engine.personalization.profiles import PriceBands
     from search_engine.personalization.reranker import PreferenceReranker
@@ -353,26 +354,30 @@ def test_simulated_shoppers_held_out_sessions_improve(engine, judgments, slice_p
     train, history, sessions = [], [], []
     for i in range(1500):
         train += simulator.history(simulator.shopper(f"sim-train-{i}"), T, 6, by_brand)
+    heldout = []
     for i in range(300):
         shopper = simulator.shopper(f"sim-heldout-{i}")
+        heldout.append(shopper)
         history += simulator.history(shopper, T, 6, by_brand)
         sessions += simulator.session(shopper, T + 61 * DAY, measure=True)
     model, _ = train_from_events(train, engine, slice_products, params={"min_data_in_leaf": 100})
-    figures = session_ndcg(engine, PreferenceReranker(model, lambda user: []), history, sessions)
+    described = {s.user_id: simulator.described(s.describe()) for s in heldout}
+    figures = session_ndcg(engine, PreferenceReranker(model, lambda user: []), history, sessions, shoppers=described)
     assert figures["sessions"] > 100
     assert figures["personalized_ndcg@10"] > 1.05 * figures["unpersonalized_ndcg@10"]
+    # The yardsticks: the model without reading the shopper, and that plus each shopper's true taste.
+    free = mean([r[2] for r in figures["taste_free_per_session"]])
+    assert len(figures["taste_free_per_session"]) == figures["sessions"]
+    assert mean([r[2] for r in figures["known_taste_per_session"][1.0]]) > 1.05 * free
 
 
 @pytest.mark.slow
-def test_a_described_shopper_is_the_same_shopper_and_the_ceiling_reranks_by_their_taste(engine, judgments,
-                                                                                       slice_products):
-    """evaluate --ceiling rebuilds each held-out shopper from what simulate wrote and reranks
-    their sessions by the taste itself: every kind comes back with the same fit, and knowing
-    the taste ranks what they clicked higher than the unpersonalized order does."""
-    from search_engine.personalization.evaluation import CEILING_WEIGHTS, ceiling_ndcg
+def test_a_described_shopper_is_the_same_shopper_or_a_clear_error(engine, judgments, slice_products):
+    """evaluate --known-tastes rebuilds each held-out shopper from what simulate wrote: every
+    kind comes back with the same fit; a description from another index or a damaged one is
+    an error naming the shopper."""
     from search_engine.personalization.profiles import CatalogReader, PriceBands, price_places
-    from search_engine.personalization.simulator import DAY, TASTE_KINDS, ShopperSimulator
-    from search_engine.metrics import mean
+    from search_engine.personalization.simulator import TASTE_KINDS, ShopperSimulator
     from search_engine.types import Query
     from tests.conftest import SLICE_QUERIES
 
@@ -382,20 +387,19 @@ def test_a_described_shopper_is_the_same_shopper_and_the_ceiling_reranks_by_thei
                                  PriceBands.fit(slice_products), seed=5, facets=catalog.facets,
                                  vector_of=catalog.vector_of)
     places = price_places(simulator.pool)
-    shoppers, sessions = {}, []
-    for i in range(140):
+    for i in range(3 * len(TASTE_KINDS)):
         shopper = simulator.shopper(f"sim-{i}", TASTE_KINDS[i % len(TASTE_KINDS)])
         again = simulator.described(json.loads(json.dumps(shopper.describe())))
         assert again.kind == shopper.kind
         assert [again.fit(p, places) for p in simulator.pool] == pytest.approx(
             [shopper.fit(p, places) for p in simulator.pool], abs=0.01)  # price care is written to 3 places
-        shoppers[again.user_id] = again
-        sessions += simulator.session(shopper, T + 61 * DAY, measure=True)
-    rows = ceiling_ndcg(engine, shoppers, sessions)
-    assert set(rows) == set(CEILING_WEIGHTS) and len(rows[0.3]) > 50
-    plain, known = mean([r[1] for r in rows[0.3]]), mean([r[2] for r in rows[0.3]])
-    assert known > 1.1 * plain
-    assert ceiling_ndcg(engine, {}, sessions)[0.3] == []  # shoppers whose taste is not known are left out
+    vector = simulator.shopper("sim-v", "vector").describe()
+    with pytest.raises(ValueError, match="centre nowhere is not among"):
+        simulator.described({**vector, "vector_centre": "nowhere"})
+    with pytest.raises(ValueError, match="sim-v: the vector taste .* simulated over another index"):
+        simulator.described({**vector, "liked_products": vector["liked_products"] + 1})
+    with pytest.raises(ValueError, match="shopper sim-b: no 'budget'"):
+        simulator.described({"user_id": "sim-b", "kind": "budget"})
 
 
 @pytest.mark.slow
@@ -513,8 +517,8 @@ def test_simulate_refuses_an_unknown_kind_of_taste_by_name(capsys):
 
     assert main(["simulate", "--tastes", "brand,colour", "--output", "/nonexistent"]) == 2
     assert "--tastes: unknown kind colour" in capsys.readouterr().err
-    assert main(["evaluate", "--history", "h.jsonl", "--sessions", "s.jsonl", "--ceiling"]) == 2
-    assert "--ceiling needs --shoppers" in capsys.readouterr().err
+    assert main(["evaluate", "--history", "h.jsonl", "--sessions", "s.jsonl", "--known-tastes"]) == 2
+    assert "--known-tastes needs --shoppers" in capsys.readouterr().err
 
 
 def test_simulated_tastes_score_what_they_name():

@@ -12,11 +12,10 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from search_engine.metrics import mean, ndcg_at_k
-from search_engine.personalization.features import order_prior
 from search_engine.personalization.profiles import CatalogReader, build_profile, price_places
-from search_engine.personalization.reranker import PreferenceReranker
+from search_engine.personalization.reranker import PreferenceReranker, confidence
 from search_engine.personalization.simulator import SimulatedShopper
-from search_engine.personalization.training import LABELS, PRIOR_SCALE
+from search_engine.personalization.training import LABELS
 from search_engine.types import Event, Query
 
 
@@ -38,55 +37,55 @@ def _measured(sessions: Sequence[Event]) -> list[tuple[Event, dict[str, float]]]
     return measured
 
 
+KNOWN_TASTE_WEIGHTS = (0.3, 1.0, 3.0)  # the true fit's weight against the taste-free score
+
+
 def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event], sessions: Sequence[Event],
-                 depth: int = 100) -> dict:
+                 depth: int = 100, shoppers: Mapping[str, SimulatedShopper] | None = None,
+                 weights: Sequence[float] = KNOWN_TASTE_WEIGHTS) -> dict:
+    """nDCG@10 of each session's actions in the unpersonalized order and the personalized one
+    (per_session: (user, unpersonalized, personalized)), and in two yardsticks:
+    taste_free_per_session, the model's order without reading the shopper (an empty profile's
+    features, at the shopper's confidence): what it does for anyone; and, for SIMULATED
+    shoppers whose tastes are given, known_taste_per_session (per weight): that taste-free
+    score plus weight x the shopper's true fit (the simulator's own, with the prices of what
+    the session showed), what reading the taste exactly would add."""
     by_user: dict[str, list[Event]] = defaultdict(list)
     for event in list(history) + list(sessions):
         by_user[event.user_id].append(event)
     products = engine.index.products
     catalog = CatalogReader.of_snapshot(engine.index.snapshot())
-    plain, personal, users, cold = [], [], [], 0
+    per_session, taste_free = [], []
+    known: dict[float, list[tuple[str, float, float]]] = {w: [] for w in weights} if shoppers else {}
+    cold = 0
     for search, gains in _measured(sessions):
         candidates = [h.candidate for h in engine.search(Query(search.query, k=depth)).hits if h.candidate.ranked]
+        listed = [products.product(c.doc) for c in candidates]
+        ids = [p.id for p in listed]
         profile = build_profile(by_user[search.user_id], catalog, reranker.model.bands,
                                 now=search.timestamp, half_life_days=reranker.half_life_days)
         cold += profile.empty
         reranked = reranker.rerank(search.query, profile, list(candidates), products.product, catalog)
-        plain.append(ndcg_at_k([products.product(c.doc).id for c in candidates], gains, 10))
-        personal.append(ndcg_at_k([products.product(c.doc).id for c in reranked], gains, 10))
-        users.append(search.user_id)
-    return {"sessions": len(plain), "cold_start_sessions": cold,
-            "unpersonalized_ndcg@10": mean(plain), "personalized_ndcg@10": mean(personal),
-            "per_session": list(zip(users, plain, personal))}
-
-
-CEILING_WEIGHTS = (0.1, 0.3, 1.0)  # the fit's weight against the order's score (order_prior at PRIOR_SCALE)
-
-
-def ceiling_ndcg(engine, shoppers: Mapping[str, SimulatedShopper], sessions: Sequence[Event], depth: int = 100,
-                 weights: Sequence[float] = CEILING_WEIGHTS) -> dict[float, list[tuple[str, float, float]]]:
-    """What knowing each SIMULATED shopper's taste exactly would give, with the engine's order
-    for relevance: each held-out session's candidates reranked by the unpersonalized order's
-    score (order_prior, as the model's) plus weight x the shopper's fit (the simulator's own),
-    for each weight. Per weight, (user, unpersonalized, reranked) per session, as session_ndcg's
-    per_session; sessions of shoppers not in `shoppers` are left out."""
-    products = engine.index.products
-    rows: dict[float, list[tuple[str, float, float]]] = {w: [] for w in weights}
-    for search, gains in _measured(sessions):
-        shopper = shoppers.get(search.user_id)
-        if shopper is None:
-            continue
-        listed = [products.product(h.candidate.doc) for h in engine.search(Query(search.query, k=depth)).hits
-                  if h.candidate.ranked]
-        places = price_places(listed)
-        order = order_prior(np.arange(1, len(listed) + 1), PRIOR_SCALE)
-        fit = np.array([shopper.fit(p, places) for p in listed])
-        ids = [p.id for p in listed]
         plain = ndcg_at_k(ids, gains, 10)
-        for weight in weights:
-            reranked = np.argsort(-(order + weight * fit), kind="stable")
-            rows[weight].append((search.user_id, plain, ndcg_at_k([ids[i] for i in reranked], gains, 10)))
-    return rows
+        per_session.append((search.user_id, plain, ndcg_at_k([products.product(c.doc).id for c in reranked], gains, 10)))
+        free = reranker.taste_free_scores(search.query, candidates, listed, catalog,
+                                          confidence(profile, reranker.evidence)) if not profile.empty else None
+        taste_free.append((search.user_id, plain, plain if free is None else _ndcg_in_order(ids, free, gains)))
+        shopper = shoppers.get(search.user_id) if shoppers else None
+        if shopper is not None and free is not None:
+            places = price_places([catalog.product_of(pid) for pid in search.shown])
+            fit = np.array([shopper.fit(p, places) for p in listed])
+            for weight in weights:
+                known[weight].append((search.user_id, plain, _ndcg_in_order(ids, free + weight * fit, gains)))
+    return {"sessions": len(per_session), "cold_start_sessions": cold,
+            "unpersonalized_ndcg@10": mean([r[1] for r in per_session]),
+            "personalized_ndcg@10": mean([r[2] for r in per_session]),
+            "per_session": per_session, "taste_free_per_session": taste_free, "known_taste_per_session": known}
+
+
+def _ndcg_in_order(ids: Sequence[str], scores: np.ndarray, gains: Mapping[str, float]) -> float | None:
+    """nDCG@10 of the ids sorted by score, best first (ties keep their order)."""
+    return ndcg_at_k([ids[i] for i in np.argsort(-scores, kind="stable")], gains, 10)
 
 
 def by_group(per_session: Sequence[tuple[str, float, float]], group_of: Mapping[str, str]) -> dict[str, dict]:

@@ -201,7 +201,7 @@ def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence
 
 
 def _share_as_dear(spread: PriceSpread | None, prices: np.ndarray) -> np.ndarray:
-    """PriceSpread.share_at_or_above for each price (NaN for an unpriced product, or none to read)."""
+    """PriceSpread.shares_at_or_above of the prices (NaN for an unpriced product, or none to read)."""
     return spread.shares_at_or_above(prices) if spread is not None else np.full(len(prices), np.nan)
 
 

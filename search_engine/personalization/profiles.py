@@ -16,7 +16,8 @@ counterpart is the shown products' sum. Their difference points at what the shop
 among what they see ("compact", "gaming"), which no attribute may name.
 
 Price as shoppers see it: where each product they picked sat in the price range of the list
-that showed it (0 cheapest .. 1 dearest), averaged; and their average log price.
+that showed it (0 cheapest .. 1 dearest), averaged; their average log price; and the spread
+of the prices they picked against the spread of those they were shown (PriceSpread).
 """
 from __future__ import annotations
 
@@ -296,7 +297,7 @@ def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceB
             profile.bands[band] = profile.bands.get(band, 0.0) + weight
         for term in catalog.terms(product):
             profile.values[term] = profile.values.get(term, 0.0) + weight
-        picked.add(product.id, weight)
+        picked.add(product, weight)
         if product.price is not None and product.price > 0:
             profile.log_price += weight * math.log(product.price)
             profile.log_price_mass += weight
@@ -306,8 +307,8 @@ def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceB
             profile.price_place_mass += weight
     profile.taste = picked.sum_of_vectors(catalog)
     profile.shown_vector = shown_to.sum_of_vectors(catalog)
-    profile.picked_prices = PriceSpread.of(picked.weight_of, catalog)
-    profile.shown_prices = PriceSpread.of(shown_to.weight_of, catalog)
+    profile.picked_prices = picked.price_spread()
+    profile.shown_prices = shown_to.price_spread()
     return profile
 
 
@@ -322,14 +323,15 @@ class PriceSpread:
     weight_above: np.ndarray  # weight_above[i]: the share of the weight priced at prices[i] or more
 
     @classmethod
-    def of(cls, weight_of: Mapping[str, float], catalog: CatalogReader) -> "PriceSpread | None":
-        priced = [(p.price, w) for pid, w in weight_of.items()
-                  if (p := catalog.product_of(pid)) is not None and p.price is not None and p.price > 0]
+    def of(cls, priced: list[tuple[float, float]]) -> "PriceSpread | None":
+        """From (price, weight) pairs; None when there are none, or no weight."""
         if not priced:
             return None
         priced.sort()
         prices = np.array([price for price, _ in priced])
         weights = np.array([w for _, w in priced])
+        if not weights.sum() > 0:  # events so old their weight fades to nothing
+            return None
         above = np.cumsum(weights[::-1])[::-1] / weights.sum()
         return cls(prices, above)
 
@@ -345,12 +347,18 @@ class _WeightedProducts:
 
     def __init__(self):
         self.weight_of: dict[str, float] = {}
+        self.price_of: dict[str, float] = {}  # those with a price
 
-    def add(self, product_id: str, weight: float) -> None:
-        self.weight_of[product_id] = self.weight_of.get(product_id, 0.0) + weight
+    def add(self, product: Product, weight: float) -> None:
+        self.weight_of[product.id] = self.weight_of.get(product.id, 0.0) + weight
+        if product.price is not None and product.price > 0:
+            self.price_of[product.id] = product.price
 
     def sum_of_vectors(self, catalog: CatalogReader) -> np.ndarray | None:
         return catalog.weighted_sum(list(self.weight_of), list(self.weight_of.values()))
+
+    def price_spread(self) -> "PriceSpread | None":
+        return PriceSpread.of([(price, self.weight_of[pid]) for pid, price in self.price_of.items()])
 
 
 def _add_exposure(profile: UserProfile, shown: Sequence[Product | None], catalog: CatalogReader,
@@ -365,7 +373,7 @@ def _add_exposure(profile: UserProfile, shown: Sequence[Product | None], catalog
         profile.shown_total += examined
         for key in catalog.keys(product):
             profile.shown[key] = profile.shown.get(key, 0.0) + examined
-        shown_to.add(product.id, examined)
+        shown_to.add(product, examined)
 
 
 def lift(mass: float, total: float, prior: float) -> float:

@@ -76,11 +76,8 @@ class PreferenceReranker:
         model = model or self.model
         head, tail = candidates[: self.depth], candidates[self.depth:]
         products = [product_at(c.doc) for c in head]
-        rows = feature_matrix(query, products, head, profile, model.stats, model.bands, model.priors, catalog)
-        # The unpersonalized rank, as training read it (a candidate's place before matching).
-        prior = order_prior(np.array([c.base_rank or i for i, c in enumerate(head, start=1)]), model.prior_scale)
         trust = confidence(profile, self.evidence)
-        scores = prior + trust * model.score(rows)
+        rows, prior, scores = _scored(query, profile, head, products, catalog, model, trust)
         # Explained as parts that add up to the score: the unpersonalized order's, then each
         # feature's share of the model's correction (TreeSHAP) at this shopper's confidence.
         contributions = trust * model.contributions(rows) if explain else None
@@ -95,3 +92,19 @@ class PreferenceReranker:
         # Stable sort: equal scores keep the unpersonalized order.
         order = sorted(range(len(head)), key=lambda i: -scores[i])
         return [head[i] for i in order] + tail
+
+    def taste_free_scores(self, query: str, candidates: Sequence[Candidate], products: Sequence[Product],
+                          catalog: CatalogReader, trust: float) -> np.ndarray:
+        """The scores the model gives these candidates without reading the shopper (an empty
+        profile's features) at `trust`: what it would do for anyone, the part of its gain no
+        taste explains."""
+        return _scored(query, UserProfile(), candidates, products, catalog, self.model, trust)[2]
+
+
+def _scored(query: str, profile: UserProfile, candidates: Sequence[Candidate], products: Sequence[Product],
+            catalog: CatalogReader, model: PreferenceModel, trust: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(feature rows, the unpersonalized order's score, that plus the model's correction at `trust`)."""
+    rows = feature_matrix(query, products, candidates, profile, model.stats, model.bands, model.priors, catalog)
+    # The unpersonalized rank, as training read it (a candidate's place before matching).
+    prior = order_prior(np.array([c.base_rank or i for i, c in enumerate(candidates, start=1)]), model.prior_scale)
+    return rows, prior, prior + trust * model.score(rows)

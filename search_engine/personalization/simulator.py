@@ -271,14 +271,33 @@ class ShopperSimulator:
             self._vector_ids = [p.id for p, v in zip(self.pool, vectors) if v is not None]
         if not self._vector_ids:
             raise ValueError("no product of the judged results has a vector: leave 'vector' out of --tastes")
-        centre = rng.randrange(len(self._vector_ids)) if centre_id is None else self._vector_ids.index(centre_id)
+        if centre_id is None:
+            centre = rng.randrange(len(self._vector_ids))
+        elif centre_id in self._vector_ids:
+            centre = self._vector_ids.index(centre_id)
+        else:
+            raise ValueError(f"the vector taste's centre {centre_id} is not among the judged queries' results "
+                             "here: simulated over another index or judgments")
         similarity = self._pool_vectors @ self._pool_vectors[centre]
         nearest = np.argsort(-similarity, kind="stable")[: max(1, int(0.15 * len(similarity)))]
         return VectorTaste(frozenset(self._vector_ids[i] for i in nearest), self._vector_ids[centre])
 
     def described(self, described: Mapping) -> SimulatedShopper:
         """The shopper that SimulatedShopper.describe() wrote, over the same index and judged
-        queries (a vector taste is found again from its centre)."""
+        queries (a vector taste is found again from its centre, and must come out as large).
+        ValueError naming the shopper when the description does not fit them."""
+        user = described.get("user_id", "(no user_id)")
+        try:
+            shopper = self._described(described)
+        except KeyError as missing:
+            raise ValueError(f"shopper {user}: no {missing} in its description") from None
+        if shopper.kind == "vector" and len(shopper.tastes[0].liked) != described["liked_products"]:
+            raise ValueError(f"shopper {user}: the vector taste around {described['vector_centre']} holds "
+                             f"{len(shopper.tastes[0].liked)} products here, {described['liked_products']} when "
+                             "simulated: simulated over another index or judgments")
+        return shopper
+
+    def _described(self, described: Mapping) -> SimulatedShopper:
         kind = described["kind"]
         if kind == "mixed":
             tastes: tuple[Taste, ...] = (
