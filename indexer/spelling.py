@@ -5,10 +5,10 @@ history uses too).
 Words come from every field the keyword leg searches (title, brand, category, model,
 description, short attribute values), lower-cased, as the keyword leg splits them. A word
 counts the products the keyword leg matches it in, those holding any word of its stem
-("books": 17 products say "book" or "books", one says "books"), and how many spell it so,
-which settles between the words of one stem. A word is a correction target only when at
-least MIN_TARGET_PRODUCTS products hold it so, so a typo inside one description does not
-become a suggestion. Neighbours are found with a
+("books": 17 products say "book" or "books"), which says whether a word typed is a real one,
+and how many write it exactly so ("books": one), which says whether it may be a typo and
+whether it is a correction target: only a word at least MIN_TARGET_PRODUCTS products write
+so, so a typo inside one description does not become a suggestion. Neighbours are found with a
 symmetric delete index (SymSpell's idea: two words within one edit share a word made by
 deleting at most one letter from each) and confirmed by edit distance, a swap of two
 neighbouring letters counting one edit as in the keyword leg's fuzzy queries.
@@ -91,13 +91,16 @@ class SpellingDictionary:
 
     def __init__(self, products_per_word: dict[str, int], written: dict[str, str] | None = None,
                  spelt: dict[str, int] | None = None):
-        """products_per_word: how many products the keyword leg matches each word in; spelt:
-        how many hold it spelt exactly so (default the same), which settles between words of
-        one stem ("adapter" before a rare "adapte")."""
+        """products_per_word: how many products the keyword leg matches each word in (whether
+        a word typed is a real one); spelt: how many hold it spelt exactly so (default the
+        same): whether it may be a typo, whether it is a correction target, and how often the
+        catalog writes it."""
         self.products_per_word = products_per_word
         self._spelt = spelt if spelt is not None else products_per_word
         self._written = written or {}  # a folded word -> how the catalog most often writes it
-        self._targets = NearWords(word for word, count in products_per_word.items()
+        # Targets are words written so by enough products: a one-off spelling ("managment",
+        # or "books" once where others say "book") is never offered, whatever its stem holds.
+        self._targets = NearWords(word for word, count in self._spelt.items()
                                   if count >= MIN_TARGET_PRODUCTS and len(word) >= MIN_TARGET_LENGTH and word.isalpha())
 
     @classmethod
@@ -143,32 +146,30 @@ class SpellingDictionary:
 
     def neighbours(self, word: str, limit: int) -> list[Neighbour]:
         """Known words within `limit` edits (at most 2; found for one edit on each side),
-        the nearest first, then the most widely held (then the most often spelt so); the word
-        itself is not one. (A typo is
+        the nearest first, then the most often written so; the word itself is not one. (A typo is
         one edit far more often than two: "keybords" is "keyboards", one letter left out,
         before a commoner "keyboard", two edits away.)"""
         if limit <= 0:
             return []
         found = [Neighbour(w, self.products_per_word[w], 1 if limit == 1 or within_edits(word, w, 1) else 2)
                  for w in self._targets.within(word, limit)]
-        return sorted(found, key=lambda n: (n.edits, -n.products, -self.spelt(n.word), n.word))
+        return sorted(found, key=lambda n: (n.edits, -self.spelt(n.word), n.word))
 
     def splits(self, word: str, typos: bool = False) -> list[tuple[str, str]]:
         """Ways to read a word as two known words run together ("wirelessmouse"); with
         typos, also as two words of which one is off by an edit ("computerfam": computer
-        fan). The most widely held readings first."""
+        fan). Each half a word the keyword leg matches in enough products; the readings with
+        no typo first, then those whose rarer half the catalog writes most often."""
         found: dict[tuple[str, str], int] = {}
         for i in range(MIN_TARGET_LENGTH, len(word) - MIN_TARGET_LENGTH + 1):
             left, right = word[:i], word[i:]
-            lefts = [(left, self.products(left))]
-            rights = [(right, self.products(right))]
+            lefts, rights = [left], [right]
             if typos:
-                lefts += [(n.word, n.products) for n in self.neighbours(left, min(typo_limit(left), 1))[:SPLIT_RESPELLINGS]]
-                rights += [(n.word, n.products)
-                           for n in self.neighbours(right, min(typo_limit(right), 1))[:SPLIT_RESPELLINGS]]
-            for a, held_a in lefts:
-                for b, held_b in rights:
+                lefts += [n.word for n in self.neighbours(left, min(typo_limit(left), 1))[:SPLIT_RESPELLINGS]]
+                rights += [n.word for n in self.neighbours(right, min(typo_limit(right), 1))[:SPLIT_RESPELLINGS]]
+            for a in lefts:
+                for b in rights:
                     typo_count = (a != left) + (b != right)
-                    if typo_count <= 1 and min(held_a, held_b) >= MIN_TARGET_PRODUCTS:
-                        found[(a, b)] = min(held_a, held_b) - (10 ** 9) * typo_count  # exact splits first
+                    if typo_count <= 1 and min(self.products(a), self.products(b)) >= MIN_TARGET_PRODUCTS:
+                        found[(a, b)] = min(self.spelt(a), self.spelt(b)) - (10 ** 9) * typo_count  # exact splits first
         return sorted(found, key=lambda pair: (-found[pair], pair))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from indexer.keyword.base import query_terms
+from indexer.keyword.stemming import stem
 from indexer.spelling import MIN_TARGET_PRODUCTS, Neighbour, SpellingDictionary, typo_limit
 from indexer.suggestions import phrase_key
 
@@ -57,11 +58,13 @@ def _is_code(word: str) -> bool:
 
 
 def _typo_prone(word: str, dictionary: SpellingDictionary) -> bool:
-    """A word fewer products hold than a correction target needs: it may be a typo."""
-    return not _is_code(word) and dictionary.products(word) < MIN_TARGET_PRODUCTS
+    """A word fewer products write so than a correction target needs: it may be a typo (and
+    it may still be a real word, matched through its stem: "cars" is read both ways)."""
+    return not _is_code(word) and dictionary.spelt(word) < MIN_TARGET_PRODUCTS
 
 
 def _known(word: str, dictionary: SpellingDictionary) -> bool:
+    """A word the keyword leg matches in enough products (through its stem)."""
     return _is_code(word) or dictionary.products(word) >= MIN_TARGET_PRODUCTS
 
 
@@ -188,10 +191,10 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     if original >= enough or (original and all(_known(w, dictionary) for w in words)):
         return None  # enough products hold it, or some do and every word is a real one
     repeated = len(set(words)) < len(words)
-    # A split or join that repeats a word is no reading ("usbuhb" is not "usb usb"); a
+    # A split or join that repeats a word (or its stem) is no reading ("usbuhb" is not "usb usb"); a
     # respelling may ("hdmi to hdmo": "hdmi to hdmi").
     known = [r for r in _readings(words, dictionary) if r.edits > 0 and all(_known(w, dictionary) for w in r.words)
-             and (repeated or not r.reshaped or len(set(r.words)) == len(r.words))]
+             and (repeated or not r.reshaped or len({stem(w) for w in r.words}) == len(r.words))]
     levels = sorted({r.edits for r in known})[:2]  # the fewest edits, or one more: no further
     # Titles' word order says how words go together; for a single word typed, how many
     # titles hold it says less than how many products do ("lase": laser, not case).
@@ -207,8 +210,7 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
             # products hold ("ip hone": iphone, not "ip home"); between as many, a respelling
             # before a re-split.
             score = (searched(candidate) if searched else 0.0, count_in_titles(candidate) if context else 0, matching,
-                     not reading.reshaped, sum(math.log1p(dictionary.products(w)) for w in reading.words),
-                     sum(math.log1p(dictionary.spelt(w)) for w in reading.words))
+                     not reading.reshaped, sum(math.log1p(dictionary.spelt(w)) for w in reading.words))
             plausible = not reading.stretched or matching >= MIN_TARGET_PRODUCTS
             if matching > original and plausible and (best is None or score > best[0]):
                 best = (score, Correction(dictionary.as_written(candidate), matching, original, reading.edits,

@@ -203,20 +203,24 @@ def test_the_dictionary_is_built_from_what_the_keyword_leg_searches():
     assert SpellingDictionary.build(cafes).products("cafe") == 0
 
 
-def test_a_word_counts_the_products_its_stem_matches_and_its_spelling_settles_between_forms():
-    """The keyword leg matches "books" in every product saying "book" or "books": that is how
-    widely held it is (one product spelling it "books" would make it no correction target).
-    Of two words of one stem, the one more products spell so is the correction."""
+def test_a_word_is_real_by_its_stem_and_a_target_by_its_spelling():
+    """The keyword leg matches "books" in every product saying "book" or "books": it is a real
+    word ("bo oks" joins into it), though one product writes it so. A correction target must
+    be written so by 2 products: a one-off spelling ("adapte", "managment") is never offered,
+    and a word written once may still be a typo ("cars" of "card") as well as kept as typed."""
     products = [Product("1", "Book stand"), Product("2", "Children's book"), Product("3", "Books box"),
                 Product("4", "USB adapter"), Product("5", "HDMI adapter"), Product("6", "Power adapter"),
-                Product("7", "Adapte au voyage")]
+                Product("7", "Adapte au voyage"), Product("8", "Graphics card"), Product("9", "Graphics card pro"),
+                Product("10", "Toy car"), Product("11", "Car charger"), Product("12", "Cars poster")]
     dictionary = SpellingDictionary.build(products)
     assert (dictionary.products("books"), dictionary.spelt("books")) == (3, 1)
-    assert [n.word for n in dictionary.neighbours("bokos", 1)][:1] == ["books"]
-    # "adaptre" is one edit from both, and the keyword leg matches both in the same 4 products
     assert dictionary.products("adapte") == dictionary.products("adapter") == 4
-    assert correct("adaptre", dictionary, lambda text: 4 if text in ("adapter", "adapte") else 0, enough=10
-                   ).text == "adapter"
+    assert [n.word for n in dictionary.neighbours("adaptre", 1)] == ["adapter"]
+    holders = {"book": {1, 2, 3}, "books": {1, 2, 3}, "bo": set(), "oks": set(), "graphics": {8, 9},
+               "card": {8, 9}, "cars": {10, 11, 12}, "car": {10, 11, 12}}
+    count = matching_counter(holders)
+    assert correct("bo oks", dictionary, count, enough=10).text == "books"
+    assert count("graphics cars") == 0 and correct("graphics cars", dictionary, count, enough=10).text == "graphics card"
 
 
 def test_a_correction_is_written_as_the_catalog_writes_its_words():
