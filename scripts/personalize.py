@@ -222,12 +222,9 @@ def run_evaluate(args) -> int:
 
     if args.known_tastes and not args.shoppers:
         raise ValueError("--known-tastes needs --shoppers (the held-out shoppers' tastes, as simulate wrote them)")
+    described = _read_described(args.shoppers) if args.shoppers else []
     engine = _engine(args.index)
     reranker = PreferenceReranker(load_model(args.model), lambda user: [], evidence=args.evidence)
-    described = []
-    if args.shoppers:
-        with open(args.shoppers, encoding="utf-8") as handle:
-            described = [json.loads(line) for line in handle if line.strip()]
     group_of = {d["user_id"]: d["kind"] for d in described}
     # Rebuilt before the long part, so a shoppers file of another index fails at once.
     shoppers = _described_shoppers(args, engine, described) if args.known_tastes else None
@@ -249,6 +246,24 @@ def run_evaluate(args) -> int:
     figures["judgments_ndcg@10_anonymous_with_reranker"] = evaluate(personalized_engine, judgments, [default])[0].summary()["ndcg@10"]
     print(json.dumps({"model": reranker.model.version, **figures}, indent=1))
     return 0
+
+
+def _read_described(path: str) -> list[dict]:
+    """heldout-shoppers.jsonl as simulate wrote it; ValueError naming the line that is not."""
+    described = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                shopper = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} line {number}: not JSON ({exc.msg})") from None
+            for field in ("user_id", "kind"):
+                if not isinstance(shopper, dict) or not isinstance(shopper.get(field), str):
+                    raise ValueError(f"{path} line {number}: no {field} (a string) in the shopper's description")
+            described.append(shopper)
+    return described
 
 
 def _described_shoppers(args, engine, described: list[dict]) -> dict:

@@ -400,6 +400,20 @@ def test_a_described_shopper_is_the_same_shopper_or_a_clear_error(engine, judgme
         simulator.described({**vector, "liked_products": vector["liked_products"] + 1})
     with pytest.raises(ValueError, match="shopper sim-b: no 'budget'"):
         simulator.described({"user_id": "sim-b", "kind": "budget"})
+    with pytest.raises(ValueError, match="shopper sim-v: no 'liked_products'"):
+        simulator.described({k: v for k, v in vector.items() if k != "liked_products"})
+
+
+def test_evaluate_names_the_line_of_a_damaged_shoppers_file(tmp_path, capsys):
+    from scripts.personalize import main
+
+    shoppers = tmp_path / "heldout-shoppers.jsonl"
+    for damage, message in (('{"user_id": "a", "kind": "brand"}\n{"user_id": "b"\n', "line 2: not JSON"),
+                            ('{"user_id": "a", "kind": "brand"}\n\n{"user_id": "b"}\n', "line 3: no kind"),
+                            ('["a", "brand"]\n', "line 1: no user_id")):
+        shoppers.write_text(damage)
+        assert main(["evaluate", "--history", "h.jsonl", "--sessions", "s.jsonl", "--shoppers", str(shoppers)]) == 2
+        assert f"heldout-shoppers.jsonl {message}" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -289,9 +289,10 @@ class ShopperSimulator:
         user = described.get("user_id", "(no user_id)")
         try:
             shopper = self._described(described)
+            simulated_size = described["liked_products"] if shopper.kind == "vector" else None
         except KeyError as missing:
             raise ValueError(f"shopper {user}: no {missing} in its description") from None
-        if shopper.kind == "vector" and len(shopper.tastes[0].liked) != described["liked_products"]:
+        if simulated_size is not None and len(shopper.tastes[0].liked) != simulated_size:
             raise ValueError(f"shopper {user}: the vector taste around {described['vector_centre']} holds "
                              f"{len(shopper.tastes[0].liked)} products here, {described['liked_products']} when "
                              "simulated: simulated over another index or judgments")
