@@ -158,8 +158,9 @@ class SpellingDictionary:
     def splits(self, word: str, typos: bool = False) -> list[tuple[str, str]]:
         """Ways to read a word as two known words run together ("wirelessmouse"); with
         typos, also as two words of which one is off by an edit ("computerfam": computer
-        fan). Each half a word the keyword leg matches in enough products; the readings with
-        no typo first, then those whose rarer half the catalog writes most often."""
+        fan). Each half a word the keyword leg matches in enough products, or a code (digits)
+        it matches in any, as a code names one product ("2110toner": 2110 toner); the readings
+        with no typo first, then those whose rarer half the catalog writes most often."""
         found: dict[tuple[str, str], int] = {}
         for i in range(MIN_TARGET_LENGTH, len(word) - MIN_TARGET_LENGTH + 1):
             left, right = word[:i], word[i:]
@@ -170,6 +171,9 @@ class SpellingDictionary:
             for a in lefts:
                 for b in rights:
                     typo_count = (a != left) + (b != right)
-                    if typo_count <= 1 and min(self.products(a), self.products(b)) >= MIN_TARGET_PRODUCTS:
+                    if typo_count <= 1 and self._held_enough(a) and self._held_enough(b):
                         found[(a, b)] = min(self.spelt(a), self.spelt(b)) - (10 ** 9) * typo_count  # exact splits first
         return sorted(found, key=lambda pair: (-found[pair], pair))
+
+    def _held_enough(self, half: str) -> bool:
+        return self.products(half) >= (MIN_TARGET_PRODUCTS if half.isalpha() else 1)

@@ -373,6 +373,15 @@ def test_a_split_word_joins_a_code_run_into_a_word_splits_and_a_reading_never_re
     assert correct("hdi cab le", words, count, enough=10).text == "hdmi cable"
 
 
+def test_a_code_run_into_a_word_splits_even_when_one_product_holds_the_code():
+    # A model code names one product: "tn-2110toner" is that toner; a word half still needs
+    # two products ("tonr", one description's typo, is no half of a reading).
+    words = SpellingDictionary({"tn": 40, "2110": 1, "toner": 12, "tonr": 1})
+    count = matching_counter({"tn": set(range(40)), "2110": {7}, "toner": {7, 8, 9}, "tonr": {9}})
+    assert correct("tn-2110toner", words, count, enough=10).text == "tn 2110 toner"
+    assert words.splits("2110tonr") == [] and correct("tn-2110tonr", words, count, enough=10) is None
+
+
 def test_corrections_keep_codes_respell_into_a_repeated_word_and_stop_one_level_past_the_fewest_edits():
     from search_engine.spelling import MAX_CORRECTED_WORDS, correct_from_queries
     from search_engine.suggest.popularity import QueryLog, QueryScoring
