@@ -112,9 +112,10 @@ class Engine:
             )
         if self.query_vectors is None:
             object.__setattr__(self, "query_vectors", QueryVectorCache(self.towers.query))
-        if self.vocabulary is None:
-            object.__setattr__(self, "vocabulary", VersionVocabulary(self.index, self.towers.query.encode))
         keyword = keyword_config(self.index.manifest)
+        if self.vocabulary is None:
+            object.__setattr__(self, "vocabulary", VersionVocabulary(self.index, self.towers.query.encode,
+                                                                     keyword.attribute_max_chars))
         if self.spelling is None:
             object.__setattr__(self, "spelling", BuiltOnce(lambda: SpellingDictionary.build(
                 self.index.snapshot().products.by_doc(), keyword.attribute_max_chars, keyword.fold_accents)))

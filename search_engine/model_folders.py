@@ -53,5 +53,11 @@ def check_features(meta: Mapping, computed: Sequence[str], model: str) -> None:
     """A model is only usable with the features it was trained on, in that order."""
     trained = tuple(meta.get("features", computed))
     if trained != tuple(computed):
-        raise ValueError(f"{model} was trained on features {list(trained)}, this engine computes "
-                         f"{list(computed)}; retrain it")
+        missing = [f for f in computed if f not in trained]
+        unknown = [f for f in trained if f not in computed]
+        difference = "; ".join(part for part in (
+            f"it lacks {', '.join(missing)}" if missing else "",
+            f"this engine no longer computes {', '.join(unknown)}" if unknown else "",
+            "the same features in another order" if not (missing or unknown) else "") if part)
+        raise ValueError(f"{model} was trained on {len(trained)} features, this engine computes {len(computed)}: "
+                         f"{difference}; retrain it")

@@ -111,7 +111,7 @@ def test_a_product_without_a_category_gets_its_neighbours_category(slice_product
     assert products[toner].category == "toner cartridge"
     products[toner] = replace(products[toner], category="")
     vectors = towers.product.encode([f"{p.title} {p.description}" for p in products])
-    vocabulary = build_vocabulary(products, vectors, towers.query.encode)
+    vocabulary = build_vocabulary(products, vectors, towers.query.encode, attribute_max_chars=0)
     assert vocabulary.types[vocabulary.doc_types[toner]] == "toner cartridge"
     assert vocabulary.inference_accuracy is not None and vocabulary.inference_accuracy > 0.5
 
@@ -134,7 +134,8 @@ def test_brands_types_and_values_are_recognised_typed_with_or_without_accents(to
                         attributes={"colour": "Weiß"}) for i in range(5)]
     products.append(Product("5", "Dr. Oetker Crème brûlée", brand="Dr. Oetker", category="Desserts"))
     products.append(Product("6", "Nestle Kuhlschrank", brand="Nestle", category="Kühlschränke"))  # written plainly
-    vocabulary = build_vocabulary(products, towers.product.encode([p.title for p in products]), towers.query.encode)
+    vocabulary = build_vocabulary(products, towers.product.encode([p.title for p in products]), towers.query.encode,
+                                  attribute_max_chars=0)
     for text in ("nestle kuhlschranke weiss", "Nestlé Kühlschränke weiß", "NESTLÉ KÜHLSCHRÄNKE WEISS"):
         analysis = analyze(text, towers.query.encode([text])[0], vocabulary)
         assert analysis.brands == ("Nestlé",) and analysis.types == ("Kühlschränke",), text
@@ -183,3 +184,83 @@ def test_a_list_attribute_value_is_text_and_a_value_the_ranker_sees():
     remote = Product("r", "Remote", attributes={"connectivity": ["Bluetooth", "USB"], "ean": ["4006381333931"]})
     assert text_terms(remote) == {"remote", "bluetooth", "usb"}
     assert _has_value(remote, ("usb",), ("connectivity",)) and not _has_value(remote, ("usb",), ("colour",))
+
+
+def test_per_field_bm25_by_hand_on_a_toy_corpus():
+    """Each field's BM25 with its own statistics (Lucene's idf, k1 1.2, b 0.75), over the
+    most the query's words could score; computed here by hand."""
+    import math
+
+    from indexer.keyword.base import TEXT_FIELDS
+    from indexer.schema import Product
+    from search_engine.understanding.field_bm25 import FieldStatistics, query_stems
+
+    products = [Product("p1", "Red wireless mouse", "A mouse", "Acme"), Product("p2", "Wired mice", brand="Beta"),
+                Product("p3", "Wireless keyboard", brand="Acme"), None]  # a dead doc counts for nothing
+    statistics = FieldStatistics.build(products, attribute_max_chars=0)
+    stems = query_stems("Wireless MOUSE")  # the stemmer's words: "wireless", "mous"
+    scores = statistics.scores(stems, [0, 1, 2], products[:3])
+    title, description = TEXT_FIELDS.index("title"), TEXT_FIELDS.index("description")
+
+    idf = {df: math.log(1 + (3 - df + 0.5) / (df + 0.5)) for df in (0, 1, 2)}
+    mean_title = (3 + 2 + 2) / 3
+
+    def norm(length, mean):
+        return 1.2 * (1 - 0.75 + 0.75 * length / mean)
+
+    # Titles: "wireless" in 2 of 3, "mouse" in 1 ("mice" is not "mouse" to a stemmer); p1 holds both once
+    best_title = (idf[2] + idf[1]) * 2.2
+    assert scores[0, title] == pytest.approx((idf[2] + idf[1]) * 2.2 / (1 + norm(3, mean_title)) / best_title,
+                                             rel=1e-5)
+    assert scores[1, title] == 0.0
+    assert scores[2, title] == pytest.approx(idf[2] * 2.2 / (1 + norm(2, mean_title)) / best_title, rel=1e-5)
+    # Descriptions: only p1 has one ("a mouse": 2 words, mean 2/3); "wireless" is in none
+    best_description = (idf[1] + idf[0]) * 2.2
+    assert scores[0, description] == pytest.approx(
+        idf[1] * 2.2 / (1 + norm(2, 2 / 3)) / best_description, rel=1e-5)
+    assert scores[:, TEXT_FIELDS.index("brand")].tolist() == [0.0, 0.0, 0.0]
+    assert statistics.scores((), [0], products[:1]).tolist() == [[0.0] * len(TEXT_FIELDS)]
+
+
+def test_the_ranker_reads_where_the_query_words_are(engine):
+    """Per-field BM25 features on real products: a query word in the title scores the title."""
+    store = engine.index.snapshot().products
+    toner = next(p for p in store.live_products() if "tn-2110" in p.title.lower())
+    features = features_of(engine, "brother toner", [toner.id])
+    assert features["title_bm25"][0] > 0 and features["brand_bm25"][0] > 0
+    assert features["category_bm25"][0] >= 0 and np.isfinite([features[f"{f}_bm25"][0] for f in (
+        "title", "model", "brand", "category", "description", "attributes")]).all()
+
+
+def test_per_field_scores_are_right_under_concurrent_first_reads(engine, monkeypatch):
+    """Every search thread shares a version's per-doc word counts, filled as products are
+    first met: racing threads, and a cache that fills up, still give each product its own."""
+    from search_engine.understanding import field_bm25
+    from search_engine.understanding.field_bm25 import FieldStatistics, query_stems
+
+    products = engine.index.snapshot().products.by_doc()
+    docs = [d for d, p in enumerate(products) if p is not None]
+    queries = [query_stems(q) for q in ("wireless mouse", "brother toner cartridge", "hdmi cable 2m", "usb hub")]
+    expected = {}
+    for stems in queries:
+        fresh = FieldStatistics.build(products, attribute_max_chars=0)
+        expected[stems] = fresh.scores(stems, docs, [products[d] for d in docs])
+    monkeypatch.setattr(field_bm25, "DOCS_CACHED", len(docs) // 3)  # part of the catalog is never kept
+    shared = FieldStatistics.build(products, attribute_max_chars=0)
+    failures = []
+
+    def search(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(200):
+            stems = queries[rng.integers(len(queries))]
+            picked = rng.choice(len(docs), size=30, replace=False)
+            got = shared.scores(stems, [docs[i] for i in picked], [products[docs[i]] for i in picked])
+            if not np.array_equal(got, expected[stems][picked]):
+                failures.append(seed)
+
+    threads = [threading.Thread(target=search, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and 0 < len(shared._by_doc) <= len(docs) // 3

@@ -259,3 +259,17 @@ def test_clicks_for_held_out_queries_never_train_a_fold_nor_choose_its_kinds(eng
         held = {query_group_key(q) for q in fold.held_out}
         for groups in trained_on[i * per_fold:(i + 1) * per_fold]:
             assert groups and not groups & held
+
+
+def test_a_model_of_other_features_is_refused_naming_the_difference():
+    """A ranker saved before the per-field BM25 features were added says what it lacks."""
+    from search_engine.model_folders import check_features
+    from search_engine.understanding.features import RANKER_FEATURES
+
+    older = {"features": [f for f in RANKER_FEATURES if not f.endswith("_bm25")]}
+    with pytest.raises(ValueError, match=r"ranker 1 was trained on 18 features, this engine computes 24: it lacks "
+                                         r"title_bm25, model_bm25, .*attributes_bm25; retrain it"):
+        check_features(older, RANKER_FEATURES, "ranker 1")
+    with pytest.raises(ValueError, match="no longer computes gone"):
+        check_features({"features": [*RANKER_FEATURES, "gone"]}, RANKER_FEATURES, "ranker 1")
+    check_features({"features": list(RANKER_FEATURES)}, RANKER_FEATURES, "ranker 1")  # the same: no error

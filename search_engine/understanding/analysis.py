@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from search_engine.understanding.field_bm25 import query_stems
 from search_engine.understanding.vocabulary import CatalogVocabulary, code_tokens, normalize, words
 
 MAX_BRAND_WORDS = 4
@@ -17,6 +18,7 @@ ATTRIBUTE_NAMES_SHOWN = 5
 @dataclass(frozen=True)
 class QueryAnalysis:
     terms: tuple[str, ...]  # normalized query words
+    stems: tuple[str, ...]  # the distinct query words as the keyword leg compares them (field_bm25)
     brands: tuple[str, ...]  # brands the query names, as the catalog spells them
     types: tuple[str, ...]  # product types whose every word the query contains, longest first
     similar_types: tuple[tuple[str, float], ...]  # nearest type names by the query tower, best first
@@ -77,6 +79,6 @@ def analyze(text: str, query_vector: np.ndarray, vocabulary: CatalogVocabulary) 
             attribute_positions |= span
 
     return QueryAnalysis(
-        terms=terms, brands=tuple(brands), types=tuple(vocabulary.types[i] for i in named),
+        terms=terms, stems=query_stems(text), brands=tuple(brands), types=tuple(vocabulary.types[i] for i in named),
         similar_types=tuple((vocabulary.types[i], float(similarity[i])) for i in best),
         type_similarity=similarity, codes=tuple(sorted(code_tokens(text))), attributes=tuple(attributes))

@@ -8,6 +8,7 @@
              similarity to the type's name and how far it is from the best type on the list;
              the share of the top fused candidates of the same type; attribute values
   shape      title and query length
+  fields     each text field's own BM25 of the query (field_bm25.py): where the words are
 NaN where a feature does not apply (no brand named, a product one leg did not find), which
 the tree learner handles natively.
 """
@@ -20,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from indexer.attributes import text_values
+from indexer.keyword.base import TEXT_FIELDS
 from indexer.schema import Product
 from search_engine.types import Candidate
 from search_engine.understanding.analysis import QueryAnalysis
@@ -31,6 +33,7 @@ RANKER_FEATURES = (
     "brand_named", "code_match", "type_named", "type_head_named", "type_similarity", "type_similarity_gap",
     "type_share", "attribute_match",
     "title_words", "query_words",
+    *(f"{name}_bm25" for name in TEXT_FIELDS),
 )
 TYPE_SHARE_DEPTH = 20  # the top fused candidates whose types say what the query is about
 NAN = float("nan")
@@ -83,6 +86,7 @@ def feature_matrix(analysis: QueryAnalysis, vocabulary: CatalogVocabulary, docs:
     shares = Counter(types[:TYPE_SHARE_DEPTH])
     top = min(len(types), TYPE_SHARE_DEPTH) or 1
     best_keyword = max((c.keyword_score for c in candidates if c.keyword_score is not None), default=0.0) or 1.0
+    field_scores = vocabulary.field_statistics.scores(analysis.stems, docs, products)
     rows = np.empty((len(candidates), len(RANKER_FEATURES)), dtype=np.float32)
     for i, (doc, product, c, kind) in enumerate(zip(docs, products, candidates, types)):
         title = _terms(product.title)
@@ -103,6 +107,7 @@ def feature_matrix(analysis: QueryAnalysis, vocabulary: CatalogVocabulary, docs:
             (sum(_has_value(product, value, names) for value, names in analysis.attributes) / len(analysis.attributes)
              if analysis.attributes else NAN),
             len(title), len(analysis.terms),
+            *field_scores[i],
         )
     return rows
 

@@ -13,10 +13,11 @@ class VersionVocabulary(BuiltOnce[CatalogVocabulary]):
     """Builds from the version's snapshot at first use (seconds for 20k products: a neighbour
     vote per uncategorized product), once, under a lock; afterwards a plain read."""
 
-    def __init__(self, index, encode: Callable[[list[str]], np.ndarray]):
+    def __init__(self, index, encode: Callable[[list[str]], np.ndarray], attribute_max_chars: int):
         super().__init__(self._build_vocabulary)
         self._index = index  # a SearchIndex
         self._encode = encode
+        self._attribute_max_chars = attribute_max_chars  # as the version's keyword leg reads attributes
 
     def _build_vocabulary(self) -> CatalogVocabulary:
         snapshot = self._index.snapshot()
@@ -27,4 +28,4 @@ class VersionVocabulary(BuiltOnce[CatalogVocabulary]):
         matrix = np.zeros((store.size, len(rows[0]) if rows else 0), np.float32)
         if rows:
             matrix[live] = np.stack(rows)
-        return build_vocabulary(products, matrix, self._encode)
+        return build_vocabulary(products, matrix, self._encode, self._attribute_max_chars)

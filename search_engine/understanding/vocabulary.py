@@ -34,6 +34,7 @@ import numpy as np
 from indexer.attributes import text_values
 from indexer.keyword.base import fold_accents
 from indexer.schema import Product
+from search_engine.understanding.field_bm25 import FieldStatistics
 
 TEXT_TERMS_CACHED = 200_000  # docs whose word sets are kept (a few KB each) once computed
 MIN_ATTRIBUTE_PRODUCTS = 5  # a value shared by fewer products is an identifier, not a facet value
@@ -77,6 +78,7 @@ class CatalogVocabulary:
     doc_types: np.ndarray  # per doc at build time: index into types, -1 for none
     attribute_values: Mapping[tuple[str, ...], frozenset[str]]  # normalized value words -> attribute names
     inference_accuracy: float | None  # held-out accuracy of the neighbour vote on categorized products
+    field_statistics: FieldStatistics  # each text field's term statistics, for per-field BM25
 
     def type_of(self, doc: int, product: Product) -> int:
         """The index of the product's type: its category, else the inferred one; -1 if neither."""
@@ -171,8 +173,9 @@ def brand_aliases(products: Sequence[Product], type_vocabulary: set[str]) -> dic
 
 
 def build_vocabulary(products: Sequence[Product | None], vectors: np.ndarray,
-                     encode: Callable[[list[str]], np.ndarray]) -> CatalogVocabulary:
-    """products[doc] (None for a dead doc) with vectors[doc]; encode: the query tower over texts."""
+                     encode: Callable[[list[str]], np.ndarray], attribute_max_chars: int) -> CatalogVocabulary:
+    """products[doc] (None for a dead doc) with vectors[doc]; encode: the query tower over
+    texts; attribute_max_chars: the longest attribute value the version's keyword leg reads."""
     live = [doc for doc, p in enumerate(products) if p is not None]
     categories = [products[doc].category if products[doc] is not None else "" for doc in range(len(products))]
     types = tuple(sorted({c for c in categories if c}))
@@ -212,4 +215,5 @@ def build_vocabulary(products: Sequence[Product | None], vectors: np.ndarray,
         accuracy = inference_accuracy(live_vectors, live_labels)
     type_vectors = np.asarray(encode(list(types)), dtype=np.float32) if types else np.zeros((0, vectors.shape[1]),
                                                                                             np.float32)
-    return CatalogVocabulary(aliases, types, type_words, type_vectors, doc_types, attribute_values, accuracy)
+    return CatalogVocabulary(aliases, types, type_words, type_vectors, doc_types, attribute_values, accuracy,
+                             FieldStatistics.build(products, attribute_max_chars))
