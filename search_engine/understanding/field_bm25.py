@@ -3,21 +3,27 @@
 The keyword leg scores the fields as one document (term-centric BM25F), which is the right
 retrieval score but hides where the words are: a query word in the title says more about
 what a product is than the same word in a compatibility list. These scores say it, one per
-field (indexer.keyword.base.TEXT_FIELDS), each with that field's own term statistics
-(Lucene's BM25, as tantivy and Elasticsearch score a single field), and let the ranker learn
-from a shop's judgments how much each is worth. Statistics come from the index version's
-products at build time; a product updated since is scored from its current text.
+field (indexer.keyword.base.TEXT_FIELDS), each with that field's own term statistics over
+the version's live products (Lucene's BM25 form, k1 1.2, b 0.75), and let the ranker learn
+from a shop's judgments how much each is worth. Statistics and word counts come from the
+index version's products at build time; a product added since (a live update) is counted
+from its text when met.
 
-Words are compared as the keyword leg compares them: lower-cased, accents folded, stemmed.
-Each score is divided by the most the query's words could score in any field (each word's
-idf times k1 + 1), so it lies in [0, 1) and queries of different lengths compare.
+Words: the keyword leg's words (query_terms: lower-cased, split at anything not a letter or
+digit), accents folded and stemmed with its English stemmer (indexer.keyword.stemming, which
+always folds), in every field alike: the keyword leg's combined field reads them so, though
+its separate model field is not stemmed.
+
+Each field's score is divided by the most the query's words that the field holds anywhere
+in the catalog could score there (each one's idf times k1 + 1), so it lies in [0, 1) and
+queries of different lengths compare; a word no product's field holds (a typo) does not
+lower it. NaN for a query with no words, as for any feature that does not apply.
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -25,89 +31,119 @@ from indexer.keyword.base import TEXT_FIELDS, fold_accents, product_texts, query
 from indexer.keyword.stemming import stem
 from indexer.schema import Product
 
-K1, B = 1.2, 0.75  # Lucene's (and tantivy's) BM25 defaults, as the keyword leg scores
-DOCS_CACHED = 200_000  # products whose fields' word counts are remembered (a catalog's worth)
+K1, B = 1.2, 0.75  # Lucene's (and tantivy's) BM25 defaults
 
 
-def _stems(text: str) -> list[str]:
-    return [stem(word) for word in query_terms(fold_accents(text))]
-
-
-def field_terms(product: Product, attribute_max_chars: int) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
-    """The product's words (stemmed), each with how often each field (TEXT_FIELDS order)
-    holds it, and each field's number of words."""
-    per_field = [_stems(text) for text in product_texts(product, attribute_max_chars).values()]
-    counts: dict[str, list[int]] = {}
-    for f, stems in enumerate(per_field):
-        for word in stems:
-            counts.setdefault(word, [0] * len(per_field))[f] += 1
-    return {word: tuple(c) for word, c in counts.items()}, tuple(len(stems) for stems in per_field)
+def field_words(product: Product, attribute_max_chars: int) -> list[list[str]]:
+    """Each field's stemmed words (TEXT_FIELDS order)."""
+    return [[stem(word) for word in query_terms(fold_accents(text))]
+            for text in product_texts(product, attribute_max_chars).values()]
 
 
 def query_stems(text: str) -> tuple[str, ...]:
-    """The query's distinct words as the fields hold them."""
-    return tuple(dict.fromkeys(_stems(text)))
+    """The query's distinct words as the fields are counted."""
+    return tuple(dict.fromkeys(stem(word) for word in query_terms(fold_accents(text))))
 
 
-def idf(documents: int, document_frequency: int) -> float:
+def idf(documents: int, document_frequency: np.ndarray) -> np.ndarray:
     """Lucene's idf: never negative, however common the word."""
-    return math.log(1 + (documents - document_frequency + 0.5) / (document_frequency + 0.5))
+    return np.log(1 + (documents - document_frequency + 0.5) / (document_frequency + 0.5))
+
+
+def bm25_share(frequency: np.ndarray, length: np.ndarray, mean_length: np.ndarray,
+               document_frequency: np.ndarray, documents: int) -> np.ndarray:
+    """Per-field BM25 over the most it could be. frequency (products, fields, words): each
+    query word's count in each field; length (products, fields); mean_length (fields,);
+    document_frequency (fields, words): products whose field holds the word. Words a field
+    holds nowhere count neither way."""
+    weight = np.where(document_frequency > 0, idf(documents, document_frequency), 0.0)  # (fields, words)
+    norm = K1 * (1 - B + B * length / np.where(mean_length > 0, mean_length, 1.0))  # (products, fields)
+    per_word = weight * frequency * (K1 + 1) / (frequency + norm[:, :, None])
+    best = (weight * (K1 + 1)).sum(axis=1)  # (fields,)
+    return per_word.sum(axis=2) / np.where(best > 0, best, 1.0)
+
+
+@dataclass(frozen=True)
+class _Postings:
+    """One field's word counts, by word: the docs holding word w are
+    docs[starts[w]:starts[w + 1]] (ascending), with their counts alongside."""
+
+    starts: np.ndarray  # (words + 1,)
+    docs: np.ndarray
+    counts: np.ndarray
+
+    def counts_in(self, word: int, docs: np.ndarray) -> np.ndarray:
+        """The word's count in each of these docs (0 where absent)."""
+        start, end = self.starts[word], self.starts[word + 1]
+        held = self.docs[start:end]
+        if not len(held):
+            return np.zeros(len(docs), dtype=np.int32)
+        at = np.minimum(np.searchsorted(held, docs), len(held) - 1)
+        return np.where(held[at] == docs, self.counts[start:end][at], 0)
 
 
 @dataclass(frozen=True)
 class FieldStatistics:
-    """Each field's term statistics over one index version's products. Immutable once built."""
+    """Each field's term statistics and word counts over one index version's products, for
+    the docs it was built with. Immutable once built: every search thread reads it as is."""
 
-    documents: int
-    mean_length: Mapping[str, float]  # field -> mean words per product
-    document_frequency: Mapping[str, Mapping[str, int]]  # field -> stemmed word -> products holding it there
+    documents: int  # live products at build time
+    built_docs: int  # docs below this were counted at build time (live or dead)
+    word_ids: dict[str, int]  # stemmed word -> its column
+    document_frequency: np.ndarray  # (fields, words): products whose field holds the word
+    mean_length: np.ndarray  # (fields,): mean words per live product
+    lengths: np.ndarray  # (built_docs, fields): each doc's words per field
+    postings: tuple[_Postings, ...]  # per field
     attribute_max_chars: int  # as the version's keyword leg reads attribute values
 
     @classmethod
-    def build(cls, products: Iterable[Product | None], attribute_max_chars: int) -> "FieldStatistics":
-        frequency = {name: Counter() for name in TEXT_FIELDS}
-        lengths = Counter()
+    def build(cls, products: Sequence[Product | None], attribute_max_chars: int) -> "FieldStatistics":
+        """products[doc], None for a dead doc."""
+        word_ids: dict[str, int] = {}
+        triples: list[list[tuple[int, int, int]]] = [[] for _ in TEXT_FIELDS]  # per field: (word, doc, count)
+        lengths = np.zeros((len(products), len(TEXT_FIELDS)), dtype=np.int32)
         documents = 0
-        for product in products:
+        for doc, product in enumerate(products):
             if product is None:
                 continue
             documents += 1
-            for name, text in product_texts(product, attribute_max_chars).items():
-                stems = _stems(text)
-                frequency[name].update(set(stems))
-                lengths[name] += len(stems)
-        return cls(documents, {name: lengths[name] / documents if documents else 0.0 for name in TEXT_FIELDS},
-                   {name: dict(counts) for name, counts in frequency.items()}, attribute_max_chars)
-
-    def __post_init__(self):
-        object.__setattr__(self, "_by_doc", {})  # doc -> field_terms: a doc always holds one product
-
-    def _terms_of(self, doc: int, product: Product) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
-        terms = self._by_doc.get(doc)
-        if terms is None:
-            terms = field_terms(product, self.attribute_max_chars)
-            if len(self._by_doc) < DOCS_CACHED:  # racing threads store the same value
-                self._by_doc[doc] = terms
-        return terms
+            for f, stems in enumerate(field_words(product, attribute_max_chars)):
+                lengths[doc, f] = len(stems)
+                for word, count in Counter(stems).items():
+                    triples[f].append((word_ids.setdefault(word, len(word_ids)), doc, count))
+        postings, frequency = [], np.zeros((len(TEXT_FIELDS), len(word_ids)), dtype=np.int32)
+        for f, field_triples in enumerate(triples):
+            rows = np.array(field_triples, dtype=np.int64).reshape(-1, 3)
+            rows = rows[np.lexsort((rows[:, 1], rows[:, 0]))]  # by word, then doc
+            per_word = np.bincount(rows[:, 0], minlength=len(word_ids))
+            frequency[f] = per_word
+            postings.append(_Postings(np.concatenate([[0], np.cumsum(per_word)]), rows[:, 1].astype(np.int32),
+                                      rows[:, 2].astype(np.int32)))
+        live = np.array([p is not None for p in products], dtype=bool)
+        mean_length = lengths[live].mean(axis=0) if documents else np.zeros(len(TEXT_FIELDS))
+        return cls(documents, len(products), word_ids, frequency, mean_length, lengths, tuple(postings),
+                   attribute_max_chars)
 
     def scores(self, stems: Sequence[str], docs: Sequence[int], products: Sequence[Product]) -> np.ndarray:
         """(products, fields): each product's BM25 per field (TEXT_FIELDS order) for these
-        query stems, over the most the stems could score (all 0 for a query with no words)."""
-        out = np.zeros((len(products), len(TEXT_FIELDS)), dtype=np.float32)
-        if not stems or not len(products):
-            return out
-        weights = np.array([[idf(self.documents, self.document_frequency[name].get(word, 0)) for word in stems]
-                            for name in TEXT_FIELDS])  # (fields, stems)
-        frequency = np.zeros((len(products), len(TEXT_FIELDS), len(stems)))
-        length = np.zeros((len(products), len(TEXT_FIELDS)))
-        for i, (doc, product) in enumerate(zip(docs, products)):
-            counts, length[i] = self._terms_of(doc, product)
-            for s, word in enumerate(stems):
-                held = counts.get(word)
-                if held is not None:
-                    frequency[i, :, s] = held
-        mean = np.array([self.mean_length[name] for name in TEXT_FIELDS])
-        norm = K1 * (1 - B + B * length / np.where(mean > 0, mean, 1.0))  # (products, fields)
-        per_word = weights * frequency * (K1 + 1) / (frequency + norm[:, :, None])  # 0 where the word is absent
-        best = (weights * (K1 + 1)).sum(axis=1)  # (fields,)
-        return (per_word.sum(axis=2) / np.where(best > 0, best, 1.0)).astype(np.float32)
+        query stems, over the most they could score there (bm25_share); NaN for no stems."""
+        if not stems:
+            return np.full((len(products), len(TEXT_FIELDS)), np.nan, dtype=np.float32)
+        ids = [self.word_ids.get(word) for word in stems]
+        docs = np.asarray(docs, dtype=np.int64)
+        frequency = np.zeros((len(docs), len(TEXT_FIELDS), len(stems)))
+        length = np.zeros((len(docs), len(TEXT_FIELDS)))
+        counted = docs < self.built_docs
+        length[counted] = self.lengths[docs[counted]]
+        for s, word in enumerate(ids):
+            if word is not None:
+                for f, postings in enumerate(self.postings):
+                    frequency[counted, f, s] = postings.counts_in(word, docs[counted])
+        for i in np.flatnonzero(~counted):  # added since the build: counted from its text
+            for f, words in enumerate(field_words(products[i], self.attribute_max_chars)):
+                length[i, f] = len(words)
+                frequency[i, f] = [words.count(word) for word in stems]
+        document_frequency = np.array([[self.document_frequency[f, w] if w is not None else 0 for w in ids]
+                                       for f in range(len(TEXT_FIELDS))])
+        return bm25_share(frequency, length, self.mean_length, document_frequency,
+                          self.documents).astype(np.float32)

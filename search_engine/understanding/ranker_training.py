@@ -84,8 +84,10 @@ class _Replay:
 
     def __call__(self, text: str) -> tuple[list[str], np.ndarray, QueryAnalysis]:
         if text not in self.done:
-            hits = [h for h in self.plain.search(Query(text, k=self.depth)).hits if h.candidate.ranked]
-            analysis = analyze(text, self.plain.query_vectors(text), self.vocabulary)
+            result = self.plain.search(Query(text, k=self.depth))
+            hits = [h for h in result.hits if h.candidate.ranked]
+            searched = result.corrected_query or text  # what serving analyses: the words it searched
+            analysis = analyze(searched, self.plain.query_vectors(searched), self.vocabulary)
             rows = feature_matrix(analysis, self.vocabulary, [h.candidate.doc for h in hits],
                                   [h.product for h in hits], [h.candidate for h in hits])
             self.done[text] = ([h.product.id for h in hits], rows, analysis)
