@@ -21,6 +21,7 @@ lower it. NaN for a query with no words, as for any feature that does not apply.
 """
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
@@ -100,7 +101,9 @@ class FieldStatistics:
     def build(cls, products: Sequence[Product | None], attribute_max_chars: int) -> "FieldStatistics":
         """products[doc], None for a dead doc."""
         word_ids: dict[str, int] = {}
-        triples: list[list[tuple[int, int, int]]] = [[] for _ in TEXT_FIELDS]  # per field: (word, doc, count)
+        # Per field, (word, doc, count) in flat int arrays: a large catalog's postings as
+        # Python tuples would take ten times the memory.
+        columns = [tuple(array("i") for _ in range(3)) for _ in TEXT_FIELDS]
         lengths = np.zeros((len(products), len(TEXT_FIELDS)), dtype=np.int32)
         documents = 0
         for doc, product in enumerate(products):
@@ -109,16 +112,18 @@ class FieldStatistics:
             documents += 1
             for f, stems in enumerate(field_words(product, attribute_max_chars)):
                 lengths[doc, f] = len(stems)
+                words, docs, counts = columns[f]
                 for word, count in Counter(stems).items():
-                    triples[f].append((word_ids.setdefault(word, len(word_ids)), doc, count))
+                    words.append(word_ids.setdefault(word, len(word_ids)))
+                    docs.append(doc)
+                    counts.append(count)
         postings, frequency = [], np.zeros((len(TEXT_FIELDS), len(word_ids)), dtype=np.int32)
-        for f, field_triples in enumerate(triples):
-            rows = np.array(field_triples, dtype=np.int64).reshape(-1, 3)
-            rows = rows[np.lexsort((rows[:, 1], rows[:, 0]))]  # by word, then doc
-            per_word = np.bincount(rows[:, 0], minlength=len(word_ids))
+        for f, (words, docs, counts) in enumerate(columns):
+            words, docs, counts = (np.frombuffer(column, dtype=np.int32) for column in (words, docs, counts))
+            order = np.lexsort((docs, words))  # by word, then doc
+            per_word = np.bincount(words, minlength=len(word_ids))
             frequency[f] = per_word
-            postings.append(_Postings(np.concatenate([[0], np.cumsum(per_word)]), rows[:, 1].astype(np.int32),
-                                      rows[:, 2].astype(np.int32)))
+            postings.append(_Postings(np.concatenate([[0], np.cumsum(per_word)]), docs[order], counts[order]))
         live = np.array([p is not None for p in products], dtype=bool)
         mean_length = lengths[live].mean(axis=0) if documents else np.zeros(len(TEXT_FIELDS))
         return cls(documents, len(products), word_ids, frequency, mean_length, lengths, tuple(postings),
