@@ -152,7 +152,7 @@ class LiveEngine:
             engine.spelling.get()
             engine.phrases.get()
             if engine.ranker is not None:
-                engine.vocabulary.get()  # built here, not by the first ranked search
+                engine.vocabulary.get().field_statistics.get()  # built here, not by the first ranked search
         except Exception as exc:  # keep serving the old version, say why, and do not retry it
             self.last_error = f"not switching to {version}: {exc}"
             self.refused = {**self.refused, version: self.last_error}

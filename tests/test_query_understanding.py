@@ -229,7 +229,7 @@ def test_the_ranker_reads_where_the_query_words_are(engine):
     from indexer.keyword.factory import keyword_config
 
     vocabulary = engine.vocabulary.get()
-    assert vocabulary.field_statistics.attribute_max_chars == keyword_config(
+    assert vocabulary.field_statistics.get().attribute_max_chars == keyword_config(
         engine.index.manifest).attribute_max_chars
     store = engine.index.snapshot().products
     toner = next(p for p in store.live_products() if "tn-2110" in p.title.lower())

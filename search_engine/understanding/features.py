@@ -86,7 +86,7 @@ def feature_matrix(analysis: QueryAnalysis, vocabulary: CatalogVocabulary, docs:
     shares = Counter(types[:TYPE_SHARE_DEPTH])
     top = min(len(types), TYPE_SHARE_DEPTH) or 1
     best_keyword = max((c.keyword_score for c in candidates if c.keyword_score is not None), default=0.0) or 1.0
-    field_scores = vocabulary.field_statistics.scores(analysis.stems, docs, products)
+    field_scores = vocabulary.field_statistics.get().scores(analysis.stems, docs, products)
     rows = np.empty((len(candidates), len(RANKER_FEATURES)), dtype=np.float32)
     for i, (doc, product, c, kind) in enumerate(zip(docs, products, candidates, types)):
         title = _terms(product.title)

@@ -35,15 +35,18 @@ from indexer.schema import Product
 K1, B = 1.2, 0.75  # Lucene's (and tantivy's) BM25 defaults
 
 
+def _stems(text: str) -> list[str]:
+    return [stem(word) for word in query_terms(fold_accents(text))]
+
+
 def field_words(product: Product, attribute_max_chars: int) -> list[list[str]]:
     """Each field's stemmed words (TEXT_FIELDS order)."""
-    return [[stem(word) for word in query_terms(fold_accents(text))]
-            for text in product_texts(product, attribute_max_chars).values()]
+    return [_stems(text) for text in product_texts(product, attribute_max_chars).values()]
 
 
 def query_stems(text: str) -> tuple[str, ...]:
     """The query's distinct words as the fields are counted."""
-    return tuple(dict.fromkeys(stem(word) for word in query_terms(fold_accents(text))))
+    return tuple(dict.fromkeys(_stems(text)))
 
 
 def idf(documents: int, document_frequency: np.ndarray) -> np.ndarray:
@@ -119,7 +122,7 @@ class FieldStatistics:
                     counts.append(count)
         postings, frequency = [], np.zeros((len(TEXT_FIELDS), len(word_ids)), dtype=np.int32)
         for f, (words, docs, counts) in enumerate(columns):
-            words, docs, counts = (np.frombuffer(column, dtype=np.int32) for column in (words, docs, counts))
+            words, docs, counts = (np.asarray(column) for column in (words, docs, counts))
             order = np.lexsort((docs, words))  # by word, then doc
             per_word = np.bincount(words, minlength=len(word_ids))
             frequency[f] = per_word

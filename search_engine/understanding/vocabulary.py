@@ -34,6 +34,7 @@ import numpy as np
 from indexer.attributes import text_values
 from indexer.keyword.base import fold_accents
 from indexer.schema import Product
+from search_engine.built_once import BuiltOnce
 from search_engine.understanding.field_bm25 import FieldStatistics
 
 TEXT_TERMS_CACHED = 200_000  # docs whose word sets are kept (a few KB each) once computed
@@ -78,7 +79,9 @@ class CatalogVocabulary:
     doc_types: np.ndarray  # per doc at build time: index into types, -1 for none
     attribute_values: Mapping[tuple[str, ...], frozenset[str]]  # normalized value words -> attribute names
     inference_accuracy: float | None  # held-out accuracy of the neighbour vote on categorized products
-    field_statistics: FieldStatistics  # each text field's term statistics, for per-field BM25
+    # Each text field's term statistics, for per-field BM25: built on first use (only the
+    # relevance ranker reads them; recommendations and explain need the rest alone).
+    field_statistics: BuiltOnce[FieldStatistics]
 
     def type_of(self, doc: int, product: Product) -> int:
         """The index of the product's type: its category, else the inferred one; -1 if neither."""
@@ -216,4 +219,4 @@ def build_vocabulary(products: Sequence[Product | None], vectors: np.ndarray,
     type_vectors = np.asarray(encode(list(types)), dtype=np.float32) if types else np.zeros((0, vectors.shape[1]),
                                                                                             np.float32)
     return CatalogVocabulary(aliases, types, type_words, type_vectors, doc_types, attribute_values, accuracy,
-                             FieldStatistics.build(products, attribute_max_chars))
+                             BuiltOnce(lambda: FieldStatistics.build(products, attribute_max_chars)))
