@@ -313,18 +313,26 @@ def test_a_query_one_edit_from_a_popular_one_is_read_as_it_even_as_a_real_word()
     assert correct_from_queries("usb hug", log.ranked(QueryScoring()), EMPTY, count, enough=10) is None
 
 
-def test_words_the_catalog_knows_are_never_respelt_even_when_no_product_holds_them_together():
+def test_a_real_word_is_respelt_only_into_a_far_commoner_word_that_titles_hold_beside_the_others():
     """"red laptop": no product is both, but a shopper typed two real words; reading "red" as
-    "led" (one edit, and led laptop lights exist) would replace their results with other
-    products. Relaxation answers it instead. (A real-word typo such as "sub hub" is settled
-    by the shop's search history: correct_from_queries.)"""
-    words = SpellingDictionary({"red": 50, "led": 60, "laptop": 40, "sub": 5, "usb": 70, "hub": 15})
+    "led" (one edit, and LED laptop lights exist) would replace their results with other
+    products, so relaxation answers it. "ipad por" is real words too ("por" in a few
+    Spanish descriptions), but "pro" is written far more often and titles say "iPad Pro":
+    a typo that made another real word. Without titles holding the reading, or with the
+    query matching some products as typed, the words stay as typed."""
+    words = SpellingDictionary({"red": 50, "led": 60, "laptop": 40, "ipad": 20, "por": 3, "pro": 90, "pod": 2})
     holders = {"red": set(range(50)), "led": set(range(100, 160)), "laptop": set(range(150, 190)),
-               "sub": set(range(900, 905)), "usb": set(range(300, 370)), "hub": set(range(360, 375))}
+               "ipad": set(range(300, 320)), "por": {900, 901, 902}, "pro": set(range(310, 400)), "pod": {319}}
     count = matching_counter(holders)
-    assert count("red laptop") == 0 and count("led laptop") == 10
-    assert correct("red laptop", words, count, enough=10) is None
-    assert correct("sub hub", words, count, enough=10) is None
+    titles = {"led laptop": 5, "ipad pro": 6}
+    in_titles = lambda text: titles.get(text, 0)  # noqa: E731
+    assert count("red laptop") == 0 and count("led laptop") == 10 and count("ipad por") == 0
+    assert correct("red laptop", words, count, enough=10, count_in_titles=in_titles) is None  # led: not 5x as common
+    fixed = correct("ipad por", words, count, enough=10, count_in_titles=in_titles)
+    assert (fixed.text, fixed.matching, fixed.original_matching, fixed.reshaped) == ("ipad pro", 10, 0, False)
+    assert correct("ipad por", words, count, enough=10) is None  # no title says the words in a row
+    holders["por"].add(305)  # one product holds "ipad" and "por": the words as typed match
+    assert correct("ipad por", words, matching_counter(holders), enough=10, count_in_titles=in_titles) is None
 
 
 def test_the_search_history_is_read_with_accents_folded():
