@@ -15,7 +15,10 @@ server   GET /suggest against a gunicorn server in another process, prefixes typ
          then several clients at once for throughput.
 spelling in process, what spelling correction costs per query (search_engine/spelling.py): the
          judged queries clean and misspelt by the seeded typo generator, each timed three
-         times after a warm-up.
+         times after a warm-up. Then what it does to clean queries no product answers:
+         two-word queries of the catalog's own commonest title words that no product holds
+         together (seeded; "wooden keyboard"), which a shopper may mean as typed, and how
+         many of them correction respells (each listed): no judgments needed.
 log      in process, the event log's side on a synthetic log (seeded: random words, queries
          drawn Zipf-like, shoppers uniformly): counting events into the query log, and
          ranking it (what the follower publishes), with the peak memory.
@@ -201,7 +204,37 @@ def run_spelling(args) -> dict:
                         count_in_titles=snapshot.keyword.count_in_titles)
                 timings.append((time.perf_counter() - started) * 1000)
         figures[name] = percentiles(timings, digits=3, key="p{}_ms")
-    return {"index": args.index, "queries": len(judged), "correct": figures}
+    unheld = unheld_pairs(snapshot, args.pairs, args.pair_seed)
+    respelt = {}
+    for query in unheld:
+        correction = correct(query, words, snapshot.keyword.count, engine.spelling_enough,
+                             count_in_titles=snapshot.keyword.count_in_titles)
+        if correction is not None:
+            respelt[query] = correction.text
+    return {"index": args.index, "queries": len(judged), "correct": figures,
+            "clean_unheld_pairs": {"queries": len(unheld), "respelt": len(respelt), "readings": respelt}}
+
+
+COMMON_TITLE_WORDS = 300
+
+
+def unheld_pairs(snapshot, tries: int, seed: int) -> list[str]:
+    """Two-word queries of the catalog's commonest title words (alphabetic, 3+ letters) that
+    no product holds together, from `tries` seeded random pairs."""
+    import random
+    from collections import Counter
+
+    from indexer.keyword.base import query_terms
+
+    titles = Counter()
+    for doc in range(len(snapshot.products)):
+        product = snapshot.products.product(doc)
+        if product is not None:
+            titles.update({w for w in query_terms(product.title) if w.isalpha() and len(w) >= 3})
+    common = sorted(w for w, _ in titles.most_common(COMMON_TITLE_WORDS))
+    rng = random.Random(seed)
+    pairs = sorted({f"{a} {b}" for a, b in (rng.sample(common, 2) for _ in range(tries))})
+    return [q for q in pairs if snapshot.keyword.count(q) == 0]
 
 
 def run_log(args) -> dict:
@@ -261,6 +294,8 @@ def main(argv=None) -> int:
     spelling = commands.add_parser("spelling", help="what spelling correction costs per query")
     spelling.add_argument("--index", default="var/index", help="index root (default var/index)")
     spelling.add_argument("--seeds", type=int, nargs="+", default=[7, 11], help="typo generator seeds (default 7 11)")
+    spelling.add_argument("--pairs", type=int, default=1000, help="random pairs of common title words tried (default 1000)")
+    spelling.add_argument("--pair-seed", type=int, default=5, help="seed of those pairs (default 5)")
     log = commands.add_parser("log", help="counting and ranking a synthetic event log")
     log.add_argument("--events", type=int, default=1_000_000, help="search events (default 1,000,000)")
     log.add_argument("--queries", type=int, default=100_000, help="distinct queries drawn from (default 100,000)")

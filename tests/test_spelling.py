@@ -408,3 +408,18 @@ def test_corrections_keep_codes_respell_into_a_repeated_word_and_stop_one_level_
     assert correct("hdmi to hdmo", words, count, enough=10).text == "hdmi to hdmi"  # a respelling may repeat
     assert correct("flat microwave", words, count, enough=10) is None  # no "flat micro wav": relaxation's
     assert correct(" ".join(["wirelss"] * (MAX_CORRECTED_WORDS + 1)), DICTIONARY, count, enough=10) is None
+
+
+def test_the_clean_queries_no_product_answers_are_pairs_of_common_title_words_held_apart(engine):
+    """What `search-bench-suggest spelling` checks correction against: seeded, and each a pair of
+    title words that no product holds together."""
+    from scripts.bench_suggest import unheld_pairs
+
+    snapshot = engine.index.snapshot()
+    pairs = unheld_pairs(snapshot, 200, seed=5)
+    assert pairs and pairs == unheld_pairs(snapshot, 200, seed=5) != unheld_pairs(snapshot, 200, seed=6)
+    titles = " ".join(snapshot.products.product(d).title.lower() for d in range(len(snapshot.products)))
+    for pair in pairs:
+        first, second = pair.split(" ")
+        assert first != second and first in titles and second in titles
+        assert snapshot.keyword.count(pair) == 0
