@@ -4,9 +4,7 @@ of the query as typed.
 Correction (context-aware): only when fewer than `enough` products hold every query word.
 A word the catalog does not know may become a known word within its typo distance
 (indexer/spelling.py) or split into two known words ("wirelessmouse"); two neighbouring
-words may join into one known word ("mo use"). Real words no product holds together may
-be a typo that made another real word ("ipad por"): one is respelt into a far commoner word
-when titles then hold the words in a row. Of the combinations with the
+words may join into one known word ("mo use"). Of the combinations with the
 fewest edits first, the one the most titles hold word for word, side by side, wins (for a
 query of two or more words), then the one the most products hold every word of, so the words
 correct each other ("bxox one" -> "xbox one", not "box one"; "hdmi cabel" -> "hdmi cable",
@@ -42,10 +40,6 @@ if TYPE_CHECKING:
 NEIGHBOURS_PER_WORD = 12  # the known words a typo may stand for: the nearest, then the most widely held
 MAX_COMBINATIONS = 64  # candidate corrections counted, fewest edits first
 MAX_CORRECTED_WORDS = 12  # a longer query is not corrected (relaxation still applies): bounded cost
-# A real word may be read as a typo only of a word the catalog writes this many times as often
-# ("por" 11 products, "pro" 559): "red" is no typo of "led". Check it on a shop's judged queries
-# with `search-evaluate --misspell SEED`, which also shows the clean queries unchanged.
-REAL_WORD_TYPO_ODDS = 5
 
 
 @dataclass(frozen=True)
@@ -92,8 +86,8 @@ class Option:
     stretched: bool = False  # the same word(s) both re-split (or joined) and respelt: the least likely reading
 
 
-def _options(words: list[str], i: int, dictionary: SpellingDictionary, respell_known: bool) -> list[Option]:
-    """Ways to read the words from position i; respell_known: a real word may be a typo too."""
+def _options(words: list[str], i: int, dictionary: SpellingDictionary) -> list[Option]:
+    """Ways to read the words from position i."""
     word = words[i]
     # A word the catalog does not know is never kept as typed: no reading holding it could be
     # a correction, and such readings would crowd the right ones out of _readings' width.
@@ -107,10 +101,6 @@ def _options(words: list[str], i: int, dictionary: SpellingDictionary, respell_k
     elif _is_code(word) and dictionary.products(word) < MIN_TARGET_PRODUCTS:
         # A code run into a word ("2110toner"): split exactly, never respelt.
         options += [Option(1, split, 1, True) for split in dictionary.splits(word)[:2]]
-    elif respell_known and not _is_code(word):  # "por" for "pro": a typo that made another real word
-        options += [Option(1, (respelt.word,), respelt.edits) for respelt in
-                    dictionary.neighbours(word, typo_limit(word))[:NEIGHBOURS_PER_WORD]
-                    if dictionary.spelt(respelt.word) >= REAL_WORD_TYPO_ODDS * dictionary.spelt(word)]
     if i + 1 < len(words) and not _is_code(word) and not _is_code(words[i + 1]):
         following = words[i + 1]
         joined = word + following
@@ -132,9 +122,9 @@ class Reading:
     stretched: bool = False  # some word was both (Option.stretched)
 
 
-def _readings(words: list[str], dictionary: SpellingDictionary, respell_known: bool = False) -> list[Reading]:
+def _readings(words: list[str], dictionary: SpellingDictionary) -> list[Reading]:
     """Every reading of the query, built left to right."""
-    options = [_options(words, at, dictionary, respell_known) for at in range(len(words))]  # once per position
+    options = [_options(words, at, dictionary) for at in range(len(words))]  # once per position
     growing = [(Reading((), 0, False), 0)]  # (reading so far, position)
     done = []
     while growing:
@@ -193,35 +183,17 @@ def correct(text: str, dictionary: SpellingDictionary, count_matching: Callable[
     products holding every word), if that
     beats the query as typed. A reading that both re-splits and respells a word must be
     one at least MIN_TARGET_PRODUCTS products hold, as a respelt word must be: "micowave"
-    is not "mimo wave" because one Wi-Fi product says both. Words the catalog knows are
-    kept as typed, except in a query of real words that no product holds together, where
-    one may be respelt into a word the catalog writes REAL_WORD_TYPO_ODDS times as often if
-    titles then hold the words in a row ("ipad por": ipad pro; not "red laptop": led)."""
+    is not "mimo wave" because one Wi-Fi product says both."""
     words = query_terms(text)
     if not words or len(words) > MAX_CORRECTED_WORDS:
         return None
     original = count_matching(" ".join(words))
     if original >= enough or (original and all(_known(w, dictionary) for w in words)):
         return None  # enough products hold it, or some do and every word is a real one
-    correction = _best_reading(words, _readings(words, dictionary), dictionary, count_matching, original,
-                               searched, count_in_titles)
-    if correction is None and not original and len(words) > 1 and all(_known(w, dictionary) for w in words):
-        # Every word is a real one, yet no product holds them all ("ipad por"): one of them may
-        # be a typo that made another real word. Only a reading titles hold word for word is
-        # taken, which says those words go together; else relaxation drops a word.
-        correction = _best_reading(words, _readings(words, dictionary, respell_known=True), dictionary,
-                                   count_matching, original, searched, count_in_titles, in_titles=True)
-    return correction
-
-
-def _best_reading(words: list[str], readings: list[Reading], dictionary: SpellingDictionary,
-                  count_matching: Callable[[str], int], original: int, searched: Callable[[str], float] | None,
-                  count_in_titles: Callable[[str], int], in_titles: bool = False) -> Correction | None:
-    """correct()'s choice among the readings (in_titles: only those some title holds word for word)."""
     repeated = len(set(words)) < len(words)
     # A split or join that repeats a word (or its stem) is no reading ("usbuhb" is not "usb usb"); a
     # respelling may ("hdmi to hdmo": "hdmi to hdmi").
-    known = [r for r in readings if r.edits > 0 and all(_known(w, dictionary) for w in r.words)
+    known = [r for r in _readings(words, dictionary) if r.edits > 0 and all(_known(w, dictionary) for w in r.words)
              and (repeated or not r.reshaped or len({stem(w) for w in r.words}) == len(r.words))]
     levels = sorted({r.edits for r in known})[:2]  # the fewest edits, or one more: no further
     # Titles' word order says how words go together; for a single word typed, how many
@@ -234,13 +206,12 @@ def _best_reading(words: list[str], readings: list[Reading], dictionary: Spellin
             candidate = " ".join(reading.words)
             matching = count_matching(candidate)
             counted += 1
-            titles = count_in_titles(candidate) if context else 0
             # Of as many edits, the reading titles hold as words in a row, then the one more
             # products hold ("ip hone": iphone, not "ip home"); between as many, a respelling
             # before a re-split.
-            score = (searched(candidate) if searched else 0.0, titles, matching,
+            score = (searched(candidate) if searched else 0.0, count_in_titles(candidate) if context else 0, matching,
                      not reading.reshaped, sum(math.log1p(dictionary.spelt(w)) for w in reading.words))
-            plausible = (not reading.stretched or matching >= MIN_TARGET_PRODUCTS) and (titles > 0 or not in_titles)
+            plausible = not reading.stretched or matching >= MIN_TARGET_PRODUCTS
             if matching > original and plausible and (best is None or score > best[0]):
                 best = (score, Correction(dictionary.as_written(candidate), matching, original, reading.edits,
                                           reading.reshaped))
