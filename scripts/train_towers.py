@@ -72,7 +72,8 @@ def parse_args(argv=None):
                      "index whose products and dense leg to use", folds=3)
     ranker = _fitting_command(
         commands, "ranker", "cross-validate and train the learned relevance ranker",
-        " on held-out query groups, then train it on all judged queries (or all logged searches, with --clicks-*) "
+        " on held-out query groups, then train it on all judged queries (or all logged searches, with --clicks-*; "
+        "both, with --with-judgments) "
         "and save a version", "index whose fused candidates to rank", folds=5)
     ranker.add_argument("--output", default="var/rankers", help="folder of ranker versions (the ranker_path setting)")
     ranker.add_argument("--cv-only", action="store_true", help="report the cross-validation, save nothing")
@@ -83,6 +84,9 @@ def parse_args(argv=None):
     clicks.add_argument("--clicks-db", metavar="SQLITE", help="the same from an event store (e.g. var/events.sqlite3)")
     ranker.add_argument("--no-position-debias", action="store_true",
                         help="with clicks: learn from them as logged, without dividing out position bias (to compare)")
+    ranker.add_argument("--with-judgments", action="store_true",
+                        help="with clicks: train on the judged queries and the logged searches together (the "
+                             "judgments still measure it, held out)")
     ranker.add_argument("--json", help="write the per-fold and per-kind figures here")
     ranker.add_argument("--work", help="a `cv --work` folder made with the same --folds: fold i's candidates come "
                                        "from fold i's fine-tuned towers and index (towers and ranker measured "
@@ -440,6 +444,8 @@ def run_ranker(args) -> int:
     from search_engine.understanding.ranker_training import click_lists, cross_validate, cross_validate_per_fold, \
         kinds_worth_ranking, ranked_lists, summary_by_kind, train_ranker
 
+    if args.with_judgments and not (args.clicks_log or args.clicks_db):
+        raise ValueError("--with-judgments trains on judgments and clicks together: give --clicks-log or --clicks-db")
     judgments = load_judgments(args.judgments)
     settings = load_settings(index_root=args.index, ranker_path="")  # a configured ranker is what this replaces
     queries = list(judgments)
@@ -453,8 +459,9 @@ def run_ranker(args) -> int:
                              judgments[q], 10) for q in texts}
 
     if args.work:  # each fold's own fine-tuned towers and index; the folds are cv's (same queries, same k)
-        if args.clicks_log or args.clicks_db:
-            raise ValueError("--work measures towers and ranker trained on judgments; it takes no --clicks-*")
+        if args.clicks_log or args.clicks_db or args.with_judgments:
+            raise ValueError("--work measures towers and ranker trained on judgments; it takes no --clicks-* "
+                             "or --with-judgments")
         check_cv_work(args.work, args.folds, judgments)
         lists_by_fold, keyword = [], {}
         for fold, (_, held_out) in enumerate(k_fold(queries, args.folds), start=1):
@@ -475,6 +482,8 @@ def run_ranker(args) -> int:
             print(f"{len(training)} logged searches with an outcome in {source}", file=sys.stderr)
             if args.no_position_debias:
                 training = [replace(logged, positions=None) for logged in training]
+            if args.with_judgments:  # cross_validate keeps each fold's held-out query groups out of both
+                training, source = lists + training, f"{args.judgments} and {source}"
         folds = cross_validate(lists, judgments, args.folds, training=training)
     accuracy = engine.vocabulary.get().inference_accuracy
     if accuracy is not None:

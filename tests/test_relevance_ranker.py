@@ -227,8 +227,39 @@ def test_logged_searches_become_position_debiased_lists_with_serving_features(en
     (mouse,) = logged
     assert mouse.ids == list(shown) and mouse.labels.tolist() == [0, 1, 3] and mouse.positions.tolist() == [1, 2, 3]
     assert np.array_equal(mouse.rows, served.rows[:3], equal_nan=True)  # the rows serving computes
-    with pytest.raises(ValueError, match="not both"):
-        train_booster([mouse, served], rounds=2)
+
+
+def test_judged_and_logged_lists_train_together_the_judged_at_one_position(engine, lists, monkeypatch):
+    """A judged list was shown to nobody: all its rows share JUDGED_POSITION, so position
+    debiasing scales the whole list alike and leaves its order as judged; logged rows keep
+    the positions they were shown at."""
+    import lightgbm
+
+    from search_engine.understanding.ranker_training import JUDGED_POSITION, RankedList, train_booster
+
+    served = next(r for r in lists if r.query == "wireless mouse")
+    logged = RankedList(served.query, served.ids[:3], served.rows[:3], np.array([0, 1, 3], dtype=np.int32),
+                        served.kind, np.array([1, 2, 3], dtype=np.int32))
+    given = []
+    real = lightgbm.Dataset
+
+    def recording(*args, **kwargs):
+        given.append(kwargs.get("position"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lightgbm, "Dataset", recording)
+    train_booster([logged, *lists], rounds=2)
+    assert given[-1].tolist() == [1, 2, 3] + [JUDGED_POSITION] * sum(len(r.ids) for r in lists)
+    train_booster(lists, rounds=2)
+    assert given[-1] is None  # judgments alone: nothing to debias
+    assert JUDGED_POSITION not in logged.positions  # shown positions start at 1
+
+
+def test_training_on_judgments_and_clicks_needs_clicks(capsys):
+    from scripts.train_towers import main
+
+    assert main(["ranker", "--with-judgments", "--cv-only"]) == 2
+    assert "--with-judgments" in capsys.readouterr().err
 
 
 def test_clicks_for_held_out_queries_never_train_a_fold_nor_choose_its_kinds(engine, lists, slice_judgments,

@@ -11,10 +11,12 @@ feature means what it means when serving; a shown product the replay does not fi
 by a rule then, or gone from the index) has no such row and is left out. Shoppers click what is on top more, whatever it
 is: LightGBM's unbiased LambdaMART (Dataset(position=...)) learns a bias per shown position
 with the ranker and divides it out, so the ranker learns relevance, not the old order.
+Judged lists may train beside them: a judged list was shown to nobody, so all its rows share
+one position (JUDGED_POSITION), one bias for the whole list, which leaves its order as judged.
 
 Cross-validation uses the leak-free k folds of splits.py: a query and its near-duplicates
 ("laptop", "laptops") always land on the same side. Each fold trains on the others (their
-judgments, or the clicks of searches for them) and is scored on its held-out queries'
+judgments, the clicks of searches for them, or both) and is scored on its held-out queries'
 judgments against the fused order the ranker would replace, and against plain keyword
 search (BM25), per kind of query.
 
@@ -60,6 +62,7 @@ PARAMS = {
     "verbose": -1,
 }
 ROUNDS = 200
+JUDGED_POSITION = 0  # the position of a judged list's rows when logged searches train beside it (shown from 1)
 
 
 @dataclass
@@ -134,16 +137,17 @@ class NothingLearned(ValueError):
 
 
 def train_booster(lists: Sequence[RankedList], rounds: int = ROUNDS, params: Mapping | None = None):
-    """Judged lists, or logged lists (with positions: position-debiased); not both at once.
-    NothingLearned when no tree could split: too few rows, or no grade differs within a list."""
+    """Judged lists, logged lists (with positions: position-debiased), or both (the judged
+    ones at JUDGED_POSITION). NothingLearned when no tree could split: too few rows, or no
+    grade differs within a list."""
     import lightgbm
 
     lists = [ranked for ranked in lists if len(ranked.ids)]
     if not lists:
         raise NothingLearned("nothing to train the ranker on: no judged query or logged search with an outcome")
-    logged = [r.positions is not None for r in lists]
-    if any(logged) and not all(logged):
-        raise ValueError("train the ranker from judgments or from logged searches, not both at once")
+    if any(r.positions is not None for r in lists):
+        lists = [r if r.positions is not None else replace(r, positions=np.full(len(r.ids), JUDGED_POSITION, np.int32))
+                 for r in lists]
     params = {**PARAMS, **(params or {})}
     rows = sum(len(r.ids) for r in lists)
     if rows < 2 * params["min_data_in_leaf"]:  # no split possible (LightGBM's bagging fails on fewer still)
@@ -151,7 +155,7 @@ def train_booster(lists: Sequence[RankedList], rounds: int = ROUNDS, params: Map
                              f"split needs {params['min_data_in_leaf']} on each side (min_data_in_leaf)")
     data = lightgbm.Dataset(np.vstack([r.rows for r in lists]), np.concatenate([r.labels for r in lists]),
                             group=[len(r.ids) for r in lists], feature_name=list(RANKER_FEATURES), free_raw_data=False,
-                            position=np.concatenate([r.positions for r in lists]) if all(logged) else None)
+                            position=None if lists[0].positions is None else np.concatenate([r.positions for r in lists]))
     booster = lightgbm.train(params, data, num_boost_round=rounds)
     if not booster.feature_importance(importance_type="split").any():
         raise NothingLearned(f"the ranker learned nothing from {len(lists)} queries ({rows} candidates): no tree "
