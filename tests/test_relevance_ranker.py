@@ -213,7 +213,7 @@ def test_workbench_refuses_a_ranker_the_server_has_not_loaded(client):
 
 def test_logged_searches_become_position_debiased_lists_with_serving_features(engine, lists):
     from search_engine.types import Event
-    from search_engine.understanding.ranker_training import click_lists, train_booster
+    from search_engine.understanding.ranker_training import click_lists
 
     served = next(r for r in lists if r.query == "wireless mouse")
     shown = tuple(served.ids[:3])
