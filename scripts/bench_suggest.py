@@ -227,10 +227,8 @@ def unheld_pairs(snapshot, tries: int, seed: int) -> list[str]:
     from indexer.keyword.base import query_terms
 
     titles = Counter()
-    for doc in range(len(snapshot.products)):
-        product = snapshot.products.product(doc)
-        if product is not None:
-            titles.update({w for w in query_terms(product.title) if w.isalpha() and len(w) >= 3})
+    for product in snapshot.products.live_products():
+        titles.update({w for w in query_terms(product.title) if w.isalpha() and len(w) >= 3})
     common = sorted(w for w, _ in titles.most_common(COMMON_TITLE_WORDS))
     rng = random.Random(seed)
     pairs = sorted({f"{a} {b}" for a, b in (rng.sample(common, 2) for _ in range(tries))})
