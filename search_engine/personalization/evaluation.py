@@ -1,8 +1,9 @@
 """Measure personalization on held-out sessions: did the shopper's clicks and purchases rank higher?
 
 For each held-out session, the candidates are the engine's unpersonalized top `depth` for
-the session's query; gains are what the shopper did in that session (purchase 3, add to
-cart 2, click 1); the profile is built from the shopper's events before the session.
+the query of its last search; gains are what the shopper did after that search (purchase 3,
+add to cart 2, click 1); the profile is built from the shopper's events before it, the
+session's earlier searches and clicks included.
 """
 from __future__ import annotations
 
@@ -20,20 +21,24 @@ from search_engine.types import Event, Query
 
 
 def _measured(sessions: Sequence[Event]) -> list[tuple[Event, dict[str, float]]]:
-    """Each session's search with what the shopper did after it (product id -> gain); sessions
-    with no search or no action are left out."""
+    """Each session's last search with what the shopper did after it (product id -> gain);
+    what they did earlier in the session is history. Sessions with no search, or no action
+    after the last one, are left out."""
     grouped: dict[str, list[Event]] = defaultdict(list)
     for event in sessions:
         grouped[event.session_id].append(event)
     measured = []
     for session_events in grouped.values():
-        search = next((e for e in session_events if e.type == "search"), None)
+        ordered = sorted(session_events, key=lambda e: e.timestamp)
+        last = max((i for i, e in enumerate(ordered) if e.type == "search"), default=None)
+        if last is None:
+            continue
         gains: dict[str, float] = {}
-        for e in session_events:
+        for e in ordered[last + 1:]:
             if e.type in LABELS:
                 gains[e.product_id] = max(gains.get(e.product_id, 0), LABELS[e.type])
-        if search is not None and gains:
-            measured.append((search, gains))
+        if gains:
+            measured.append((ordered[last], gains))
     return measured
 
 
@@ -63,7 +68,8 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
         listed = [products.product(c.doc) for c in candidates]
         ids = [p.id for p in listed]
         profile = build_profile(by_user[search.user_id], catalog, reranker.model.bands,
-                                now=search.timestamp, half_life_days=reranker.half_life_days)
+                                now=search.timestamp, half_life_days=reranker.half_life_days,
+                                session=search.session_id)
         cold += profile.empty
         reranked = reranker.rerank(search.query, profile, list(candidates), products.product, catalog)
         plain = ndcg_at_k(ids, gains, 10)
@@ -72,7 +78,8 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
                                           confidence(profile, reranker.evidence)) if not profile.empty else None
         taste_free.append((search.user_id, plain, plain if free is None else _ndcg_in_order(ids, free, gains)))
         shopper = shoppers.get(search.user_id) if shoppers else None
-        if shopper is not None and free is not None:
+        # A visit shopper's taste is drawn per visit and not written down: none to know.
+        if shopper is not None and shopper.tastes and free is not None:
             places = price_places([catalog.product_of(pid) for pid in search.shown])
             fit = np.array([shopper.fit(p, places) for p in listed])
             for weight in weights:
