@@ -1011,8 +1011,8 @@ SEARCH_PARAMETERS = (
     Param("price_max", {"type": "number", "minimum": 0}, "highest price"),
     Param("user", {"type": "string", "maxLength": 200},
           "the shopper: personalizes the results and, when searches are logged, returns a search_id"),
-    Param("session", {"type": "string"}, "the shopper's session (visit), logged with the search; with user=, what "
-          "they did earlier in it steers the personalized order (first 200 characters; default: the user)"),
+    Param("session", {"type": "string"}, "the shopper's session, logged with the search (first 200 "
+          "characters; default: the user)"),
     Param("explain", {"type": "boolean", "default": False},
           "explain every result's stages and the search (also 1/0, yes/no, on/off)"),
     Param("correct", {"type": "boolean", "default": True},

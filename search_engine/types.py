@@ -49,9 +49,6 @@ class Query:
     mode: str = "hybrid"
     filters: Filters = field(default_factory=Filters)
     user: str | None = None
-    # The shopper's visit: what they did earlier in it says what they are after now
-    # (the preference model's session taste); None: no visit to read.
-    session: str | None = None
     explain: bool = False
     sort: str = "relevance"
     facets: FacetRequest = field(default_factory=FacetRequest)
@@ -59,12 +56,6 @@ class Query:
     # The words products must hold (the keyword leg and the matched set), when spelling
     # relaxation dropped some; None: all of text. The dense leg always reads the whole text.
     keyword_text: str | None = None
-
-    @property
-    def visit(self) -> str | None:
-        """The session id the event log records this search under: the session, else the
-        shopper (what training reads a logged search's visit as, so serving reads the same)."""
-        return self.session or self.user
 
     @property
     def words_to_match(self) -> str:

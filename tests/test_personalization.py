@@ -181,42 +181,6 @@ def test_taste_vector_price_place_and_price_spread_follow_the_picks():
                for name in ("user_taste_similarity", "user_picks_as_dear", "user_shown_as_dear"))
 
 
-def test_the_session_taste_reads_only_this_visits_picks():
-    """Weeks of compact mice, then a visit in which the shopper clicks two of the others:
-    for a search in that visit, the others are nearest the session taste, though the long
-    taste still leans compact; a search in another visit, or none, has no session taste."""
-    from search_engine.personalization.features import FEATURES, CatalogPriors, feature_matrix
-    from search_engine.personalization.product_stats import ProductStats
-    from search_engine.personalization.profiles import PriceBands, build_profile
-
-    products, catalog = _colour_catalog()
-    bands, priors = PriceBands.fit(products.values()), CatalogPriors.fit(products.values(), catalog)
-    shown = tuple(f"m{i}" for i in range(10))
-    events = []
-    for day, picks, session in ((20, (0, 1, 2), "old-1"), (10, (3, 4, 5), "old-2"), (0, (7, 8), "today")):
-        at = T - day * 86400 - 600
-        events.append(Event("u", session, at, "search", query="mouse", search_id=session, position=1, shown=shown))
-        events += [Event("u", session, at + 10 + i, "click", f"m{i}", "mouse", i + 1, session) for i in picks]
-    candidates = [Candidate(doc=i, fused_score=1.0, fused_rank=i + 1) for i in range(12)]
-    listed = [products[f"m{i}"] for i in range(12)]
-
-    def column(name, session):
-        profile = build_profile(events, catalog, bands, now=T, session=session)
-        rows = feature_matrix("mouse", listed, candidates, profile, ProductStats(), bands, priors, catalog)
-        return rows[:, FEATURES.index(name)]
-
-    this_visit = column("user_session_similarity", "today")
-    assert this_visit[6:].min() > 0 > this_visit[:6].max()
-    long_taste = column("user_taste_similarity", "today")
-    assert long_taste[:6].min() > long_taste[6:].max()
-    for elsewhere in ("yesterday", None):  # no picks in that visit, or no visit named
-        assert np.isnan(column("user_session_similarity", elsewhere)).all()
-        assert column("user_taste_similarity", elsewhere) == pytest.approx(long_taste)
-    # Only what happened before the search counts: the visit's clicks come after T - 600.
-    early = build_profile(events, catalog, bands, now=T - 595, session="today")
-    assert early.session_taste is None and early.taste is not None
-
-
 def test_a_session_is_measured_on_its_last_search():
     """A visit's earlier search and clicks are history for its last search, whose gains are
     what the shopper did after it."""
@@ -303,30 +267,6 @@ def test_confidence_grows_with_history_and_nothing_trusted_is_the_unpersonalized
     assert confidence(UserProfile(), 2.0) == 0.0
     one_view, buyer = UserProfile(total=0.5, events=1), UserProfile(total=20.0, events=6)
     assert confidence(one_view, 2.0) == pytest.approx(0.2) and confidence(buyer, 2.0) == pytest.approx(20 / 22)
-
-
-@pytest.mark.slow
-def test_serving_reads_the_session_taste_of_the_visit_the_log_records(personal_engine):
-    """The search's session, else the shopper (what the log records a search under, so what
-    training read), names the visit whose picks make the session taste."""
-    from search_engine.personalization.reranker import PreferenceReranker
-    from search_engine.types import Query
-
-    built = []
-
-    class Recording(PreferenceReranker):
-        def profile(self, *args, **kwargs):
-            built.append(super().profile(*args, **kwargs))
-            return built[-1]
-
-    fan = personal_engine.reranker
-    recording = replace(personal_engine, reranker=Recording(fan.model, fan.events_of))
-    assert Query("hdmi cable", user="fan", session="fan-3").visit == "fan-3"
-    assert Query("hdmi cable", user="fan").visit == "fan" and Query("hdmi cable", session="s").visit == "s"
-    for session, has_taste in (("fan-3", True), ("fan-99", False), (None, False)):
-        recording.search(Query("hdmi cable", k=20, user="fan", session=session))
-        assert (built[-1].session_taste is not None) == has_taste
-        assert built[-1].taste is not None
 
 
 @pytest.mark.slow
@@ -443,31 +383,6 @@ def test_simulated_shoppers_held_out_sessions_improve(engine, judgments, slice_p
     free = mean([r[2] for r in figures["taste_free_per_session"]])
     assert len(figures["taste_free_per_session"]) == figures["sessions"]
     assert mean([r[2] for r in figures["known_taste_per_session"][1.0]]) > 1.05 * free
-
-
-@pytest.mark.slow
-def test_a_visit_shopper_searches_twice_per_visit_for_a_new_intent(engine, judgments, slice_products):
-    from search_engine.personalization.profiles import CatalogReader, PriceBands
-    from search_engine.personalization.simulator import MEASURE_DEPTH, SHOWN, VISIT_SEARCHES, ShopperSimulator
-    from search_engine.types import Query
-    from tests.conftest import SLICE_QUERIES
-
-    catalog = CatalogReader.of_snapshot(engine.index.snapshot())
-    simulator = ShopperSimulator({q: judgments[q] for q in SLICE_QUERIES},
-                                 lambda q: [h.product for h in engine.search(Query(q, k=100)).hits],
-                                 PriceBands.fit(slice_products), seed=5, facets=catalog.facets,
-                                 vector_of=catalog.vector_of)
-    shopper = simulator.shopper("sim-visitor", "visit")
-    assert shopper.tastes == () and simulator.for_visit(simulator.shopper("sim-fan", "brand")).kind == "brand"
-    intents = {simulator.for_visit(shopper).tastes[0].centre for _ in range(10)}
-    assert len(intents) > 5  # each visit its own intent
-    measured = simulator.session(shopper, T, measure=True)
-    searches = [e for e in measured if e.type == "search"]
-    assert len(searches) == VISIT_SEARCHES and len({e.session_id for e in measured}) == 1
-    # Only the last search is the randomised measurement; the first shows a normal page.
-    assert len(searches[0].shown) == SHOWN and len(searches[-1].shown) > SHOWN
-    assert len(searches[-1].shown) <= MEASURE_DEPTH
-    assert simulator.browse(shopper, {}, T) == []  # nothing lasts outside a visit
 
 
 @pytest.mark.slow

@@ -68,8 +68,7 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
         listed = [products.product(c.doc) for c in candidates]
         ids = [p.id for p in listed]
         profile = build_profile(by_user[search.user_id], catalog, reranker.model.bands,
-                                now=search.timestamp, half_life_days=reranker.half_life_days,
-                                session=search.session_id)
+                                now=search.timestamp, half_life_days=reranker.half_life_days)
         cold += profile.empty
         reranked = reranker.rerank(search.query, profile, list(candidates), products.product, catalog)
         plain = ndcg_at_k(ids, gains, 10)
@@ -78,8 +77,7 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
                                           confidence(profile, reranker.evidence)) if not profile.empty else None
         taste_free.append((search.user_id, plain, plain if free is None else _ndcg_in_order(ids, free, gains)))
         shopper = shoppers.get(search.user_id) if shoppers else None
-        # A visit shopper's taste is drawn per visit and not written down: none to know.
-        if shopper is not None and shopper.tastes and free is not None:
+        if shopper is not None and free is not None:
             places = price_places([catalog.product_of(pid) for pid in search.shown])
             fit = np.array([shopper.fit(p, places) for p in listed])
             for weight in weights:

@@ -8,9 +8,8 @@ Four families, as a search team would name them:
               to the product's brand and category, the strongest liking and disliking among
               the product's facet values (colour, connectivity, material: any attribute the
               catalog declares), its price band's affinity and distance from their usual
-              band; the product's similarity to their taste vector, to what they pick
-              beyond what they are shown and to what they picked earlier in this visit (each
-              against the list's mean); where its price sits
+              band; the product's similarity to their taste vector and to what they pick
+              beyond what they are shown (both against the list's mean); where its price sits
               in this list against where the shopper's picks sat in theirs, and its log price
               against theirs; the share of their picks, and of what they were shown, at least
               as dear as it; how much history there is at all
@@ -41,14 +40,13 @@ FEATURES = (
     "user_brand_affinity", "user_brand_share", "user_category_affinity", "user_category_share",
     "user_value_affinity_max", "user_value_affinity_min", "user_value_share_max",
     "user_price_band_affinity", "user_price_band_distance",
-    "user_taste_similarity", "user_taste_contrast", "user_session_similarity",
+    "user_taste_similarity", "user_taste_contrast",
     "price_place", "user_price_place_gap", "user_log_price_gap", "user_picks_as_dear", "user_shown_as_dear",
     "user_history",
     "popularity", "click_over_expected", "conversion",
 )
 SHOPPER_FEATURES = tuple(f for f in FEATURES if f.startswith("user_"))
 _TASTE, _CONTRAST = FEATURES.index("user_taste_similarity"), FEATURES.index("user_taste_contrast")
-_SESSION = FEATURES.index("user_session_similarity")
 _PICKS_AS_DEAR, _SHOWN_AS_DEAR = FEATURES.index("user_picks_as_dear"), FEATURES.index("user_shown_as_dear")
 _TOKEN = re.compile(r"\w+")
 
@@ -159,7 +157,6 @@ def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence
     context_vectors = vectors if context is products else catalog.vector_rows([p.id for p in context])
     taste = _centred_similarity(profile.taste_unit(), vectors, context_vectors, len(products))
     contrast = _centred_similarity(profile.taste_direction(), vectors, context_vectors, len(products))
-    this_visit = _centred_similarity(profile.session_taste_unit(), vectors, context_vectors, len(products))
     known: dict[str, tuple[float, float]] = {}
     table = []  # one tuple per row, made an array once (row by row into an array is slower)
     for product, c in zip(products, candidates):
@@ -186,7 +183,7 @@ def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence
             max((share for _, share in values), default=0.0),
             band_aff,
             abs(band - mean_band) if band is not None and mean_band is not None else float("nan"),
-            0.0, 0.0, 0.0,  # taste, contrast and this visit's taste: their columns are filled below
+            0.0, 0.0,  # taste and contrast: their columns are filled below
             _or_nan(place),
             place - user_place if place is not None and user_place is not None else float("nan"),
             math.log(product.price) - user_log_price if priced and user_log_price is not None else float("nan"),
@@ -197,7 +194,6 @@ def feature_matrix(query: str, products: Sequence[Product], candidates: Sequence
     rows = np.array(table, dtype=np.float32).reshape(len(table), len(FEATURES))
     rows[:, _TASTE] = taste
     rows[:, _CONTRAST] = contrast
-    rows[:, _SESSION] = this_visit
     prices = np.array([p.price if p.price is not None and p.price > 0 else np.nan for p in products], dtype=np.float64)
     rows[:, _PICKS_AS_DEAR] = _share_as_dear(profile.picked_prices, prices)
     rows[:, _SHOWN_AS_DEAR] = _share_as_dear(profile.shown_prices, prices)

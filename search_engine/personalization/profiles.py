@@ -13,9 +13,7 @@ reason but their query; against what they were shown, only a preference is left.
 
 The taste vector is the interactions' weighted sum of product-tower vectors; its exposure
 counterpart is the shown products' sum. Their difference points at what the shopper picks
-among what they see ("compact", "gaming"), which no attribute may name. The session taste is
-the same sum over the interactions of the current visit only (the search's session id, as
-the event log records it): what the shopper is after today, which their history may not say.
+among what they see ("compact", "gaming"), which no attribute may name.
 
 Price as shoppers see it: where each product they picked sat in the price range of the list
 that showed it (0 cheapest .. 1 dearest), averaged; their average log price; and the spread
@@ -133,15 +131,11 @@ class CatalogReader:
 
     def weighted_sum(self, product_ids: Sequence[str], weights: Sequence[float]) -> np.ndarray | None:
         """The weighted sum of these products' vectors (those that have one); None if none has."""
-        return self.weighted_sums(product_ids, [weights])[0]
-
-    def weighted_sums(self, product_ids: Sequence[str], weightings: Sequence[Sequence[float]]) -> list[np.ndarray | None]:
-        """weighted_sum for each weighting of the same products, their vectors read once."""
         read = self._vectors(product_ids)
         if read is None:
-            return [None] * len(weightings)
+            return None
         known, found = read
-        return [np.asarray(weights, dtype=np.float32)[known] @ found for weights in weightings]
+        return np.asarray(weights, dtype=np.float32)[known] @ found
 
     def terms(self, product: Product) -> tuple[str, ...]:
         """The product's facet values as "name=value" terms."""
@@ -203,7 +197,6 @@ class UserProfile:
     shown_total: float = 0.0  # decayed count of shown products
     taste: np.ndarray | None = None  # mass-weighted sum of the picked products' vectors
     shown_vector: np.ndarray | None = None  # exposure-weighted sum of the shown products' vectors
-    session_taste: np.ndarray | None = None  # the taste vector of this visit's interactions alone
     price_place: float = 0.0  # mass-weighted sum of picked products' place in their list's price range
     price_place_mass: float = 0.0
     log_price: float = 0.0  # mass-weighted sum of picked products' log price
@@ -252,9 +245,6 @@ class UserProfile:
     def taste_unit(self) -> np.ndarray | None:
         return None if self.taste is None else _unit(self.taste)
 
-    def session_taste_unit(self) -> np.ndarray | None:
-        return None if self.session_taste is None else _unit(self.session_taste)
-
 
 def _unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
@@ -269,17 +259,14 @@ def price_places(products: Sequence[Product | None]) -> dict[str, float]:
 
 
 def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceBands,
-                  now: float, half_life_days: float = 30.0, session: str | None = None) -> UserProfile:
-    """The profile as of `now` from events before it; events at or after `now` are ignored.
-    session: the visit the profile is for, as the event log names it (its events make the
-    session taste); None: none."""
+                  now: float, half_life_days: float = 30.0) -> UserProfile:
+    """The profile as of `now` from events before it; events at or after `now` are ignored."""
     events = [e for e in events if e.timestamp < now]
     profile = UserProfile()
     searches = [e for e in events if e.type == "search" and e.shown]
     exposed = {id(e) for e in searches[-EXPOSURE_SEARCHES:]}
     lists: dict[str, dict[str, float]] = {}  # search_id or session -> price places of what it showed
     picked, shown_to = _WeightedProducts(), _WeightedProducts()  # summed in the product tower's space at the end
-    picked_this_visit: dict[str, float] = {}  # product id -> weight, of the picks in `session`
     decay = math.log(2) / (half_life_days * 86400)
     for event in sorted(events, key=lambda e: e.timestamp):
         age_weight = math.exp(-decay * (now - event.timestamp))
@@ -311,8 +298,6 @@ def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceB
         for term in catalog.terms(product):
             profile.values[term] = profile.values.get(term, 0.0) + weight
         picked.add(product, weight)
-        if session is not None and event.session_id == session:
-            picked_this_visit[product.id] = picked_this_visit.get(product.id, 0.0) + weight
         if product.price is not None and product.price > 0:
             profile.log_price += weight * math.log(product.price)
             profile.log_price_mass += weight
@@ -320,10 +305,7 @@ def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceB
         if places and product.id in places:
             profile.price_place += weight * places[product.id]
             profile.price_place_mass += weight
-    picks = list(picked.weight_of)
-    profile.taste, session_taste = catalog.weighted_sums(  # the picks' vectors read once for both
-        picks, [list(picked.weight_of.values()), [picked_this_visit.get(pid, 0.0) for pid in picks]])
-    profile.session_taste = session_taste if picked_this_visit else None
+    profile.taste = picked.sum_of_vectors(catalog)
     profile.shown_vector = shown_to.sum_of_vectors(catalog)
     profile.picked_prices = picked.price_spread()
     profile.shown_prices = shown_to.price_spread()

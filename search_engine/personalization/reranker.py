@@ -60,12 +60,10 @@ class PreferenceReranker:
         return found[-1] if found else None
 
     def profile(self, user_id: str, catalog: CatalogReader, now: float | None = None,
-                model: PreferenceModel | None = None, session: str | None = None) -> UserProfile:
-        """model: the one the caller will rerank with (default: the current one); session:
-        the visit this search is part of, as the event log names it (Query.visit)."""
+                model: PreferenceModel | None = None) -> UserProfile:
+        """model: the one the caller will rerank with (default: the current one)."""
         return build_profile(self.events_of(user_id), catalog, (model or self.model).bands,
-                             now=time.time() if now is None else now, half_life_days=self.half_life_days,
-                             session=session)
+                             now=time.time() if now is None else now, half_life_days=self.half_life_days)
 
     def rerank(self, query: str, profile: UserProfile, candidates: list[Candidate],
                product_at: Callable[[int], Product], catalog: CatalogReader, explain: bool = False,

@@ -22,12 +22,10 @@ product, relevance aside (its "fit"):
   vector     a taste no attribute names: a random product of the judged results as a centre in
              the product tower's space; +1.5 for products among the 15% of those results most
              similar to it
-  visit      an intent that lasts one visit: each visit draws a new vector taste (as above),
-             and the visit holds two searches for it; nothing lasts from one visit to the next
 Brands, types, values and centres are drawn from the products the judged queries return, so
 tastes meet real result lists.
 
-A session: the shopper issues one judged Icecat query (a visit shopper two), more likely one whose results hold
+A session: the shopper issues one judged Icecat query, more likely one whose results hold
 products that fit them, sometimes as a variation (plural or singular, lower-case, a word
 dropped); sees the engine's unpersonalized top 10, examines position i with probability
 1 / i ** 0.8 (position bias), and clicks an examined product with a probability that rises
@@ -35,8 +33,8 @@ with its human relevance grade for the query (0-3; unjudged counts 0) and with i
 click may lead to add-to-cart and a purchase, more likely for a good fit. Between searches
 they sometimes view a product that fits them directly (a mixed shopper: of a favourite brand).
 
-Held-out measurement sessions are different in one way: their (last) search shows the top
-100 candidates in a random order (a randomization bucket), so the items the shopper clicks or buys before
+Held-out measurement sessions are different in one way: the top 100 candidates are shown in
+a random order (a randomization bucket), so the items the shopper clicks or buys before
 they stop (after a purchase or three clicks) favour neither the unpersonalized nor the
 personalized order.
 """
@@ -60,8 +58,7 @@ EXAMINE_EXPONENT = 0.8
 SHOWN = 10
 MEASURE_DEPTH = 100
 DAY = 86400.0
-TASTE_KINDS = ("mixed", "brand", "type", "attribute", "cheapest", "budget", "vector", "visit")
-VISIT_SEARCHES = 2  # a visit shopper's searches per visit, each for that visit's intent
+TASTE_KINDS = ("mixed", "brand", "type", "attribute", "cheapest", "budget", "vector")
 LIKED = 0.5  # a fit above this is a product the shopper goes looking for
 
 
@@ -261,19 +258,9 @@ class ShopperSimulator:
             tastes = (BudgetTaste(self._prices[int(len(self._prices) * rng.uniform(0.2, 0.6))]),)
         elif kind == "vector":
             tastes = (self._vector_taste(rng),)
-        elif kind == "visit":
-            self._vector_taste(rng)  # fails now, not at the first visit, without vectors
-            tastes = ()  # drawn per visit: see for_visit
         else:
             raise ValueError(f"unknown taste kind {kind!r}; one of {', '.join(TASTE_KINDS)}")
         return SimulatedShopper(user_id, tastes, kind)
-
-    def for_visit(self, shopper: SimulatedShopper) -> SimulatedShopper:
-        """The shopper as they are for one visit: a visit shopper with a new intent, anyone
-        else as always."""
-        if shopper.kind != "visit":
-            return shopper
-        return SimulatedShopper(shopper.user_id, (self._vector_taste(self.rng),), shopper.kind)
 
     def _vector_taste(self, rng: random.Random, centre_id: str | None = None) -> VectorTaste:
         if self._vector_of is None:
@@ -329,15 +316,11 @@ class ShopperSimulator:
             tastes = (BudgetTaste(described["budget"]),)
         elif kind == "vector":
             tastes = (self._vector_taste(self.rng, described["vector_centre"]),)
-        elif kind == "visit":
-            tastes = ()
         else:
             raise ValueError(f"unknown taste kind {kind!r}; one of {', '.join(TASTE_KINDS)}")
         return SimulatedShopper(described["user_id"], tastes, kind)
 
     def _weights(self, shopper: SimulatedShopper) -> list[float]:
-        if shopper.kind == "visit":  # an intent of one visit: not worth keeping
-            return [0.2 + self._liked(shopper, q) for q in self.queries]
         weights = self._interest.get(shopper.user_id)
         if weights is None:
             weights = self._interest[shopper.user_id] = [0.2 + self._liked(shopper, q) for q in self.queries]
@@ -354,30 +337,16 @@ class ShopperSimulator:
         return (query_variation(base, self.rng) if self.rng.random() < 0.3 else base), base
 
     def session(self, shopper: SimulatedShopper, start: float, measure: bool = False) -> list[Event]:
-        """One shopping session's events: one search, a visit shopper's VISIT_SEARCHES for
-        the visit's intent. measure=True: its last search shows the top 100 in a random
-        order, examined unbiased."""
+        """One shopping session's events. measure=True: examine the top 100, unbiased."""
         rng = self.rng
         session_id = f"sim-{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}"
-        searches = VISIT_SEARCHES if shopper.kind == "visit" else 1
-        shopper = self.for_visit(shopper)
-        events: list[Event] = []
-        clock = start
-        for n in range(searches):
-            events += self._search(shopper, session_id, clock, measure and n == searches - 1)
-            clock = events[-1].timestamp + rng.uniform(20, 120)
-        return events
-
-    def _search(self, shopper: SimulatedShopper, session_id: str, at: float, measure: bool) -> list[Event]:
-        """One search and what the shopper does with it."""
-        rng = self.rng
         typed, base = self.query_of(shopper)
         results = list(self.results_of(typed))
         shown = results[: MEASURE_DEPTH if measure else SHOWN]
         if measure:
             shown = rng.sample(shown, len(shown))
         search_id = uuid.UUID(int=rng.getrandbits(128)).hex
-        search = Event(shopper.user_id, session_id, at, "search", query=typed, search_id=search_id,
+        search = Event(shopper.user_id, session_id, start, "search", query=typed, search_id=search_id,
                        position=1, shown=tuple(p.id for p in shown))
         return [search] + self.reaction(shopper, search, shown, self.judgments[base], rng, measure)
 
@@ -414,10 +383,7 @@ class ShopperSimulator:
                at: float) -> list[Event]:
         """A product page view outside search: a mixed shopper's of a favourite brand (in a
         favourite type when there is one), anyone else's of a product that fits them among
-        the results of a query they would search; none for a visit shopper, whose interest
-        lasts one visit."""
-        if shopper.kind == "visit":
-            return []
+        the results of a query they would search."""
         if shopper.kind == "mixed":
             brands, types = shopper.tastes[0].brands, shopper.tastes[1].categories
             brand = self.rng.choices(list(brands), weights=list(brands.values()))[0]

@@ -126,8 +126,7 @@ def build_dataset(lists: Sequence[LoggedList], events: Sequence[Event], catalog:
             context = contexts[logged.search.query] = [p for p in map(catalog.product_of, found) if p is not None]
         context = context + [p for _, pid, p in shown if pid not in found]
         profile = build_profile(history.get(logged.search.user_id, ()), catalog, bands,
-                                now=logged.search.timestamp, half_life_days=half_life_days,
-                                session=logged.search.session_id)
+                                now=logged.search.timestamp, half_life_days=half_life_days)
         rows.append(feature_matrix(logged.search.query, [p for _, _, p in shown], candidates,
                                    profile, stats, bands, priors, catalog, context))
         labels += [logged.labels.get(pid, 0) for _, pid, _ in shown]
