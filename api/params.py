@@ -216,6 +216,7 @@ def query_from(args: MultiDict) -> Query:
         mode=mode,
         filters=filters_from(args),
         user=user,
+        session=(args.get("session") or "").strip()[:200] or None,
         explain=bool_param(args, "explain"),
         sort=sort_from(args),
         facets=facets_from(args),

@@ -24,7 +24,7 @@ def search():
     serving = current_engine()
     query = checked_against(query_from(request.args), request.args, serving.index.products.attributes)
     highlight = bool_param(request.args, "highlight")
-    session = (request.args.get("session") or "").strip()[:200] or None
+    session = query.session
     experiment = current_app.extensions["experiments"].running(time.time())
     started = time.perf_counter()
     try:
@@ -46,7 +46,7 @@ def search():
         # from (an experiment's shoppers' searches always: its results are counted from
         # them); an anonymous shopper's searches are logged under their session.
         body["search_id"] = uuid.uuid4().hex
-        event_store().add([Event(user_id=unit, session_id=session or unit, timestamp=time.time(), type="search",
+        event_store().add([Event(user_id=unit, session_id=query.visit, timestamp=time.time(), type="search",
                                  query=query.text, search_id=body["search_id"], position=query.offset + 1,
                                  shown=tuple(hit.product.id for hit in result.hits),
                                  experiment=None if served.variant is None else str(experiment.id),

@@ -100,6 +100,24 @@ class EventStore:
                            "ORDER BY timestamp DESC, id DESC LIMIT ?", (user_id, limit))
         return [_event(r) for r in reversed(rows)]
 
+    def latest_for_user(self, user_id: str, searches: int, others: int) -> list[Event]:
+        """The user's latest `searches` search events and latest `others` other events, oldest
+        first: what a profile reads (personalization.profiles.build_profile), which page
+        views by the hundred must not push a purchase out of."""
+        columns = ", ".join(COLUMNS)
+        with self._lock:  # one read of the two: no event stored between them
+            self._fast.execute("BEGIN")
+            try:
+                rows = self._fast.execute(
+                    f"SELECT id, {columns} FROM events WHERE user_id = ? AND type = 'search' "
+                    "ORDER BY timestamp DESC, id DESC LIMIT ?", (user_id, searches)).fetchall()
+                rows += self._fast.execute(
+                    f"SELECT id, {columns} FROM events WHERE user_id = ? AND type != 'search' "
+                    "ORDER BY timestamp DESC, id DESC LIMIT ?", (user_id, others)).fetchall()
+            finally:
+                self._fast.execute("COMMIT")
+        return [_event(row[1:]) for row in sorted(rows, key=lambda row: (row[1 + COLUMNS.index("timestamp")], row[0]))]
+
     def all(self) -> Iterator[Event]:
         """Every event in time order (its own connection: a long read never holds the lock)."""
         connection = sqlite3.connect(self.path)

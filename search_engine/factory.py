@@ -39,13 +39,15 @@ def open_reranker(settings: Settings, events=None):
     if not settings.reranker_path:
         return None
     from search_engine.personalization.model import load_model
+    from search_engine.personalization.profiles import EXPOSURE_SEARCHES, PROFILE_INTERACTIONS
     from search_engine.personalization.reranker import PreferenceReranker
 
     events = events or open_event_store(settings)
     model = load_model(settings.reranker_path)
     # A folder of versions is followed (a newly trained version is picked up live); a version folder is pinned.
     follow = None if (Path(settings.reranker_path) / "model.txt").exists() else settings.reranker_path
-    return PreferenceReranker(model, events.for_user, depth=settings.rerank_depth, model_root=follow,
+    return PreferenceReranker(model, lambda user: events.latest_for_user(user, EXPOSURE_SEARCHES, PROFILE_INTERACTIONS),
+                              depth=settings.rerank_depth, model_root=follow,
                               evidence=settings.personalization_evidence)
 
 

@@ -233,7 +233,7 @@ class Personalization:
         query, products = context.query, context.snapshot.products
         model = self.reranker.model  # one model for the whole search, even if a newer one is swapped in
         catalog = CatalogReader.of_snapshot(context.snapshot)
-        profile = self.reranker.profile(query.user, catalog, model=model)
+        profile = self.reranker.profile(query.user, catalog, model=model, page=query)
         if profile.empty:
             return candidates
         context.personalized_by = model.version

@@ -49,6 +49,7 @@ class Query:
     mode: str = "hybrid"
     filters: Filters = field(default_factory=Filters)
     user: str | None = None
+    session: str | None = None  # the shopper's visit, as the event log records it (see visit)
     explain: bool = False
     sort: str = "relevance"
     facets: FacetRequest = field(default_factory=FacetRequest)
@@ -56,6 +57,11 @@ class Query:
     # The words products must hold (the keyword leg and the matched set), when spelling
     # relaxation dropped some; None: all of text. The dense leg always reads the whole text.
     keyword_text: str | None = None
+
+    @property
+    def visit(self) -> str | None:
+        """The session the event log records this search under: the session, else the shopper."""
+        return self.session or self.user
 
     @property
     def words_to_match(self) -> str:

@@ -181,18 +181,127 @@ def test_taste_vector_price_place_and_price_spread_follow_the_picks():
                for name in ("user_taste_similarity", "user_picks_as_dear", "user_shown_as_dear"))
 
 
-def test_a_session_is_measured_on_its_last_search():
-    """A visit's earlier search and clicks are history for its last search, whose gains are
-    what the shopper did after it."""
+def test_held_out_searches_are_measured_with_the_outcomes_training_gives_them():
+    """Evaluation attributes outcomes as training does: a click naming its search counts for
+    that search even after a later one; each search of a shopper who sends no session counts
+    on its own; a first page's outcomes count though the shopper went on to page 2."""
     from search_engine.personalization.evaluation import _measured
 
-    first = Event("u", "v", T, "search", query="mouse", search_id="a", position=1, shown=("m1", "m2"))
-    second = Event("u", "v", T + 100, "search", query="keyboard", search_id="b", position=1, shown=("k1", "k2"))
-    events = [first, Event("u", "v", T + 10, "click", "m1", "mouse", 1, "a"), second,
-              Event("u", "v", T + 110, "click", "k2", "keyboard", 2, "b"),
-              Event("u", "v", T + 120, "add_to_cart", "k2"),
-              Event("u", "w", T, "search", query="cable", search_id="c", position=1, shown=("c1",))]  # no action
-    assert _measured(events) == [(second, {"k2": 2})]
+    mouse = Event("u", "u", T, "search", query="mouse", search_id="a", position=1, shown=("m1", "m2"))
+    keyboard = Event("u", "u", T + 100, "search", query="keyboard", search_id="b", position=1, shown=("k1", "k2"))
+    page_2 = Event("u", "u", T + 300, "search", query="keyboard", search_id="c", position=3, shown=("k3",))
+    events = [mouse, keyboard, Event("u", "u", T + 110, "click", "m2", "mouse", 2, "a"),
+              Event("u", "u", T + 120, "purchase", "m2"),
+              Event("u", "u", T + 200, "click", "k1", "keyboard", 1, "b"),
+              Event("u", "u", T + 210, "add_to_cart", "k1"), page_2]
+    assert _measured(events, 100) == [(mouse, {"m2": 3.0}), (keyboard, {"k1": 2.0})]
+
+
+def test_a_later_page_reads_the_profile_as_of_its_first_page():
+    """Page 1's own logging and a click on it change the profile; page 2 of the same query in
+    the same session reads it as of page 1, so both pages are cut from one order. Another
+    query, another session or a first page read it as of now."""
+    from search_engine.personalization.profiles import FirstPages
+
+    earlier = Event("u", "s", T - 500, "search", query="Mouse", search_id="x", position=1, shown=("m1",))
+    first = Event("u", "s", T - 100, "search", query="mouse ", search_id="a", position=1, shown=("m1", "m2"))
+    events = [earlier, first, Event("u", "s", T - 90, "click", "m2", "mouse", 2, "a"),
+              Event("u", "s", T - 50, "search", query="mouse", search_id="b", position=11, shown=("m3",))]
+    pages = FirstPages.of(events, T)
+    assert pages.profile_time(T, "mouse", 11, "s") == T - 100  # the latest first page, case and spaces aside
+    assert pages.profile_time(T, "mouse", 1, "s") == T  # a first page (a reload) reads now
+    assert pages.profile_time(T, "keyboard", 11, "s") == T and pages.profile_time(T, "mouse", 11, "t") == T
+    assert FirstPages.of(events, T - 100).profile_time(T, "mouse", 11, "s") == T - 500  # only pages before
+
+
+def test_a_profile_reads_the_same_recent_window_in_training_and_serving(tmp_path):
+    """A shopper who bought five times and then browsed 600 pages: the profile reads their
+    latest 50 searches and 500 other events; the store hands serving exactly those, and
+    training's history of the same shopper reads the same ones."""
+    from search_engine.event_store import EventStore
+    from search_engine.personalization.profiles import (
+        EXPOSURE_SEARCHES, PROFILE_INTERACTIONS, PriceBands, build_profile)
+    from search_engine.personalization.training import ShopperHistory
+
+    products, catalog = _colour_catalog()
+    bands = PriceBands.fit(products.values())
+    events = [Event("u", "s", T - 10_000 + i, "purchase", "m0") for i in range(5)]
+    for i in range(600):
+        at = T - 5_000 + 2 * i
+        events.append(Event("u", "s", at, "search", query="mouse", search_id=f"q{i}", position=1, shown=("m1", "m3")))
+        events.append(Event("u", "s", at + 1, "view", "m1"))
+    store = EventStore(tmp_path / "events.sqlite3")
+    store.add(events)
+    served = store.latest_for_user("u", EXPOSURE_SEARCHES, PROFILE_INTERACTIONS)
+    assert sum(e.type == "search" for e in served) == EXPOSURE_SEARCHES
+    assert sum(e.type == "view" for e in served) == PROFILE_INTERACTIONS and served[-1] == events[-1]
+    assert [e.timestamp for e in served] == sorted(e.timestamp for e in served)
+    history = ShopperHistory()
+    for event in events:
+        history.add(event)
+    whole = build_profile(events, catalog, bands, now=T)
+    for read in (served, history.before(T)):
+        profile = build_profile(read, catalog, bands, now=T)
+        assert (profile.events, profile.total, profile.shown_total) == (whole.events, whole.total, whole.shown_total)
+    assert whole.events == PROFILE_INTERACTIONS and "m0" not in {e.product_id for e in served}  # the purchases are out of the window
+
+
+def test_a_profiles_events_are_read_whole_while_other_threads_write(tmp_path):
+    """Serving reads a shopper's window (two reads, one transaction) while request threads
+    store events, durable and not: every read is the latest window at some moment, in time
+    order, never an error or a mix."""
+    from search_engine.event_store import EventStore
+
+    store = EventStore(tmp_path / "events.sqlite3")
+    seen: list[list[Event]] = []
+
+    def work(seed: int) -> None:
+        for i in range(60):
+            if seed % 2:
+                at = T + seed * 1000 + i
+                store.add([Event("u", "s", at, "search", query="mouse", search_id=f"{seed}-{i}", position=1,
+                                 shown=("m1",)), Event("u", "s", at + 0.5, "click", "m1", "mouse", 1, f"{seed}-{i}")],
+                          durable=bool(i % 2))
+            else:
+                seen.append(store.latest_for_user("u", 5, 7))
+
+    assert race(work) == []
+    assert seen and all(len(read) <= 12 for read in seen)
+    for read in seen:
+        assert [e.timestamp for e in read] == sorted(e.timestamp for e in read)
+        assert sum(e.type == "search" for e in read) <= 5 and sum(e.type == "click" for e in read) <= 7
+    final = store.latest_for_user("u", 5, 7)
+    assert [e.type for e in final].count("search") == 5 and len(final) == 12
+
+
+def test_a_click_timed_before_its_search_is_its_outcome_and_not_its_history():
+    """The device's clock runs 2 s behind the server's: the click names its search, so it
+    counts for it, and it is no history for that search's features."""
+    from search_engine.personalization.training import in_causal_order, logged_lists
+
+    search = Event("u", "s", T, "search", query="mouse", search_id="a", position=1, shown=("m1", "m2"))
+    click = Event("u", "s", T - 2, "click", "m2", "mouse", 2, "a")
+    ordered = in_causal_order([click, search])
+    assert ordered[0] == search and ordered[1].timestamp == T and ordered[1].product_id == "m2"
+    [logged] = logged_lists([click, search])
+    assert logged.labels == {"m2": 1}
+
+
+def test_clicks_over_expected_counts_later_pages_at_their_places():
+    """Page 2 shows places 11-20: a product clicked there at its place's rate scores 1, as
+    one does on page 1 (its clicks were counted, its place's expected clicks were not)."""
+    from search_engine.personalization.product_stats import ProductStats
+
+    stats = ProductStats()
+    for i in range(100):
+        stats.add(Event("u", "s", T + i, "search", query="q", search_id=f"a{i}", position=1,
+                        shown=tuple(f"p{j}" for j in range(10))))
+        stats.add(Event("u", "s", T + i, "search", query="q", search_id=f"b{i}", position=11,
+                        shown=tuple(f"r{j}" for j in range(10))))
+        if i % 10 == 0:
+            stats.add(Event("u", "s", T + i, "click", "p9", "q", 10, f"a{i}"))
+            stats.add(Event("u", "s", T + i, "click", "r0", "q", 11, f"b{i}"))
+    assert stats.features("p9")[1] == pytest.approx(1.0) and stats.features("r0")[1] == pytest.approx(1.0)
 
 
 @pytest.mark.slow
@@ -267,6 +376,36 @@ def test_confidence_grows_with_history_and_nothing_trusted_is_the_unpersonalized
     assert confidence(UserProfile(), 2.0) == 0.0
     one_view, buyer = UserProfile(total=0.5, events=1), UserProfile(total=20.0, events=6)
     assert confidence(one_view, 2.0) == pytest.approx(0.2) and confidence(buyer, 2.0) == pytest.approx(20 / 22)
+
+
+@pytest.mark.slow
+def test_the_pages_of_a_personalized_search_come_from_one_order(personal_engine, hand_log):
+    """The first page is logged (what it showed becomes the shopper's exposure) and clicked
+    before page 2 is asked for: page 2 still continues page 1's order, no product on both
+    pages and none on neither."""
+    import time
+
+    from search_engine.personalization.profiles import CatalogReader, build_profile
+    from search_engine.personalization.reranker import PreferenceReranker
+    from search_engine.types import Query
+
+    log = [e for e in read_jsonl_events(hand_log) if e.user_id == "fan"]
+    fan = personal_engine.reranker
+    engine = replace(personal_engine, reranker=PreferenceReranker(fan.model, lambda user: list(log)))
+    whole = [h.product.id for h in engine.search(Query("hdmi cable", k=20, user="fan", session="v")).hits]
+    page_1 = engine.search(Query("hdmi cable", k=10, user="fan", session="v"))
+    now = time.time()
+    log.append(Event("fan", "v", now, "search", query="hdmi cable", search_id="p1", position=1,
+                     shown=tuple(h.product.id for h in page_1.hits)))
+    log += [Event("fan", "v", now + 0.001 + i, "click", h.product.id, "hdmi cable", i + 1, "p1")
+            for i, h in enumerate(page_1.hits[5:])]
+    page_2 = engine.search(Query("hdmi cable", k=10, offset=10, user="fan", session="v"))
+    assert [h.product.id for h in page_1.hits] + [h.product.id for h in page_2.hits] == whole
+    # Without the rule, the profile page 2 reads would differ: the log did change it.
+    catalog = CatalogReader.of_snapshot(engine.index.snapshot())
+    assert fan.model is engine.reranker.model
+    before, after = (build_profile(log, catalog, fan.model.bands, now=t) for t in (now, now + 100))
+    assert after.total > before.total
 
 
 @pytest.mark.slow

@@ -1,9 +1,10 @@
 """Measure personalization on held-out sessions: did the shopper's clicks and purchases rank higher?
 
-For each held-out session, the candidates are the engine's unpersonalized top `depth` for
-the query of its last search; gains are what the shopper did after that search (purchase 3,
-add to cart 2, click 1); the profile is built from the shopper's events before it, the
-session's earlier searches and clicks included.
+For each held-out search with an outcome, the candidates are the engine's unpersonalized top
+`depth` for its query; gains are what the shopper did with what it showed (purchase 3, add to
+cart 2, click 1: attributed as training attributes them); the profile is built from the
+shopper's events before it (before its first page, for a later page), the session's earlier
+searches and clicks included.
 """
 from __future__ import annotations
 
@@ -13,33 +14,19 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from search_engine.metrics import mean, ndcg_at_k
-from search_engine.personalization.profiles import CatalogReader, build_profile, price_places
+from search_engine.personalization.profiles import CatalogReader, FirstPages, build_profile, price_places
 from search_engine.personalization.reranker import PreferenceReranker, confidence
 from search_engine.personalization.simulator import SimulatedShopper
-from search_engine.personalization.training import LABELS
+from search_engine.personalization.training import in_causal_order, logged_lists
 from search_engine.types import Event, Query
 
 
-def _measured(sessions: Sequence[Event]) -> list[tuple[Event, dict[str, float]]]:
-    """Each session's last search with what the shopper did after it (product id -> gain);
-    what they did earlier in the session is history. Sessions with no search, or no action
-    after the last one, are left out."""
-    grouped: dict[str, list[Event]] = defaultdict(list)
-    for event in sessions:
-        grouped[event.session_id].append(event)
-    measured = []
-    for session_events in grouped.values():
-        ordered = sorted(session_events, key=lambda e: e.timestamp)
-        last = max((i for i, e in enumerate(ordered) if e.type == "search"), default=None)
-        if last is None:
-            continue
-        gains: dict[str, float] = {}
-        for e in ordered[last + 1:]:
-            if e.type in LABELS:
-                gains[e.product_id] = max(gains.get(e.product_id, 0), LABELS[e.type])
-        if gains:
-            measured.append((ordered[last], gains))
-    return measured
+def _measured(sessions: Sequence[Event], depth: int) -> list[tuple[Event, dict[str, float]]]:
+    """Each search of the held-out sessions with what the shopper did with what it showed
+    (product id -> gain), outcomes attributed to searches as training attributes them
+    (training.logged_lists); searches with no outcome are left out."""
+    return [(logged.search, {pid: float(label) for pid, label in logged.labels.items()})
+            for logged in logged_lists(sessions, depth)]
 
 
 KNOWN_TASTE_WEIGHTS = (0.3, 1.0, 3.0)  # the true fit's weight against the taste-free score
@@ -56,19 +43,21 @@ def session_ndcg(engine, reranker: PreferenceReranker, history: Sequence[Event],
     score plus weight x the shopper's true fit (the simulator's own, with the prices of what
     the session showed), what reading the taste exactly would add."""
     by_user: dict[str, list[Event]] = defaultdict(list)
-    for event in list(history) + list(sessions):
+    for event in in_causal_order(list(history) + list(sessions)):
         by_user[event.user_id].append(event)
     products = engine.index.products
     catalog = CatalogReader.of_snapshot(engine.index.snapshot())
     per_session, taste_free = [], []
     known: dict[float, list[tuple[str, float, float]]] = {w: [] for w in weights} if shoppers else {}
     cold = 0
-    for search, gains in _measured(sessions):
+    for search, gains in _measured(sessions, depth):
         candidates = [h.candidate for h in engine.search(Query(search.query, k=depth)).hits if h.candidate.ranked]
         listed = [products.product(c.doc) for c in candidates]
         ids = [p.id for p in listed]
-        profile = build_profile(by_user[search.user_id], catalog, reranker.model.bands,
-                                now=search.timestamp, half_life_days=reranker.half_life_days)
+        events = by_user[search.user_id]
+        now = FirstPages.of(events, search.timestamp).profile_time(
+            search.timestamp, search.query, search.position or 1, search.session_id)
+        profile = build_profile(events, catalog, reranker.model.bands, now=now, half_life_days=reranker.half_life_days)
         cold += profile.empty
         reranked = reranker.rerank(search.query, profile, list(candidates), products.product, catalog)
         plain = ndcg_at_k(ids, gains, 10)

@@ -1,7 +1,7 @@
 """How shoppers treat each product: popularity, clicks over expected clicks, conversion.
 
-Counts come from the event log: impressions from search events (what was shown, top 10, by
-position), clicks, carts and purchases. Raw click-through rewards whatever the engine put on
+Counts come from the event log: impressions from search events (everything a page showed,
+by position: page 2 at 11-20), clicks, carts and purchases. Raw click-through rewards whatever the engine put on
 top, so the click feature is clicks over expected clicks (COEC): each impression expects the
 catalog-wide click rate of the position it was shown at, and a product clicked more than its
 positions explain scores above 1. It is smoothed (SMOOTHING pseudo-clicks at the expected
@@ -16,7 +16,6 @@ from typing import Iterable
 
 from search_engine.types import Event
 
-IMPRESSION_DEPTH = 10
 SMOOTHING = 2.0
 CACHED_PRODUCTS = 200_000  # features() kept per product until the next add (emptied when full)
 
@@ -48,13 +47,13 @@ class ProductStats:
         self._position_ctr = None
         if event.type == "search":
             first = event.position or 1
-            for offset, pid in enumerate(event.shown[:IMPRESSION_DEPTH]):
+            for offset, pid in enumerate(event.shown):
                 self.impressions[f"{pid}|{first + offset}"] += 1
                 self.shown_at[first + offset] += 1
         elif event.type == "click":
             self.clicks[event.product_id] += 1
             self.total_clicks += 1
-            if event.position is not None and event.position <= IMPRESSION_DEPTH:
+            if event.position is not None:  # a click's expected rate is its place's, wherever it was
                 self.clicked_at[event.position] += 1
         elif event.type == "add_to_cart":
             self.carts[event.product_id] += 1

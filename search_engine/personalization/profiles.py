@@ -38,6 +38,7 @@ PRICE_BANDS = 5  # quintiles of price within the product's category
 SMOOTHING = 5.0  # pseudo-events of the baseline share in every affinity
 EXPOSURE_SMOOTHING = 1.0  # pseudo-products of catalog share in the exposure baseline: pages show 10 at a time
 EXPOSURE_SEARCHES = 50  # the most recent searches whose shown products count as exposure
+PROFILE_INTERACTIONS = 500  # the most recent views, clicks, carts and purchases a profile reads
 EXPOSURE_DEPTH = 10  # shown products per search that count (the first page)
 
 
@@ -260,15 +261,20 @@ def price_places(products: Sequence[Product | None]) -> dict[str, float]:
 
 def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceBands,
                   now: float, half_life_days: float = 30.0) -> UserProfile:
-    """The profile as of `now` from events before it; events at or after `now` are ignored."""
-    events = [e for e in events if e.timestamp < now]
+    """The profile as of `now` from events before it (events at or after `now` are ignored):
+    the latest EXPOSURE_SEARCHES searches and PROFILE_INTERACTIONS other events, however
+    many more there are (serving fetches those: EventStore.latest_for_user; training reads
+    the same window, so a heavy browser is read alike in both)."""
+    events = sorted((e for e in events if e.timestamp < now), key=lambda e: e.timestamp)
+    searches = [e for e in events if e.type == "search" and e.shown][-EXPOSURE_SEARCHES:]
+    interactions = [e for e in events if e.type != "search"][-PROFILE_INTERACTIONS:]
+    events = sorted(searches + interactions, key=lambda e: e.timestamp)
     profile = UserProfile()
-    searches = [e for e in events if e.type == "search" and e.shown]
-    exposed = {id(e) for e in searches[-EXPOSURE_SEARCHES:]}
+    exposed = {id(e) for e in searches}
     lists: dict[str, dict[str, float]] = {}  # search_id or session -> price places of what it showed
     picked, shown_to = _WeightedProducts(), _WeightedProducts()  # summed in the product tower's space at the end
     decay = math.log(2) / (half_life_days * 86400)
-    for event in sorted(events, key=lambda e: e.timestamp):
+    for event in events:
         age_weight = math.exp(-decay * (now - event.timestamp))
         if event.type == "search":
             if id(event) in exposed:
@@ -310,6 +316,41 @@ def build_profile(events: Iterable[Event], catalog: CatalogReader, bands: PriceB
     profile.picked_prices = picked.price_spread()
     profile.shown_prices = shown_to.price_spread()
     return profile
+
+
+class FirstPages:
+    """When a search reads the shopper's profile. A later page of a result list reads it as
+    of the latest first page of the same query in the same session before it: the first
+    page's own logging (what it showed counts as exposure) and any click on it change the
+    profile, and every page must still be cut from one order, or products repeat on page 2
+    and others are on no page. Anything else reads it as of its own time. Fed searches in
+    time order (add), or given them all at once (of)."""
+
+    def __init__(self):
+        self._at: dict[tuple[str, str], float] = {}  # (session, query) -> its latest first page's time
+
+    @classmethod
+    def of(cls, events: Iterable[Event], before: float) -> "FirstPages":
+        pages = cls()
+        for event in sorted((e for e in events if e.type == "search" and e.timestamp < before),
+                            key=lambda e: e.timestamp):
+            pages.add(event)
+        return pages
+
+    def add(self, search: Event) -> None:
+        if (search.position or 1) == 1:
+            self._at[(search.session_id, _query_key(search.query))] = search.timestamp
+
+    def profile_time(self, now: float, query: str, first_position: int, session: str | None) -> float:
+        """now, or for a later page (first_position > 1) of a query whose first page this
+        session searched, that first page's time."""
+        if first_position <= 1 or session is None:
+            return now
+        return min(now, self._at.get((session, _query_key(query)), now))
+
+
+def _query_key(query: str | None) -> str:
+    return " ".join((query or "").lower().split())
 
 
 @dataclass(frozen=True)

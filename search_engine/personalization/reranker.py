@@ -13,8 +13,8 @@ import numpy as np
 from indexer.schema import Product
 from search_engine.personalization.features import FEATURES, feature_matrix, order_prior, tastes_of
 from search_engine.personalization.model import PreferenceModel
-from search_engine.personalization.profiles import CatalogReader, UserProfile, build_profile
-from search_engine.types import Candidate, Event
+from search_engine.personalization.profiles import CatalogReader, FirstPages, UserProfile, build_profile
+from search_engine.types import Candidate, Event, Query
 
 
 DEFAULT_EVIDENCE = 1.0  # simulated shoppers: 0, 1 and 2 measured alike (docs/personalization.md)
@@ -60,10 +60,15 @@ class PreferenceReranker:
         return found[-1] if found else None
 
     def profile(self, user_id: str, catalog: CatalogReader, now: float | None = None,
-                model: PreferenceModel | None = None) -> UserProfile:
-        """model: the one the caller will rerank with (default: the current one)."""
-        return build_profile(self.events_of(user_id), catalog, (model or self.model).bands,
-                             now=time.time() if now is None else now, half_life_days=self.half_life_days)
+                model: PreferenceModel | None = None, page: Query | None = None) -> UserProfile:
+        """model: the one the caller will rerank with (default: the current one); page: the
+        search it is for, whose later pages read the profile as of their first (FirstPages)."""
+        events = self.events_of(user_id)
+        now = time.time() if now is None else now
+        if page is not None:
+            now = FirstPages.of(events, now).profile_time(now, page.text, page.offset + 1, page.visit)
+        return build_profile(events, catalog, (model or self.model).bands, now=now,
+                             half_life_days=self.half_life_days)
 
     def rerank(self, query: str, profile: UserProfile, candidates: list[Candidate],
                product_at: Callable[[int], Product], catalog: CatalogReader, explain: bool = False,

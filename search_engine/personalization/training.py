@@ -24,6 +24,7 @@ candidates in well under a millisecond on one thread.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
@@ -33,7 +34,8 @@ import numpy as np
 from indexer.schema import Product
 from search_engine.personalization.features import FEATURES, CatalogPriors, feature_matrix, order_prior
 from search_engine.personalization.product_stats import ProductStats
-from search_engine.personalization.profiles import CatalogReader, PriceBands, build_profile
+from search_engine.personalization.profiles import (
+    EXPOSURE_SEARCHES, PROFILE_INTERACTIONS, CatalogReader, FirstPages, PriceBands, build_profile)
 from search_engine.types import Candidate, Event
 
 LABELS = {"click": 1, "add_to_cart": 2, "purchase": 3}
@@ -61,7 +63,7 @@ def logged_lists(events: Iterable[Event], depth: int = 10) -> list[LoggedList]:
     lists: list[LoggedList] = []
     by_search_id: dict[str, LoggedList] = {}
     open_in_session: dict[str, list[LoggedList]] = defaultdict(list)
-    for event in sorted(events, key=lambda e: e.timestamp):
+    for event in in_causal_order(events):
         if event.type == "search":
             logged = LoggedList(replace(event, shown=event.shown[:depth]))
             lists.append(logged)
@@ -72,9 +74,7 @@ def logged_lists(events: Iterable[Event], depth: int = 10) -> list[LoggedList]:
             continue
         target = by_search_id.get(event.search_id) if event.search_id else None
         if target is None:
-            target = next((s for s in reversed(open_in_session.get(event.session_id, []))
-                           if event.product_id in s.shown
-                           and event.timestamp - s.search.timestamp <= ATTRIBUTION_WINDOW_S), None)
+            target = _latest_showing(open_in_session.get(event.session_id, []), event)
         if target is None or event.product_id not in target.shown:
             continue
         target.session_events.append(event)
@@ -82,6 +82,61 @@ def logged_lists(events: Iterable[Event], depth: int = 10) -> list[LoggedList]:
         if label > target.labels.get(event.product_id, 0):
             target.labels[event.product_id] = label
     return [l for l in lists if l.labels]
+
+
+def _latest_showing(searches: list[LoggedList], event: Event) -> LoggedList | None:
+    """The latest of a session's searches (in time order) that showed the event's product,
+    within the attribution window before it."""
+    for logged in reversed(searches):
+        if event.timestamp - logged.search.timestamp > ATTRIBUTION_WINDOW_S:
+            return None  # the rest are older still
+        if event.product_id in logged.shown:
+            return logged
+    return None
+
+
+def in_causal_order(events: Iterable[Event]) -> list[Event]:
+    """Events in time order, an outcome that names its search (search_id) never before that
+    search: the server times searches, a shopper's device times clicks, and a clock running
+    behind would otherwise put the click first, where it is no outcome of the search and is
+    history (a leak) for the features of the very list it was clicked in."""
+    events = list(events)
+    searched_at = {e.search_id: e.timestamp for e in events if e.type == "search" and e.search_id}
+    placed = [replace(e, timestamp=searched_at[e.search_id])
+              if e.type != "search" and e.search_id in searched_at and e.timestamp < searched_at[e.search_id] else e
+              for e in events]
+    return sorted(placed, key=lambda e: (e.timestamp, e.type != "search"))  # a search before what it led to
+
+
+class ShopperHistory:
+    """One shopper's events so far, fed in time order, read as build_profile reads them as
+    of a time: the latest EXPOSURE_SEARCHES searches and PROFILE_INTERACTIONS other events
+    before it, found by bisection (a long history costs no more per list than a short one);
+    and their first pages (FirstPages)."""
+
+    def __init__(self):
+        self.searches: list[Event] = []
+        self.others: list[Event] = []
+        self._search_times: list[float] = []
+        self._other_times: list[float] = []
+        self.first_pages = FirstPages()
+
+    def add(self, event: Event) -> None:
+        if event.type == "search":
+            self.first_pages.add(event)
+            if not event.shown:
+                return  # shows nothing: no exposure, and build_profile reads nothing else of it
+            self.searches.append(event)
+            self._search_times.append(event.timestamp)
+        else:
+            self.others.append(event)
+            self._other_times.append(event.timestamp)
+
+    def before(self, now: float) -> list[Event]:
+        searches = bisect_left(self._search_times, now)
+        others = bisect_left(self._other_times, now)
+        return (self.searches[max(0, searches - EXPOSURE_SEARCHES):searches]
+                + self.others[max(0, others - PROFILE_INTERACTIONS):others])
 
 
 @dataclass
@@ -97,13 +152,15 @@ class Dataset:
 def build_dataset(lists: Sequence[LoggedList], events: Sequence[Event], catalog: CatalogReader,
                   candidates_of: Callable[[str], Mapping[str, Candidate]],
                   bands: PriceBands, priors: CatalogPriors, half_life_days: float = 30.0) -> Dataset:
-    """Feature rows for every shown product of every list, each as of its search's time.
+    """Feature rows for every shown product of every list, each as of its search's time (a
+    later page's: its first page's, as serving reads it; FirstPages).
 
-    events: the whole log in time order; candidates_of(query): the engine's candidates for a
+    events: the whole log (read in_causal_order); candidates_of(query): the engine's candidates for a
     query by product id, replayed on the current index (a shown product it no longer finds
     gets missing retrieval features).
     """
-    history: dict[str, list[Event]] = defaultdict(list)
+    events = in_causal_order(events)
+    history: dict[str, ShopperHistory] = defaultdict(ShopperHistory)
     stats = ProductStats()
     seen = 0
     rows, labels, groups, positions, users, ranks = [], [], [], [], [], []
@@ -111,7 +168,7 @@ def build_dataset(lists: Sequence[LoggedList], events: Sequence[Event], catalog:
     for logged in sorted(lists, key=lambda l: l.search.timestamp):
         while seen < len(events) and events[seen].timestamp < logged.search.timestamp:
             stats.add(events[seen])
-            history[events[seen].user_id].append(events[seen])
+            history[events[seen].user_id].add(events[seen])
             seen += 1
         shown = [(pid, catalog.product_of(pid)) for pid in logged.shown]
         first = logged.search.position or 1  # a later page starts further down
@@ -125,8 +182,10 @@ def build_dataset(lists: Sequence[LoggedList], events: Sequence[Event], catalog:
         if context is None:
             context = contexts[logged.search.query] = [p for p in map(catalog.product_of, found) if p is not None]
         context = context + [p for _, pid, p in shown if pid not in found]
-        profile = build_profile(history.get(logged.search.user_id, ()), catalog, bands,
-                                now=logged.search.timestamp, half_life_days=half_life_days)
+        shopper = history[logged.search.user_id]
+        search = logged.search
+        now = shopper.first_pages.profile_time(search.timestamp, search.query, search.position or 1, search.session_id)
+        profile = build_profile(shopper.before(now), catalog, bands, now=now, half_life_days=half_life_days)
         rows.append(feature_matrix(logged.search.query, [p for _, _, p in shown], candidates,
                                    profile, stats, bands, priors, catalog, context))
         labels += [logged.labels.get(pid, 0) for _, pid, _ in shown]
@@ -234,7 +293,7 @@ def train_from_events(events: Sequence[Event], engine, products: Sequence[Produc
     from search_engine.personalization.model import PreferenceModel
 
     started = time.perf_counter()
-    events = sorted(events, key=lambda e: e.timestamp)
+    events = in_causal_order(events)
     lists = logged_lists(events)
     if not lists:
         raise ValueError("the event log has no search with a click, cart or purchase on what it showed: "
