@@ -116,7 +116,8 @@ class EventStore:
                     "ORDER BY timestamp DESC, id DESC LIMIT ?", (user_id, others)).fetchall()
             finally:
                 self._fast.execute("COMMIT")
-        return [_event(row[1:]) for row in sorted(rows, key=lambda row: (row[1 + COLUMNS.index("timestamp")], row[0]))]
+        at = 1 + COLUMNS.index("timestamp")  # after the id
+        return [_event(row[1:]) for row in sorted(rows, key=lambda row: (row[at], row[0]))]
 
     def all(self) -> Iterator[Event]:
         """Every event in time order (its own connection: a long read never holds the lock)."""

@@ -31,6 +31,7 @@ import numpy as np
 
 from indexer.attributes import facet_terms
 from indexer.schema import Product
+from indexer.suggestions import phrase_key
 from search_engine.types import Event
 
 EVENT_WEIGHTS = {"view": 0.5, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
@@ -327,7 +328,8 @@ class FirstPages:
     time order (add), or given them all at once (of)."""
 
     def __init__(self):
-        self._at: dict[tuple[str, str], float] = {}  # (session, query) -> its latest first page's time
+        # (session, query as the search log keys it) -> its latest first page's time
+        self._at: dict[tuple[str, str], float] = {}
 
     @classmethod
     def of(cls, events: Iterable[Event], before: float) -> "FirstPages":
@@ -339,18 +341,14 @@ class FirstPages:
 
     def add(self, search: Event) -> None:
         if (search.position or 1) == 1:
-            self._at[(search.session_id, _query_key(search.query))] = search.timestamp
+            self._at[(search.session_id, phrase_key(search.query or ""))] = search.timestamp
 
     def profile_time(self, now: float, query: str, first_position: int, session: str | None) -> float:
         """now, or for a later page (first_position > 1) of a query whose first page this
         session searched, that first page's time."""
         if first_position <= 1 or session is None:
             return now
-        return min(now, self._at.get((session, _query_key(query)), now))
-
-
-def _query_key(query: str | None) -> str:
-    return " ".join((query or "").lower().split())
+        return min(now, self._at.get((session, phrase_key(query)), now))
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ class PreferenceReranker:
         search it is for, whose later pages read the profile as of their first (FirstPages)."""
         events = self.events_of(user_id)
         now = time.time() if now is None else now
-        if page is not None:
+        if page is not None and page.offset > 0:  # only a later page reads an earlier time
             now = FirstPages.of(events, now).profile_time(now, page.text, page.offset + 1, page.visit)
         return build_profile(events, catalog, (model or self.model).bands, now=now,
                              half_life_days=self.half_life_days)

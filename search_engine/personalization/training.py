@@ -293,8 +293,7 @@ def train_from_events(events: Sequence[Event], engine, products: Sequence[Produc
     from search_engine.personalization.model import PreferenceModel
 
     started = time.perf_counter()
-    events = in_causal_order(events)
-    lists = logged_lists(events)
+    lists = logged_lists(events)  # it and build_dataset read the log in_causal_order
     if not lists:
         raise ValueError("the event log has no search with a click, cart or purchase on what it showed: "
                          "nothing to learn from (search events must list the products shown)")
