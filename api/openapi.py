@@ -909,6 +909,8 @@ class EvaluationRow(ResponseModel):
     ndcg_at_10: float | None = Field(alias="ndcg@10")
     recall_at_100: float | None = Field(alias="recall@100")
     mrr: float | None
+    judged_ndcg_at_10: float | None = Field(alias="judged_ndcg@10", description="nDCG@10 with unjudged products left out")
+    judged_at_10: float | None = Field(alias="judged@10", description="share of the top 10 that are judged")
 
 
 class QueryDelta(ResponseModel):

@@ -375,11 +375,10 @@ Search = Callable[[int], list]  # query number -> product ids, best first
 
 def score_rankings(rankings: list[list[str]], grades: list[dict[str, float]]) -> dict:
     """The search-evaluate metrics (search_engine/metrics.py): mean and per query."""
-    from search_engine.metrics import mean, ndcg_at_k, recall_at_k, reciprocal_rank
+    from search_engine.metrics import METRICS, mean, scores
 
-    per_query = [{"ndcg@10": ndcg_at_k(r, g, 10), "recall@100": recall_at_k(r, g, 100), "mrr": reciprocal_rank(r, g)}
-                 for r, g in zip(rankings, grades)]
-    summary = {m: mean(q[m] for q in per_query) for m in ("ndcg@10", "recall@100", "mrr")}
+    per_query = [scores(r, g) for r, g in zip(rankings, grades)]
+    summary = {m: mean(q[m] for q in per_query) for m in METRICS}
     return {"summary": summary, "per_query": per_query}
 
 

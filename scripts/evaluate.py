@@ -1,9 +1,12 @@
-"""Run named configurations over a judgment list and print one table (nDCG@10, Recall@100, MRR).
+"""Run named configurations over a judgment list and print one table (nDCG@10, Recall@100, MRR,
+nDCG@10 over the judged products only, Judged@10).
 
 Configurations: keyword, dense, hybrid-rrf, hybrid-linear[:dense_weight]; a hybrid one with
 +ranker runs the learned relevance ranker over its candidates (--ranker or ranker_path).
 Metrics (search_engine/metrics.py): gain = the 0-3 rating, unjudged products count 0, ideal
-order from the judged products; Recall@100 and MRR count ratings >= 2 as relevant.
+order from the judged products; Recall@100 and MRR count ratings >= 2 as relevant; "judged
+only" leaves the unjudged products out of the list, and Judged@10 is the share of the top 10
+that are judged (low: judge more before trusting the rest).
 
 --misspell SEED also runs every configuration on the same queries misspelt by the seeded
 typo generator (search_engine/typos.py: one edit in one or two words) and reports how much

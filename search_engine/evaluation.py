@@ -12,7 +12,7 @@ from typing import Callable
 
 from search_engine.engine import Engine, EngineConfig
 from search_engine.judgments import Judgments
-from search_engine.metrics import mean, ndcg_at_k, recall_at_k, reciprocal_rank
+from search_engine.metrics import METRICS, mean, scores
 from search_engine.types import MODES, Query
 
 DEPTH = 100
@@ -68,7 +68,7 @@ class ConfigurationScores:
     per_query: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, float | None]:
-        return {m: mean(q[m] for q in self.per_query.values()) for m in ("ndcg@10", "recall@100", "mrr")}
+        return {m: mean(q[m] for q in self.per_query.values()) for m in METRICS}
 
 
 def configured_engine(engine: Engine, configuration: Configuration,
@@ -94,17 +94,12 @@ def evaluate(engine: Engine, judgments: Judgments, configurations=DEFAULT_CONFIG
     results = []
     for configuration in configurations:
         configured = configured_engine(engine, configuration, engine_for_version)
-        scores = ConfigurationScores(configuration)
+        scored = ConfigurationScores(configuration)
         for text, grades in judgments.items():
             found = configured.search(Query(text, k=DEPTH, mode=configuration.mode, user=configuration.user,
                                             correct_spelling=correct_spelling))
-            ranked = [hit.product.id for hit in found.hits]
-            scores.per_query[text] = {
-                "ndcg@10": ndcg_at_k(ranked, grades, 10),
-                "recall@100": recall_at_k(ranked, grades, 100),
-                "mrr": reciprocal_rank(ranked, grades),
-            }
-        results.append(scores)
+            scored.per_query[text] = scores([hit.product.id for hit in found.hits], grades)
+        results.append(scored)
     return results
 
 
@@ -132,11 +127,11 @@ def figure(value: float | None, digits: int = 4) -> str:
 
 
 def format_table(results: list[ConfigurationScores]) -> str:
-    rows = [("configuration", "nDCG@10", "Recall@100", "MRR")]
+    rows = [("configuration", "nDCG@10", "Recall@100", "MRR", "judged only: nDCG@10", "Judged@10")]
     for result in results:
         summary = result.summary()
-        rows.append((result.configuration.name, *(figure(summary[m]) for m in ("ndcg@10", "recall@100", "mrr"))))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rows.append((result.configuration.name, *(figure(summary[m]) for m in METRICS)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -10,6 +10,12 @@ judged ids to their 0-3 rating; unjudged products count as grade 0.
   query has no relevant product.
 - MRR: 1 / rank of the first relevant product in the list (0 when none appears); None when
   the query has no relevant product.
+- Judged nDCG@k (condensed lists, Sakai 2007): nDCG@k of the list with its unjudged
+  products left out. A judgment list is pooled from the systems that existed when it was
+  made, so a system that finds products nobody judged is marked down for them; this figure
+  asks only how the judged products were ordered. Read it beside Judged@k.
+- Judged@k: the share of the top k that are judged (of the whole list when it is shorter;
+  None for an empty list): how far the other figures can be trusted for this system.
 Averages over queries skip the None values, so queries no ranking could do well on do not
 count against every configuration alike.
 """
@@ -51,3 +57,22 @@ def reciprocal_rank(ranked: Sequence[str], grades: Mapping[str, float]) -> float
 def mean(values: Iterable[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if present else None
+
+
+def judged_ndcg_at_k(ranked: Sequence[str], grades: Mapping[str, float], k: int = 10) -> float | None:
+    return ndcg_at_k([doc for doc in ranked if doc in grades], grades, k)
+
+
+def judged_at_k(ranked: Sequence[str], grades: Mapping[str, float], k: int = 10) -> float | None:
+    top = ranked[:k]
+    return sum(doc in grades for doc in top) / len(top) if top else None
+
+
+METRICS = ("ndcg@10", "recall@100", "mrr", "judged_ndcg@10", "judged@10")
+
+
+def scores(ranked: Sequence[str], grades: Mapping[str, float]) -> dict[str, float | None]:
+    """Every metric of METRICS for one query's ranking."""
+    return {"ndcg@10": ndcg_at_k(ranked, grades, 10), "recall@100": recall_at_k(ranked, grades, 100),
+            "mrr": reciprocal_rank(ranked, grades), "judged_ndcg@10": judged_ndcg_at_k(ranked, grades, 10),
+            "judged@10": judged_at_k(ranked, grades, 10)}

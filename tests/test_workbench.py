@@ -233,6 +233,8 @@ def test_evaluation_on_the_page_is_search_evaluate(client, app, engine, judgment
     for row, result in zip(body["table"], expected):
         assert row["ndcg@10"] == pytest.approx(result.summary()["ndcg@10"])
         assert row["mrr"] == pytest.approx(result.summary()["mrr"])
+        assert row["judged_ndcg@10"] == pytest.approx(result.summary()["judged_ndcg@10"])
+        assert row["judged@10"] == pytest.approx(result.summary()["judged@10"]) and 0 < row["judged@10"] <= 1
     changes = query_changes(expected[0], expected[1])
     assert [r["query"] for r in body["per_query"]] == [c.query for c in changes]
     assert all(r["delta"] > 0 for r in body["better"]) and all(r["delta"] < 0 for r in body["worse"])

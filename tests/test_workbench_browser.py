@@ -184,6 +184,8 @@ def test_search_compare_judge_pin_and_evaluate_in_chromium(browser, server, app,
     assert len(browser.find_elements(By.CSS_SELECTOR, "#plot circle")) == len(SLICE_QUERIES)
     rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#eval-table tbody tr")]
     assert rows[0].startswith("A ") and rows[1].startswith("B ")
+    cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#eval-table tbody tr:first-child td")]
+    assert len(cells) == 6 and 0 < float(cells[5]) <= 1  # ... judged only: nDCG@10, Judged@10
 
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(tmp_path / "workbench.png"))

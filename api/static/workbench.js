@@ -341,7 +341,8 @@ async function runEvaluation() {
   $("eval-summary").textContent = `${data.queries} judged queries; A = ${describe(configurations[0])}, B = ${describe(configurations[1])}.`;
   $("eval-table").tBodies[0].replaceChildren(...data.table.map((row) => element("tr", {},
     element("td", {}, row.name), element("td", {}, number(row["ndcg@10"], 4)),
-    element("td", {}, number(row["recall@100"], 4)), element("td", {}, number(row.mrr, 4)))));
+    element("td", {}, number(row["recall@100"], 4)), element("td", {}, number(row.mrr, 4)),
+    element("td", {}, number(row["judged_ndcg@10"], 4)), element("td", {}, number(row["judged@10"], 2)))));
   const item = (row) => element("li", {}, `${row.query}: ${number(row.a)} → ${number(row.b)} (${row.delta > 0 ? "+" : ""}${number(row.delta)})`);
   $("eval-better").replaceChildren(...data.better.map(item));
   $("eval-worse").replaceChildren(...data.worse.map(item));
