@@ -442,7 +442,7 @@ def run_ranker(args) -> int:
     from search_engine.types import Query
     from search_engine.understanding.vocabulary import ACCURACY_SAMPLE
     from search_engine.understanding.ranker_training import click_lists, cross_validate, cross_validate_per_fold, \
-        kinds_worth_ranking, ranked_lists, summary_by_kind, train_ranker
+        judged_summary, kinds_worth_ranking, ranked_lists, summary_by_kind, train_ranker
 
     if args.with_judgments and not (args.clicks_log or args.clicks_db):
         raise ValueError("--with-judgments trains on judgments and clicks together: give --clicks-log or --clicks-db")
@@ -507,11 +507,17 @@ def run_ranker(args) -> int:
         if len(per_fold) > 1:
             print(f"ranker ({name}) per fold: {', '.join(f'{v:.4f}' for v in per_fold)} "
                   f"(sd {statistics.stdev(per_fold):.4f})")
+    judged = judged_summary(folds, judgments)
+    print(f"the same held-out lists with unjudged products left out, nDCG@10: fused "
+          f"{figure(judged['judged_ndcg@10']['fused'])} -> ranker {figure(judged['judged_ndcg@10']['ranker'])}; "
+          f"judged share of the top 10: {figure(judged['judged@10']['fused'])} -> "
+          f"{figure(judged['judged@10']['ranker'])} (a gain there is the ranker finding what was judged; "
+          f"docs/relevance.md)")
     ranked_kinds = kinds_worth_ranking({r.query: r.kind for r in lists},
                                        {q: v for f in folds for q, v in f.fused.items()},
                                        {q: v for f in folds for q, v in f.ranked.items()})
     if args.json:
-        Path(args.json).write_text(json.dumps({"kinds": kinds, "ranked_kinds": ranked_kinds, "folds": [
+        Path(args.json).write_text(json.dumps({"kinds": kinds, "ranked_kinds": ranked_kinds, "judged": judged, "folds": [
             {"fold": f.fold, "held_out": f.held_out, "fused": f.fused, "ranker": f.ranked, "chosen": f.chosen,
              "kinds": f.kinds} for f in folds]}, indent=2))
     if args.cv_only or args.work:

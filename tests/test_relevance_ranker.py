@@ -87,6 +87,31 @@ def test_cross_validation_keeps_query_groups_on_one_side(lists, slice_judgments)
     assert any({"usb hub", "usb hubs"} <= h for h in held)
 
 
+def test_the_held_out_orders_are_the_ones_scored_and_read_judged_only(lists, slice_judgments):
+    """Each fold keeps the fused and ranked order of every held-out query, the orders its
+    nDCG@10 figures come from; judged_summary reads them without the unjudged products."""
+    from search_engine.metrics import judged_at_k, judged_ndcg_at_k
+    from search_engine.understanding.ranker_training import judged_summary
+
+    folds = cross_validate(lists, slice_judgments, folds=3, rounds=10)
+    orders = {}
+    for fold in folds:
+        assert set(fold.orders) == set(fold.held_out)
+        for query, (fused, ranked) in fold.orders.items():
+            ids = next(r.ids for r in lists if r.query == query)
+            assert fused == list(ids) and sorted(ranked) == sorted(ids)
+            assert (fold.fused[query], fold.ranked[query]) == (ndcg_at_k(fused, slice_judgments[query], 10),
+                                                               ndcg_at_k(ranked, slice_judgments[query], 10))
+            orders[query] = (fused, ranked)
+    assert any(fused != ranked for fused, ranked in orders.values())  # the ranker reordered something
+    summary = judged_summary(folds, slice_judgments)
+    scored = [q for q in orders if ndcg_at_k(orders[q][0], slice_judgments[q], 10) is not None]
+    assert summary["judged@10"]["ranker"] == pytest.approx(
+        np.mean([judged_at_k(orders[q][1], slice_judgments[q], 10) for q in scored]))
+    assert summary["judged_ndcg@10"]["fused"] == pytest.approx(
+        np.mean([judged_ndcg_at_k(orders[q][0], slice_judgments[q], 10) for q in scored]))
+
+
 def test_each_fold_trains_and_scores_the_lists_of_its_own_towers(lists, slice_judgments):
     """Towers fine-tuned per fold (search-train cv) give each fold its own candidates: fold i is
     trained and scored on fold i's lists, the other folds are untouched."""

@@ -31,12 +31,12 @@ label_gain makes its gain the grade itself, as metrics.py's nDCG does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from search_engine.metrics import mean, ndcg_at_k
+from search_engine.metrics import judged_at_k, judged_ndcg_at_k, mean, ndcg_at_k
 from search_engine.splits import k_fold, query_group_key
 from search_engine.types import Event, Query
 from search_engine.understanding.analysis import QUERY_KINDS, QueryAnalysis, analyze
@@ -175,12 +175,13 @@ class FoldResult:
     ranked: dict[str, float | None]  # ... of the ranker's order, every kind ranked
     chosen: dict[str, float | None]  # ... ranking only the kinds chosen on the fold's training queries
     kinds: tuple[str, ...]  # those kinds
+    orders: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)  # query -> (fused, ranked) ids
 
 
 def _fold_scores(lists_by_fold: Sequence[Sequence[RankedList]], judgments, folds: int, rounds: int, params,
                  training: Sequence[RankedList] | None):
-    """(fold, training queries, held-out queries, fused and ranked nDCG@10 per held-out query)
-    per fold; fold i trains on and scores lists_by_fold[i - 1]."""
+    """(fold, training queries, held-out queries, fused and ranked nDCG@10 per held-out query,
+    the two orders per held-out query) per fold; fold i trains on and scores lists_by_fold[i - 1]."""
     queries = [r.query for r in lists_by_fold[0]]
     for fold, (train, held_out) in enumerate(k_fold(queries, folds), start=1):
         by_query = {r.query: r for r in lists_by_fold[fold - 1]}
@@ -193,16 +194,16 @@ def _fold_scores(lists_by_fold: Sequence[Sequence[RankedList]], judgments, folds
             booster = train_booster(fold_lists, rounds, params)
         except NothingLearned:
             booster = None
-        fused, ranked = {}, {}
+        fused, ranked, orders = {}, {}, {}
         for query in held_out:
             item = by_query[query]
+            order = list(item.ids)
+            if booster is not None:  # else nothing to learn from in this fold: the order stays
+                order = reordered(item, booster.predict(item.rows, num_threads=1) if item.ids else np.zeros(0))
             fused[query] = ndcg_at_k(item.ids, judgments[query], 10)
-            if booster is None:  # nothing to learn from in this fold: the order stays
-                ranked[query] = fused[query]
-                continue
-            scores = booster.predict(item.rows, num_threads=1) if item.ids else np.zeros(0)
-            ranked[query] = ndcg_at_k(reordered(item, scores), judgments[query], 10)
-        yield fold, train, held_out, fused, ranked
+            ranked[query] = ndcg_at_k(order, judgments[query], 10)
+            orders[query] = (list(item.ids), order)
+        yield fold, train, held_out, fused, ranked, orders
 
 
 def kinds_worth_ranking(kinds: Mapping[str, str], fused: Mapping[str, float | None],
@@ -238,8 +239,8 @@ def cross_validate_per_fold(lists_by_fold: Sequence[Sequence[RankedList]], judgm
     if len(lists_by_fold) != folds:
         raise ValueError(f"{folds} folds need {folds} lists of lists, got {len(lists_by_fold)}")
     results = []
-    for fold, train, held_out, fused, ranked in _fold_scores(lists_by_fold, judgments, folds, rounds, params,
-                                                             training):
+    for fold, train, held_out, fused, ranked, orders in _fold_scores(lists_by_fold, judgments, folds, rounds,
+                                                                     params, training):
         # The kinds to rank, chosen by a cross-validation of this fold's training side alone:
         # its judged queries, and logged searches for none of the held-out query groups.
         fold_lists = lists_by_fold[fold - 1]
@@ -251,13 +252,13 @@ def cross_validate_per_fold(lists_by_fold: Sequence[Sequence[RankedList]], judgm
         inner_folds = min(folds, len({query_group_key(q) for q in train}))
         inner_fused, inner_ranked = {}, {}
         if inner_folds >= 2:
-            for _, _, _, f, r in _fold_scores([train_lists] * inner_folds, judgments, inner_folds, rounds, params,
-                                              inner_training):
+            for _, _, _, f, r, _ in _fold_scores([train_lists] * inner_folds, judgments, inner_folds, rounds, params,
+                                                 inner_training):
                 inner_fused.update(f)
                 inner_ranked.update(r)
         chosen_kinds = kinds_worth_ranking(kinds, inner_fused, inner_ranked)
         chosen = {q: ranked[q] if kinds[q] in chosen_kinds else fused[q] for q in held_out}
-        results.append(FoldResult(fold, held_out, fused, ranked, chosen, chosen_kinds))
+        results.append(FoldResult(fold, held_out, fused, ranked, chosen, chosen_kinds, orders))
     return results
 
 
@@ -267,6 +268,18 @@ def train_ranker(lists: Sequence[RankedList], meta: Mapping, rounds: int = ROUND
     return RelevanceModel(booster, {**meta, "learner": "LightGBM LambdaMART", "rounds": rounds,
                                     "params": {**PARAMS, **(params or {})}, "queries": len(lists),
                                     "ranked_kinds": list(ranked_kinds)})
+
+
+def judged_summary(results: Sequence[FoldResult], judgments) -> dict[str, dict[str, float | None]]:
+    """The held-out fused and ranked orders (every kind) read with the unjudged products left
+    out (judged_ndcg@10) and by the judged share of their top 10 (judged@10, over the queries
+    nDCG@10 scores): how much of the ranker's gain is ordering what was judged, and how much
+    is bringing judged products up (a ranker learns from grades where unjudged counts 0)."""
+    orders = {q: pair for r in results for q, pair in r.orders.items()
+              if ndcg_at_k(pair[0], judgments[q], 10) is not None}
+    return {metric: {"fused": mean(score(pair[0], judgments[q], 10) for q, pair in orders.items()),
+                     "ranker": mean(score(pair[1], judgments[q], 10) for q, pair in orders.items())}
+            for metric, score in (("judged_ndcg@10", judged_ndcg_at_k), ("judged@10", judged_at_k))}
 
 
 def summary_by_kind(results: Sequence[FoldResult], lists: Sequence[RankedList],
