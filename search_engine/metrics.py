@@ -68,11 +68,16 @@ def judged_at_k(ranked: Sequence[str], grades: Mapping[str, float], k: int = 10)
     return sum(doc in grades for doc in top) / len(top) if top else None
 
 
-METRICS = ("ndcg@10", "recall@100", "mrr", "judged_ndcg@10", "judged@10")
+_SCORED = {  # name -> metric of one query's ranking, in the order tables show them
+    "ndcg@10": lambda ranked, grades: ndcg_at_k(ranked, grades, 10),
+    "recall@100": lambda ranked, grades: recall_at_k(ranked, grades, 100),
+    "mrr": reciprocal_rank,
+    "judged_ndcg@10": lambda ranked, grades: judged_ndcg_at_k(ranked, grades, 10),
+    "judged@10": lambda ranked, grades: judged_at_k(ranked, grades, 10),
+}
+METRICS = tuple(_SCORED)
 
 
 def scores(ranked: Sequence[str], grades: Mapping[str, float]) -> dict[str, float | None]:
     """Every metric of METRICS for one query's ranking."""
-    return {"ndcg@10": ndcg_at_k(ranked, grades, 10), "recall@100": recall_at_k(ranked, grades, 100),
-            "mrr": reciprocal_rank(ranked, grades), "judged_ndcg@10": judged_ndcg_at_k(ranked, grades, 10),
-            "judged@10": judged_at_k(ranked, grades, 10)}
+    return {name: metric(ranked, grades) for name, metric in _SCORED.items()}

@@ -197,12 +197,12 @@ def _fold_scores(lists_by_fold: Sequence[Sequence[RankedList]], judgments, folds
         fused, ranked, orders = {}, {}, {}
         for query in held_out:
             item = by_query[query]
-            order = list(item.ids)
-            if booster is not None:  # else nothing to learn from in this fold: the order stays
-                order = reordered(item, booster.predict(item.rows, num_threads=1) if item.ids else np.zeros(0))
-            fused[query] = ndcg_at_k(item.ids, judgments[query], 10)
+            fused_order = list(item.ids)
+            order = fused_order if booster is None else reordered(  # None: nothing learned, the order stays
+                item, booster.predict(item.rows, num_threads=1) if item.ids else np.zeros(0))
+            fused[query] = ndcg_at_k(fused_order, judgments[query], 10)
             ranked[query] = ndcg_at_k(order, judgments[query], 10)
-            orders[query] = (list(item.ids), order)
+            orders[query] = (fused_order, order)
         yield fold, train, held_out, fused, ranked, orders
 
 
@@ -275,8 +275,7 @@ def judged_summary(results: Sequence[FoldResult], judgments) -> dict[str, dict[s
     out (judged_ndcg@10) and by the judged share of their top 10 (judged@10, over the queries
     nDCG@10 scores): how much of the ranker's gain is ordering what was judged, and how much
     is bringing judged products up (a ranker learns from grades where unjudged counts 0)."""
-    orders = {q: pair for r in results for q, pair in r.orders.items()
-              if ndcg_at_k(pair[0], judgments[q], 10) is not None}
+    orders = {q: pair for r in results for q, pair in r.orders.items() if r.fused[q] is not None}
     return {metric: {"fused": mean(score(pair[0], judgments[q], 10) for q, pair in orders.items()),
                      "ranker": mean(score(pair[1], judgments[q], 10) for q, pair in orders.items())}
             for metric, score in (("judged_ndcg@10", judged_ndcg_at_k), ("judged@10", judged_at_k))}
