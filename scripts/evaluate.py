@@ -8,6 +8,10 @@ order from the judged products; Recall@100 and MRR count ratings >= 2 as relevan
 only" leaves the unjudged products out of the list, and Judged@10 is the share of the top 10
 that are judged (low: judge more before trusting the rest).
 
+--unjudged FILE writes the products some configuration puts in its top 10 that nobody judged
+for the query (query,docid,rating,title,found_by; rating left empty): grade them 0-3, then
+import the file in the workbench or add its rows to the judgment list, and evaluate again.
+
 --misspell SEED also runs every configuration on the same queries misspelt by the seeded
 typo generator (search_engine/typos.py: one edit in one or two words) and reports how much
 of the clean nDCG@10 each keeps. --events FILE gives spelling correction a search history
@@ -16,6 +20,7 @@ of the clean nDCG@10 each keeps. --events FILE gives spelling correction a searc
 Examples:
   search-evaluate --index var/index --judgments data/icecat/Broad_Query_Set_rated.csv
   search-evaluate --index var/index --config hybrid-linear:0.4 --misspell 7
+  search-evaluate --index var/index --config keyword --config hybrid-linear:0.4 --unjudged var/to-judge.csv
   search-evaluate --config hybrid-linear:0.4 --misspell 7 --events var/sim-ranker/train-events.jsonl
 """
 from __future__ import annotations
@@ -41,6 +46,8 @@ def parse_args(argv=None):
                         help="a relevance ranker folder (default: the ranker_path setting); "
                              "configurations ending in +ranker use it, e.g. --config hybrid-linear:0.4+ranker")
     parser.add_argument("--per-query", metavar="FILE", help="also write per-query scores as JSON")
+    parser.add_argument("--unjudged", metavar="FILE",
+                        help="also write the unjudged products of every configuration's top 10, to grade (CSV)")
     parser.add_argument("--misspell", type=int, metavar="SEED",
                         help="also evaluate the queries misspelt with this seed (search_engine/typos.py)")
     parser.add_argument("--events", metavar="FILE",
@@ -114,7 +121,28 @@ def main(argv=None) -> int:
     if args.per_query:
         with open(args.per_query, "w") as out:
             json.dump({r.configuration.name: r.per_query for r in results}, out, indent=1)
+    if args.unjudged:
+        write_unjudged(args.unjudged, results, judgments, engine.index.products)
     return 0
+
+
+def write_unjudged(path: str, results, judgments, products) -> None:
+    """The pool to judge next as a judgment-list CSV whose ratings are left to fill in."""
+    import csv
+
+    from search_engine.evaluation import POOL_DEPTH, unjudged_pool
+
+    pool = unjudged_pool(results, judgments)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["query", "docid", "rating", "title", "found_by"])
+        for query, found in pool.items():
+            for product_id, names in found.items():
+                product = products.get(product_id)
+                writer.writerow([query, product_id, "", product.title if product else "", " ".join(names)])
+    rows = sum(len(found) for found in pool.values())
+    print(f"\nwrote {rows} unjudged products from the top {POOL_DEPTH} of {len(pool)} queries to {path}: grade each "
+          f"0-3 in its rating column, then import the file (workbench) or add its rows to the judgment list")
 
 
 def print_misspelt(engine, judgments, configurations, clean, seed: int) -> None:

@@ -16,6 +16,7 @@ from search_engine.metrics import METRICS, mean, scores
 from search_engine.types import MODES, Query
 
 DEPTH = 100
+POOL_DEPTH = 10  # the places whose unjudged products unjudged_pool lists: the ones nDCG@10 reads
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ DEFAULT_CONFIGURATIONS = tuple(
 class ConfigurationScores:
     configuration: Configuration
     per_query: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    top: dict[str, tuple[str, ...]] = field(default_factory=dict)  # query -> its first POOL_DEPTH product ids
 
     def summary(self) -> dict[str, float | None]:
         return {m: mean(q[m] for q in self.per_query.values()) for m in METRICS}
@@ -98,9 +100,28 @@ def evaluate(engine: Engine, judgments: Judgments, configurations=DEFAULT_CONFIG
         for text, grades in judgments.items():
             found = configured.search(Query(text, k=DEPTH, mode=configuration.mode, user=configuration.user,
                                             correct_spelling=correct_spelling))
-            scored.per_query[text] = scores([hit.product.id for hit in found.hits], grades)
+            ranked = [hit.product.id for hit in found.hits]
+            scored.per_query[text] = scores(ranked, grades)
+            scored.top[text] = tuple(ranked[:POOL_DEPTH])
         results.append(scored)
     return results
+
+
+def unjudged_pool(results: list[ConfigurationScores], judgments: Judgments) -> dict[str, dict[str, list[str]]]:
+    """What to judge next: per query, each product that some configuration puts in its top
+    POOL_DEPTH and nobody judged for the query, with the configurations that put it there
+    (TREC-style pooling). Every metric counts such a product as not relevant, so until it is
+    judged a configuration that finds other products than the judged ones is marked down."""
+    pool: dict[str, dict[str, list[str]]] = {}
+    for query, grades in judgments.items():
+        found: dict[str, list[str]] = {}
+        for result in results:
+            for product_id in result.top.get(query, ()):
+                if product_id not in grades:
+                    found.setdefault(product_id, []).append(result.configuration.name)
+        if found:
+            pool[query] = found
+    return pool
 
 
 @dataclass(frozen=True)

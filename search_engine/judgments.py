@@ -59,6 +59,8 @@ def read_judgments(handle: TextIO, source: str) -> Judgments:
         query, doc = (record["query"] or "").strip(), (record["docid"] or "").strip()
         if not query or not doc:
             raise ValueError(f"{source}: row {row}: query and docid must not be empty")
+        if not (record["rating"] or "").strip():  # as search-evaluate --unjudged leaves it to fill in
+            raise ValueError(f"{source}: row {row}: {query!r}, {doc!r} has no rating; grade it 0-3 or leave the row out")
         try:
             grade = float(number_text(record["rating"] or ""))
         except ValueError:

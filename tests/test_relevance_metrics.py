@@ -32,3 +32,14 @@ def test_scores_names_every_metric():
     found = scores(RANKED, GRADES)
     assert set(found) == {"ndcg@10", "recall@100", "mrr", "judged_ndcg@10", "judged@10"}
     assert (found["recall@100"], found["mrr"], found["judged@10"]) == (1.0, 0.5, 0.5)
+
+
+def test_the_pool_to_judge_lists_each_unjudged_product_of_every_top_10_once():
+    from search_engine.evaluation import Configuration, ConfigurationScores, unjudged_pool
+
+    keyword = ConfigurationScores(Configuration.parse("keyword"), top={"mouse": tuple(RANKED), "hub": ("a",)})
+    hybrid = ConfigurationScores(Configuration.parse("hybrid-linear:0.4"),
+                                 top={"mouse": ("y", "z", "a") + tuple(f"n{i}" for i in range(7))})
+    pool = unjudged_pool([keyword, hybrid], {"mouse": GRADES, "hub": {"a": 1}})
+    assert pool == {"mouse": {"x": ["keyword"], "y": ["keyword", "hybrid-linear:0.4"], "z": ["hybrid-linear:0.4"],
+                              **{f"n{i}": ["hybrid-linear:0.4"] for i in range(7)}}}

@@ -313,6 +313,39 @@ def test_search_evaluate_lists_better_and_worse_queries_for_two_configurations(
     assert "worse with keyword against hybrid-linear:0.4:" in out
 
 
+def test_search_evaluate_writes_the_unjudged_top_10_to_grade_and_reads_it_back_graded(
+        slice_index_root, judgments, tmp_path, capsys, monkeypatch):
+    import csv
+
+    from scripts.evaluate import main as search_evaluate
+    from search_engine.judgments import load_judgments
+
+    monkeypatch.setenv("SEARCH_ENCODER_BACKEND", "torch")
+    monkeypatch.setenv("SEARCH_MERCHANDISING_PATH", str(tmp_path / "m.sqlite3"))
+    path, pool = tmp_path / "judgments.csv", tmp_path / "to-judge.csv"
+    # half of each query's judgments: the other half is what the top 10 finds unjudged
+    kept = {q: dict(list(judgments[q].items())[::2]) for q in ("wireless mouse", "usb hub")}
+    path.write_text("query,docid,rating\n" + "".join(f"{q},{p},{int(g)}\n" for q, grades in kept.items()
+                                                     for p, g in grades.items()))
+    assert search_evaluate(["--index", str(slice_index_root), "--judgments", str(path),
+                            "--config", "keyword", "--config", "dense", "--unjudged", str(pool)]) == 0
+    rows = list(csv.DictReader(pool.open()))
+    assert f"wrote {len(rows)} unjudged products" in capsys.readouterr().out
+    assert rows and {r["query"] for r in rows} <= set(kept)
+    assert all(r["docid"] not in kept[r["query"]] and r["rating"] == "" and r["title"] for r in rows)
+    assert {name for r in rows for name in r["found_by"].split()} <= {"keyword", "dense"}
+    assert len({(r["query"], r["docid"]) for r in rows}) == len(rows)  # found by both: one row
+    assert any(r["docid"] in judgments[r["query"]] for r in rows)  # a product the half left out came back
+    with pytest.raises(ValueError, match="row 1: .* has no rating; grade it 0-3"):
+        load_judgments(pool)
+    graded = tmp_path / "graded.csv"
+    with graded.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "rating": "2"} for r in rows)
+    assert sum(map(len, load_judgments(graded).values())) == len(rows)
+
+
 def test_a_version_built_with_another_tower_is_searched_with_that_tower(tmp_path, small_root, small_catalog, towers):
     """The comparison a fine-tuning run needs: the staged version's own tower embeds the query."""
     import torch
