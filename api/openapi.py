@@ -921,11 +921,20 @@ class QueryDelta(ResponseModel):
     delta: float
 
 
+class UnjudgedProduct(ResponseModel):
+    """A product some configuration puts in its top 10 for a judged query that nobody judged for it."""
+    query: str
+    product_id: str
+    title: str = Field(description="the serving catalog's title; empty for a product only another version holds")
+    found_by: list[str] = Field(description="the configurations whose top 10 holds it")
+
+
 class Evaluation(ResponseModel):
     """POST /workbench/api/evaluate (with two or more configurations: the first two compared)."""
     queries: int
     table: list[EvaluationRow]
     text: str
+    unjudged: list[UnjudgedProduct] = Field(description="what to judge next, query by query (search-evaluate --unjudged)")
     compared: list[str] = omitted("the names of the first two configurations")
     per_query: list[QueryDelta] = omitted("every query, biggest gain first")
     better: list[QueryDelta] = omitted("up to 10 queries the second configuration improved")

@@ -19,7 +19,7 @@ from api.events import event_store
 from api.params import json_body, query_from
 from api.serialize import fusion_json, result_json
 from search_engine.evaluation import DEFAULT_CONFIGURATIONS, Configuration, configured_engine, evaluate, \
-    format_table, query_changes
+    format_table, query_changes, unjudged_pool
 from search_engine.judgments import COLUMNS, products_not_held, read_judgments, write_judgments_to
 from search_engine.rank_diff import rank_changes
 from search_engine.results_page import attribute_parameter_offered, filter_parameters, sort_offered
@@ -80,6 +80,12 @@ def _engine_for_version(version: str, label: str = "version"):
         return current_app.extensions["version_engines"].engine(current_engine(), version)
     except UnknownVersionError as exc:
         raise ApiError(f"{label}: {exc}", parameter=label) from None
+
+
+def _title(engine, product_id: str) -> str:
+    """The serving catalog's title ("" for a product only another version holds)."""
+    product = engine.index.products.get(product_id)
+    return product.title if product is not None else ""
 
 
 def _configured(configuration: Configuration, label: str):
@@ -258,7 +264,8 @@ def import_judgments():
 @bp.post("/evaluate")
 def run_evaluation():
     """{"configurations": [config or named configuration, ...]} over the stored judgments: the
-    same evaluation as search-evaluate, with per-query nDCG@10 of the first two compared."""
+    same evaluation as search-evaluate, with per-query nDCG@10 of the first two compared, and
+    the unjudged products of every configuration's top 10 (search-evaluate --unjudged)."""
     body = _json_body()
     raw = body.get("configurations")
     if not isinstance(raw, list) or not raw:
@@ -280,11 +287,15 @@ def run_evaluation():
     if not judgments:
         raise ApiError("no judgments stored yet: mark results 0-3 or import a judgment CSV first",
                        parameter="judgments")
-    results = evaluate(current_engine(), judgments, configurations, _engine_for_version)
+    engine = current_engine()
+    results = evaluate(engine, judgments, configurations, _engine_for_version)
     body = {
         "queries": len(judgments),
         "table": [{"name": r.configuration.name, **r.summary()} for r in results],
         "text": format_table(results),
+        "unjudged": [{"query": query, "product_id": product_id, "title": _title(engine, product_id), "found_by": names}
+                     for query, found in unjudged_pool(results, judgments).items()
+                     for product_id, names in found.items()],
     }
     if len(results) >= 2:
         changes = query_changes(results[0], results[1])

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from search_engine.evaluation import Configuration, evaluate, query_changes
+from search_engine.evaluation import Configuration, evaluate, query_changes, unjudged_pool
 from search_engine.rank_diff import rank_changes
 
 TOKEN = "test-token"
@@ -221,7 +221,8 @@ def test_evaluation_on_the_page_is_search_evaluate(client, app, engine, judgment
     assert client.post("/workbench/api/evaluate", headers=BEARER,
                        json={"configurations": [HYBRID]}).get_json()["error"]["parameter"] == "judgments"
     queries = ("wireless mouse", "hdmi cable", "backpack", "usb hub")
-    subset = {q: judgments[q] for q in queries}
+    # Half of each query's judgments, so that the top 10s hold products nobody judged.
+    subset = {q: dict(list(judgments[q].items())[::2]) for q in queries}
     upload = "query,docid,rating\n" + "".join(f"{q},{p},{int(g)}\n" for q, grades in subset.items()
                                               for p, g in grades.items())
     client.post("/workbench/api/judgments.csv", headers=BEARER, data=upload, content_type="text/csv")
@@ -235,6 +236,11 @@ def test_evaluation_on_the_page_is_search_evaluate(client, app, engine, judgment
         assert row["mrr"] == pytest.approx(result.summary()["mrr"])
         assert row["judged_ndcg@10"] == pytest.approx(result.summary()["judged_ndcg@10"])
         assert row["judged@10"] == pytest.approx(result.summary()["judged@10"]) and 0 < row["judged@10"] <= 1
+    pool = unjudged_pool(expected, subset)
+    assert body["unjudged"] and {(r["query"], r["product_id"]): r["found_by"] for r in body["unjudged"]} == {
+        (q, pid): names for q, found in pool.items() for pid, names in found.items()}
+    assert all(r["product_id"] not in subset[r["query"]] and r["title"] == engine.index.products.get(r["product_id"]).title
+               for r in body["unjudged"])
     changes = query_changes(expected[0], expected[1])
     assert [r["query"] for r in body["per_query"]] == [c.query for c in changes]
     assert all(r["delta"] > 0 for r in body["better"]) and all(r["delta"] < 0 for r in body["worse"])

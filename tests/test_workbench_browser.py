@@ -3,6 +3,8 @@ installed by scripts/install_browser.sh) drives the page served by a real HTTP s
 
 Set WORKBENCH_SCREENSHOT=docs/workbench.png to refresh the screenshot in the docs.
 """
+import csv
+import io
 import os
 import re
 import shutil
@@ -186,6 +188,14 @@ def test_search_compare_judge_pin_and_evaluate_in_chromium(browser, server, app,
     assert rows[0].startswith("A ") and rows[1].startswith("B ")
     cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#eval-table tbody tr:first-child td")]
     assert len(cells) == 6 and 0 < float(cells[5]) <= 1  # ... judged only: nDCG@10, Judged@10
+    # What to judge next: the page's CSV is the one search-evaluate --unjudged writes.
+    assert "are not judged yet" in browser.find_element(By.ID, "eval-unjudged-count").text
+    to_judge = browser.execute_async_script(
+        "fetch(document.getElementById('eval-unjudged-csv').href).then(r => r.text()).then(arguments[0])")
+    lines = list(csv.reader(io.StringIO(to_judge)))
+    assert lines[0] == ["query", "docid", "rating", "title", "found_by"] and len(lines) > 1
+    assert all(row[1] not in judgments[row[0]] and row[2] == "" and set(row[4].split()) <= {"A", "B"}
+               for row in lines[1:])
 
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(tmp_path / "workbench.png"))

@@ -343,12 +343,33 @@ async function runEvaluation() {
     element("td", {}, row.name), element("td", {}, number(row["ndcg@10"], 4)),
     element("td", {}, number(row["recall@100"], 4)), element("td", {}, number(row.mrr, 4)),
     element("td", {}, number(row["judged_ndcg@10"], 4)), element("td", {}, number(row["judged@10"], 2)))));
+  showUnjudged(data.unjudged);
   const item = (row) => element("li", {}, `${row.query}: ${number(row.a)} → ${number(row.b)} (${row.delta > 0 ? "+" : ""}${number(row.delta)})`);
   $("eval-better").replaceChildren(...data.better.map(item));
   $("eval-worse").replaceChildren(...data.worse.map(item));
   $("plot").replaceChildren(scatter(data.per_query));
   $("eval-result").hidden = false;
   say("");
+}
+
+function csvField(value) {
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+function showUnjudged(rows) {
+  // What to judge next: the judgment-list CSV search-evaluate --unjudged writes, ratings left empty.
+  const link = $("eval-unjudged-csv");
+  if (link.href) URL.revokeObjectURL(link.href);
+  const queries = new Set(rows.map((row) => row.query)).size;
+  $("eval-unjudged-count").textContent = rows.length
+    ? `${rows.length} products in these top 10s (${queries} queries) are not judged yet and count as not relevant.`
+    : "Every product in these top 10s is judged.";
+  link.hidden = !rows.length;
+  const lines = [["query", "docid", "rating", "title", "found_by"],
+    ...rows.map((row) => [row.query, row.product_id, "", row.title, row.found_by.join(" ")])];
+  link.href = URL.createObjectURL(new Blob([lines.map((line) => line.map(csvField).join(",")).join("\r\n") + "\r\n"],
+    {type: "text/csv"}));
 }
 
 function canvas(width, height) {
