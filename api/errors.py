@@ -17,7 +17,7 @@ class ApiError(Exception):
 
 def _body(status: int, message: str, parameter: str | None = None, details: list | None = None):
     error = {"status": status, "message": message}
-    if parameter:
+    if parameter is not None:  # "" too: a query string can hold a parameter with no name ("&=1")
         error["parameter"] = parameter
     if details:
         error["details"] = details

@@ -80,6 +80,7 @@ def test_bad_input_is_a_400_naming_the_parameter(client, query, parameter, fragm
     ("/suggest?q=mou&limit=3", "limit"),
     ("/products/{id}/similar?k=3&price_max=40", "price_max"),  # similar products take no filters
     ("/recommendations/trending?k=3&q=mouse", "q"),
+    ("/search?q=mouse&=1", ""),  # a parameter with no name is named too, as the empty name it has
 ])
 def test_a_parameter_the_endpoint_does_not_take_is_a_400_naming_it(client, slice_products, path, parameter):
     response = client.get(path.format(id=slice_products[0].id))
