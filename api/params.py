@@ -55,9 +55,23 @@ def json_body() -> Any:
 
 
 def reject_undecodable_parameters() -> None:
-    """Before a request: a query parameter whose percent-encoded bytes are not UTF-8 (a
-    Latin-1 client's "caf%E9") is a 400 naming it, where it would otherwise be read with the
-    letter replaced by "\ufffd" and searched as something else ("caf")."""
+    """Before a request: a query parameter or path whose percent-encoded bytes are not UTF-8
+    (a Latin-1 client's "caf%E9") is a 400 naming it, where it would otherwise be read with the
+    letter replaced by "\ufffd" and searched as something else ("caf"), or another shopper's
+    or product's id deleted."""
+    # The path as the client sent it (gunicorn and werkzeug keep it as RAW_URI), else as WSGI
+    # hands it over: its bytes, one Latin-1 character each.
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    try:
+        if raw is not None:
+            unquote_to_bytes(raw.partition("?")[0]).decode("utf-8")
+        else:
+            request.environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        named = [name for name, value in (request.view_args or {}).items() if isinstance(value, str) and "\ufffd" in value]
+        shown = named[0] if named else "path"
+        raise ApiError(f"{shown}: not UTF-8 text; percent-encode its UTF-8 bytes (é is %C3%A9)",
+                       parameter=shown) from None
     for part in request.query_string.split(b"&"):
         name, _, value = part.partition(b"=")
         for raw in (name, value):

@@ -97,6 +97,19 @@ def test_a_parameter_that_is_not_utf8_is_a_400_naming_it(client):
     assert client.get("/suggest?q=b%FCro").get_json()["error"]["parameter"] == "q"
 
 
+def test_a_path_that_is_not_utf8_is_a_400_naming_its_variable_and_changes_nothing(client, slice_products):
+    """%FF would otherwise be read as "\ufffd": another product's page, or another shopper forgotten."""
+    admin = {"Authorization": "Bearer test-token"}
+    assert client.post("/events", json={"events": [{"user_id": "\ufffd", "session_id": "s", "timestamp": 1788220800,
+                                                    "type": "view", "product_id": slice_products[0].id}]}).status_code == 201
+    for method, path, variable in (("GET", "/products/%FF", "product_id"), ("DELETE", "/products/%FF", "product_id"),
+                                   ("DELETE", "/shoppers/%FF", "user_id")):
+        response = client.open(("/admin" if method == "DELETE" else "") + path, method=method, headers=admin)
+        assert response.status_code == 400 and response.get_json()["error"]["parameter"] == variable, path
+    forgotten = client.delete("/admin/shoppers/%EF%BF%BD", headers=admin).get_json()  # "\ufffd" sent as UTF-8
+    assert forgotten["events_deleted"] == 1  # the rejected request above had left the shopper's event alone
+
+
 def test_the_parameters_an_endpoint_takes_pass_attribute_filters_and_the_clients_own_included(client, engine):
     facet = engine.index.products.attributes.facets[0]
     response = client.get(f"/search?q=mouse&price_max=40&attr.{facet}=Black&facets=brand&sort=price_asc"
