@@ -61,10 +61,10 @@ def reject_undecodable_parameters() -> None:
     or product's id deleted."""
     # The path as the client sent it (gunicorn and werkzeug keep it as RAW_URI), else as WSGI
     # hands it over: its bytes, one Latin-1 character each.
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    sent = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
     try:
-        if raw is not None:
-            unquote_to_bytes(raw.partition("?")[0]).decode("utf-8")
+        if sent is not None:
+            unquote_to_bytes(sent.partition("?")[0]).decode("utf-8")
         else:
             request.environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):

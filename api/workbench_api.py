@@ -19,7 +19,7 @@ from api.events import event_store
 from api.params import json_body, query_from
 from api.serialize import fusion_json, result_json
 from search_engine.evaluation import DEFAULT_CONFIGURATIONS, Configuration, configured_engine, evaluate, \
-    format_table, query_changes, unjudged_pool
+    format_table, query_changes, unjudged_rows
 from search_engine.judgments import COLUMNS, products_not_held, read_judgments, write_judgments_to
 from search_engine.rank_diff import rank_changes
 from search_engine.results_page import attribute_parameter_offered, filter_parameters, sort_offered
@@ -80,12 +80,6 @@ def _engine_for_version(version: str, label: str = "version"):
         return current_app.extensions["version_engines"].engine(current_engine(), version)
     except UnknownVersionError as exc:
         raise ApiError(f"{label}: {exc}", parameter=label) from None
-
-
-def _title(engine, product_id: str) -> str:
-    """The serving catalog's title ("" for a product only another version holds)."""
-    product = engine.index.products.get(product_id)
-    return product.title if product is not None else ""
 
 
 def _configured(configuration: Configuration, label: str):
@@ -293,9 +287,7 @@ def run_evaluation():
         "queries": len(judgments),
         "table": [{"name": r.configuration.name, **r.summary()} for r in results],
         "text": format_table(results),
-        "unjudged": [{"query": query, "product_id": product_id, "title": _title(engine, product_id), "found_by": names}
-                     for query, found in unjudged_pool(results, judgments).items()
-                     for product_id, names in found.items()],
+        "unjudged": unjudged_rows(results, judgments, engine.index.products),
     }
     if len(results) >= 2:
         changes = query_changes(results[0], results[1])

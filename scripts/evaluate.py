@@ -130,18 +130,15 @@ def write_unjudged(path: str, results, judgments, products) -> None:
     """The pool to judge next as a judgment-list CSV whose ratings are left to fill in."""
     import csv
 
-    from search_engine.evaluation import POOL_DEPTH, unjudged_pool
+    from search_engine.evaluation import POOL_DEPTH, unjudged_rows
 
-    pool = unjudged_pool(results, judgments)
+    rows = unjudged_rows(results, judgments, products)
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["query", "docid", "rating", "title", "found_by"])
-        for query, found in pool.items():
-            for product_id, names in found.items():
-                product = products.get(product_id)
-                writer.writerow([query, product_id, "", product.title if product else "", " ".join(names)])
-    rows = sum(len(found) for found in pool.values())
-    print(f"\nwrote {rows} unjudged products from the top {POOL_DEPTH} of {len(pool)} queries to {path}: grade each "
+        writer.writerows([row["query"], row["product_id"], "", row["title"], " ".join(row["found_by"])] for row in rows)
+    queries = len({row["query"] for row in rows})
+    print(f"\nwrote {len(rows)} unjudged products from the top {POOL_DEPTH} of {queries} queries to {path}: grade each "
           f"0-3 in its rating column, then import the file (workbench) or add its rows to the judgment list")
 
 

@@ -124,6 +124,18 @@ def unjudged_pool(results: list[ConfigurationScores], judgments: Judgments) -> d
     return pool
 
 
+def unjudged_rows(results: list[ConfigurationScores], judgments: Judgments, products) -> list[dict]:
+    """unjudged_pool one product a row: query, product_id, title (from `products`, the serving
+    catalog: "" for a product only another version holds) and found_by."""
+    rows = []
+    for query, found in unjudged_pool(results, judgments).items():
+        for product_id, names in found.items():
+            product = products.get(product_id)
+            rows.append({"query": query, "product_id": product_id, "title": product.title if product else "",
+                         "found_by": names})
+    return rows
+
+
 @dataclass(frozen=True)
 class QueryChange:
     query: str

@@ -59,12 +59,13 @@ def read_judgments(handle: TextIO, source: str) -> Judgments:
         query, doc = (record["query"] or "").strip(), (record["docid"] or "").strip()
         if not query or not doc:
             raise ValueError(f"{source}: row {row}: query and docid must not be empty")
-        if not (record["rating"] or "").strip():  # as search-evaluate --unjudged leaves it to fill in
+        rating = record["rating"] or ""
+        if not rating.strip():  # as search-evaluate --unjudged leaves it to fill in
             raise ValueError(f"{source}: row {row}: {query!r}, {doc!r} has no rating; grade it 0-3 or leave the row out")
         try:
-            grade = float(number_text(record["rating"] or ""))
+            grade = float(number_text(rating))
         except ValueError:
-            raise ValueError(f"{source}: row {row}: rating {record['rating']!r} is not a number") from None
+            raise ValueError(f"{source}: row {row}: rating {rating!r} is not a number") from None
         if not 0 <= grade <= 3:
             raise ValueError(f"{source}: row {row}: rating {grade} is outside 0-3")
         query = spelling.setdefault(filter_key(query), query)
